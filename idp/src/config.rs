@@ -1,0 +1,368 @@
+//! Configuration: defaults in code, then an optional TOML file (`--config` or `IDP_CONFIG`),
+//! then `IDP_*` environment variables (`IDP_ACCESS_TOKEN_TTL_SECONDS=300`; nested keys with a
+//! double underscore: `IDP_PASSWORD_HASHING__MEMORY_KIB`). Unknown keys and bad values stop
+//! start-up with a message naming the key. Every field is documented in
+//! `docs/configuration.md`.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::crypto::password::Argon2Params;
+use crate::domain::types::{ClientId, RedirectUri, SigningAlg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// All settings. Durations are whole seconds, named `*_seconds`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The issuer identifier (`iss`), the public base URL of this STS.
+    pub issuer: String,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// `sqlite://PATH` (default, zero set-up) or `postgres://USER:PASS@HOST/DB`.
+    pub database_url: String,
+    /// Connections in the pool of each instance.
+    pub database_pool_size: u32,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Base64 of 32 random bytes; when set, private keys and server secrets are encrypted
+    /// at rest with it.
+    pub master_key: Option<String>,
+    /// Lifetime of access tokens.
+    pub access_token_ttl_seconds: i64,
+    /// Lifetime of ID tokens.
+    pub id_token_ttl_seconds: i64,
+    /// Lifetime of authorization codes (RFC 6749 §4.1.2 recommends at most 10 minutes).
+    pub authorization_code_ttl_seconds: i64,
+    /// Lifetime of a refresh token after its issue (each use rotates it).
+    pub refresh_token_ttl_seconds: i64,
+    /// Lifetime of a pending login (authorization request waiting for the login form).
+    pub login_request_ttl_seconds: i64,
+    /// Lifetime of a browser's single-sign-on session.
+    pub sso_session_ttl_seconds: i64,
+    /// How long a new signing key is published in the JWKS before it signs, so relying
+    /// parties that cache the JWKS know it in time.
+    pub signing_key_publish_lead_seconds: i64,
+    /// How often each instance re-reads signing keys from the database.
+    pub signing_key_reload_seconds: u64,
+    /// Algorithm of access tokens (RFC 9068).
+    pub access_token_signing_alg: SigningAlg,
+    /// argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane).
+    pub password_hashing: Argon2Params,
+    /// Language of pages when neither `ui_locales` nor the browser names a supported one.
+    pub default_locale: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Clients declared here are written to the database at start-up.
+    pub clients: Vec<StaticClient>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://./data/idp.db".into(),
+            database_pool_size: 8,
+            workers: 0,
+            master_key: None,
+            access_token_ttl_seconds: 600,
+            id_token_ttl_seconds: 600,
+            authorization_code_ttl_seconds: 60,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            login_request_ttl_seconds: 3600,
+            sso_session_ttl_seconds: 10 * 3600,
+            signing_key_publish_lead_seconds: 3600,
+            signing_key_reload_seconds: 60,
+            access_token_signing_alg: SigningAlg::ES256,
+            password_hashing: Argon2Params::default(),
+            default_locale: "fr".into(),
+            max_body_bytes: 64 * 1024,
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// A client declared in the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticClient {
+    pub id: ClientId,
+    pub name: String,
+    /// The client secret in clear; absent for a public client (PKCE, no secret).
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<RedirectUri>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_alg")]
+    pub id_token_signed_response_alg: SigningAlg,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`; by default
+    /// `client_secret_basic` with a secret and `none` without.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys (a JWK Set) for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "phone", "offline_access"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_alg() -> SigningAlg {
+    SigningAlg::RS256
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the `IDP_*` variables of `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("IDP_") else {
+                continue;
+            };
+            if NOT_SETTINGS.contains(&name.as_str()) {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            insert_path(&mut table, &path, env_value(&value))
+                .map_err(|message| key_error(&name, message))?;
+        }
+        let settings: Settings =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                key_error(key, e.into_inner().message().to_owned())
+            })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| key_error("issuer", format!("not a URL: {e}")))?;
+        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+            return Err(key_error(
+                "issuer",
+                "must be https (plain http only on localhost), OIDC Discovery §3",
+            ));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/')
+        {
+            return Err(key_error(
+                "issuer",
+                "must have no query, fragment or trailing slash",
+            ));
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(key_error("listen", "must be ADDRESS:PORT, e.g. 0.0.0.0:8080"));
+        }
+        crate::store::Backend::of_url(&self.database_url)
+            .map_err(|e| key_error("database_url", e.to_string()))?;
+        if self.database_pool_size == 0 {
+            return Err(key_error("database_pool_size", "must be at least 1"));
+        }
+        if let Some(key) = &self.master_key {
+            self.decode_master_key(key)?;
+        }
+        for (key, value, max) in [
+            ("access_token_ttl_seconds", self.access_token_ttl_seconds, 86_400),
+            ("id_token_ttl_seconds", self.id_token_ttl_seconds, 86_400),
+            ("authorization_code_ttl_seconds", self.authorization_code_ttl_seconds, 600),
+            ("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds, 366 * 86_400),
+            ("login_request_ttl_seconds", self.login_request_ttl_seconds, 86_400),
+            ("sso_session_ttl_seconds", self.sso_session_ttl_seconds, 30 * 86_400),
+            ("signing_key_publish_lead_seconds", self.signing_key_publish_lead_seconds, 30 * 86_400),
+        ] {
+            let min = if key == "signing_key_publish_lead_seconds" { 0 } else { 1 };
+            if !(min..=max).contains(&value) {
+                return Err(key_error(key, format!("must be between {min} and {max}")));
+            }
+        }
+        let p = self.password_hashing;
+        if p.memory_kib < 8 * 1024 || p.iterations < 1 || p.parallelism < 1 {
+            return Err(key_error(
+                "password_hashing",
+                "at least 8192 KiB, 1 iteration and 1 lane (OWASP minimums are 19 MiB, 2, 1)",
+            ));
+        }
+        if crate::i18n::Locale::parse(&self.default_locale).is_none() {
+            return Err(key_error("default_locale", "one of fr, nl, en, de"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(key_error("max_body_bytes", "must be at least 1024"));
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            crate::domain::clients::NewClient::from_static(client)
+                .map_err(|e| key_error(format!("clients[{i}]"), e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn decode_master_key(&self, key: &str) -> Result<Vec<u8>, ConfigError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|_| key_error("master_key", "must be base64"))?;
+        if bytes.len() != 32 {
+            return Err(key_error(
+                "master_key",
+                "must be 32 bytes (try: head -c32 /dev/urandom | base64)",
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The decoded master key, if one is configured (validated at load).
+    pub fn master_key_bytes(&self) -> Option<Vec<u8>> {
+        self.master_key
+            .as_deref()
+            .and_then(|k| self.decode_master_key(k).ok())
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// `IDP_*` variables that select the file or tune logging rather than set a key.
+const NOT_SETTINGS: [&str; 2] = ["IDP_CONFIG", "IDP_LOG"];
+
+/// An environment value as TOML when it parses as a scalar or array (`600`, `true`,
+/// `["a"]`), else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => insert_path(inner, rest, value),
+                _ => Err(format!("`{first}` is not a table")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load(None, Vec::new()).unwrap();
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert!(s.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn env_overrides_and_nested_keys() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("IDP_ACCESS_TOKEN_TTL_SECONDS", "300"),
+                ("IDP_PASSWORD_HASHING__MEMORY_KIB", "65536"),
+                ("IDP_DEFAULT_LOCALE", "nl"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.access_token_ttl_seconds, 300);
+        assert_eq!(s.password_hashing.memory_kib, 65536);
+        assert_eq!(s.default_locale, "nl");
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named() {
+        let err = Settings::load(None, env(&[("IDP_NO_SUCH_THING", "1")])).unwrap_err();
+        assert!(err.to_string().contains("no_such_thing"), "{err}");
+        let err = Settings::load(None, env(&[("IDP_ACCESS_TOKEN_TTL_SECONDS", "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("access_token_ttl_seconds"), "{err}");
+        let err = Settings::load(None, env(&[("IDP_ISSUER", "http://example.org")])).unwrap_err();
+        assert!(err.to_string().contains("issuer"), "{err}");
+        let err = Settings::load(None, env(&[("IDP_MASTER_KEY", "c2hvcnQ=")])).unwrap_err();
+        assert!(err.to_string().contains("master_key"), "{err}");
+    }
+
+    #[test]
+    fn file_with_static_client() {
+        let dir = std::env::temp_dir().join(format!("idp-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("idp.toml");
+        std::fs::write(
+            &path,
+            r#"
+issuer = "https://sts.example.org"
+[[clients]]
+id = "school-app"
+name = "School app"
+secret = "s3cret-s3cret-s3cret-s3cret-s3cret"
+redirect_uris = ["https://app.example.org/cb"]
+"#,
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(s.clients.len(), 1);
+        std::fs::write(&path, "[[clients]]\nid = \"x\"\nname = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n").unwrap();
+        let err = Settings::load(Some(&path), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("redirect_uri"), "{err}");
+    }
+}

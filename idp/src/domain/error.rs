@@ -1,0 +1,99 @@
+//! The one error type of the domain. The web layer maps it to HTTP status codes and
+//! RFC 6749 error codes in `web::error`; nothing else decides those.
+
+use std::borrow::Cow;
+
+/// Error codes of RFC 6749 §4.1.2.1 and §5.2, OIDC Core §3.1.2.6, RFC 6750 §3.1 and
+/// RFC 7009 §2.2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    UnsupportedTokenType,
+    InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    InvalidToken,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::InvalidToken => "invalid_token",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// A protocol error to report to the client with its code.
+    #[error("{}: {description}", code.as_str())]
+    OAuth {
+        code: ErrorCode,
+        description: Cow<'static, str>,
+    },
+    /// A value given by an administrator or a user does not fit its field.
+    #[error("{field}: expected {expected}")]
+    Invalid {
+        field: &'static str,
+        expected: Cow<'static, str>,
+    },
+    #[error("{0} not found")]
+    NotFound(Cow<'static, str>),
+    #[error("{0}")]
+    Conflict(Cow<'static, str>),
+    /// Stored data that cannot be read back: a bug or tampering, never the caller's fault.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Store(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl DomainError {
+    pub fn oauth(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self::OAuth {
+            code,
+            description: description.into(),
+        }
+    }
+    pub fn invalid(field: &'static str, expected: impl Into<Cow<'static, str>>) -> Self {
+        Self::Invalid {
+            field,
+            expected: expected.into(),
+        }
+    }
+    /// The RFC 6749 code this error is reported with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::OAuth { code, .. } => *code,
+            Self::Invalid { .. } | Self::NotFound(_) | Self::Conflict(_) => ErrorCode::InvalidRequest,
+            _ => ErrorCode::ServerError,
+        }
+    }
+    /// Whether the caller is at fault (4xx) rather than us (5xx).
+    pub fn is_client_error(&self) -> bool {
+        self.code() != ErrorCode::ServerError
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

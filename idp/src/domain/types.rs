@@ -1,0 +1,269 @@
+//! Validated newtypes: input is parsed once, at the edge, into these.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::DomainError;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+            /// Parses an id read back from the store or from a token.
+            pub fn parse(text: &str) -> Result<Self, DomainError> {
+                Uuid::parse_str(text)
+                    .map(Self)
+                    .map_err(|_| DomainError::Corrupt(format!("{} {text:?}", stringify!($name))))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// An account; also its OIDC `sub`, stable and opaque.
+    UserId
+);
+uuid_id!(
+    /// A browser's single-sign-on session; also the `sid` claim.
+    SessionId
+);
+uuid_id!(
+    /// What one login gave one client: codes and refresh tokens are revoked by grant.
+    GrantId
+);
+
+/// An OAuth client id (RFC 6749 §2.2): a printable string chosen by the administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let ok = !text.is_empty()
+            && text.len() <= 128
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~:".contains(c));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(DomainError::invalid(
+                "client_id",
+                "1 to 128 characters among letters, digits and - . _ ~ :",
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<ClientId> for String {
+    fn from(value: ClientId) -> Self {
+        value.0
+    }
+}
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identifier a person logs in with (not their e-mail address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > Self::MAX_LEN {
+            return Err(DomainError::invalid("username", "1 to 64 characters"));
+        }
+        if text.contains('@') {
+            return Err(DomainError::invalid(
+                "username",
+                "an identifier, not an e-mail address (no @)",
+            ));
+        }
+        if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(DomainError::invalid("username", "no spaces or control characters"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The form kept unique: case-folded, so `Jean.Dupont` and `jean.dupont` are one account.
+    pub fn normalized(&self) -> String {
+        normalize(&self.0)
+    }
+}
+
+/// Case-insensitive form of an identifier or address as typed at login.
+pub fn normalize(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+/// An e-mail address, checked for shape only (the mail itself proves it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let text = text.trim();
+        let valid = text.len() <= 254
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+            && match text.rsplit_once('@') {
+                Some((local, domain)) => {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+                }
+                None => false,
+            };
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(DomainError::invalid("email", "an address like name@example.org"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn normalized(&self) -> String {
+        normalize(&self.0)
+    }
+}
+
+/// A redirect URI as registered: absolute, no fragment (RFC 6749 §3.1.2), https unless it
+/// points at the loopback interface or uses a private-use scheme (RFC 8252 §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        let url = url::Url::parse(text)
+            .map_err(|_| DomainError::invalid("redirect_uri", "an absolute URI"))?;
+        if url.fragment().is_some() {
+            return Err(DomainError::invalid("redirect_uri", "a URI without #fragment"));
+        }
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(DomainError::invalid(
+                    "redirect_uri",
+                    "https (plain http only on localhost)",
+                ));
+            }
+            scheme if scheme.contains('.') => {} // private-use scheme of a native app
+            _ => {
+                return Err(DomainError::invalid(
+                    "redirect_uri",
+                    "https, http on localhost, or a reverse-domain private scheme",
+                ));
+            }
+        }
+        // Kept exactly as registered: comparison is by simple string equality (RFC 9700 §4.1.3).
+        Ok(Self(text.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RedirectUri {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<RedirectUri> for String {
+    fn from(value: RedirectUri) -> Self {
+        value.0
+    }
+}
+
+/// JWS algorithms this provider signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        match text {
+            "RS256" => Ok(Self::RS256),
+            "ES256" => Ok(Self::ES256),
+            _ => Err(DomainError::invalid("alg", "RS256 or ES256")),
+        }
+    }
+    pub const ALL: [SigningAlg; 2] = [Self::RS256, Self::ES256];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_refuses_email_and_normalises_case() {
+        assert!(Username::parse("jean.dupont@hotmail.com").is_err());
+        let name = Username::parse(" Jean.Dupont ").unwrap();
+        assert_eq!(name.as_str(), "Jean.Dupont");
+        assert_eq!(name.normalized(), "jean.dupont");
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(RedirectUri::parse("https://app.example/cb").is_ok());
+        assert!(RedirectUri::parse("http://127.0.0.1:9000/cb").is_ok());
+        assert!(RedirectUri::parse("be.school.app:/cb").is_ok());
+        assert!(RedirectUri::parse("http://app.example/cb").is_err());
+        assert!(RedirectUri::parse("https://app.example/cb#x").is_err());
+        assert!(RedirectUri::parse("javascript:alert(1)").is_err());
+        assert!(RedirectUri::parse("/relative").is_err());
+    }
+
+    #[test]
+    fn client_id_charset() {
+        assert!(ClientId::parse("school-app_1").is_ok());
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse("a b").is_err());
+    }
+}

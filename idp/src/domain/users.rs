@@ -1,0 +1,203 @@
+//! Accounts: people log in with their identifier, never their e-mail address (the address
+//! is not unique: families share one).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::clock::{from_db, to_db};
+use super::types::{Email, UserId, Username, normalize};
+use super::{DomainError, DomainResult};
+use crate::crypto::password::{PasswordHasher, Verification};
+use crate::store::DbConn;
+use crate::store::models::UserRow;
+use crate::store::schema::users;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub locale: Option<String>,
+    pub disabled: bool,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// The full name, as OIDC's `name` claim.
+    pub fn name(&self) -> Option<String> {
+        let parts: Vec<&str> = [self.given_name.as_deref(), self.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    fn from_row(row: UserRow) -> DomainResult<Self> {
+        Ok(Self {
+            id: UserId::parse(&row.id)?,
+            username: row.username,
+            email: row.email,
+            email_verified: row.email_verified,
+            given_name: row.given_name,
+            family_name: row.family_name,
+            phone_number: row.phone_number,
+            locale: row.locale,
+            disabled: row.disabled,
+            password_hash: row.password_hash,
+            created_at: from_db(row.created_at),
+            updated_at: from_db(row.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub email_verified: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub locale: Option<String>,
+    pub password: Option<String>,
+}
+
+fn clean(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+pub fn create(
+    conn: &mut DbConn,
+    hasher: &PasswordHasher,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> DomainResult<User> {
+    let password_hash = match &new.password {
+        Some(p) if p.is_empty() => return Err(DomainError::invalid("password", "a non-empty password")),
+        Some(p) => Some(hasher.hash(p)?),
+        None => None,
+    };
+    let row = UserRow {
+        id: UserId::new().to_string(),
+        username: new.username.as_str().to_owned(),
+        username_normalized: new.username.normalized(),
+        email: new.email.as_ref().map(|e| e.as_str().to_owned()),
+        email_normalized: new.email.as_ref().map(Email::normalized),
+        email_verified: new.email_verified,
+        given_name: clean(new.given_name),
+        family_name: clean(new.family_name),
+        phone_number: clean(new.phone_number),
+        locale: clean(new.locale),
+        password_hash,
+        disabled: false,
+        created_at: to_db(now),
+        updated_at: to_db(now),
+    };
+    conn.transaction(|conn| {
+        let taken: i64 = users::table
+            .filter(users::username_normalized.eq(&row.username_normalized))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(DomainError::Conflict(
+                format!("the identifier {} is taken", row.username).into(),
+            ));
+        }
+        diesel::insert_into(users::table).values(&row).execute(conn)?;
+        Ok(())
+    })?;
+    User::from_row(row)
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: UserId) -> DomainResult<Option<User>> {
+    let row: Option<UserRow> = users::table
+        .find(id.to_string())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(User::from_row).transpose()
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> DomainResult<Option<User>> {
+    let row: Option<UserRow> = users::table
+        .filter(users::username_normalized.eq(normalize(username)))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(User::from_row).transpose()
+}
+
+/// Finds by identifier, or by id when given a UUID (what `show` and scripts use).
+pub fn lookup(conn: &mut DbConn, key: &str) -> DomainResult<User> {
+    if let Ok(id) = UserId::parse(key) {
+        if let Some(user) = find_by_id(conn, id)? {
+            return Ok(user);
+        }
+    }
+    find_by_username(conn, key)?.ok_or_else(|| DomainError::NotFound(format!("user {key}").into()))
+}
+
+pub fn list(conn: &mut DbConn) -> DomainResult<Vec<User>> {
+    let rows: Vec<UserRow> = users::table
+        .order(users::username_normalized)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(User::from_row).collect()
+}
+
+pub fn set_password_hash(conn: &mut DbConn, id: UserId, hash: &str, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(to_db(now))))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_disabled(conn: &mut DbConn, id: UserId, disabled: bool, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(to_db(now))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Why a login did not succeed. Both are shown to the person as one generic message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginFailure {
+    BadCredentials,
+    Disabled,
+}
+
+/// Checks an identifier and password. An unknown identifier costs one argon2 verification
+/// against a dummy hash, so the answer's timing does not tell whether the account exists
+/// (OWASP ASVS V2.2, Authentication cheat sheet "Authentication responses").
+pub fn authenticate(
+    conn: &mut DbConn,
+    hasher: &PasswordHasher,
+    identifier: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Result<User, LoginFailure>> {
+    let user = find_by_username(conn, identifier)?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let verification = hasher.verify(password, stored)?;
+    let Some(user) = user else {
+        return Ok(Err(LoginFailure::BadCredentials));
+    };
+    match verification {
+        Verification::Mismatch => Ok(Err(LoginFailure::BadCredentials)),
+        _ if user.disabled => Ok(Err(LoginFailure::Disabled)),
+        Verification::Match => Ok(Ok(user)),
+        Verification::MatchRehash(new_hash) => {
+            set_password_hash(conn, user.id, &new_hash, now)?;
+            Ok(Ok(user))
+        }
+    }
+}

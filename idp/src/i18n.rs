@@ -1,0 +1,164 @@
+//! Every user-facing text goes through Fluent bundles (`templates/locales/*.ftl`). French is
+//! the default; the language is chosen from `ui_locales` (OIDC Core §3.1.2.1), then the
+//! browser's `Accept-Language`, then the configured default.
+
+use std::collections::HashMap;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+use unic_langid::LanguageIdentifier;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    Fr,
+    Nl,
+    En,
+    De,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 4] = [Self::Fr, Self::Nl, Self::En, Self::De];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fr => "fr",
+            Self::Nl => "nl",
+            Self::En => "en",
+            Self::De => "de",
+        }
+    }
+
+    /// Accepts a BCP 47 tag (`fr`, `nl-BE`, `EN-gb`) by its primary language.
+    pub fn parse(tag: &str) -> Option<Self> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|l| l.as_str() == primary)
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Self::Fr => include_str!("../../templates/locales/fr.ftl"),
+            Self::Nl => include_str!("../../templates/locales/nl.ftl"),
+            Self::En => include_str!("../../templates/locales/en.ftl"),
+            Self::De => include_str!("../../templates/locales/de.ftl"),
+        }
+    }
+}
+
+/// Picks the page language: the first supported of `ui_locales`, else the best of
+/// `Accept-Language` by weight, else `default`.
+pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, default: Locale) -> Locale {
+    if let Some(found) = ui_locales
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .find_map(Locale::parse)
+    {
+        return found;
+    }
+    let mut weighted: Vec<(f32, usize, Locale)> = accept_language
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let mut pieces = part.split(';');
+            let locale = Locale::parse(pieces.next()?)?;
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0).then_some((q, i, locale))
+        })
+        .collect();
+    weighted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    weighted.first().map_or(default, |w| w.2)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("translations for {locale}: {message}")]
+pub struct I18nError {
+    locale: &'static str,
+    message: String,
+}
+
+pub struct Translations {
+    bundles: HashMap<Locale, FluentBundle<FluentResource>>,
+}
+
+impl Translations {
+    pub fn load() -> Result<Self, I18nError> {
+        let mut bundles = HashMap::new();
+        for locale in Locale::ALL {
+            let err = |message: String| I18nError {
+                locale: locale.as_str(),
+                message,
+            };
+            let resource = FluentResource::try_new(locale.source().to_owned())
+                .map_err(|(_, errors)| err(format!("{errors:?}")))?;
+            let lang: LanguageIdentifier = locale
+                .as_str()
+                .parse()
+                .map_err(|e| err(format!("{e:?}")))?;
+            let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+            // Pages are HTML: Unicode isolation marks around arguments would show up as noise.
+            bundle.set_use_isolating(false);
+            bundle
+                .add_resource(resource)
+                .map_err(|errors| err(format!("{errors:?}")))?;
+            bundles.insert(locale, bundle);
+        }
+        Ok(Self { bundles })
+    }
+
+    /// The message `key` in `locale`, falling back to French, then to the key itself (so a
+    /// missing translation shows up instead of failing the page).
+    pub fn get(&self, locale: Locale, key: &str, args: Option<&FluentArgs>) -> String {
+        for l in [locale, Locale::Fr] {
+            let Some(bundle) = self.bundles.get(&l) else {
+                continue;
+            };
+            if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
+                let mut errors = Vec::new();
+                return bundle.format_pattern(pattern, args, &mut errors).into_owned();
+            }
+        }
+        key.to_owned()
+    }
+
+    /// Message ids of a locale, for the completeness test.
+    #[cfg(test)]
+    fn ids(locale: Locale) -> Vec<String> {
+        locale
+            .source()
+            .lines()
+            .filter_map(|l| l.split_once(" =").map(|(id, _)| id.trim().to_owned()))
+            .filter(|id| !id.is_empty() && !id.starts_with('#') && !id.starts_with(' '))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_order() {
+        assert_eq!(negotiate(Some("de nl"), Some("en"), Locale::Fr), Locale::De);
+        assert_eq!(negotiate(Some("xx"), Some("en;q=0.5, nl-BE"), Locale::Fr), Locale::Nl);
+        assert_eq!(negotiate(None, Some("es, it"), Locale::Fr), Locale::Fr);
+        assert_eq!(negotiate(None, None, Locale::En), Locale::En);
+    }
+
+    #[test]
+    fn every_locale_has_every_french_message() {
+        let french = Translations::ids(Locale::Fr);
+        assert!(french.len() > 10);
+        for locale in [Locale::Nl, Locale::En, Locale::De] {
+            let ids = Translations::ids(locale);
+            for id in &french {
+                assert!(ids.contains(id), "{} lacks {id}", locale.as_str());
+            }
+        }
+        let t = Translations::load().unwrap();
+        assert_eq!(t.get(Locale::Nl, "login-submit", None), "Aanmelden");
+    }
+}

@@ -1,0 +1,147 @@
+//! Diesel schema, identical for SQLite and PostgreSQL (see `migrations/`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        username_normalized -> Text,
+        email -> Nullable<Text>,
+        email_normalized -> Nullable<Text>,
+        email_verified -> Bool,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Binary>,
+        token_endpoint_auth_method -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        id_token_signed_response_alg -> Text,
+        jwks -> Nullable<Text>,
+        from_config -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        alg -> Text,
+        private_key -> Binary,
+        encrypted -> Bool,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        activates_at -> Timestamp,
+        retires_at -> Nullable<Timestamp>,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Binary,
+        encrypted -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sso_sessions (id) {
+        id -> Text,
+        cookie_hash -> Binary,
+        user_id -> Text,
+        auth_time -> Timestamp,
+        amr -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    auth_requests (id_hash) {
+        id_hash -> Binary,
+        client_id -> Text,
+        params -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sso_session_id -> Nullable<Text>,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        auth_time -> Timestamp,
+        amr -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Binary,
+        grant_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Binary,
+        grant_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sso_sessions -> users (user_id));
+diesel::joinable!(grants -> users (user_id));
+diesel::joinable!(grants -> clients (client_id));
+diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    signing_keys,
+    server_secrets,
+    sso_sessions,
+    auth_requests,
+    grants,
+    authorization_codes,
+    refresh_tokens,
+    revoked_access_tokens,
+);

@@ -1,0 +1,10 @@
+DROP TABLE revoked_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE grants;
+DROP TABLE auth_requests;
+DROP TABLE sso_sessions;
+DROP TABLE server_secrets;
+DROP TABLE signing_keys;
+DROP TABLE clients;
+DROP TABLE users;
