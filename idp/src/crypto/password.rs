@@ -7,7 +7,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use super::{CryptoError, random_bytes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Argon2Params {
     /// Memory cost in KiB.
     pub memory_kib: u32,

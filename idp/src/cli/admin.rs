@@ -1,0 +1,275 @@
+//! Administration subcommands. Output is for people, or JSON with `--json`.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::Duration;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::CliResult;
+use crate::config::Settings;
+use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
+use crate::domain::clock::SystemClock;
+use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
+use crate::domain::users::{self, NewUser};
+use crate::domain::{DomainError, Idp, keys};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret once.
+    Create {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Use this secret instead of generating one (at least 32 characters).
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials (repeat for several).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// RS256 (default, as OIDC requires) or ES256.
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+        /// client_secret_basic (default), client_secret_post, private_key_jwt, none.
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// File with the client's JWK Set, for private_key_jwt.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+    },
+    List,
+    Show { id: String },
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from stdin unless given.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// Create without a password (the person sets one through a reset).
+        #[arg(long, conflicts_with = "password")]
+        no_password: bool,
+    },
+    List,
+    Show { user: String },
+    /// Set a password (read from stdin unless given).
+    SetPassword {
+        user: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    Disable { user: String },
+    Enable { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    List,
+    /// Publish new keys now; they sign after `signing_key_publish_lead_seconds`.
+    Rotate,
+}
+
+fn open(settings: Settings) -> Result<Idp, Box<dyn std::error::Error>> {
+    Ok(Idp::start(settings, Arc::new(SystemClock))?)
+}
+
+fn read_password(given: Option<String>) -> Result<String, Box<dyn std::error::Error>> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let p = text.trim_end_matches(['\n', '\r']).to_owned();
+    if p.is_empty() {
+        return Err("no password given on stdin".into());
+    }
+    Ok(p)
+}
+
+fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{}", human());
+    }
+}
+
+fn client_text(c: &clients::Client) -> String {
+    format!(
+        "{}  {}\n  auth: {}\n  grants: {}\n  scopes: {}\n  redirect URIs: {}\n  post-logout URIs: {}\n  ID token alg: {}",
+        c.id,
+        c.name,
+        c.token_endpoint_auth_method.as_str(),
+        c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+        c.scopes.join(" "),
+        c.redirect_uris.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+        c.post_logout_redirect_uris.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+        c.id_token_signed_response_alg.as_str(),
+    )
+}
+
+pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> CliResult {
+    let idp = open(settings)?;
+    let mut conn = idp.conn()?;
+    match command {
+        ClientCommand::Create { id, name, public, secret, redirect_uris, post_logout_redirect_uris, grants, scopes, id_token_alg, auth_method, jwks_file } => {
+            let method = match (auth_method, public) {
+                (Some(m), _) => AuthMethod::parse(&m)?,
+                (None, true) => AuthMethod::None,
+                (None, false) if jwks_file.is_some() => AuthMethod::PrivateKeyJwt,
+                (None, false) => AuthMethod::ClientSecretBasic,
+            };
+            let grant_types = if grants.is_empty() {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            } else {
+                grants
+                    .iter()
+                    .map(|g| GrantType::parse(g).ok_or_else(|| DomainError::invalid("grant", "authorization_code, refresh_token or client_credentials")))
+                    .collect::<Result<_, _>>()?
+            };
+            let jwks = match jwks_file {
+                Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+                None => None,
+            };
+            let new = NewClient {
+                id: ClientId::parse(&id)?,
+                name,
+                secret,
+                token_endpoint_auth_method: method,
+                redirect_uris: redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<_, _>>()?,
+                post_logout_redirect_uris: post_logout_redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<_, _>>()?,
+                grant_types,
+                scopes: if scopes.is_empty() { clients::SUPPORTED_SCOPES.map(String::from).to_vec() } else { scopes },
+                id_token_signed_response_alg: SigningAlg::parse(&id_token_alg)?,
+                jwks,
+            };
+            let (client, secret) = clients::create(&mut conn, new, idp.now())?;
+            print(json_out, json!({ "client": client, "client_secret": secret }), || {
+                let mut out = client_text(&client);
+                if let Some(s) = &secret {
+                    out.push_str(&format!("\n  secret (shown once, store it now): {s}"));
+                }
+                out
+            });
+        }
+        ClientCommand::List => {
+            let all = clients::list(&mut conn)?;
+            print(json_out, json!(all), || all.iter().map(|c| format!("{}  {}  ({})", c.id, c.name, c.token_endpoint_auth_method.as_str())).collect::<Vec<_>>().join("\n"));
+        }
+        ClientCommand::Show { id } => {
+            let c = clients::find(&mut conn, &id)?.ok_or_else(|| DomainError::NotFound(format!("client {id}").into()))?;
+            print(json_out, json!(c), || client_text(&c));
+        }
+        ClientCommand::Delete { id } => {
+            clients::delete(&mut conn, &id)?;
+            print(json_out, json!({ "deleted": id }), || format!("client {id} deleted"));
+        }
+    }
+    Ok(())
+}
+
+fn user_text(u: &users::User) -> String {
+    format!(
+        "{}  {}\n  e-mail: {}\n  name: {}\n  {}",
+        u.username,
+        u.id,
+        u.email.as_deref().unwrap_or("-"),
+        u.name().unwrap_or_else(|| "-".into()),
+        if u.disabled { "disabled" } else { "active" },
+    )
+}
+
+pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResult {
+    let idp = open(settings)?;
+    let mut conn = idp.conn()?;
+    let now = idp.now();
+    match command {
+        UserCommand::Create { username, email, given_name, family_name, locale, password, no_password } => {
+            let password = if no_password { None } else { Some(read_password(password)?) };
+            let new = NewUser {
+                username: Username::parse(&username)?,
+                email: email.as_deref().map(Email::parse).transpose()?,
+                email_verified: false,
+                given_name,
+                family_name,
+                phone_number: None,
+                locale,
+                password,
+            };
+            let u = users::create(&mut conn, &idp.hasher, new, now)?;
+            print(json_out, json!(u), || user_text(&u));
+        }
+        UserCommand::List => {
+            let all = users::list(&mut conn)?;
+            print(json_out, json!(all), || all.iter().map(|u| format!("{}  {}  {}", u.username, u.email.as_deref().unwrap_or("-"), u.id)).collect::<Vec<_>>().join("\n"));
+        }
+        UserCommand::Show { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            print(json_out, json!(u), || user_text(&u));
+        }
+        UserCommand::SetPassword { user, password } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let password = read_password(password)?;
+            users::set_password_hash(&mut conn, u.id, &idp.hasher.hash(&password)?, now)?;
+            print(json_out, json!({ "password_set": u.id }), || format!("password of {} set", u.username));
+        }
+        UserCommand::Disable { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            users::set_disabled(&mut conn, u.id, true, now)?;
+            print(json_out, json!({ "disabled": u.id }), || format!("{} disabled", u.username));
+        }
+        UserCommand::Enable { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            users::set_disabled(&mut conn, u.id, false, now)?;
+            print(json_out, json!({ "enabled": u.id }), || format!("{} enabled", u.username));
+        }
+    }
+    Ok(())
+}
+
+
+pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResult {
+    let idp = open(settings)?;
+    let mut conn = idp.conn()?;
+    if let KeysCommand::Rotate = command {
+        let s = &idp.settings;
+        let max_ttl = s.access_token_ttl_seconds.max(s.id_token_ttl_seconds);
+        let created = keys::rotate(&mut conn, idp.master.as_ref(), idp.now(), Duration::seconds(s.signing_key_publish_lead_seconds), Duration::seconds(max_ttl))?;
+        print(json_out, json!({ "created": created }), || format!("new keys {} published; they sign in {} s", created.join(", "), s.signing_key_publish_lead_seconds));
+    }
+    let rows = keys::list(&mut conn)?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|r| json!({ "kid": r.id, "alg": r.alg, "encrypted": r.encrypted, "created_at": r.created_at.and_utc(), "activates_at": r.activates_at.and_utc(), "retires_at": r.retires_at.map(|t| t.and_utc()), "removed_at": r.removed_at.map(|t| t.and_utc()) }))
+        .collect();
+    print(json_out, json!(list), || {
+        rows.iter()
+            .map(|r| format!("{}  {}  signs from {}{}{}", r.id, r.alg, r.activates_at, r.retires_at.map(|t| format!(" until {t}")).unwrap_or_default(), r.removed_at.map(|t| format!(", unpublished at {t}")).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The `idp` command: serve, migrate, and administer clients, users and keys.
+
+mod admin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::Idp;
+use crate::domain::clock::SystemClock;
+
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about = "OpenID Connect provider for school platforms")]
+pub struct Cli {
+    /// Configuration file (TOML); `IDP_*` variables override it.
+    #[arg(long, global = true, env = "IDP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print results as JSON, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the STS (the default).
+    Serve,
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Manage relying parties.
+    Client {
+        #[command(subcommand)]
+        command: admin::ClientCommand,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: admin::KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations.
+    Migrate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Db { command: DbCommand::Migrate } => migrate(&settings),
+        Command::Client { command } => admin::client(settings, command, cli.json),
+        Command::User { command } => admin::user(settings, command, cli.json),
+        Command::Keys { command } => admin::keys(settings, command, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn migrate(settings: &Settings) -> CliResult {
+    let pool = crate::store::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let n = crate::store::migrate(&mut conn)?;
+    println!("{n} migration(s) applied");
+    Ok(())
+}
+
+fn serve(settings: Settings) -> CliResult {
+    let listen = settings.listen.clone();
+    let idp = Arc::new(Idp::start(settings, Arc::new(SystemClock))?);
+    let listener = std::net::TcpListener::bind(&listen)?;
+    let issuer = idp.settings.issuer.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let server = crate::web::server(idp, listener)?;
+        tracing::info!(%listen, "STS listening");
+        println!("STS ready: issuer {issuer}\n  log in:    {issuer}/login\n  discovery: {issuer}/.well-known/openid-configuration");
+        server.await
+    })?;
+    Ok(())
+}

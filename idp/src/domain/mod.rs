@@ -1,0 +1,105 @@
+//! The identity provider's domain: accounts, clients, keys and the OIDC protocol. It knows
+//! nothing of HTTP; the web layer extracts input, calls in here and maps the result.
+
+pub mod clients;
+pub mod clock;
+pub mod error;
+pub mod keys;
+pub mod oidc;
+pub mod secrets;
+pub mod types;
+pub mod users;
+
+use std::sync::{Arc, RwLock};
+
+pub use error::{DomainError, DomainResult, ErrorCode};
+
+use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::sealing::MasterKey;
+use crate::store::{DbPool, PooledDb};
+use clock::Clock;
+use keys::KeySet;
+
+/// Everything a request needs, shared by all workers of one instance. Holds no state of
+/// its own beyond caches of what the database says (the key set), so instances scale out.
+pub struct Idp {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub master: Option<MasterKey>,
+    pub csrf_key: aws_lc_rs::hmac::Key,
+    pub discovery_json: Arc<[u8]>,
+    keys: RwLock<Arc<KeySet>>,
+}
+
+impl Idp {
+    /// Opens the store, applies migrations, syncs configured clients, ensures keys exist.
+    pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let pool = crate::store::connect(&settings.database_url, settings.database_pool_size)?;
+        let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
+        crate::store::migrate(&mut conn)?;
+        let master = settings
+            .master_key_bytes()
+            .map(|b| MasterKey::new(&b))
+            .transpose()?;
+        let now = clock.now();
+        clients::sync_static(&mut conn, &settings.clients, now)?;
+        keys::ensure_keys(&mut conn, master.as_ref(), now)?;
+        let key_set = keys::load(&mut conn, master.as_ref(), now)?;
+        let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
+        let hasher = PasswordHasher::new(settings.password_hashing)?;
+        let discovery_json = oidc::discovery::document(&settings).to_string().into_bytes().into();
+        Ok(Self {
+            csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
+            settings,
+            pool,
+            clock,
+            hasher,
+            master,
+            discovery_json,
+            keys: RwLock::new(key_set),
+        })
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub fn conn(&self) -> DomainResult<PooledDb> {
+        Ok(self.pool.get()?)
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the key set, so rotations made by the CLI or another instance take effect.
+    pub fn reload_keys(&self) -> DomainResult<()> {
+        let mut conn = self.conn()?;
+        let fresh = keys::load(&mut conn, self.master.as_ref(), self.now())?;
+        match self.keys.write() {
+            Ok(mut k) => *k = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.issuer)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}

@@ -1,0 +1,308 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2).
+
+use chrono::Duration;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::params::Params;
+use super::sessions::SsoSession;
+use crate::crypto;
+use crate::domain::clients::{self, Client, GrantType, SUPPORTED_SCOPES};
+use crate::domain::clock::{from_db, to_db};
+use crate::domain::types::{ClientId, GrantId};
+use crate::domain::{DomainError, DomainResult, ErrorCode, Idp};
+use crate::store::DbConn;
+use crate::store::models::{AuthRequestRow, AuthorizationCodeRow, GrantRow};
+use crate::store::schema::{auth_requests, authorization_codes, grants};
+
+/// Longest `state` echoed back; longer ones are refused before any redirect.
+const MAX_STATE_LEN: usize = 2048;
+
+/// A request that was checked and may be redirected back to the client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_login: bool,
+    pub prompt_none: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    /// `sub` of a valid `id_token_hint`: the session must belong to that account.
+    pub expected_sub: Option<String>,
+}
+
+/// An error before the redirect URI is trusted: shown on a page, never redirected
+/// (RFC 6749 §4.1.2.1, RFC 9700 §4.11).
+#[derive(Debug)]
+pub struct FatalError(pub DomainError);
+
+/// What the endpoint does next.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send the browser to the client's redirect URI (with a code or an error).
+    Redirect(String),
+    /// Show the login form for this pending request.
+    Login { request_id: String, request: Box<AuthRequest> },
+}
+
+/// Builds the redirect to the client: `params` appended to its query, plus `iss`
+/// (RFC 9207 §2) and `state`.
+pub fn client_redirect(idp: &Idp, req: &AuthRequest, params: &[(&str, &str)]) -> String {
+    let mut url = match url::Url::parse(&req.redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return req.redirect_uri.clone(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(state) = &req.state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", &idp.settings.issuer);
+    }
+    url.to_string()
+}
+
+pub fn error_redirect(idp: &Idp, req: &AuthRequest, err: &DomainError) -> String {
+    let description = match err {
+        DomainError::OAuth { description, .. } => description.to_string(),
+        _ => "the request could not be processed".into(),
+    };
+    client_redirect(
+        idp,
+        req,
+        &[("error", err.code().as_str()), ("error_description", &description)],
+    )
+}
+
+/// Validates the client and redirect URI first; any later error goes back to the client.
+pub fn validate(idp: &Idp, conn: &mut DbConn, pairs: Vec<(String, String)>) -> Result<Result<AuthRequest, (AuthRequest, DomainError)>, FatalError> {
+    let params = Params::from_pairs(pairs).map_err(FatalError)?;
+    let client_id = params.require("client_id").map_err(FatalError)?;
+    let client = clients::find(conn, client_id)
+        .map_err(FatalError)?
+        .ok_or_else(|| FatalError(DomainError::oauth(ErrorCode::InvalidRequest, "unknown client_id")))?;
+    // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
+    let redirect_uri = params.require("redirect_uri").map_err(FatalError)?;
+    if !client.has_redirect_uri(redirect_uri) {
+        return Err(FatalError(DomainError::oauth(
+            ErrorCode::InvalidRequest,
+            "redirect_uri is not registered for this client",
+        )));
+    }
+    let state = params.get("state").map(str::to_owned);
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
+        return Err(FatalError(DomainError::oauth(ErrorCode::InvalidRequest, "state is too long")));
+    }
+    let mut req = AuthRequest {
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: Vec::new(),
+        state,
+        nonce: None,
+        code_challenge: None,
+        prompt_login: false,
+        prompt_none: false,
+        max_age: None,
+        login_hint: None,
+        ui_locales: params.get("ui_locales").map(str::to_owned),
+        expected_sub: None,
+    };
+    match fill(idp, &client, &params, &mut req) {
+        Ok(()) => Ok(Ok(req)),
+        Err(e) => Ok(Err((req, e))),
+    }
+}
+
+fn invalid(msg: &'static str) -> DomainError {
+    DomainError::oauth(ErrorCode::InvalidRequest, msg)
+}
+
+fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> DomainResult<()> {
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return Err(DomainError::oauth(ErrorCode::InvalidRequest, "request objects are not supported"));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(DomainError::oauth(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+        None => return Err(invalid("parameter response_type is missing")),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(DomainError::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(invalid("only response_mode=query is supported"));
+    }
+    // Scopes: the intersection of what was asked, what we know and what the client may have.
+    let asked = params.get("scope").unwrap_or("");
+    req.scope = asked
+        .split(' ')
+        .filter(|s| SUPPORTED_SCOPES.contains(s) && client.scopes.iter().any(|c| c == s))
+        .map(str::to_owned)
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        });
+    if !req.scope.iter().any(|s| s == "openid") {
+        return Err(DomainError::oauth(ErrorCode::InvalidScope, "scope must include openid"));
+    }
+    // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public clients.
+    match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(challenge), Some("S256")) => {
+            let ok = (43..=128).contains(&challenge.len())
+                && challenge.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+            if !ok {
+                return Err(invalid("code_challenge must be 43 to 128 unreserved characters"));
+            }
+            req.code_challenge = Some(challenge.to_owned());
+        }
+        (Some(_), _) => return Err(invalid("code_challenge_method must be S256 (plain is refused)")),
+        (None, Some(_)) => return Err(invalid("code_challenge_method without code_challenge")),
+        (None, None) if client.is_public() => {
+            return Err(invalid("public clients must use PKCE (code_challenge with S256)"));
+        }
+        (None, None) => {}
+    }
+    req.nonce = params.get("nonce").map(str::to_owned);
+    if let Some(prompt) = params.get("prompt") {
+        let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
+        req.prompt_none = values.contains(&"none");
+        req.prompt_login = values.contains(&"login");
+        if req.prompt_none && values.len() > 1 {
+            return Err(invalid("prompt=none cannot be combined with other values"));
+        }
+        if let Some(bad) = values
+            .iter()
+            .find(|v| !["none", "login", "consent", "select_account"].contains(v))
+        {
+            return Err(DomainError::oauth(ErrorCode::InvalidRequest, format!("unknown prompt value {bad}")));
+        }
+    }
+    if let Some(max_age) = params.get("max_age") {
+        req.max_age = Some(
+            max_age
+                .parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| invalid("max_age must be a whole number of seconds"))?,
+        );
+    }
+    req.login_hint = params.get("login_hint").map(|h| h.chars().take(128).collect());
+    if let Some(hint) = params.get("id_token_hint") {
+        let claims = super::tokens::verify_id_token_hint(idp, hint)
+            .map_err(|_| invalid("id_token_hint is not a valid ID token of this issuer"))?;
+        req.expected_sub = Some(claims.sub);
+    }
+    Ok(())
+}
+
+/// Decides between answering at once from the SSO session and asking for a login.
+pub fn decide(idp: &Idp, conn: &mut DbConn, req: AuthRequest, session: Option<&SsoSession>) -> DomainResult<Outcome> {
+    let now = idp.now();
+    let usable = session.filter(|s| {
+        !req.prompt_login
+            && req.max_age.is_none_or(|m| (now - s.auth_time).num_seconds() <= m)
+            && req.expected_sub.as_ref().is_none_or(|sub| *sub == s.user_id.to_string())
+    });
+    if let Some(session) = usable {
+        let user = crate::domain::users::find_by_id(conn, session.user_id)?;
+        if user.is_some_and(|u| !u.disabled) {
+            return Ok(Outcome::Redirect(issue_code(idp, conn, &req, session)?));
+        }
+    }
+    if req.prompt_none {
+        let err = DomainError::oauth(ErrorCode::LoginRequired, "the user must log in");
+        return Ok(Outcome::Redirect(error_redirect(idp, &req, &err)));
+    }
+    let request_id = save_pending(idp, conn, &req)?;
+    Ok(Outcome::Login { request_id, request: Box::new(req) })
+}
+
+/// Stores a pending request until the login form is submitted; returns its opaque id.
+fn save_pending(idp: &Idp, conn: &mut DbConn, req: &AuthRequest) -> DomainResult<String> {
+    let now = idp.now();
+    let id = crypto::random_token()?;
+    let params = serde_json::to_string(req).map_err(|e| DomainError::Corrupt(e.to_string()))?;
+    diesel::insert_into(auth_requests::table)
+        .values(AuthRequestRow {
+            id_hash: crypto::sha256(id.as_bytes()),
+            client_id: req.client_id.to_string(),
+            params,
+            created_at: to_db(now),
+            expires_at: to_db(now + Duration::seconds(idp.settings.login_request_ttl_seconds)),
+        })
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The pending request `id` names, if it has not expired.
+pub fn load_pending(idp: &Idp, conn: &mut DbConn, id: &str) -> DomainResult<Option<AuthRequest>> {
+    let row: Option<AuthRequestRow> = auth_requests::table
+        .find(crypto::sha256(id.as_bytes()))
+        .select(AuthRequestRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .filter(|r| from_db(r.expires_at) > idp.now())
+        .and_then(|r| serde_json::from_str(&r.params).ok()))
+}
+
+pub fn delete_pending(conn: &mut DbConn, id: &str) -> DomainResult<()> {
+    diesel::delete(auth_requests::table.find(crypto::sha256(id.as_bytes()))).execute(conn)?;
+    Ok(())
+}
+
+/// Records the grant and a single-use code; returns the redirect carrying the code.
+pub fn issue_code(idp: &Idp, conn: &mut DbConn, req: &AuthRequest, session: &SsoSession) -> DomainResult<String> {
+    let now = idp.now();
+    let code = crypto::random_token()?;
+    let grant_id = GrantId::new();
+    conn.transaction(|conn| {
+        diesel::insert_into(grants::table)
+            .values(GrantRow {
+                id: grant_id.to_string(),
+                client_id: req.client_id.to_string(),
+                user_id: session.user_id.to_string(),
+                sso_session_id: Some(session.id.to_string()),
+                scope: req.scope.join(" "),
+                nonce: req.nonce.clone(),
+                auth_time: to_db(session.auth_time),
+                amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
+                created_at: to_db(now),
+                revoked_at: None,
+            })
+            .execute(conn)?;
+        diesel::insert_into(authorization_codes::table)
+            .values(AuthorizationCodeRow {
+                code_hash: crypto::sha256(code.as_bytes()),
+                grant_id: grant_id.to_string(),
+                redirect_uri: req.redirect_uri.clone(),
+                code_challenge: req.code_challenge.clone(),
+                created_at: to_db(now),
+                expires_at: to_db(now + Duration::seconds(idp.settings.authorization_code_ttl_seconds)),
+                used_at: None,
+            })
+            .execute(conn)?;
+        Ok::<_, DomainError>(())
+    })?;
+    Ok(client_redirect(idp, req, &[("code", &code)]))
+}

@@ -1,0 +1,85 @@
+//! Single-sign-on sessions of browsers. The cookie holds a 256-bit secret; the database
+//! holds its SHA-256 and the session's public id (the `sid` claim).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::crypto;
+use crate::domain::clock::{from_db, to_db};
+use crate::domain::types::{SessionId, UserId};
+use crate::domain::{DomainResult, Idp};
+use crate::store::DbConn;
+use crate::store::models::SsoSessionRow;
+use crate::store::schema::{grants, sso_sessions};
+
+#[derive(Debug, Clone)]
+pub struct SsoSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+}
+
+/// Opens a session for `user`; returns it and the cookie value.
+pub fn create(idp: &Idp, conn: &mut DbConn, user: UserId, amr: &[&str]) -> DomainResult<(SsoSession, String)> {
+    let now = idp.now();
+    let cookie = crypto::random_token()?;
+    let session = SsoSession {
+        id: SessionId::new(),
+        user_id: user,
+        auth_time: now,
+        amr: amr.iter().map(|s| s.to_string()).collect(),
+    };
+    diesel::insert_into(sso_sessions::table)
+        .values(SsoSessionRow {
+            id: session.id.to_string(),
+            cookie_hash: crypto::sha256(cookie.as_bytes()),
+            user_id: user.to_string(),
+            auth_time: to_db(now),
+            amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
+            created_at: to_db(now),
+            expires_at: to_db(now + Duration::seconds(idp.settings.sso_session_ttl_seconds)),
+            ended_at: None,
+        })
+        .execute(conn)?;
+    Ok((session, cookie))
+}
+
+/// The live session a cookie names, if any.
+pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> DomainResult<Option<SsoSession>> {
+    let row: Option<SsoSessionRow> = sso_sessions::table
+        .filter(sso_sessions::cookie_hash.eq(crypto::sha256(cookie.as_bytes())))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .select(SsoSessionRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(|r| {
+        Ok(SsoSession {
+            id: SessionId::parse(&r.id)?,
+            user_id: UserId::parse(&r.user_id)?,
+            auth_time: from_db(r.auth_time),
+            amr: serde_json::from_str(&r.amr).unwrap_or_default(),
+        })
+    })
+    .transpose()
+}
+
+/// Ends a session and revokes the grants made in it, except offline ones (a refresh token
+/// asked for with `offline_access` outlives the browser session, OIDC Core §11).
+pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult<()> {
+    conn.transaction(|conn| {
+        diesel::update(sso_sessions::table.find(id.to_string()))
+            .set(sso_sessions::ended_at.eq(to_db(now)))
+            .execute(conn)?;
+        diesel::update(
+            grants::table
+                .filter(grants::sso_session_id.eq(id.to_string()))
+                .filter(grants::revoked_at.is_null())
+                .filter(grants::scope.not_like("%offline_access%")),
+        )
+        .set(grants::revoked_at.eq(to_db(now)))
+        .execute(conn)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,503 @@
+//! The token endpoint (RFC 6749 §4.1.3, §4.4, §6), the tokens it mints (OIDC Core §2,
+//! RFC 9068), and their checks at UserInfo, revocation (RFC 7009) and introspection
+//! (RFC 7662).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::params::Params;
+use crate::crypto::{self, jws};
+use crate::domain::clients::{Client, GrantType};
+use crate::domain::clock::{from_db, to_db};
+use crate::domain::types::{GrantId, SigningAlg, UserId};
+use crate::domain::users::{self, User};
+use crate::domain::{DomainError, DomainResult, ErrorCode, Idp};
+use crate::store::DbConn;
+use crate::store::models::{AuthorizationCodeRow, GrantRow, RefreshTokenRow};
+use crate::store::schema::{authorization_codes, grants, refresh_tokens, revoked_access_tokens};
+
+/// The JSON answer of RFC 6749 §5.1.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+fn invalid_grant(msg: &'static str) -> DomainError {
+    DomainError::oauth(ErrorCode::InvalidGrant, msg)
+}
+
+pub fn grant(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+    let grant_type = params.require("grant_type")?;
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        DomainError::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")
+    })?;
+    if !client.allows_grant(grant) {
+        return Err(DomainError::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => redeem_code(idp, conn, client, params),
+        GrantType::RefreshToken => refresh(idp, conn, client, params),
+        GrantType::ClientCredentials => client_credentials(idp, client, params),
+    }
+}
+
+/// A user grant as stored.
+struct Grant {
+    id: GrantId,
+    user_id: UserId,
+    session_id: Option<String>,
+    scope: Vec<String>,
+    nonce: Option<String>,
+    auth_time: DateTime<Utc>,
+    amr: Vec<String>,
+}
+
+fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<(Grant, Option<DateTime<Utc>>, String)>> {
+    let row: Option<GrantRow> = grants::table.find(id).select(GrantRow::as_select()).first(conn).optional()?;
+    row.map(|r| {
+        Ok((
+            Grant {
+                id: GrantId::parse(&r.id)?,
+                user_id: UserId::parse(&r.user_id)?,
+                session_id: r.sso_session_id,
+                scope: r.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                nonce: r.nonce,
+                auth_time: from_db(r.auth_time),
+                amr: serde_json::from_str(&r.amr).unwrap_or_default(),
+            },
+            r.revoked_at.map(from_db),
+            r.client_id,
+        ))
+    })
+    .transpose()
+}
+
+/// Revokes a grant: its refresh tokens and the access tokens carrying its id stop working.
+pub fn revoke_grant(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+        .set(grants::revoked_at.eq(to_db(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn redeem_code(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+    let now = idp.now();
+    let code = params.require("code")?;
+    let code_hash = crypto::sha256(code.as_bytes());
+    let row: AuthorizationCodeRow = authorization_codes::table
+        .find(&code_hash)
+        .select(AuthorizationCodeRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| invalid_grant("the code is invalid"))?;
+    let (grant, revoked, grant_client) =
+        load_grant(conn, &row.grant_id)?.ok_or_else(|| invalid_grant("the code is invalid"))?;
+    if grant_client != client.id.as_str() {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    // Single use, race-free across instances: only one UPDATE can flip used_at.
+    let won = diesel::update(
+        authorization_codes::table
+            .find(&code_hash)
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(to_db(now)))
+    .execute(conn)?;
+    if won == 0 {
+        // RFC 6749 §4.1.2 and RFC 9700 §4.5: a replayed code revokes what it issued.
+        revoke_grant(conn, &row.grant_id, now)?;
+        tracing::warn!(client = %client.id, "authorization code replayed; grant revoked");
+        return Err(invalid_grant("the code was already used"));
+    }
+    if from_db(row.expires_at) <= now {
+        return Err(invalid_grant("the code has expired"));
+    }
+    if revoked.is_some() {
+        return Err(invalid_grant("the grant was revoked"));
+    }
+    if params.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
+        return Err(invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    match (&row.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let valid_shape = (43..=128).contains(&verifier.len())
+                && verifier.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+            if !valid_shape || !crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes()) {
+                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(invalid_grant("code_verifier is missing")),
+        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => return Err(invalid_grant("no code_challenge was sent for this code")),
+        (None, None) => {}
+    }
+    let user = active_user(conn, grant.user_id)?;
+    issue_user_tokens(idp, conn, client, &grant, &user, true)
+}
+
+fn active_user(conn: &mut DbConn, id: UserId) -> DomainResult<User> {
+    match users::find_by_id(conn, id)? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(invalid_grant("the account is not active")),
+    }
+}
+
+fn refresh(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+    let now = idp.now();
+    let token = params.require("refresh_token")?;
+    let hash = crypto::sha256(token.as_bytes());
+    let row: RefreshTokenRow = refresh_tokens::table
+        .find(&hash)
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    let (mut grant, revoked, grant_client) =
+        load_grant(conn, &row.grant_id)?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    if grant_client != client.id.as_str() {
+        return Err(invalid_grant("the refresh token was issued to another client"));
+    }
+    let won = diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
+        .set(refresh_tokens::used_at.eq(to_db(now)))
+        .execute(conn)?;
+    if won == 0 {
+        // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
+        revoke_grant(conn, &row.grant_id, now)?;
+        tracing::warn!(client = %client.id, "refresh token reused; grant revoked");
+        return Err(invalid_grant("the refresh token was already used"));
+    }
+    if revoked.is_some() {
+        return Err(invalid_grant("the grant was revoked"));
+    }
+    if from_db(row.expires_at) <= now {
+        return Err(invalid_grant("the refresh token has expired"));
+    }
+    if let Some(asked) = params.get("scope") {
+        let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if let Some(extra) = asked.iter().find(|s| !grant.scope.contains(s)) {
+            return Err(DomainError::oauth(ErrorCode::InvalidScope, format!("scope {extra} was not granted")));
+        }
+        grant.scope = asked;
+    }
+    let user = active_user(conn, grant.user_id)?;
+    issue_user_tokens(idp, conn, client, &grant, &user, false)
+}
+
+fn issue_user_tokens(idp: &Idp, conn: &mut DbConn, client: &Client, grant: &Grant, user: &User, with_nonce: bool) -> DomainResult<TokenResponse> {
+    let now = idp.now();
+    let keys = idp.keys();
+    let ttl = idp.settings.access_token_ttl_seconds;
+    let scope = grant.scope.join(" ");
+    let access = AccessClaims {
+        iss: idp.settings.issuer.clone(),
+        sub: user.id.to_string(),
+        aud: idp.settings.issuer.clone(),
+        client_id: client.id.to_string(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        scope: scope.clone(),
+        auth_time: Some(grant.auth_time.timestamp()),
+        sid: grant.session_id.clone(),
+        grant_id: Some(grant.id.to_string()),
+    };
+    let access_key = keys.signing_key(idp.settings.access_token_signing_alg, now)?;
+    let access_token = jws::sign(access_key, "at+jwt", &access)?;
+    let id_token = if grant.scope.iter().any(|s| s == "openid") {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(idp.settings.issuer));
+        claims.insert("sub".into(), json!(user.id.to_string()));
+        claims.insert("aud".into(), json!(client.id.as_str()));
+        claims.insert("iat".into(), json!(now.timestamp()));
+        claims.insert("exp".into(), json!(now.timestamp() + idp.settings.id_token_ttl_seconds));
+        claims.insert("auth_time".into(), json!(grant.auth_time.timestamp()));
+        claims.insert("amr".into(), json!(grant.amr));
+        if let Some(sid) = &grant.session_id {
+            claims.insert("sid".into(), json!(sid));
+        }
+        if let (true, Some(nonce)) = (with_nonce, &grant.nonce) {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        let alg = client.id_token_signed_response_alg;
+        // OIDC Core §3.1.3.6: at_hash, the left half of the hash of the access token.
+        let digest = crypto::sha256(access_token.as_bytes());
+        claims.insert("at_hash".into(), json!(crypto::b64url(&digest[..16])));
+        scope_claims(user, &grant.scope, &mut claims);
+        Some(jws::sign(keys.signing_key(alg, now)?, "JWT", &Value::Object(claims))?)
+    } else {
+        None
+    };
+    let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
+        let token = crypto::random_token()?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(RefreshTokenRow {
+                token_hash: crypto::sha256(token.as_bytes()),
+                grant_id: grant.id.to_string(),
+                created_at: to_db(now),
+                expires_at: to_db(now + Duration::seconds(idp.settings.refresh_token_ttl_seconds)),
+                used_at: None,
+            })
+            .execute(conn)?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+        id_token,
+        refresh_token,
+    })
+}
+
+/// Claims of the scopes granted (OIDC Core §5.4).
+pub fn scope_claims(user: &User, scope: &[String], claims: &mut Map<String, Value>) {
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    if has("profile") {
+        claims.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = user.name() {
+            claims.insert("name".into(), json!(name));
+        }
+        for (key, value) in [("given_name", &user.given_name), ("family_name", &user.family_name), ("locale", &user.locale)] {
+            if let Some(v) = value {
+                claims.insert(key.into(), json!(v));
+            }
+        }
+        claims.insert("updated_at".into(), json!(user.updated_at.timestamp()));
+    }
+    if has("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), json!(email));
+            claims.insert("email_verified".into(), json!(user.email_verified));
+        }
+    }
+    if has("phone") {
+        if let Some(phone) = &user.phone_number {
+            claims.insert("phone_number".into(), json!(phone));
+        }
+    }
+}
+
+/// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
+fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+    let now = idp.now();
+    let asked: Vec<&str> = params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = asked.iter().find(|s| !client.scopes.iter().any(|c| c == *s) || ["openid", "offline_access"].contains(s)) {
+        return Err(DomainError::oauth(ErrorCode::InvalidScope, format!("scope {bad} is not available to this client")));
+    }
+    let scope = asked.join(" ");
+    let ttl = idp.settings.access_token_ttl_seconds;
+    let claims = AccessClaims {
+        iss: idp.settings.issuer.clone(),
+        sub: client.id.to_string(),
+        aud: idp.settings.issuer.clone(),
+        client_id: client.id.to_string(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+        scope: scope.clone(),
+        auth_time: None,
+        sid: None,
+        grant_id: None,
+    };
+    let key = idp.keys();
+    let token = jws::sign(key.signing_key(idp.settings.access_token_signing_alg, now)?, "at+jwt", &claims)?;
+    Ok(TokenResponse { access_token: token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None })
+}
+
+/// Claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+fn jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+    }
+}
+
+/// Verifies one of our JWTs: known `kid`, the key's own algorithm (never `none` or a
+/// downgrade), our issuer; `exp` checked unless `allow_expired`.
+fn verify_ours<T: serde::de::DeserializeOwned>(idp: &Idp, token: &str, typ: &str, allow_expired: bool) -> Option<T> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(typ)) {
+        return None;
+    }
+    let keys = idp.keys();
+    let key = keys.by_kid(header.kid.as_deref()?)?;
+    let mut validation = Validation::new(jwt_alg(key.alg));
+    validation.set_issuer(&[&idp.settings.issuer]);
+    validation.validate_aud = false;
+    validation.validate_exp = !allow_expired;
+    validation.leeway = 0;
+    jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation).ok().map(|d| d.claims)
+}
+
+/// Checks an access token as a bearer: signature, expiry, not revoked, grant still valid.
+pub fn verify_access_token(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<AccessClaims> {
+    let bad = || DomainError::oauth(ErrorCode::InvalidToken, "the access token is invalid or expired");
+    let claims: AccessClaims = verify_ours(idp, token, "at+jwt", false).ok_or_else(bad)?;
+    if claims.exp <= idp.now().timestamp() {
+        return Err(bad());
+    }
+    let revoked: i64 = revoked_access_tokens::table
+        .filter(revoked_access_tokens::jti.eq(&claims.jti))
+        .count()
+        .get_result(conn)?;
+    if revoked > 0 {
+        return Err(bad());
+    }
+    if let Some(grant_id) = &claims.grant_id {
+        match load_grant(conn, grant_id)? {
+            Some((_, None, _)) => {}
+            _ => return Err(bad()),
+        }
+    }
+    Ok(claims)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdTokenHint {
+    pub sub: String,
+    pub aud: Value,
+    pub sid: Option<String>,
+}
+
+impl IdTokenHint {
+    pub fn audience(&self) -> Option<String> {
+        match &self.aud {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+/// An ID token we issued, expired or not (OIDC Core §3.1.2.1, RP-Initiated Logout §2).
+pub fn verify_id_token_hint(idp: &Idp, token: &str) -> DomainResult<IdTokenHint> {
+    verify_ours(idp, token, "JWT", true)
+        .ok_or_else(|| DomainError::oauth(ErrorCode::InvalidRequest, "id_token_hint is invalid"))
+}
+
+/// The UserInfo response (OIDC Core §5.3).
+pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value> {
+    let claims = verify_access_token(idp, conn, token)?;
+    let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
+    if !scope.iter().any(|s| s == "openid") {
+        return Err(DomainError::oauth(ErrorCode::InvalidToken, "the token was not issued for OpenID Connect"));
+    }
+    let id = UserId::parse(&claims.sub)
+        .map_err(|_| DomainError::oauth(ErrorCode::InvalidToken, "the token has no user"))?;
+    let user = match users::find_by_id(conn, id)? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(DomainError::oauth(ErrorCode::InvalidToken, "the account is not active")),
+    };
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(user.id.to_string()));
+    scope_claims(&user, &scope, &mut out);
+    Ok(Value::Object(out))
+}
+
+/// RFC 7009: revokes a refresh token (and its grant) or an access token of `client`.
+/// Unknown tokens are answered like known ones (§2.2).
+pub fn revoke(idp: &Idp, conn: &mut DbConn, client: &Client, token: &str) -> DomainResult<()> {
+    let now = idp.now();
+    let hash = crypto::sha256(token.as_bytes());
+    let refresh: Option<RefreshTokenRow> = refresh_tokens::table
+        .find(&hash)
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(row) = refresh {
+        if let Some((_, _, owner)) = load_grant(conn, &row.grant_id)? {
+            if owner != client.id.as_str() {
+                return Err(DomainError::oauth(ErrorCode::UnauthorizedClient, "the token belongs to another client"));
+            }
+            revoke_grant(conn, &row.grant_id, now)?;
+        }
+        return Ok(());
+    }
+    if let Some(claims) = verify_ours::<AccessClaims>(idp, token, "at+jwt", false) {
+        if claims.client_id != client.id.as_str() {
+            return Err(DomainError::oauth(ErrorCode::UnauthorizedClient, "the token belongs to another client"));
+        }
+        let exists: i64 = revoked_access_tokens::table
+            .filter(revoked_access_tokens::jti.eq(&claims.jti))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(revoked_access_tokens::table)
+                .values((
+                    revoked_access_tokens::jti.eq(&claims.jti),
+                    revoked_access_tokens::expires_at.eq(to_db(DateTime::from_timestamp(claims.exp, 0).unwrap_or(now))),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7662 §2.2. Only confidential clients may ask; inactive tokens say only that.
+pub fn introspect(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value> {
+    let now = idp.now();
+    if let Ok(c) = verify_access_token(idp, conn, token) {
+        let mut out = json!({
+            "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+            "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
+        });
+        if let Ok(id) = UserId::parse(&c.sub) {
+            if let Some(user) = users::find_by_id(conn, id)? {
+                out["username"] = json!(user.username);
+            }
+        }
+        return Ok(out);
+    }
+    let hash = crypto::sha256(token.as_bytes());
+    let refresh: Option<RefreshTokenRow> = refresh_tokens::table
+        .find(&hash)
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(row) = refresh {
+        if row.used_at.is_none() && from_db(row.expires_at) > now {
+            if let Some((grant, None, client_id)) = load_grant(conn, &row.grant_id)? {
+                return Ok(json!({
+                    "active": true, "token_type": "refresh_token", "scope": grant.scope.join(" "),
+                    "client_id": client_id, "sub": grant.user_id.to_string(), "iss": idp.settings.issuer,
+                    "exp": from_db(row.expires_at).timestamp(), "iat": from_db(row.created_at).timestamp(),
+                }));
+            }
+        }
+    }
+    Ok(json!({ "active": false }))
+}

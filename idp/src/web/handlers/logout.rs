@@ -1,0 +1,155 @@
+//! RP-Initiated Logout 1.0.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::{State, domain_error_page, page, parse_pairs, run};
+use crate::domain::oidc::params::Params;
+use crate::domain::oidc::{sessions, tokens};
+use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, clients};
+use crate::store::DbConn;
+use crate::web::{SESSION_COOKIE, csrf};
+
+#[tracing::instrument(skip_all, name = "logout")]
+pub async fn logout_get(state: State, req: HttpRequest) -> HttpResponse {
+    let q = req.query_string().to_owned();
+    logout(state, req, q).await
+}
+
+#[tracing::instrument(skip_all, name = "logout")]
+pub async fn logout_post(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    logout(state, req, String::from_utf8_lossy(&body).into_owned()).await
+}
+
+/// Where to send the browser afterwards: a registered post-logout URI (RP-Initiated
+/// Logout §3: exact match, and never an unregistered one) with `state`.
+fn checked_target(conn: &mut DbConn, client_id: Option<&str>, uri: Option<&str>, state: Option<&str>) -> DomainResult<Option<String>> {
+    let Some(uri) = uri else { return Ok(None) };
+    let bad = || DomainError::oauth(ErrorCode::InvalidRequest, "post_logout_redirect_uri is not registered for this client");
+    let client_id = client_id.ok_or_else(|| DomainError::oauth(ErrorCode::InvalidRequest, "post_logout_redirect_uri needs id_token_hint or client_id"))?;
+    let client = clients::find(conn, client_id)?.ok_or_else(bad)?;
+    if !client.has_post_logout_redirect_uri(uri) {
+        return Err(bad());
+    }
+    let mut url = url::Url::parse(uri).map_err(|_| bad())?;
+    if let Some(state) = state {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    Ok(Some(url.to_string()))
+}
+
+enum Decision {
+    Done(Option<String>),
+    Confirm { target_uri: String, client_id: String, state: String },
+}
+
+fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<()> {
+    if let Some(cookie) = cookie {
+        if let Some(session) = sessions::find(conn, cookie, idp.now())? {
+            sessions::end(conn, session.id, idp.now())?;
+        }
+    }
+    Ok(())
+}
+
+async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
+    let params = match parse_pairs(&raw).and_then(Params::from_pairs) {
+        Ok(p) => p,
+        Err(e) => return domain_error_page(&state, &req, &e),
+    };
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let result = run(&state, move |idp, conn| {
+        let hint = match params.get("id_token_hint") {
+            Some(h) => Some(tokens::verify_id_token_hint(idp, h)?),
+            None => None,
+        };
+        let hint_client = hint.as_ref().and_then(|h| h.audience());
+        let client_id = match (params.get("client_id"), hint_client.as_deref()) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(DomainError::oauth(ErrorCode::InvalidRequest, "client_id does not match id_token_hint"));
+            }
+            (a, b) => a.or(b).map(str::to_owned),
+        };
+        let target = checked_target(conn, client_id.as_deref(), params.get("post_logout_redirect_uri"), params.get("state"))?;
+        let session = match &cookie {
+            Some(c) => sessions::find(conn, c, idp.now())?,
+            None => None,
+        };
+        // A valid hint for the session's own user proves the RP asked: log out at once.
+        // Otherwise ask the person, so a stray link cannot log them out (§2, "SHOULD ask").
+        let hinted_same_user = hint.as_ref().is_some_and(|h| session.as_ref().is_none_or(|s| s.user_id.to_string() == h.sub));
+        if session.is_none() || hinted_same_user {
+            end_current(idp, conn, cookie.as_deref())?;
+            return Ok(Decision::Done(target));
+        }
+        Ok(Decision::Confirm {
+            target_uri: params.get("post_logout_redirect_uri").unwrap_or("").to_owned(),
+            client_id: client_id.unwrap_or_default(),
+            state: params.get("state").unwrap_or("").to_owned(),
+        })
+    })
+    .await;
+    match result {
+        Ok(Decision::Done(target)) => finished(&state, &req, target),
+        Ok(Decision::Confirm { target_uri, client_id, state: rp_state }) => {
+            let (token, csrf_cookie) = csrf::token(&state.idp, &req);
+            let html = state.pages.render(
+                "logout",
+                state.locale(&req, None),
+                json!({ "csrf": token, "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state }),
+            );
+            let mut b = page(StatusCode::OK);
+            if let Some(c) = csrf_cookie {
+                b.cookie(c);
+            }
+            b.body(html)
+        }
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ConfirmForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    post_logout_redirect_uri: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    state: String,
+}
+
+#[tracing::instrument(skip_all, name = "logout_confirm")]
+pub async fn logout_confirm(state: State, req: HttpRequest, form: web::Form<ConfirmForm>) -> HttpResponse {
+    let form = form.into_inner();
+    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        return super::error_page(&state, state.locale(&req, None), StatusCode::BAD_REQUEST, "login-error-form-expired", None);
+    }
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let result = run(&state, move |idp, conn| {
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let target = checked_target(conn, some(&form.client_id).as_deref(), some(&form.post_logout_redirect_uri).as_deref(), some(&form.state).as_deref())?;
+        end_current(idp, conn, cookie.as_deref())?;
+        Ok(target)
+    })
+    .await;
+    match result {
+        Ok(target) => finished(&state, &req, target),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpResponse {
+    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    removal.make_removal();
+    match target {
+        Some(to) => HttpResponse::SeeOther().insert_header((LOCATION, to)).cookie(removal).finish(),
+        None => {
+            let html = state.pages.render("logged_out", state.locale(req, None), json!({}));
+            page(StatusCode::OK).cookie(removal).body(html)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Routes and the helpers every handler shares.
+
+mod authorize;
+mod logout;
+mod metadata;
+mod tokens;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::State;
+use super::error;
+use crate::domain::{DomainError, DomainResult, Idp};
+use crate::i18n::Locale;
+use crate::store::DbConn;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/openid-configuration", web::get().to(metadata::discovery))
+        .route("/.well-known/oauth-authorization-server", web::get().to(metadata::discovery))
+        .route("/jwks", web::get().to(metadata::jwks))
+        .route("/health", web::get().to(metadata::health))
+        .route("/authorize", web::get().to(authorize::authorize_get))
+        .route("/authorize", web::post().to(authorize::authorize_post))
+        .route("/login", web::get().to(authorize::login_form))
+        .route("/login", web::post().to(authorize::login_submit))
+        .route("/", web::get().to(authorize::home))
+        .route("/token", web::post().to(tokens::token))
+        .route("/userinfo", web::get().to(tokens::userinfo))
+        .route("/userinfo", web::post().to(tokens::userinfo))
+        .route("/revoke", web::post().to(tokens::revoke))
+        .route("/introspect", web::post().to(tokens::introspect))
+        .route("/logout", web::get().to(logout::logout_get))
+        .route("/logout", web::post().to(logout::logout_post))
+        .route("/logout/confirm", web::post().to(logout::logout_confirm))
+        .default_service(web::to(not_found));
+}
+
+/// Runs domain work on the blocking pool with a pooled connection, so database and
+/// argon2 time never stall the async workers.
+pub async fn run<T, F>(state: &State, f: F) -> DomainResult<T>
+where
+    F: FnOnce(&Idp, &mut DbConn) -> DomainResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let idp = state.idp.clone();
+    web::block(move || {
+        let mut conn = idp.conn()?;
+        f(&idp, &mut conn)
+    })
+    .await
+    .map_err(|e| DomainError::Corrupt(format!("blocking task failed: {e}")))?
+}
+
+/// Query or form pairs; a malformed encoding is the client's error.
+pub fn parse_pairs(text: &str) -> DomainResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(text).map_err(|_| {
+        DomainError::oauth(crate::domain::ErrorCode::InvalidRequest, "the parameters are not valid URL encoding")
+    })
+}
+
+/// An error page in the visitor's language.
+pub fn error_page(state: &State, locale: Locale, status: StatusCode, message: &str, detail: Option<String>) -> HttpResponse {
+    let html = state
+        .pages
+        .render("error", locale, json!({ "message": message, "detail": detail }));
+    page(status).body(html)
+}
+
+pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) -> HttpResponse {
+    let status = error::page_status(err);
+    let (message, detail) = if err.is_client_error() {
+        ("error-bad-request", Some(error::description_of(err)))
+    } else {
+        ("error-internal", None)
+    };
+    error_page(state, state.locale(req, None), status, message, detail)
+}
+
+/// A page answer with the security headers every page carries.
+pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
+    b
+}
+
+async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
+    error_page(&state, state.locale(&req, None), StatusCode::NOT_FOUND, "error-not-found", None)
+}

@@ -1,0 +1,85 @@
+//! HTTP: thin actix handlers that extract input, call the domain on the blocking pool and
+//! map the result. Errors become HTTP in `error` only.
+
+pub mod csrf;
+pub mod error;
+pub mod handlers;
+pub mod pages;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpRequest, HttpServer, web};
+
+use crate::domain::Idp;
+use crate::i18n::{self, Locale};
+use pages::Pages;
+
+/// Shared by every worker.
+pub struct AppState {
+    pub idp: Arc<Idp>,
+    pub pages: Pages,
+}
+
+pub type State = web::Data<AppState>;
+
+impl AppState {
+    pub fn default_locale(&self) -> Locale {
+        Locale::parse(&self.idp.settings.default_locale).unwrap_or(Locale::Fr)
+    }
+
+    /// The page language for this request.
+    pub fn locale(&self, req: &HttpRequest, ui_locales: Option<&str>) -> Locale {
+        let accept = req
+            .headers()
+            .get(actix_web::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        i18n::negotiate(ui_locales, accept, self.default_locale())
+    }
+}
+
+pub const SESSION_COOKIE: &str = "idp_session";
+
+/// Builds the server on `listener`. The returned server runs until stopped.
+pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
+    let pages = Pages::load().map_err(std::io::Error::other)?;
+    let max_body = idp.settings.max_body_bytes;
+    let workers = match idp.settings.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let state = web::Data::new(AppState { idp: idp.clone(), pages });
+    spawn_key_reloader(idp);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .app_data(web::FormConfig::default().limit(max_body))
+            .configure(handlers::routes)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Every instance re-reads the key set periodically, so `idp keys rotate` (run anywhere)
+/// reaches all of them without a restart.
+fn spawn_key_reloader(idp: Arc<Idp>) {
+    let every = Duration::from_secs(idp.settings.signing_key_reload_seconds.max(1));
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let idp = idp.clone();
+            match web::block(move || idp.reload_keys()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "reloading signing keys failed"),
+                Err(e) => tracing::error!(error = %e, "reloading signing keys failed"),
+            }
+        }
+    });
+}
