@@ -1,0 +1,7 @@
+//! One integration-test binary: the real server on a free port, on SQLite and on a real
+//! PostgreSQL (a fresh database per test), with the `openidconnect` crate as relying party.
+
+mod flow;
+mod negative;
+mod scale_out;
+mod support;

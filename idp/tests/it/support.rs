@@ -1,0 +1,219 @@
+//! Test harness: fresh databases, an in-process server with a movable clock, a browser-like
+//! HTTP client.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use diesel::{Connection, RunQueryDsl};
+use idp::config::Settings;
+use idp::domain::Idp;
+use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+use idp::domain::clock::OffsetClock;
+use idp::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
+use idp::domain::users::{self, NewUser};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares one test per backend from an `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+pub const PASSWORD: &str = "Babou45+";
+pub const USERNAME: &str = "jean.dupont";
+pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub const POST_LOGOUT: &str = "http://127.0.0.1:9/bye";
+pub const SECRET: &str = "school-app-secret-0123456789-abcdefghij";
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub url: String,
+    pg_admin: Option<(String, String)>,
+    _dir: Option<TempDir>,
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("IDP_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://idp_test:idp_test@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(&dir).unwrap();
+                Self { url: format!("sqlite://{}/idp.db", dir.display()), pg_admin: None, _dir: Some(TempDir(dir)) }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PostgreSQL is not reachable at {admin} ({e}); run the tests with scripts/test, which starts it")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                let base = admin.rsplit_once('/').unwrap().0;
+                Self { url: format!("{base}/{name}"), pg_admin: Some((admin, name)), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// Settings for tests: cheap argon2 (the production parameters are benchmarked, not
+/// tested), the given database and issuer.
+pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
+    let env = vec![
+        ("IDP_DATABASE_URL".to_string(), db_url.to_string()),
+        ("IDP_ISSUER".to_string(), issuer.to_string()),
+        ("IDP_LISTEN".to_string(), listen.to_string()),
+        ("IDP_PASSWORD_HASHING__MEMORY_KIB".to_string(), "8192".to_string()),
+        ("IDP_PASSWORD_HASHING__ITERATIONS".to_string(), "1".to_string()),
+        ("IDP_DATABASE_POOL_SIZE".to_string(), "4".to_string()),
+        ("IDP_WORKERS".to_string(), "2".to_string()),
+    ];
+    Settings::load(None, env).unwrap()
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub idp: Arc<Idp>,
+    pub clock: OffsetClock,
+    pub db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        let db = TestDb::new(backend);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let settings = test_settings(&db.url, &base, &addr.to_string());
+        let clock = OffsetClock::default();
+        let idp = Arc::new(Idp::start(settings, Arc::new(clock.clone())).unwrap());
+        seed(&idp);
+        let server_idp = idp.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                idp::web::server(server_idp, listener).unwrap().await.unwrap();
+            })
+        });
+        Self { base, idp, clock, db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The accounts and clients every test starts with.
+fn seed(idp: &Idp) {
+    let mut conn = idp.conn().unwrap();
+    let now = idp.now();
+    let new_client = |id: &str, method: AuthMethod, grants: Vec<GrantType>, alg: SigningAlg| NewClient {
+        id: ClientId::parse(id).unwrap(),
+        name: format!("{id} app"),
+        secret: (method == AuthMethod::ClientSecretBasic).then(|| SECRET.to_string()),
+        token_endpoint_auth_method: method,
+        redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+        post_logout_redirect_uris: vec![RedirectUri::parse(POST_LOGOUT).unwrap()],
+        grant_types: grants,
+        scopes: clients::SUPPORTED_SCOPES.map(String::from).to_vec(),
+        id_token_signed_response_alg: alg,
+        jwks: None,
+    };
+    let all = vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+    clients::create(&mut conn, new_client("school-app", AuthMethod::ClientSecretBasic, all, SigningAlg::RS256), now).unwrap();
+    clients::create(&mut conn, new_client("mobile-app", AuthMethod::None, vec![GrantType::AuthorizationCode, GrantType::RefreshToken], SigningAlg::ES256), now).unwrap();
+    users::create(
+        &mut conn,
+        &idp.hasher,
+        NewUser {
+            username: Username::parse(USERNAME).unwrap(),
+            email: Some(Email::parse("jean.dupont@hotmail.com").unwrap()),
+            email_verified: true,
+            given_name: Some("Jean".into()),
+            family_name: Some("Dupont".into()),
+            phone_number: None,
+            locale: Some("fr".into()),
+            password: Some(PASSWORD.into()),
+        },
+        now,
+    )
+    .unwrap();
+}
+
+/// A browser: keeps cookies, does not follow redirects (tests look at each one).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of `<input name="NAME" value="…">` in a page.
+pub fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no input {name} in {html}")) + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers().get("location").unwrap_or_else(|| panic!("no Location on {}", resp.status())).to_str().unwrap().to_string()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Follows an authorization URL through the login form; returns the redirect to the client.
+pub async fn login_through(browser: &reqwest::Client, server: &TestServer, authorize_url: &str, username: &str, password: &str) -> String {
+    let resp = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(resp.status(), 303, "authorize should redirect to the login form");
+    let login = location(&resp);
+    assert!(login.starts_with("/login?request="), "{login}");
+    let page = browser.get(server.url(&login)).send().await.unwrap().text().await.unwrap();
+    let resp = browser
+        .post(server.url("/login"))
+        .form(&[
+            ("request", input_value(&page, "request")),
+            ("csrf", input_value(&page, "csrf")),
+            ("identifier", username.to_string()),
+            ("password", password.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "login should redirect back to the client");
+    location(&resp)
+}
