@@ -153,10 +153,12 @@ impl Settings {
                 path: path.to_owned(),
                 source,
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
         }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("IDP_") else {
@@ -169,8 +171,8 @@ impl Settings {
             insert_path(&mut table, &path, env_value(&value))
                 .map_err(|message| key_error(&name, message))?;
         }
-        let settings: Settings =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let key = e.path().to_string();
                 key_error(key, e.into_inner().message().to_owned())
             })?;
@@ -188,15 +190,17 @@ impl Settings {
                 "must be https (plain http only on localhost), OIDC Discovery §3",
             ));
         }
-        if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/')
-        {
+        if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
             return Err(key_error(
                 "issuer",
                 "must have no query, fragment or trailing slash",
             ));
         }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(key_error("listen", "must be ADDRESS:PORT, e.g. 0.0.0.0:8080"));
+            return Err(key_error(
+                "listen",
+                "must be ADDRESS:PORT, e.g. 0.0.0.0:8080",
+            ));
         }
         crate::store::Backend::of_url(&self.database_url)
             .map_err(|e| key_error("database_url", e.to_string()))?;
@@ -207,15 +211,43 @@ impl Settings {
             self.decode_master_key(key)?;
         }
         for (key, value, max) in [
-            ("access_token_ttl_seconds", self.access_token_ttl_seconds, 86_400),
+            (
+                "access_token_ttl_seconds",
+                self.access_token_ttl_seconds,
+                86_400,
+            ),
             ("id_token_ttl_seconds", self.id_token_ttl_seconds, 86_400),
-            ("authorization_code_ttl_seconds", self.authorization_code_ttl_seconds, 600),
-            ("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds, 366 * 86_400),
-            ("login_request_ttl_seconds", self.login_request_ttl_seconds, 86_400),
-            ("sso_session_ttl_seconds", self.sso_session_ttl_seconds, 30 * 86_400),
-            ("signing_key_publish_lead_seconds", self.signing_key_publish_lead_seconds, 30 * 86_400),
+            (
+                "authorization_code_ttl_seconds",
+                self.authorization_code_ttl_seconds,
+                600,
+            ),
+            (
+                "refresh_token_ttl_seconds",
+                self.refresh_token_ttl_seconds,
+                366 * 86_400,
+            ),
+            (
+                "login_request_ttl_seconds",
+                self.login_request_ttl_seconds,
+                86_400,
+            ),
+            (
+                "sso_session_ttl_seconds",
+                self.sso_session_ttl_seconds,
+                30 * 86_400,
+            ),
+            (
+                "signing_key_publish_lead_seconds",
+                self.signing_key_publish_lead_seconds,
+                30 * 86_400,
+            ),
         ] {
-            let min = if key == "signing_key_publish_lead_seconds" { 0 } else { 1 };
+            let min = if key == "signing_key_publish_lead_seconds" {
+                0
+            } else {
+                1
+            };
             if !(min..=max).contains(&value) {
                 return Err(key_error(key, format!("must be between {min} and {max}")));
             }
@@ -273,7 +305,9 @@ const NOT_SETTINGS: [&str; 2] = ["IDP_CONFIG", "IDP_LOG"];
 /// `["a"]`), else as a string.
 fn env_value(raw: &str) -> toml::Value {
     match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
         Err(_) => toml::Value::String(raw.into()),
     }
 }
@@ -302,7 +336,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -333,9 +370,12 @@ mod tests {
     fn unknown_and_bad_keys_are_named() {
         let err = Settings::load(None, env(&[("IDP_NO_SUCH_THING", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_thing"), "{err}");
-        let err = Settings::load(None, env(&[("IDP_ACCESS_TOKEN_TTL_SECONDS", "soon")]))
-            .unwrap_err();
-        assert!(err.to_string().contains("access_token_ttl_seconds"), "{err}");
+        let err =
+            Settings::load(None, env(&[("IDP_ACCESS_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
+        assert!(
+            err.to_string().contains("access_token_ttl_seconds"),
+            "{err}"
+        );
         let err = Settings::load(None, env(&[("IDP_ISSUER", "http://example.org")])).unwrap_err();
         assert!(err.to_string().contains("issuer"), "{err}");
         let err = Settings::load(None, env(&[("IDP_MASTER_KEY", "c2hvcnQ=")])).unwrap_err();
@@ -361,7 +401,11 @@ redirect_uris = ["https://app.example.org/cb"]
         .unwrap();
         let s = Settings::load(Some(&path), Vec::new()).unwrap();
         assert_eq!(s.clients.len(), 1);
-        std::fs::write(&path, "[[clients]]\nid = \"x\"\nname = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n").unwrap();
+        std::fs::write(
+            &path,
+            "[[clients]]\nid = \"x\"\nname = \"x\"\nredirect_uris = [\"http://evil.example/cb\"]\n",
+        )
+        .unwrap();
         let err = Settings::load(Some(&path), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("redirect_uri"), "{err}");
     }

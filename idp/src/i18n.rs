@@ -47,7 +47,11 @@ impl Locale {
 
 /// Picks the page language: the first supported of `ui_locales`, else the best of
 /// `Accept-Language` by weight, else `default`.
-pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>, default: Locale) -> Locale {
+pub fn negotiate(
+    ui_locales: Option<&str>,
+    accept_language: Option<&str>,
+    default: Locale,
+) -> Locale {
     if let Some(found) = ui_locales
         .into_iter()
         .flat_map(str::split_whitespace)
@@ -94,10 +98,8 @@ impl Translations {
             };
             let resource = FluentResource::try_new(locale.source().to_owned())
                 .map_err(|(_, errors)| err(format!("{errors:?}")))?;
-            let lang: LanguageIdentifier = locale
-                .as_str()
-                .parse()
-                .map_err(|e| err(format!("{e:?}")))?;
+            let lang: LanguageIdentifier =
+                locale.as_str().parse().map_err(|e| err(format!("{e:?}")))?;
             let mut bundle = FluentBundle::new_concurrent(vec![lang]);
             // Pages are HTML: Unicode isolation marks around arguments would show up as noise.
             bundle.set_use_isolating(false);
@@ -118,7 +120,9 @@ impl Translations {
             };
             if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
                 let mut errors = Vec::new();
-                return bundle.format_pattern(pattern, args, &mut errors).into_owned();
+                return bundle
+                    .format_pattern(pattern, args, &mut errors)
+                    .into_owned();
             }
         }
         key.to_owned()
@@ -143,7 +147,10 @@ mod tests {
     #[test]
     fn negotiation_order() {
         assert_eq!(negotiate(Some("de nl"), Some("en"), Locale::Fr), Locale::De);
-        assert_eq!(negotiate(Some("xx"), Some("en;q=0.5, nl-BE"), Locale::Fr), Locale::Nl);
+        assert_eq!(
+            negotiate(Some("xx"), Some("en;q=0.5, nl-BE"), Locale::Fr),
+            Locale::Nl
+        );
         assert_eq!(negotiate(None, Some("es, it"), Locale::Fr), Locale::Fr);
         assert_eq!(negotiate(None, None, Locale::En), Locale::En);
     }

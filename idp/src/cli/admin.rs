@@ -15,6 +15,8 @@ use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
 use crate::domain::users::{self, NewUser};
 use crate::domain::{DomainError, Idp, keys};
 
+// Parsed once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its secret once.
@@ -49,8 +51,12 @@ pub enum ClientCommand {
         jwks_file: Option<std::path::PathBuf>,
     },
     List,
-    Show { id: String },
-    Delete { id: String },
+    Show {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,15 +80,21 @@ pub enum UserCommand {
         no_password: bool,
     },
     List,
-    Show { user: String },
+    Show {
+        user: String,
+    },
     /// Set a password (read from stdin unless given).
     SetPassword {
         user: String,
         #[arg(long)]
         password: Option<String>,
     },
-    Disable { user: String },
-    Enable { user: String },
+    Disable {
+        user: String,
+    },
+    Enable {
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,10 +135,22 @@ fn client_text(c: &clients::Client) -> String {
         c.id,
         c.name,
         c.token_endpoint_auth_method.as_str(),
-        c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+        c.grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         c.scopes.join(" "),
-        c.redirect_uris.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
-        c.post_logout_redirect_uris.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+        c.redirect_uris
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        c.post_logout_redirect_uris
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         c.id_token_signed_response_alg.as_str(),
     )
 }
@@ -135,7 +159,19 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
     let idp = open(settings)?;
     let mut conn = idp.conn()?;
     match command {
-        ClientCommand::Create { id, name, public, secret, redirect_uris, post_logout_redirect_uris, grants, scopes, id_token_alg, auth_method, jwks_file } => {
+        ClientCommand::Create {
+            id,
+            name,
+            public,
+            secret,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            scopes,
+            id_token_alg,
+            auth_method,
+            jwks_file,
+        } => {
             let method = match (auth_method, public) {
                 (Some(m), _) => AuthMethod::parse(&m)?,
                 (None, true) => AuthMethod::None,
@@ -147,7 +183,14 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
             } else {
                 grants
                     .iter()
-                    .map(|g| GrantType::parse(g).ok_or_else(|| DomainError::invalid("grant", "authorization_code, refresh_token or client_credentials")))
+                    .map(|g| {
+                        GrantType::parse(g).ok_or_else(|| {
+                            DomainError::invalid(
+                                "grant",
+                                "authorization_code, refresh_token or client_credentials",
+                            )
+                        })
+                    })
                     .collect::<Result<_, _>>()?
             };
             let jwks = match jwks_file {
@@ -159,33 +202,62 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
                 name,
                 secret,
                 token_endpoint_auth_method: method,
-                redirect_uris: redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<_, _>>()?,
-                post_logout_redirect_uris: post_logout_redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<_, _>>()?,
+                redirect_uris: redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u))
+                    .collect::<Result<_, _>>()?,
+                post_logout_redirect_uris: post_logout_redirect_uris
+                    .iter()
+                    .map(|u| RedirectUri::parse(u))
+                    .collect::<Result<_, _>>()?,
                 grant_types,
-                scopes: if scopes.is_empty() { clients::SUPPORTED_SCOPES.map(String::from).to_vec() } else { scopes },
+                scopes: if scopes.is_empty() {
+                    clients::SUPPORTED_SCOPES.map(String::from).to_vec()
+                } else {
+                    scopes
+                },
                 id_token_signed_response_alg: SigningAlg::parse(&id_token_alg)?,
                 jwks,
             };
             let (client, secret) = clients::create(&mut conn, new, idp.now())?;
-            print(json_out, json!({ "client": client, "client_secret": secret }), || {
-                let mut out = client_text(&client);
-                if let Some(s) = &secret {
-                    out.push_str(&format!("\n  secret (shown once, store it now): {s}"));
-                }
-                out
-            });
+            print(
+                json_out,
+                json!({ "client": client, "client_secret": secret }),
+                || {
+                    let mut out = client_text(&client);
+                    if let Some(s) = &secret {
+                        out.push_str(&format!("\n  secret (shown once, store it now): {s}"));
+                    }
+                    out
+                },
+            );
         }
         ClientCommand::List => {
             let all = clients::list(&mut conn)?;
-            print(json_out, json!(all), || all.iter().map(|c| format!("{}  {}  ({})", c.id, c.name, c.token_endpoint_auth_method.as_str())).collect::<Vec<_>>().join("\n"));
+            print(json_out, json!(all), || {
+                all.iter()
+                    .map(|c| {
+                        format!(
+                            "{}  {}  ({})",
+                            c.id,
+                            c.name,
+                            c.token_endpoint_auth_method.as_str()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         ClientCommand::Show { id } => {
-            let c = clients::find(&mut conn, &id)?.ok_or_else(|| DomainError::NotFound(format!("client {id}").into()))?;
+            let c = clients::find(&mut conn, &id)?
+                .ok_or_else(|| DomainError::NotFound(format!("client {id}").into()))?;
             print(json_out, json!(c), || client_text(&c));
         }
         ClientCommand::Delete { id } => {
             clients::delete(&mut conn, &id)?;
-            print(json_out, json!({ "deleted": id }), || format!("client {id} deleted"));
+            print(json_out, json!({ "deleted": id }), || {
+                format!("client {id} deleted")
+            });
         }
     }
     Ok(())
@@ -207,8 +279,20 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
     let mut conn = idp.conn()?;
     let now = idp.now();
     match command {
-        UserCommand::Create { username, email, given_name, family_name, locale, password, no_password } => {
-            let password = if no_password { None } else { Some(read_password(password)?) };
+        UserCommand::Create {
+            username,
+            email,
+            given_name,
+            family_name,
+            locale,
+            password,
+            no_password,
+        } => {
+            let password = if no_password {
+                None
+            } else {
+                Some(read_password(password)?)
+            };
             let new = NewUser {
                 username: Username::parse(&username)?,
                 email: email.as_deref().map(Email::parse).transpose()?,
@@ -224,7 +308,19 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
         }
         UserCommand::List => {
             let all = users::list(&mut conn)?;
-            print(json_out, json!(all), || all.iter().map(|u| format!("{}  {}  {}", u.username, u.email.as_deref().unwrap_or("-"), u.id)).collect::<Vec<_>>().join("\n"));
+            print(json_out, json!(all), || {
+                all.iter()
+                    .map(|u| {
+                        format!(
+                            "{}  {}  {}",
+                            u.username,
+                            u.email.as_deref().unwrap_or("-"),
+                            u.id
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         UserCommand::Show { user } => {
             let u = users::lookup(&mut conn, &user)?;
@@ -234,22 +330,27 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let u = users::lookup(&mut conn, &user)?;
             let password = read_password(password)?;
             users::set_password_hash(&mut conn, u.id, &idp.hasher.hash(&password)?, now)?;
-            print(json_out, json!({ "password_set": u.id }), || format!("password of {} set", u.username));
+            print(json_out, json!({ "password_set": u.id }), || {
+                format!("password of {} set", u.username)
+            });
         }
         UserCommand::Disable { user } => {
             let u = users::lookup(&mut conn, &user)?;
             users::set_disabled(&mut conn, u.id, true, now)?;
-            print(json_out, json!({ "disabled": u.id }), || format!("{} disabled", u.username));
+            print(json_out, json!({ "disabled": u.id }), || {
+                format!("{} disabled", u.username)
+            });
         }
         UserCommand::Enable { user } => {
             let u = users::lookup(&mut conn, &user)?;
             users::set_disabled(&mut conn, u.id, false, now)?;
-            print(json_out, json!({ "enabled": u.id }), || format!("{} enabled", u.username));
+            print(json_out, json!({ "enabled": u.id }), || {
+                format!("{} enabled", u.username)
+            });
         }
     }
     Ok(())
 }
-
 
 pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResult {
     let idp = open(settings)?;
@@ -257,8 +358,20 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
     if let KeysCommand::Rotate = command {
         let s = &idp.settings;
         let max_ttl = s.access_token_ttl_seconds.max(s.id_token_ttl_seconds);
-        let created = keys::rotate(&mut conn, idp.master.as_ref(), idp.now(), Duration::seconds(s.signing_key_publish_lead_seconds), Duration::seconds(max_ttl))?;
-        print(json_out, json!({ "created": created }), || format!("new keys {} published; they sign in {} s", created.join(", "), s.signing_key_publish_lead_seconds));
+        let created = keys::rotate(
+            &mut conn,
+            idp.master.as_ref(),
+            idp.now(),
+            Duration::seconds(s.signing_key_publish_lead_seconds),
+            Duration::seconds(max_ttl),
+        )?;
+        print(json_out, json!({ "created": created }), || {
+            format!(
+                "new keys {} published; they sign in {} s",
+                created.join(", "),
+                s.signing_key_publish_lead_seconds
+            )
+        });
     }
     let rows = keys::list(&mut conn)?;
     let list: Vec<_> = rows
@@ -267,7 +380,20 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
         .collect();
     print(json_out, json!(list), || {
         rows.iter()
-            .map(|r| format!("{}  {}  signs from {}{}{}", r.id, r.alg, r.activates_at, r.retires_at.map(|t| format!(" until {t}")).unwrap_or_default(), r.removed_at.map(|t| format!(", unpublished at {t}")).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{}  {}  signs from {}{}{}",
+                    r.id,
+                    r.alg,
+                    r.activates_at,
+                    r.retires_at
+                        .map(|t| format!(" until {t}"))
+                        .unwrap_or_default(),
+                    r.removed_at
+                        .map(|t| format!(", unpublished at {t}"))
+                        .unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     });

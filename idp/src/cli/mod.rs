@@ -13,7 +13,11 @@ use crate::domain::Idp;
 use crate::domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
-#[command(name = "idp", version, about = "OpenID Connect provider for school platforms")]
+#[command(
+    name = "idp",
+    version,
+    about = "OpenID Connect provider for school platforms"
+)]
 pub struct Cli {
     /// Configuration file (TOML); `IDP_*` variables override it.
     #[arg(long, global = true, env = "IDP_CONFIG")]
@@ -69,7 +73,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Db { command: DbCommand::Migrate } => migrate(&settings),
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => migrate(&settings),
         Command::Client { command } => admin::client(settings, command, cli.json),
         Command::User { command } => admin::user(settings, command, cli.json),
         Command::Keys { command } => admin::keys(settings, command, cli.json),
@@ -86,7 +92,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -64,8 +64,8 @@ impl PasswordHasher {
 
     pub fn hash(&self, password: &str) -> Result<String, CryptoError> {
         let salt_bytes = random_bytes(16)?;
-        let salt = SaltString::encode_b64(&salt_bytes)
-            .map_err(|e| CryptoError(format!("salt: {e}")))?;
+        let salt =
+            SaltString::encode_b64(&salt_bytes).map_err(|e| CryptoError(format!("salt: {e}")))?;
         self.argon2
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -73,7 +73,11 @@ impl PasswordHasher {
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is none.
-    pub fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verification, CryptoError> {
+    pub fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verification, CryptoError> {
         let Some(stored) = stored else {
             let _ = self.check(password, &self.dummy_hash);
             return Ok(Verification::Mismatch);
@@ -130,8 +134,14 @@ mod tests {
     fn verifies_and_flags_rehash_on_parameter_change() {
         let old = PasswordHasher::new(small(1024)).unwrap();
         let hash = old.hash("Babou45+").unwrap();
-        assert_eq!(old.verify("Babou45+", Some(&hash)).unwrap(), Verification::Match);
-        assert_eq!(old.verify("nope", Some(&hash)).unwrap(), Verification::Mismatch);
+        assert_eq!(
+            old.verify("Babou45+", Some(&hash)).unwrap(),
+            Verification::Match
+        );
+        assert_eq!(
+            old.verify("nope", Some(&hash)).unwrap(),
+            Verification::Mismatch
+        );
         let new = PasswordHasher::new(small(2048)).unwrap();
         match new.verify("Babou45+", Some(&hash)).unwrap() {
             Verification::MatchRehash(h) => assert!(h.contains("m=2048")),

@@ -65,6 +65,11 @@ mod tests {
         let sealed = key.seal("k1", b"secret").unwrap();
         assert_eq!(key.open("k1", &sealed).unwrap(), b"secret");
         assert!(key.open("k2", &sealed).is_err());
-        assert!(MasterKey::new(&[0u8; 32]).unwrap().open("k1", &sealed).is_err());
+        assert!(
+            MasterKey::new(&[0u8; 32])
+                .unwrap()
+                .open("k1", &sealed)
+                .is_err()
+        );
     }
 }

@@ -111,7 +111,9 @@ impl Client {
         self.redirect_uris.iter().any(|r| r.as_str() == uri)
     }
     pub fn has_post_logout_redirect_uri(&self, uri: &str) -> bool {
-        self.post_logout_redirect_uris.iter().any(|r| r.as_str() == uri)
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r.as_str() == uri)
     }
 
     fn from_row(row: ClientRow) -> DomainResult<Self> {
@@ -170,7 +172,10 @@ impl NewClient {
             return Err(DomainError::invalid("name", "a non-empty name"));
         }
         if self.grant_types.is_empty() {
-            return Err(DomainError::invalid("grant_types", "at least one grant type"));
+            return Err(DomainError::invalid(
+                "grant_types",
+                "at least one grant type",
+            ));
         }
         let uses_code = self.grant_types.contains(&GrantType::AuthorizationCode);
         if uses_code && self.redirect_uris.is_empty() {
@@ -194,15 +199,17 @@ impl NewClient {
         {
             return Err(DomainError::invalid(
                 "scopes",
-                format!("known scopes only ({}); not {bad:?}", SUPPORTED_SCOPES.join(" ")),
+                format!(
+                    "known scopes only ({}); not {bad:?}",
+                    SUPPORTED_SCOPES.join(" ")
+                ),
             ));
         }
         match self.token_endpoint_auth_method {
             AuthMethod::PrivateKeyJwt => {
-                let keys = self
-                    .jwks
-                    .as_ref()
-                    .and_then(|j| serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(j.clone()).ok());
+                let keys = self.jwks.as_ref().and_then(|j| {
+                    serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(j.clone()).ok()
+                });
                 if keys.is_none_or(|k| k.keys.is_empty()) {
                     return Err(DomainError::invalid(
                         "jwks",
@@ -211,18 +218,21 @@ impl NewClient {
                 }
             }
             AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
-                if let Some(secret) = &self.secret {
-                    if secret.len() < 32 {
-                        return Err(DomainError::invalid(
-                            "secret",
-                            "at least 32 characters (or let the STS generate one)",
-                        ));
-                    }
+                if let Some(secret) = &self.secret
+                    && secret.len() < 32
+                {
+                    return Err(DomainError::invalid(
+                        "secret",
+                        "at least 32 characters (or let the STS generate one)",
+                    ));
                 }
             }
             AuthMethod::None => {
                 if self.secret.is_some() {
-                    return Err(DomainError::invalid("secret", "no secret for a public client"));
+                    return Err(DomainError::invalid(
+                        "secret",
+                        "no secret for a public client",
+                    ));
                 }
             }
         }
@@ -264,8 +274,15 @@ impl NewClient {
         Ok(new)
     }
 
-    fn into_row(self, secret: Option<&str>, from_config: bool, now: DateTime<Utc>) -> DomainResult<ClientRow> {
-        let list = |v: Vec<String>| serde_json::to_string(&v).map_err(|e| DomainError::Corrupt(e.to_string()));
+    fn into_row(
+        self,
+        secret: Option<&str>,
+        from_config: bool,
+        now: DateTime<Utc>,
+    ) -> DomainResult<ClientRow> {
+        let list = |v: Vec<String>| {
+            serde_json::to_string(&v).map_err(|e| DomainError::Corrupt(e.to_string()))
+        };
         Ok(ClientRow {
             id: self.id.to_string(),
             name: self.name.trim().to_owned(),
@@ -273,9 +290,17 @@ impl NewClient {
             token_endpoint_auth_method: self.token_endpoint_auth_method.as_str().into(),
             redirect_uris: list(self.redirect_uris.into_iter().map(String::from).collect())?,
             post_logout_redirect_uris: list(
-                self.post_logout_redirect_uris.into_iter().map(String::from).collect(),
+                self.post_logout_redirect_uris
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
             )?,
-            grant_types: list(self.grant_types.iter().map(|g| g.as_str().to_owned()).collect())?,
+            grant_types: list(
+                self.grant_types
+                    .iter()
+                    .map(|g| g.as_str().to_owned())
+                    .collect(),
+            )?,
             scopes: list(self.scopes)?,
             id_token_signed_response_alg: self.id_token_signed_response_alg.as_str().into(),
             jwks: self.jwks.map(|j| j.to_string()),
@@ -288,10 +313,16 @@ impl NewClient {
 
 /// Registers a client; returns it and, for a secret-based client, the secret in clear — the
 /// only time it is ever shown.
-pub fn create(conn: &mut DbConn, new: NewClient, now: DateTime<Utc>) -> DomainResult<(Client, Option<String>)> {
+pub fn create(
+    conn: &mut DbConn,
+    new: NewClient,
+    now: DateTime<Utc>,
+) -> DomainResult<(Client, Option<String>)> {
     new.validate()?;
     if find(conn, new.id.as_str())?.is_some() {
-        return Err(DomainError::Conflict(format!("client {} already exists", new.id).into()));
+        return Err(DomainError::Conflict(
+            format!("client {} already exists", new.id).into(),
+        ));
     }
     let secret = match new.token_endpoint_auth_method {
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => Some(match &new.secret {
@@ -301,13 +332,19 @@ pub fn create(conn: &mut DbConn, new: NewClient, now: DateTime<Utc>) -> DomainRe
         _ => None,
     };
     let row = new.into_row(secret.as_deref(), false, now)?;
-    diesel::insert_into(clients::table).values(&row).execute(conn)?;
+    diesel::insert_into(clients::table)
+        .values(&row)
+        .execute(conn)?;
     Ok((Client::from_row(row)?, secret))
 }
 
 /// Writes the configuration file's clients, replacing earlier versions of them. Every
 /// instance does this at start; it is idempotent.
-pub fn sync_static(conn: &mut DbConn, statics: &[StaticClient], now: DateTime<Utc>) -> DomainResult<()> {
+pub fn sync_static(
+    conn: &mut DbConn,
+    statics: &[StaticClient],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     for c in statics {
         let new = NewClient::from_static(c)?;
         let secret = new.secret.clone();
@@ -321,10 +358,14 @@ pub fn sync_static(conn: &mut DbConn, statics: &[StaticClient], now: DateTime<Ut
             match existing {
                 Some(old) => {
                     row.created_at = old.created_at;
-                    diesel::update(clients::table.find(&row.id)).set(&row).execute(conn)?;
+                    diesel::update(clients::table.find(&row.id))
+                        .set(&row)
+                        .execute(conn)?;
                 }
                 None => {
-                    diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                    diesel::insert_into(clients::table)
+                        .values(&row)
+                        .execute(conn)?;
                 }
             }
             Ok::<_, DomainError>(())

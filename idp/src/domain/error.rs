@@ -86,7 +86,9 @@ impl DomainError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::OAuth { code, .. } => *code,
-            Self::Invalid { .. } | Self::NotFound(_) | Self::Conflict(_) => ErrorCode::InvalidRequest,
+            Self::Invalid { .. } | Self::NotFound(_) | Self::Conflict(_) => {
+                ErrorCode::InvalidRequest
+            }
             _ => ErrorCode::ServerError,
         }
     }

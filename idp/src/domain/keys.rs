@@ -39,7 +39,9 @@ impl KeySet {
     pub fn signing_key(&self, alg: SigningAlg, now: DateTime<Utc>) -> DomainResult<&SigningKey> {
         self.keys
             .iter()
-            .filter(|k| k.key.alg == alg && k.activates_at <= now && k.retires_at.is_none_or(|r| r > now))
+            .filter(|k| {
+                k.key.alg == alg && k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
+            })
             .max_by_key(|k| k.activates_at)
             .map(|k| &k.key)
             .ok_or_else(|| DomainError::Corrupt(format!("no active {} signing key", alg.as_str())))
@@ -50,7 +52,12 @@ impl KeySet {
     }
 }
 
-fn generate_row(alg: SigningAlg, master: Option<&MasterKey>, now: DateTime<Utc>, activates_at: DateTime<Utc>) -> DomainResult<SigningKeyRow> {
+fn generate_row(
+    alg: SigningAlg,
+    master: Option<&MasterKey>,
+    now: DateTime<Utc>,
+    activates_at: DateTime<Utc>,
+) -> DomainResult<SigningKeyRow> {
     let kid = uuid::Uuid::new_v4().simple().to_string();
     let generated = keys::generate(alg, &kid)?;
     let (private_key, encrypted) = match master {
@@ -71,7 +78,11 @@ fn generate_row(alg: SigningAlg, master: Option<&MasterKey>, now: DateTime<Utc>,
 }
 
 /// Creates a key, active at once, for every algorithm that has none (first start).
-pub fn ensure_keys(conn: &mut DbConn, master: Option<&MasterKey>, now: DateTime<Utc>) -> DomainResult<()> {
+pub fn ensure_keys(
+    conn: &mut DbConn,
+    master: Option<&MasterKey>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     for alg in SigningAlg::ALL {
         let n: i64 = signing_keys::table
             .filter(signing_keys::alg.eq(alg.as_str()))
@@ -80,7 +91,9 @@ pub fn ensure_keys(conn: &mut DbConn, master: Option<&MasterKey>, now: DateTime<
             .get_result(conn)?;
         if n == 0 {
             let row = generate_row(alg, master, now, now)?;
-            diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
+            diesel::insert_into(signing_keys::table)
+                .values(&row)
+                .execute(conn)?;
             tracing::info!(kid = %row.id, alg = alg.as_str(), "created signing key");
         }
     }
@@ -108,7 +121,9 @@ pub fn rotate(
             .execute(conn)?;
         for alg in SigningAlg::ALL {
             let row = generate_row(alg, master, now, switch)?;
-            diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
+            diesel::insert_into(signing_keys::table)
+                .values(&row)
+                .execute(conn)?;
             created.push(row.id);
         }
         Ok::<_, DomainError>(())
@@ -124,7 +139,11 @@ pub fn list(conn: &mut DbConn) -> DomainResult<Vec<SigningKeyRow>> {
 }
 
 /// Reads and parses the keys still published at `now`.
-pub fn load(conn: &mut DbConn, master: Option<&MasterKey>, now: DateTime<Utc>) -> DomainResult<Arc<KeySet>> {
+pub fn load(
+    conn: &mut DbConn,
+    master: Option<&MasterKey>,
+    now: DateTime<Utc>,
+) -> DomainResult<Arc<KeySet>> {
     let rows: Vec<SigningKeyRow> = signing_keys::table
         .filter(
             signing_keys::removed_at
@@ -138,7 +157,10 @@ pub fn load(conn: &mut DbConn, master: Option<&MasterKey>, now: DateTime<Utc>) -
     for row in rows {
         let pkcs8 = if row.encrypted {
             let master = master.ok_or_else(|| {
-                DomainError::Corrupt(format!("signing key {} is encrypted but IDP_MASTER_KEY is not set", row.id))
+                DomainError::Corrupt(format!(
+                    "signing key {} is encrypted but IDP_MASTER_KEY is not set",
+                    row.id
+                ))
             })?;
             master.open(&row.id, &row.private_key)?
         } else {
@@ -151,8 +173,13 @@ pub fn load(conn: &mut DbConn, master: Option<&MasterKey>, now: DateTime<Utc>) -
             retires_at: row.retires_at.map(from_db),
         });
     }
-    let jwks = serde_json::json!({ "keys": loaded.iter().map(|k| &k.key.public_jwk).collect::<Vec<_>>() });
-    let by_kid = loaded.iter().enumerate().map(|(i, k)| (k.key.kid.clone(), i)).collect();
+    let jwks =
+        serde_json::json!({ "keys": loaded.iter().map(|k| &k.key.public_jwk).collect::<Vec<_>>() });
+    let by_kid = loaded
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.key.kid.clone(), i))
+        .collect();
     Ok(Arc::new(KeySet {
         keys: loaded,
         by_kid,

@@ -50,7 +50,10 @@ impl Idp {
         let key_set = keys::load(&mut conn, master.as_ref(), now)?;
         let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
         let hasher = PasswordHasher::new(settings.password_hashing)?;
-        let discovery_json = oidc::discovery::document(&settings).to_string().into_bytes().into();
+        let discovery_json = oidc::discovery::document(&settings)
+            .to_string()
+            .into_bytes()
+            .into();
         Ok(Self {
             csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
             settings,

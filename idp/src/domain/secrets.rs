@@ -12,7 +12,12 @@ use crate::store::schema::server_secrets;
 
 /// Returns the secret `name`, creating it if no instance has yet. When two instances race,
 /// the insert of the loser fails on the primary key and it reads the winner's value.
-pub fn get_or_create(conn: &mut DbConn, name: &str, master: Option<&MasterKey>, now: DateTime<Utc>) -> DomainResult<Vec<u8>> {
+pub fn get_or_create(
+    conn: &mut DbConn,
+    name: &str,
+    master: Option<&MasterKey>,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<u8>> {
     if let Some(row) = read(conn, name)? {
         return open(row, master);
     }
@@ -21,11 +26,19 @@ pub fn get_or_create(conn: &mut DbConn, name: &str, master: Option<&MasterKey>, 
         Some(m) => (m.seal(name, &value)?, true),
         None => (value.clone(), false),
     };
-    let row = ServerSecretRow { name: name.into(), value: stored, encrypted, created_at: to_db(now) };
-    if diesel::insert_into(server_secrets::table).values(&row).execute(conn).is_err() {
-        if let Some(row) = read(conn, name)? {
-            return open(row, master);
-        }
+    let row = ServerSecretRow {
+        name: name.into(),
+        value: stored,
+        encrypted,
+        created_at: to_db(now),
+    };
+    if diesel::insert_into(server_secrets::table)
+        .values(&row)
+        .execute(conn)
+        .is_err()
+        && let Some(row) = read(conn, name)?
+    {
+        return open(row, master);
     }
     Ok(value)
 }

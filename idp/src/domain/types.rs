@@ -115,7 +115,10 @@ impl Username {
             ));
         }
         if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(DomainError::invalid("username", "no spaces or control characters"));
+            return Err(DomainError::invalid(
+                "username",
+                "no spaces or control characters",
+            ));
         }
         Ok(Self(text.to_owned()))
     }
@@ -151,7 +154,10 @@ impl Email {
         if valid {
             Ok(Self(text.to_owned()))
         } else {
-            Err(DomainError::invalid("email", "an address like name@example.org"))
+            Err(DomainError::invalid(
+                "email",
+                "an address like name@example.org",
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -173,7 +179,10 @@ impl RedirectUri {
         let url = url::Url::parse(text)
             .map_err(|_| DomainError::invalid("redirect_uri", "an absolute URI"))?;
         if url.fragment().is_some() {
-            return Err(DomainError::invalid("redirect_uri", "a URI without #fragment"));
+            return Err(DomainError::invalid(
+                "redirect_uri",
+                "a URI without #fragment",
+            ));
         }
         let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
         match url.scheme() {

@@ -82,7 +82,9 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> DomainResult<User> {
     let password_hash = match &new.password {
-        Some(p) if p.is_empty() => return Err(DomainError::invalid("password", "a non-empty password")),
+        Some(p) if p.is_empty() => {
+            return Err(DomainError::invalid("password", "a non-empty password"));
+        }
         Some(p) => Some(hasher.hash(p)?),
         None => None,
     };
@@ -112,7 +114,9 @@ pub fn create(
                 format!("the identifier {} is taken", row.username).into(),
             ));
         }
-        diesel::insert_into(users::table).values(&row).execute(conn)?;
+        diesel::insert_into(users::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(())
     })?;
     User::from_row(row)
@@ -138,10 +142,10 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> DomainResult<Optio
 
 /// Finds by identifier, or by id when given a UUID (what `show` and scripts use).
 pub fn lookup(conn: &mut DbConn, key: &str) -> DomainResult<User> {
-    if let Ok(id) = UserId::parse(key) {
-        if let Some(user) = find_by_id(conn, id)? {
-            return Ok(user);
-        }
+    if let Ok(id) = UserId::parse(key)
+        && let Some(user) = find_by_id(conn, id)?
+    {
+        return Ok(user);
     }
     find_by_username(conn, key)?.ok_or_else(|| DomainError::NotFound(format!("user {key}").into()))
 }
@@ -154,16 +158,32 @@ pub fn list(conn: &mut DbConn) -> DomainResult<Vec<User>> {
     rows.into_iter().map(User::from_row).collect()
 }
 
-pub fn set_password_hash(conn: &mut DbConn, id: UserId, hash: &str, now: DateTime<Utc>) -> DomainResult<()> {
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: UserId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     diesel::update(users::table.find(id.to_string()))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(to_db(now))))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(to_db(now)),
+        ))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn set_disabled(conn: &mut DbConn, id: UserId, disabled: bool, now: DateTime<Utc>) -> DomainResult<()> {
+pub fn set_disabled(
+    conn: &mut DbConn,
+    id: UserId,
+    disabled: bool,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     diesel::update(users::table.find(id.to_string()))
-        .set((users::disabled.eq(disabled), users::updated_at.eq(to_db(now))))
+        .set((
+            users::disabled.eq(disabled),
+            users::updated_at.eq(to_db(now)),
+        ))
         .execute(conn)?;
     Ok(())
 }

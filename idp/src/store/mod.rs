@@ -93,15 +93,15 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnectionSetup {
 pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
     let backend = Backend::of_url(url)?;
     let target = connection_string(url);
-    if backend == Backend::Sqlite && target != ":memory:" {
-        if let Some(dir) = std::path::Path::new(&target).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                    path: target.clone(),
-                    source,
-                })?;
-            }
-        }
+    if backend == Backend::Sqlite
+        && target != ":memory:"
+        && let Some(dir) = std::path::Path::new(&target).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: target.clone(),
+            source,
+        })?;
     }
     let manager = ConnectionManager::<DbConn>::new(target);
     let pool = Pool::builder()
@@ -120,7 +120,9 @@ pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
             // Instances starting together on one PostgreSQL take turns: an advisory lock
             // held for the session serialises their migration runs.
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
-            let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
             applied
         }

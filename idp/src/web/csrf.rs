@@ -13,10 +13,10 @@ pub const COOKIE: &str = "idp_csrf";
 
 /// The form token for this browser, and the cookie to set if it has none yet.
 pub fn token(idp: &Idp, req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
-    if let Some(c) = req.cookie(COOKIE) {
-        if crypto::b64url_decode(c.value()).is_some_and(|v| v.len() == 32) {
-            return (sign(idp, c.value()), None);
-        }
+    if let Some(c) = req.cookie(COOKIE)
+        && crypto::b64url_decode(c.value()).is_some_and(|v| v.len() == 32)
+    {
+        return (sign(idp, c.value()), None);
     }
     let value = crypto::random_token().unwrap_or_default();
     let cookie = Cookie::build(COOKIE, value.clone())

@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::domain::{DomainError, ErrorCode};
 
 /// Headers every token-bearing answer carries (RFC 6749 §5.1).
-pub fn no_store(builder: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
+pub fn no_store(
+    builder: &mut actix_web::HttpResponseBuilder,
+) -> &mut actix_web::HttpResponseBuilder {
     builder
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
@@ -43,7 +45,10 @@ pub fn oauth_json(err: &DomainError) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     no_store(&mut builder);
     if code == ErrorCode::InvalidClient {
-        builder.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"idp\"")));
+        builder.insert_header((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"idp\""),
+        ));
     }
     builder.json(json!({ "error": code.as_str(), "error_description": description(err) }))
 }

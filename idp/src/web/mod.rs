@@ -50,7 +50,10 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let state = web::Data::new(AppState { idp: idp.clone(), pages });
+    let state = web::Data::new(AppState {
+        idp: idp.clone(),
+        pages,
+    });
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()

@@ -14,7 +14,10 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
     ("logout", include_str!("../../../templates/logout.hbs")),
-    ("logged_out", include_str!("../../../templates/logged_out.hbs")),
+    (
+        "logged_out",
+        include_str!("../../../templates/logged_out.hbs"),
+    ),
     ("home", include_str!("../../../templates/home.hbs")),
 ];
 
@@ -82,7 +85,10 @@ impl Pages {
                     .map_err(|e| PagesError::Template(name, e.to_string()))?;
             }
         }
-        Ok(Self { registry, translations })
+        Ok(Self {
+            registry,
+            translations,
+        })
     }
 
     /// Renders page `name`; `data` gets `lang` added.
@@ -119,7 +125,11 @@ mod tests {
             );
             assert!(html.contains("name=\"csrf\""), "{html}");
             assert!(html.contains(&format!("lang=\"{}\"", locale.as_str())));
-            assert!(!html.contains("login-title"), "untranslated key in {}", locale.as_str());
+            assert!(
+                !html.contains("login-title"),
+                "untranslated key in {}",
+                locale.as_str()
+            );
         }
     }
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! One integration-test binary: the real server on a free port, on SQLite and on a real
 //! PostgreSQL (a fresh database per test), with the `openidconnect` crate as relying party.
 

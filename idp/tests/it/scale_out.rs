@@ -27,15 +27,19 @@ fn idp(db: &str, issuer: &str, args: &[&str]) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_ready(base: &str) {
     for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{base}/health")).await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = reqwest::get(format!("{base}/health")).await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -50,40 +54,116 @@ async fn two_instances_share_one_postgres() {
     let issuer = format!("http://127.0.0.1:{p1}");
     let ok = idp(&db.url, &issuer, &["db", "migrate"]).status().unwrap();
     assert!(ok.success());
-    let out = idp(&db.url, &issuer, &["--json", "client", "create", "--id", "school-app", "--name", "School", "--secret", SECRET, "--redirect-uri", REDIRECT])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = idp(
+        &db.url,
+        &issuer,
+        &[
+            "--json",
+            "client",
+            "create",
+            "--id",
+            "school-app",
+            "--name",
+            "School",
+            "--secret",
+            SECRET,
+            "--redirect-uri",
+            REDIRECT,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["client"]["id"], "school-app");
-    let mut create_user = idp(&db.url, &issuer, &["user", "create", "--username", USERNAME, "--email", "jean.dupont@hotmail.com"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut create_user = idp(
+        &db.url,
+        &issuer,
+        &[
+            "user",
+            "create",
+            "--username",
+            USERNAME,
+            "--email",
+            "jean.dupont@hotmail.com",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     use std::io::Write;
-    create_user.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    create_user
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
     assert!(create_user.wait().unwrap().success());
 
-    let _a = Instance(idp(&db.url, &issuer, &[]).env("IDP_LISTEN", format!("127.0.0.1:{p1}")).stdout(Stdio::null()).spawn().unwrap());
-    let _b = Instance(idp(&db.url, &issuer, &[]).env("IDP_LISTEN", format!("127.0.0.1:{p2}")).stdout(Stdio::null()).spawn().unwrap());
-    let (base1, base2) = (format!("http://127.0.0.1:{p1}"), format!("http://127.0.0.1:{p2}"));
+    let _a = Instance(
+        idp(&db.url, &issuer, &[])
+            .env("IDP_LISTEN", format!("127.0.0.1:{p1}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _b = Instance(
+        idp(&db.url, &issuer, &[])
+            .env("IDP_LISTEN", format!("127.0.0.1:{p2}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (base1, base2) = (
+        format!("http://127.0.0.1:{p1}"),
+        format!("http://127.0.0.1:{p2}"),
+    );
     wait_ready(&base1).await;
     wait_ready(&base2).await;
 
     // Both publish the same keys.
-    let jwks1 = reqwest::get(format!("{base1}/jwks")).await.unwrap().text().await.unwrap();
-    let jwks2 = reqwest::get(format!("{base2}/jwks")).await.unwrap().text().await.unwrap();
+    let jwks1 = reqwest::get(format!("{base1}/jwks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jwks2 = reqwest::get(format!("{base2}/jwks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(jwks1, jwks2);
 
     let b = browser();
-    let url = format!("{base1}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s", urlencode(REDIRECT));
+    let url = format!(
+        "{base1}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
+        urlencode(REDIRECT)
+    );
     let resp = b.get(&url).send().await.unwrap();
     let login = location(&resp);
-    let page = b.get(format!("{base1}{login}")).send().await.unwrap().text().await.unwrap();
+    let page = b
+        .get(format!("{base1}{login}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let resp = b
         .post(format!("{base1}/login"))
-        .form(&[("request", input_value(&page, "request")), ("csrf", input_value(&page, "csrf")), ("identifier", USERNAME.into()), ("password", PASSWORD.into())])
+        .form(&[
+            ("request", input_value(&page, "request")),
+            ("csrf", input_value(&page, "csrf")),
+            ("identifier", USERNAME.into()),
+            ("password", PASSWORD.into()),
+        ])
         .send()
         .await
         .unwrap();
@@ -91,7 +171,11 @@ async fn two_instances_share_one_postgres() {
     let tokens: serde_json::Value = reqwest::Client::new()
         .post(format!("{base2}/token"))
         .basic_auth("school-app", Some(SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
         .send()
         .await
         .unwrap()
@@ -100,6 +184,11 @@ async fn two_instances_share_one_postgres() {
         .unwrap();
     assert!(tokens["id_token"].is_string(), "{tokens}");
     // The token from the second instance works on the first.
-    let resp = reqwest::Client::new().get(format!("{base1}/userinfo")).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .get(format!("{base1}/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 }

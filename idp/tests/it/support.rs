@@ -56,7 +56,7 @@ impl Drop for TempDir {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("IDP_TEST_POSTGRES_URL")
+    std::env::var("PG_TEST_URL")
         .unwrap_or_else(|_| "postgres://idp_test:idp_test@127.0.0.1:5432/postgres".into())
 }
 
@@ -67,16 +67,26 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(&name);
                 std::fs::create_dir_all(&dir).unwrap();
-                Self { url: format!("sqlite://{}/idp.db", dir.display()), pg_admin: None, _dir: Some(TempDir(dir)) }
+                Self {
+                    url: format!("sqlite://{}/idp.db", dir.display()),
+                    pg_admin: None,
+                    _dir: Some(TempDir(dir)),
+                }
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
                     panic!("PostgreSQL is not reachable at {admin} ({e}); run the tests with scripts/test, which starts it")
                 });
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
                 let base = admin.rsplit_once('/').unwrap().0;
-                Self { url: format!("{base}/{name}"), pg_admin: Some((admin, name)), _dir: None }
+                Self {
+                    url: format!("{base}/{name}"),
+                    pg_admin: Some((admin, name)),
+                    _dir: None,
+                }
             }
         }
     }
@@ -84,10 +94,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((admin, name)) = &self.pg_admin {
-            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
-            }
+        if let Some((admin, name)) = &self.pg_admin
+            && let Ok(mut conn) = diesel::PgConnection::establish(admin)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
         }
     }
 }
@@ -99,8 +110,14 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
         ("IDP_DATABASE_URL".to_string(), db_url.to_string()),
         ("IDP_ISSUER".to_string(), issuer.to_string()),
         ("IDP_LISTEN".to_string(), listen.to_string()),
-        ("IDP_PASSWORD_HASHING__MEMORY_KIB".to_string(), "8192".to_string()),
-        ("IDP_PASSWORD_HASHING__ITERATIONS".to_string(), "1".to_string()),
+        (
+            "IDP_PASSWORD_HASHING__MEMORY_KIB".to_string(),
+            "8192".to_string(),
+        ),
+        (
+            "IDP_PASSWORD_HASHING__ITERATIONS".to_string(),
+            "1".to_string(),
+        ),
         ("IDP_DATABASE_POOL_SIZE".to_string(), "4".to_string()),
         ("IDP_WORKERS".to_string(), "2".to_string()),
     ];
@@ -109,9 +126,9 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
 
 pub struct TestServer {
     pub base: String,
-    pub idp: Arc<Idp>,
     pub clock: OffsetClock,
-    pub db: TestDb,
+    /// Kept so the database lives as long as the server.
+    _db: TestDb,
 }
 
 impl TestServer {
@@ -127,10 +144,17 @@ impl TestServer {
         let server_idp = idp.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                idp::web::server(server_idp, listener).unwrap().await.unwrap();
+                idp::web::server(server_idp, listener)
+                    .unwrap()
+                    .await
+                    .unwrap();
             })
         });
-        Self { base, idp, clock, db }
+        Self {
+            base,
+            clock,
+            _db: db,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -142,21 +166,46 @@ impl TestServer {
 fn seed(idp: &Idp) {
     let mut conn = idp.conn().unwrap();
     let now = idp.now();
-    let new_client = |id: &str, method: AuthMethod, grants: Vec<GrantType>, alg: SigningAlg| NewClient {
-        id: ClientId::parse(id).unwrap(),
-        name: format!("{id} app"),
-        secret: (method == AuthMethod::ClientSecretBasic).then(|| SECRET.to_string()),
-        token_endpoint_auth_method: method,
-        redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
-        post_logout_redirect_uris: vec![RedirectUri::parse(POST_LOGOUT).unwrap()],
-        grant_types: grants,
-        scopes: clients::SUPPORTED_SCOPES.map(String::from).to_vec(),
-        id_token_signed_response_alg: alg,
-        jwks: None,
-    };
-    let all = vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
-    clients::create(&mut conn, new_client("school-app", AuthMethod::ClientSecretBasic, all, SigningAlg::RS256), now).unwrap();
-    clients::create(&mut conn, new_client("mobile-app", AuthMethod::None, vec![GrantType::AuthorizationCode, GrantType::RefreshToken], SigningAlg::ES256), now).unwrap();
+    let new_client =
+        |id: &str, method: AuthMethod, grants: Vec<GrantType>, alg: SigningAlg| NewClient {
+            id: ClientId::parse(id).unwrap(),
+            name: format!("{id} app"),
+            secret: (method == AuthMethod::ClientSecretBasic).then(|| SECRET.to_string()),
+            token_endpoint_auth_method: method,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+            post_logout_redirect_uris: vec![RedirectUri::parse(POST_LOGOUT).unwrap()],
+            grant_types: grants,
+            scopes: clients::SUPPORTED_SCOPES.map(String::from).to_vec(),
+            id_token_signed_response_alg: alg,
+            jwks: None,
+        };
+    let all = vec![
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+    clients::create(
+        &mut conn,
+        new_client(
+            "school-app",
+            AuthMethod::ClientSecretBasic,
+            all,
+            SigningAlg::RS256,
+        ),
+        now,
+    )
+    .unwrap();
+    clients::create(
+        &mut conn,
+        new_client(
+            "mobile-app",
+            AuthMethod::None,
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            SigningAlg::ES256,
+        ),
+        now,
+    )
+    .unwrap();
     users::create(
         &mut conn,
         &idp.hasher,
@@ -177,32 +226,65 @@ fn seed(idp: &Idp) {
 
 /// A browser: keeps cookies, does not follow redirects (tests look at each one).
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The value of `<input name="NAME" value="…">` in a page.
 pub fn input_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no input {name} in {html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no input {name} in {html}"))
+        + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
 
 pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers().get("location").unwrap_or_else(|| panic!("no Location on {}", resp.status())).to_str().unwrap().to_string()
+    resp.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on {}", resp.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Follows an authorization URL through the login form; returns the redirect to the client.
-pub async fn login_through(browser: &reqwest::Client, server: &TestServer, authorize_url: &str, username: &str, password: &str) -> String {
+pub async fn login_through(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> String {
     let resp = browser.get(authorize_url).send().await.unwrap();
-    assert_eq!(resp.status(), 303, "authorize should redirect to the login form");
+    assert_eq!(
+        resp.status(),
+        303,
+        "authorize should redirect to the login form"
+    );
     let login = location(&resp);
     assert!(login.starts_with("/login?request="), "{login}");
-    let page = browser.get(server.url(&login)).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(server.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let resp = browser
         .post(server.url("/login"))
         .form(&[
@@ -214,6 +296,10 @@ pub async fn login_through(browser: &reqwest::Client, server: &TestServer, autho
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 303, "login should redirect back to the client");
+    assert_eq!(
+        resp.status(),
+        303,
+        "login should redirect back to the client"
+    );
     location(&resp)
 }

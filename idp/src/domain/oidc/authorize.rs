@@ -48,7 +48,10 @@ pub enum Outcome {
     /// Send the browser to the client's redirect URI (with a code or an error).
     Redirect(String),
     /// Show the login form for this pending request.
-    Login { request_id: String, request: Box<AuthRequest> },
+    Login {
+        request_id: String,
+        request: Box<AuthRequest>,
+    },
 }
 
 /// Builds the redirect to the client: `params` appended to its query, plus `iss`
@@ -79,17 +82,29 @@ pub fn error_redirect(idp: &Idp, req: &AuthRequest, err: &DomainError) -> String
     client_redirect(
         idp,
         req,
-        &[("error", err.code().as_str()), ("error_description", &description)],
+        &[
+            ("error", err.code().as_str()),
+            ("error_description", &description),
+        ],
     )
 }
 
 /// Validates the client and redirect URI first; any later error goes back to the client.
-pub fn validate(idp: &Idp, conn: &mut DbConn, pairs: Vec<(String, String)>) -> Result<Result<AuthRequest, (AuthRequest, DomainError)>, FatalError> {
+pub fn validate(
+    idp: &Idp,
+    conn: &mut DbConn,
+    pairs: Vec<(String, String)>,
+) -> Result<Result<AuthRequest, (AuthRequest, DomainError)>, FatalError> {
     let params = Params::from_pairs(pairs).map_err(FatalError)?;
     let client_id = params.require("client_id").map_err(FatalError)?;
     let client = clients::find(conn, client_id)
         .map_err(FatalError)?
-        .ok_or_else(|| FatalError(DomainError::oauth(ErrorCode::InvalidRequest, "unknown client_id")))?;
+        .ok_or_else(|| {
+            FatalError(DomainError::oauth(
+                ErrorCode::InvalidRequest,
+                "unknown client_id",
+            ))
+        })?;
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
     let redirect_uri = params.require("redirect_uri").map_err(FatalError)?;
     if !client.has_redirect_uri(redirect_uri) {
@@ -100,7 +115,10 @@ pub fn validate(idp: &Idp, conn: &mut DbConn, pairs: Vec<(String, String)>) -> R
     }
     let state = params.get("state").map(str::to_owned);
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return Err(FatalError(DomainError::oauth(ErrorCode::InvalidRequest, "state is too long")));
+        return Err(FatalError(DomainError::oauth(
+            ErrorCode::InvalidRequest,
+            "state is too long",
+        )));
     }
     let mut req = AuthRequest {
         client_id: client.id.clone(),
@@ -129,7 +147,10 @@ fn invalid(msg: &'static str) -> DomainError {
 
 fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> DomainResult<()> {
     if params.get("request").is_some() || params.get("request_uri").is_some() {
-        return Err(DomainError::oauth(ErrorCode::InvalidRequest, "request objects are not supported"));
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidRequest,
+            "request objects are not supported",
+        ));
     }
     match params.get("response_type") {
         Some("code") => {}
@@ -163,22 +184,38 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
             v
         });
     if !req.scope.iter().any(|s| s == "openid") {
-        return Err(DomainError::oauth(ErrorCode::InvalidScope, "scope must include openid"));
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidScope,
+            "scope must include openid",
+        ));
     }
     // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required for public clients.
-    match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(challenge), Some("S256")) => {
             let ok = (43..=128).contains(&challenge.len())
-                && challenge.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+                && challenge
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
             if !ok {
-                return Err(invalid("code_challenge must be 43 to 128 unreserved characters"));
+                return Err(invalid(
+                    "code_challenge must be 43 to 128 unreserved characters",
+                ));
             }
             req.code_challenge = Some(challenge.to_owned());
         }
-        (Some(_), _) => return Err(invalid("code_challenge_method must be S256 (plain is refused)")),
+        (Some(_), _) => {
+            return Err(invalid(
+                "code_challenge_method must be S256 (plain is refused)",
+            ));
+        }
         (None, Some(_)) => return Err(invalid("code_challenge_method without code_challenge")),
         (None, None) if client.is_public() => {
-            return Err(invalid("public clients must use PKCE (code_challenge with S256)"));
+            return Err(invalid(
+                "public clients must use PKCE (code_challenge with S256)",
+            ));
         }
         (None, None) => {}
     }
@@ -194,7 +231,10 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
             .iter()
             .find(|v| !["none", "login", "consent", "select_account"].contains(v))
         {
-            return Err(DomainError::oauth(ErrorCode::InvalidRequest, format!("unknown prompt value {bad}")));
+            return Err(DomainError::oauth(
+                ErrorCode::InvalidRequest,
+                format!("unknown prompt value {bad}"),
+            ));
         }
     }
     if let Some(max_age) = params.get("max_age") {
@@ -206,7 +246,9 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
                 .ok_or_else(|| invalid("max_age must be a whole number of seconds"))?,
         );
     }
-    req.login_hint = params.get("login_hint").map(|h| h.chars().take(128).collect());
+    req.login_hint = params
+        .get("login_hint")
+        .map(|h| h.chars().take(128).collect());
     if let Some(hint) = params.get("id_token_hint") {
         let claims = super::tokens::verify_id_token_hint(idp, hint)
             .map_err(|_| invalid("id_token_hint is not a valid ID token of this issuer"))?;
@@ -216,12 +258,22 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
 }
 
 /// Decides between answering at once from the SSO session and asking for a login.
-pub fn decide(idp: &Idp, conn: &mut DbConn, req: AuthRequest, session: Option<&SsoSession>) -> DomainResult<Outcome> {
+pub fn decide(
+    idp: &Idp,
+    conn: &mut DbConn,
+    req: AuthRequest,
+    session: Option<&SsoSession>,
+) -> DomainResult<Outcome> {
     let now = idp.now();
     let usable = session.filter(|s| {
         !req.prompt_login
-            && req.max_age.is_none_or(|m| (now - s.auth_time).num_seconds() <= m)
-            && req.expected_sub.as_ref().is_none_or(|sub| *sub == s.user_id.to_string())
+            && req
+                .max_age
+                .is_none_or(|m| (now - s.auth_time).num_seconds() <= m)
+            && req
+                .expected_sub
+                .as_ref()
+                .is_none_or(|sub| *sub == s.user_id.to_string())
     });
     if let Some(session) = usable {
         let user = crate::domain::users::find_by_id(conn, session.user_id)?;
@@ -234,7 +286,10 @@ pub fn decide(idp: &Idp, conn: &mut DbConn, req: AuthRequest, session: Option<&S
         return Ok(Outcome::Redirect(error_redirect(idp, &req, &err)));
     }
     let request_id = save_pending(idp, conn, &req)?;
-    Ok(Outcome::Login { request_id, request: Box::new(req) })
+    Ok(Outcome::Login {
+        request_id,
+        request: Box::new(req),
+    })
 }
 
 /// Stores a pending request until the login form is submitted; returns its opaque id.
@@ -272,7 +327,12 @@ pub fn delete_pending(conn: &mut DbConn, id: &str) -> DomainResult<()> {
 }
 
 /// Records the grant and a single-use code; returns the redirect carrying the code.
-pub fn issue_code(idp: &Idp, conn: &mut DbConn, req: &AuthRequest, session: &SsoSession) -> DomainResult<String> {
+pub fn issue_code(
+    idp: &Idp,
+    conn: &mut DbConn,
+    req: &AuthRequest,
+    session: &SsoSession,
+) -> DomainResult<String> {
     let now = idp.now();
     let code = crypto::random_token()?;
     let grant_id = GrantId::new();
@@ -298,7 +358,9 @@ pub fn issue_code(idp: &Idp, conn: &mut DbConn, req: &AuthRequest, session: &Sso
                 redirect_uri: req.redirect_uri.clone(),
                 code_challenge: req.code_challenge.clone(),
                 created_at: to_db(now),
-                expires_at: to_db(now + Duration::seconds(idp.settings.authorization_code_ttl_seconds)),
+                expires_at: to_db(
+                    now + Duration::seconds(idp.settings.authorization_code_ttl_seconds),
+                ),
                 used_at: None,
             })
             .execute(conn)?;

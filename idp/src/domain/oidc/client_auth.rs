@@ -24,9 +24,18 @@ fn invalid_client() -> DomainError {
 }
 
 /// Finds the client and checks it authenticated with its registered method.
-pub fn authenticate(idp: &Idp, conn: &mut DbConn, basic: Option<BasicCredentials>, params: &Params) -> DomainResult<Client> {
+pub fn authenticate(
+    idp: &Idp,
+    conn: &mut DbConn,
+    basic: Option<BasicCredentials>,
+    params: &Params,
+) -> DomainResult<Client> {
     let assertion = params.get("client_assertion");
-    let methods = [basic.is_some(), params.get("client_secret").is_some(), assertion.is_some()];
+    let methods = [
+        basic.is_some(),
+        params.get("client_secret").is_some(),
+        assertion.is_some(),
+    ];
     if methods.iter().filter(|m| **m).count() > 1 {
         return Err(DomainError::oauth(
             ErrorCode::InvalidRequest,
@@ -35,16 +44,19 @@ pub fn authenticate(idp: &Idp, conn: &mut DbConn, basic: Option<BasicCredentials
     }
     if let Some(basic) = basic {
         let client = clients::find(conn, &basic.client_id)?.ok_or_else(invalid_client)?;
-        return check_secret(client, AuthMethod::ClientSecretBasic, &basic.secret);
+        return check_secret(client, &basic.secret);
     }
     if let Some(secret) = params.get("client_secret") {
         let id = params.get("client_id").ok_or_else(invalid_client)?;
         let client = clients::find(conn, id)?.ok_or_else(invalid_client)?;
-        return check_secret(client, AuthMethod::ClientSecretPost, secret);
+        return check_secret(client, secret);
     }
     if let Some(assertion) = assertion {
         if params.get("client_assertion_type") != Some(JWT_BEARER) {
-            return Err(DomainError::oauth(ErrorCode::InvalidRequest, "unsupported client_assertion_type"));
+            return Err(DomainError::oauth(
+                ErrorCode::InvalidRequest,
+                "unsupported client_assertion_type",
+            ));
         }
         return check_assertion(idp, conn, assertion, params.get("client_id"));
     }
@@ -56,7 +68,7 @@ pub fn authenticate(idp: &Idp, conn: &mut DbConn, basic: Option<BasicCredentials
     Ok(client)
 }
 
-fn check_secret(client: Client, used: AuthMethod, secret: &str) -> DomainResult<Client> {
+fn check_secret(client: Client, secret: &str) -> DomainResult<Client> {
     let matches = client
         .secret_hash
         .as_deref()
@@ -67,8 +79,11 @@ fn check_secret(client: Client, used: AuthMethod, secret: &str) -> DomainResult<
         client.token_endpoint_auth_method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
     );
-    let _ = used;
-    if matches && secret_method { Ok(client) } else { Err(invalid_client()) }
+    if matches && secret_method {
+        Ok(client)
+    } else {
+        Err(invalid_client())
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -79,7 +94,12 @@ struct AssertionClaims {
 
 /// `private_key_jwt`: a JWT signed by the client's key with iss = sub = client_id and our
 /// token endpoint or issuer as audience (RFC 7523 §3).
-fn check_assertion(idp: &Idp, conn: &mut DbConn, assertion: &str, client_id: Option<&str>) -> DomainResult<Client> {
+fn check_assertion(
+    idp: &Idp,
+    conn: &mut DbConn,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> DomainResult<Client> {
     // Read unverified only to learn which client's keys to verify with.
     let claims = jsonwebtoken::dangerous::insecure_decode_claims::<AssertionClaims>(assertion)
         .map_err(|_| invalid_client())?;
@@ -106,6 +126,7 @@ fn check_assertion(idp: &Idp, conn: &mut DbConn, assertion: &str, client_id: Opt
     validation.set_audience(&[idp.endpoint("/token"), idp.settings.issuer.clone()]);
     validation.set_issuer(&[client.id.as_str()]);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation).map_err(|_| invalid_client())?;
+    jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
+        .map_err(|_| invalid_client())?;
     Ok(client)
 }

@@ -6,8 +6,22 @@ use crate::config::Settings;
 use crate::domain::clients::SUPPORTED_SCOPES;
 
 pub const CLAIMS: [&str; 16] = [
-    "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr",
-    "preferred_username", "name", "given_name", "family_name", "locale", "email", "email_verified",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "sid",
+    "amr",
+    "preferred_username",
+    "name",
+    "given_name",
+    "family_name",
+    "locale",
+    "email",
+    "email_verified",
 ];
 
 pub fn document(settings: &Settings) -> Value {

@@ -42,7 +42,10 @@ impl Params {
 
     pub fn require(&self, key: &str) -> DomainResult<&str> {
         self.get(key).ok_or_else(|| {
-            DomainError::oauth(ErrorCode::InvalidRequest, format!("parameter {key} is missing"))
+            DomainError::oauth(
+                ErrorCode::InvalidRequest,
+                format!("parameter {key} is missing"),
+            )
         })
     }
 }

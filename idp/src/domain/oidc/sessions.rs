@@ -21,7 +21,12 @@ pub struct SsoSession {
 }
 
 /// Opens a session for `user`; returns it and the cookie value.
-pub fn create(idp: &Idp, conn: &mut DbConn, user: UserId, amr: &[&str]) -> DomainResult<(SsoSession, String)> {
+pub fn create(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: UserId,
+    amr: &[&str],
+) -> DomainResult<(SsoSession, String)> {
     let now = idp.now();
     let cookie = crypto::random_token()?;
     let session = SsoSession {
@@ -46,7 +51,11 @@ pub fn create(idp: &Idp, conn: &mut DbConn, user: UserId, amr: &[&str]) -> Domai
 }
 
 /// The live session a cookie names, if any.
-pub fn find(conn: &mut DbConn, cookie: &str, now: DateTime<Utc>) -> DomainResult<Option<SsoSession>> {
+pub fn find(
+    conn: &mut DbConn,
+    cookie: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<SsoSession>> {
     let row: Option<SsoSessionRow> = sso_sessions::table
         .filter(sso_sessions::cookie_hash.eq(crypto::sha256(cookie.as_bytes())))
         .filter(sso_sessions::ended_at.is_null())

@@ -36,10 +36,18 @@ fn invalid_grant(msg: &'static str) -> DomainError {
     DomainError::oauth(ErrorCode::InvalidGrant, msg)
 }
 
-pub fn grant(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+pub fn grant(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params,
+) -> DomainResult<TokenResponse> {
     let grant_type = params.require("grant_type")?;
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
-        DomainError::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")
+        DomainError::oauth(
+            ErrorCode::UnsupportedGrantType,
+            "grant_type is not supported",
+        )
     })?;
     if !client.allows_grant(grant) {
         return Err(DomainError::oauth(
@@ -54,6 +62,9 @@ pub fn grant(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> 
     }
 }
 
+/// A grant, when it was revoked (if it was) and the client it belongs to.
+type LoadedGrant = (Grant, Option<DateTime<Utc>>, String);
+
 /// A user grant as stored.
 struct Grant {
     id: GrantId,
@@ -65,15 +76,24 @@ struct Grant {
     amr: Vec<String>,
 }
 
-fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<(Grant, Option<DateTime<Utc>>, String)>> {
-    let row: Option<GrantRow> = grants::table.find(id).select(GrantRow::as_select()).first(conn).optional()?;
+fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> {
+    let row: Option<GrantRow> = grants::table
+        .find(id)
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?;
     row.map(|r| {
         Ok((
             Grant {
                 id: GrantId::parse(&r.id)?,
                 user_id: UserId::parse(&r.user_id)?,
                 session_id: r.sso_session_id,
-                scope: r.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                scope: r
+                    .scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 nonce: r.nonce,
                 auth_time: from_db(r.auth_time),
                 amr: serde_json::from_str(&r.amr).unwrap_or_default(),
@@ -93,7 +113,12 @@ pub fn revoke_grant(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainRe
     Ok(())
 }
 
-fn redeem_code(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+fn redeem_code(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params,
+) -> DomainResult<TokenResponse> {
     let now = idp.now();
     let code = params.require("code")?;
     let code_hash = crypto::sha256(code.as_bytes());
@@ -129,14 +154,25 @@ fn redeem_code(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -
         return Err(invalid_grant("the grant was revoked"));
     }
     if params.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
-        return Err(invalid_grant("redirect_uri differs from the authorization request"));
+        return Err(invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
     }
     match (&row.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             let valid_shape = (43..=128).contains(&verifier.len())
-                && verifier.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
-            if !valid_shape || !crypto::constant_time_eq(crypto::pkce_s256(verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+                && verifier
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+            if !valid_shape
+                || !crypto::constant_time_eq(
+                    crypto::pkce_s256(verifier).as_bytes(),
+                    challenge.as_bytes(),
+                )
+            {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
         (Some(_), None) => return Err(invalid_grant("code_verifier is missing")),
@@ -155,7 +191,12 @@ fn active_user(conn: &mut DbConn, id: UserId) -> DomainResult<User> {
     }
 }
 
-fn refresh(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+fn refresh(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params,
+) -> DomainResult<TokenResponse> {
     let now = idp.now();
     let token = params.require("refresh_token")?;
     let hash = crypto::sha256(token.as_bytes());
@@ -165,14 +206,20 @@ fn refresh(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> Do
         .first(conn)
         .optional()?
         .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
-    let (mut grant, revoked, grant_client) =
-        load_grant(conn, &row.grant_id)?.ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+    let (mut grant, revoked, grant_client) = load_grant(conn, &row.grant_id)?
+        .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
     if grant_client != client.id.as_str() {
-        return Err(invalid_grant("the refresh token was issued to another client"));
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
-    let won = diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
-        .set(refresh_tokens::used_at.eq(to_db(now)))
-        .execute(conn)?;
+    let won = diesel::update(
+        refresh_tokens::table
+            .find(&hash)
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(to_db(now)))
+    .execute(conn)?;
     if won == 0 {
         // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
         revoke_grant(conn, &row.grant_id, now)?;
@@ -186,9 +233,16 @@ fn refresh(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> Do
         return Err(invalid_grant("the refresh token has expired"));
     }
     if let Some(asked) = params.get("scope") {
-        let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let asked: Vec<String> = asked
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         if let Some(extra) = asked.iter().find(|s| !grant.scope.contains(s)) {
-            return Err(DomainError::oauth(ErrorCode::InvalidScope, format!("scope {extra} was not granted")));
+            return Err(DomainError::oauth(
+                ErrorCode::InvalidScope,
+                format!("scope {extra} was not granted"),
+            ));
         }
         grant.scope = asked;
     }
@@ -196,7 +250,14 @@ fn refresh(idp: &Idp, conn: &mut DbConn, client: &Client, params: &Params) -> Do
     issue_user_tokens(idp, conn, client, &grant, &user, false)
 }
 
-fn issue_user_tokens(idp: &Idp, conn: &mut DbConn, client: &Client, grant: &Grant, user: &User, with_nonce: bool) -> DomainResult<TokenResponse> {
+fn issue_user_tokens(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    grant: &Grant,
+    user: &User,
+    with_nonce: bool,
+) -> DomainResult<TokenResponse> {
     let now = idp.now();
     let keys = idp.keys();
     let ttl = idp.settings.access_token_ttl_seconds;
@@ -222,7 +283,10 @@ fn issue_user_tokens(idp: &Idp, conn: &mut DbConn, client: &Client, grant: &Gran
         claims.insert("sub".into(), json!(user.id.to_string()));
         claims.insert("aud".into(), json!(client.id.as_str()));
         claims.insert("iat".into(), json!(now.timestamp()));
-        claims.insert("exp".into(), json!(now.timestamp() + idp.settings.id_token_ttl_seconds));
+        claims.insert(
+            "exp".into(),
+            json!(now.timestamp() + idp.settings.id_token_ttl_seconds),
+        );
         claims.insert("auth_time".into(), json!(grant.auth_time.timestamp()));
         claims.insert("amr".into(), json!(grant.amr));
         if let Some(sid) = &grant.session_id {
@@ -236,7 +300,11 @@ fn issue_user_tokens(idp: &Idp, conn: &mut DbConn, client: &Client, grant: &Gran
         let digest = crypto::sha256(access_token.as_bytes());
         claims.insert("at_hash".into(), json!(crypto::b64url(&digest[..16])));
         scope_claims(user, &grant.scope, &mut claims);
-        Some(jws::sign(keys.signing_key(alg, now)?, "JWT", &Value::Object(claims))?)
+        Some(jws::sign(
+            keys.signing_key(alg, now)?,
+            "JWT",
+            &Value::Object(claims),
+        )?)
     } else {
         None
     };
@@ -273,32 +341,46 @@ pub fn scope_claims(user: &User, scope: &[String], claims: &mut Map<String, Valu
         if let Some(name) = user.name() {
             claims.insert("name".into(), json!(name));
         }
-        for (key, value) in [("given_name", &user.given_name), ("family_name", &user.family_name), ("locale", &user.locale)] {
+        for (key, value) in [
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+            ("locale", &user.locale),
+        ] {
             if let Some(v) = value {
                 claims.insert(key.into(), json!(v));
             }
         }
         claims.insert("updated_at".into(), json!(user.updated_at.timestamp()));
     }
-    if has("email") {
-        if let Some(email) = &user.email {
-            claims.insert("email".into(), json!(email));
-            claims.insert("email_verified".into(), json!(user.email_verified));
-        }
+    if has("email")
+        && let Some(email) = &user.email
+    {
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(user.email_verified));
     }
-    if has("phone") {
-        if let Some(phone) = &user.phone_number {
-            claims.insert("phone_number".into(), json!(phone));
-        }
+    if has("phone")
+        && let Some(phone) = &user.phone_number
+    {
+        claims.insert("phone_number".into(), json!(phone));
     }
 }
 
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
 fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
     let now = idp.now();
-    let asked: Vec<&str> = params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
-    if let Some(bad) = asked.iter().find(|s| !client.scopes.iter().any(|c| c == *s) || ["openid", "offline_access"].contains(s)) {
-        return Err(DomainError::oauth(ErrorCode::InvalidScope, format!("scope {bad} is not available to this client")));
+    let asked: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = asked.iter().find(|s| {
+        !client.scopes.iter().any(|c| c == *s) || ["openid", "offline_access"].contains(s)
+    }) {
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidScope,
+            format!("scope {bad} is not available to this client"),
+        ));
     }
     let scope = asked.join(" ");
     let ttl = idp.settings.access_token_ttl_seconds;
@@ -316,8 +398,19 @@ fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResu
         grant_id: None,
     };
     let key = idp.keys();
-    let token = jws::sign(key.signing_key(idp.settings.access_token_signing_alg, now)?, "at+jwt", &claims)?;
-    Ok(TokenResponse { access_token: token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None })
+    let token = jws::sign(
+        key.signing_key(idp.settings.access_token_signing_alg, now)?,
+        "at+jwt",
+        &claims,
+    )?;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+        id_token: None,
+        refresh_token: None,
+    })
 }
 
 /// Claims of an access token (RFC 9068 §2.2).
@@ -348,9 +441,18 @@ fn jwt_alg(alg: SigningAlg) -> Algorithm {
 
 /// Verifies one of our JWTs: known `kid`, the key's own algorithm (never `none` or a
 /// downgrade), our issuer; `exp` checked unless `allow_expired`.
-fn verify_ours<T: serde::de::DeserializeOwned>(idp: &Idp, token: &str, typ: &str, allow_expired: bool) -> Option<T> {
+fn verify_ours<T: serde::de::DeserializeOwned>(
+    idp: &Idp,
+    token: &str,
+    typ: &str,
+    allow_expired: bool,
+) -> Option<T> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(typ)) {
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case(typ))
+    {
         return None;
     }
     let keys = idp.keys();
@@ -360,12 +462,23 @@ fn verify_ours<T: serde::de::DeserializeOwned>(idp: &Idp, token: &str, typ: &str
     validation.validate_aud = false;
     validation.validate_exp = !allow_expired;
     validation.leeway = 0;
-    jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation).ok().map(|d| d.claims)
+    jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation)
+        .ok()
+        .map(|d| d.claims)
 }
 
 /// Checks an access token as a bearer: signature, expiry, not revoked, grant still valid.
-pub fn verify_access_token(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<AccessClaims> {
-    let bad = || DomainError::oauth(ErrorCode::InvalidToken, "the access token is invalid or expired");
+pub fn verify_access_token(
+    idp: &Idp,
+    conn: &mut DbConn,
+    token: &str,
+) -> DomainResult<AccessClaims> {
+    let bad = || {
+        DomainError::oauth(
+            ErrorCode::InvalidToken,
+            "the access token is invalid or expired",
+        )
+    };
     let claims: AccessClaims = verify_ours(idp, token, "at+jwt", false).ok_or_else(bad)?;
     if claims.exp <= idp.now().timestamp() {
         return Err(bad());
@@ -414,13 +527,21 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
     let claims = verify_access_token(idp, conn, token)?;
     let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
     if !scope.iter().any(|s| s == "openid") {
-        return Err(DomainError::oauth(ErrorCode::InvalidToken, "the token was not issued for OpenID Connect"));
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidToken,
+            "the token was not issued for OpenID Connect",
+        ));
     }
     let id = UserId::parse(&claims.sub)
         .map_err(|_| DomainError::oauth(ErrorCode::InvalidToken, "the token has no user"))?;
     let user = match users::find_by_id(conn, id)? {
         Some(u) if !u.disabled => u,
-        _ => return Err(DomainError::oauth(ErrorCode::InvalidToken, "the account is not active")),
+        _ => {
+            return Err(DomainError::oauth(
+                ErrorCode::InvalidToken,
+                "the account is not active",
+            ));
+        }
     };
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id.to_string()));
@@ -441,7 +562,10 @@ pub fn revoke(idp: &Idp, conn: &mut DbConn, client: &Client, token: &str) -> Dom
     if let Some(row) = refresh {
         if let Some((_, _, owner)) = load_grant(conn, &row.grant_id)? {
             if owner != client.id.as_str() {
-                return Err(DomainError::oauth(ErrorCode::UnauthorizedClient, "the token belongs to another client"));
+                return Err(DomainError::oauth(
+                    ErrorCode::UnauthorizedClient,
+                    "the token belongs to another client",
+                ));
             }
             revoke_grant(conn, &row.grant_id, now)?;
         }
@@ -449,7 +573,10 @@ pub fn revoke(idp: &Idp, conn: &mut DbConn, client: &Client, token: &str) -> Dom
     }
     if let Some(claims) = verify_ours::<AccessClaims>(idp, token, "at+jwt", false) {
         if claims.client_id != client.id.as_str() {
-            return Err(DomainError::oauth(ErrorCode::UnauthorizedClient, "the token belongs to another client"));
+            return Err(DomainError::oauth(
+                ErrorCode::UnauthorizedClient,
+                "the token belongs to another client",
+            ));
         }
         let exists: i64 = revoked_access_tokens::table
             .filter(revoked_access_tokens::jti.eq(&claims.jti))
@@ -459,7 +586,9 @@ pub fn revoke(idp: &Idp, conn: &mut DbConn, client: &Client, token: &str) -> Dom
             diesel::insert_into(revoked_access_tokens::table)
                 .values((
                     revoked_access_tokens::jti.eq(&claims.jti),
-                    revoked_access_tokens::expires_at.eq(to_db(DateTime::from_timestamp(claims.exp, 0).unwrap_or(now))),
+                    revoked_access_tokens::expires_at.eq(to_db(
+                        DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
+                    )),
                 ))
                 .execute(conn)?;
         }
@@ -475,10 +604,10 @@ pub fn introspect(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Val
             "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
             "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti,
         });
-        if let Ok(id) = UserId::parse(&c.sub) {
-            if let Some(user) = users::find_by_id(conn, id)? {
-                out["username"] = json!(user.username);
-            }
+        if let Ok(id) = UserId::parse(&c.sub)
+            && let Some(user) = users::find_by_id(conn, id)?
+        {
+            out["username"] = json!(user.username);
         }
         return Ok(out);
     }
@@ -488,16 +617,16 @@ pub fn introspect(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Val
         .select(RefreshTokenRow::as_select())
         .first(conn)
         .optional()?;
-    if let Some(row) = refresh {
-        if row.used_at.is_none() && from_db(row.expires_at) > now {
-            if let Some((grant, None, client_id)) = load_grant(conn, &row.grant_id)? {
-                return Ok(json!({
-                    "active": true, "token_type": "refresh_token", "scope": grant.scope.join(" "),
-                    "client_id": client_id, "sub": grant.user_id.to_string(), "iss": idp.settings.issuer,
-                    "exp": from_db(row.expires_at).timestamp(), "iat": from_db(row.created_at).timestamp(),
-                }));
-            }
-        }
+    if let Some(row) = refresh
+        && row.used_at.is_none()
+        && from_db(row.expires_at) > now
+        && let Some((grant, None, client_id)) = load_grant(conn, &row.grant_id)?
+    {
+        return Ok(json!({
+            "active": true, "token_type": "refresh_token", "scope": grant.scope.join(" "),
+            "client_id": client_id, "sub": grant.user_id.to_string(), "iss": idp.settings.issuer,
+            "exp": from_db(row.expires_at).timestamp(), "iat": from_db(row.created_at).timestamp(),
+        }));
     }
     Ok(json!({ "active": false }))
 }

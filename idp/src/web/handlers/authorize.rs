@@ -49,7 +49,11 @@ async fn authorize(state: State, req: HttpRequest, raw: String) -> HttpResponse 
         };
         let auth_req = match validated {
             Ok(r) => r,
-            Err((r, e)) => return Ok(Ok(Outcome::Redirect(authorize::error_redirect(idp, &r, &e)))),
+            Err((r, e)) => {
+                return Ok(Ok(Outcome::Redirect(authorize::error_redirect(
+                    idp, &r, &e,
+                ))));
+            }
         };
         let session = match &cookie {
             Some(c) => sessions::find(conn, c, idp.now())?,
@@ -60,7 +64,9 @@ async fn authorize(state: State, req: HttpRequest, raw: String) -> HttpResponse 
     .await;
     match result {
         Ok(Ok(Outcome::Redirect(to))) => see_other(&to),
-        Ok(Ok(Outcome::Login { request_id, .. })) => see_other(&format!("/login?request={request_id}")),
+        Ok(Ok(Outcome::Login { request_id, .. })) => {
+            see_other(&format!("/login?request={request_id}"))
+        }
         Ok(Err(fatal)) => domain_error_page(&state, &req, &fatal),
         Err(e) => domain_error_page(&state, &req, &e),
     }
@@ -72,7 +78,15 @@ pub struct LoginQuery {
 }
 
 /// Renders the form; `error` is a message key.
-fn login_page(state: &State, req: &HttpRequest, request_id: &str, pending: Option<&AuthRequest>, identifier: &str, error: Option<&str>, status: StatusCode) -> HttpResponse {
+fn login_page(
+    state: &State,
+    req: &HttpRequest,
+    request_id: &str,
+    pending: Option<&AuthRequest>,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
     let (csrf_token, csrf_cookie) = csrf::token(&state.idp, req);
     let html = state.pages.render(
@@ -94,18 +108,40 @@ fn login_page(state: &State, req: &HttpRequest, request_id: &str, pending: Optio
 }
 
 #[tracing::instrument(skip_all, name = "login_form")]
-pub async fn login_form(state: State, req: HttpRequest, query: web::Query<LoginQuery>) -> HttpResponse {
+pub async fn login_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+) -> HttpResponse {
     let request_id = query.into_inner().request.unwrap_or_default();
     if request_id.is_empty() {
         return login_page(&state, &req, "", None, "", None, StatusCode::OK);
     }
     let id = request_id.clone();
-    match run(&state, move |idp, conn| authorize::load_pending(idp, conn, &id)).await {
+    match run(&state, move |idp, conn| {
+        authorize::load_pending(idp, conn, &id)
+    })
+    .await
+    {
         Ok(Some(pending)) => {
             let hint = pending.login_hint.clone().unwrap_or_default();
-            login_page(&state, &req, &request_id, Some(&pending), &hint, None, StatusCode::OK)
+            login_page(
+                &state,
+                &req,
+                &request_id,
+                Some(&pending),
+                &hint,
+                None,
+                StatusCode::OK,
+            )
         }
-        Ok(None) => super::error_page(&state, state.locale(&req, None), StatusCode::BAD_REQUEST, "login-error-request-expired", None),
+        Ok(None) => super::error_page(
+            &state,
+            state.locale(&req, None),
+            StatusCode::BAD_REQUEST,
+            "login-error-request-expired",
+            None,
+        ),
         Err(e) => domain_error_page(&state, &req, &e),
     }
 }
@@ -123,15 +159,27 @@ pub struct LoginForm {
 
 enum LoginResult {
     Expired,
-    Failed(&'static str, Option<AuthRequest>),
+    Failed(&'static str, Option<Box<AuthRequest>>),
     Done { redirect: String, cookie: String },
 }
 
 #[tracing::instrument(skip_all, name = "login_submit")]
-pub async fn login_submit(state: State, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+pub async fn login_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
-        return login_page(&state, &req, &form.request, None, &form.identifier, Some("login-error-form-expired"), StatusCode::BAD_REQUEST);
+        return login_page(
+            &state,
+            &req,
+            &form.request,
+            None,
+            &form.identifier,
+            Some("login-error-form-expired"),
+            StatusCode::BAD_REQUEST,
+        );
     }
     let request_id = form.request.clone();
     let identifier = form.identifier.clone();
@@ -148,12 +196,24 @@ pub async fn login_submit(state: State, req: HttpRequest, form: web::Form<LoginF
         // red warning); identifiers never contain '@', so say so precisely. This depends
         // only on what was typed, never on whether an account exists.
         if normalize(&form.identifier).contains('@') {
-            return Ok(LoginResult::Failed("login-error-email-as-identifier", pending));
+            return Ok(LoginResult::Failed(
+                "login-error-email-as-identifier",
+                pending.map(Box::new),
+            ));
         }
-        let user = match users::authenticate(conn, &idp.hasher, &form.identifier, &form.password, idp.now())? {
+        let user = match users::authenticate(
+            conn,
+            &idp.hasher,
+            &form.identifier,
+            &form.password,
+            idp.now(),
+        )? {
             Ok(u) => u,
             Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
-                return Ok(LoginResult::Failed("login-error-credentials", pending));
+                return Ok(LoginResult::Failed(
+                    "login-error-credentials",
+                    pending.map(Box::new),
+                ));
             }
         };
         let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
@@ -182,8 +242,22 @@ pub async fn login_submit(state: State, req: HttpRequest, form: web::Form<LoginF
             }
             resp
         }
-        Ok(LoginResult::Failed(message, pending)) => login_page(&state, &req, &form.request, pending.as_ref(), &identifier, Some(message), StatusCode::OK),
-        Ok(LoginResult::Expired) => super::error_page(&state, state.locale(&req, None), StatusCode::BAD_REQUEST, "login-error-request-expired", None),
+        Ok(LoginResult::Failed(message, pending)) => login_page(
+            &state,
+            &req,
+            &form.request,
+            pending.as_deref(),
+            &identifier,
+            Some(message),
+            StatusCode::OK,
+        ),
+        Ok(LoginResult::Expired) => super::error_page(
+            &state,
+            state.locale(&req, None),
+            StatusCode::BAD_REQUEST,
+            "login-error-request-expired",
+            None,
+        ),
         Err(e) => domain_error_page(&state, &req, &e),
     }
 }
@@ -193,14 +267,22 @@ pub async fn login_submit(state: State, req: HttpRequest, form: web::Form<LoginF
 pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
     let cookie = session_cookie(&req);
     let username = run(&state, move |idp, conn| {
-        let Some(cookie) = cookie else { return Ok(None) };
-        let Some(session) = sessions::find(conn, &cookie, idp.now())? else { return Ok(None) };
+        let Some(cookie) = cookie else {
+            return Ok(None);
+        };
+        let Some(session) = sessions::find(conn, &cookie, idp.now())? else {
+            return Ok(None);
+        };
         Ok(users::find_by_id(conn, session.user_id)?.map(|u| u.username))
     })
     .await;
     match username {
         Ok(username) => {
-            let html = state.pages.render("home", state.locale(&req, None), json!({ "username": username }));
+            let html = state.pages.render(
+                "home",
+                state.locale(&req, None),
+                json!({ "username": username }),
+            );
             page(StatusCode::OK).body(html)
         }
         Err(e) => domain_error_page(&state, &req, &e),

@@ -26,10 +26,25 @@ pub async fn logout_post(state: State, req: HttpRequest, body: web::Bytes) -> Ht
 
 /// Where to send the browser afterwards: a registered post-logout URI (RP-Initiated
 /// Logout §3: exact match, and never an unregistered one) with `state`.
-fn checked_target(conn: &mut DbConn, client_id: Option<&str>, uri: Option<&str>, state: Option<&str>) -> DomainResult<Option<String>> {
+fn checked_target(
+    conn: &mut DbConn,
+    client_id: Option<&str>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> DomainResult<Option<String>> {
     let Some(uri) = uri else { return Ok(None) };
-    let bad = || DomainError::oauth(ErrorCode::InvalidRequest, "post_logout_redirect_uri is not registered for this client");
-    let client_id = client_id.ok_or_else(|| DomainError::oauth(ErrorCode::InvalidRequest, "post_logout_redirect_uri needs id_token_hint or client_id"))?;
+    let bad = || {
+        DomainError::oauth(
+            ErrorCode::InvalidRequest,
+            "post_logout_redirect_uri is not registered for this client",
+        )
+    };
+    let client_id = client_id.ok_or_else(|| {
+        DomainError::oauth(
+            ErrorCode::InvalidRequest,
+            "post_logout_redirect_uri needs id_token_hint or client_id",
+        )
+    })?;
     let client = clients::find(conn, client_id)?.ok_or_else(bad)?;
     if !client.has_post_logout_redirect_uri(uri) {
         return Err(bad());
@@ -43,14 +58,18 @@ fn checked_target(conn: &mut DbConn, client_id: Option<&str>, uri: Option<&str>,
 
 enum Decision {
     Done(Option<String>),
-    Confirm { target_uri: String, client_id: String, state: String },
+    Confirm {
+        target_uri: String,
+        client_id: String,
+        state: String,
+    },
 }
 
 fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<()> {
-    if let Some(cookie) = cookie {
-        if let Some(session) = sessions::find(conn, cookie, idp.now())? {
-            sessions::end(conn, session.id, idp.now())?;
-        }
+    if let Some(cookie) = cookie
+        && let Some(session) = sessions::find(conn, cookie, idp.now())?
+    {
+        sessions::end(conn, session.id, idp.now())?;
     }
     Ok(())
 }
@@ -69,24 +88,39 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
         let hint_client = hint.as_ref().and_then(|h| h.audience());
         let client_id = match (params.get("client_id"), hint_client.as_deref()) {
             (Some(a), Some(b)) if a != b => {
-                return Err(DomainError::oauth(ErrorCode::InvalidRequest, "client_id does not match id_token_hint"));
+                return Err(DomainError::oauth(
+                    ErrorCode::InvalidRequest,
+                    "client_id does not match id_token_hint",
+                ));
             }
             (a, b) => a.or(b).map(str::to_owned),
         };
-        let target = checked_target(conn, client_id.as_deref(), params.get("post_logout_redirect_uri"), params.get("state"))?;
+        let target = checked_target(
+            conn,
+            client_id.as_deref(),
+            params.get("post_logout_redirect_uri"),
+            params.get("state"),
+        )?;
         let session = match &cookie {
             Some(c) => sessions::find(conn, c, idp.now())?,
             None => None,
         };
         // A valid hint for the session's own user proves the RP asked: log out at once.
         // Otherwise ask the person, so a stray link cannot log them out (§2, "SHOULD ask").
-        let hinted_same_user = hint.as_ref().is_some_and(|h| session.as_ref().is_none_or(|s| s.user_id.to_string() == h.sub));
+        let hinted_same_user = hint.as_ref().is_some_and(|h| {
+            session
+                .as_ref()
+                .is_none_or(|s| s.user_id.to_string() == h.sub)
+        });
         if session.is_none() || hinted_same_user {
             end_current(idp, conn, cookie.as_deref())?;
             return Ok(Decision::Done(target));
         }
         Ok(Decision::Confirm {
-            target_uri: params.get("post_logout_redirect_uri").unwrap_or("").to_owned(),
+            target_uri: params
+                .get("post_logout_redirect_uri")
+                .unwrap_or("")
+                .to_owned(),
             client_id: client_id.unwrap_or_default(),
             state: params.get("state").unwrap_or("").to_owned(),
         })
@@ -94,7 +128,11 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
     .await;
     match result {
         Ok(Decision::Done(target)) => finished(&state, &req, target),
-        Ok(Decision::Confirm { target_uri, client_id, state: rp_state }) => {
+        Ok(Decision::Confirm {
+            target_uri,
+            client_id,
+            state: rp_state,
+        }) => {
             let (token, csrf_cookie) = csrf::token(&state.idp, &req);
             let html = state.pages.render(
                 "logout",
@@ -123,15 +161,30 @@ pub struct ConfirmForm {
 }
 
 #[tracing::instrument(skip_all, name = "logout_confirm")]
-pub async fn logout_confirm(state: State, req: HttpRequest, form: web::Form<ConfirmForm>) -> HttpResponse {
+pub async fn logout_confirm(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<ConfirmForm>,
+) -> HttpResponse {
     let form = form.into_inner();
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
-        return super::error_page(&state, state.locale(&req, None), StatusCode::BAD_REQUEST, "login-error-form-expired", None);
+        return super::error_page(
+            &state,
+            state.locale(&req, None),
+            StatusCode::BAD_REQUEST,
+            "login-error-form-expired",
+            None,
+        );
     }
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let result = run(&state, move |idp, conn| {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let target = checked_target(conn, some(&form.client_id).as_deref(), some(&form.post_logout_redirect_uri).as_deref(), some(&form.state).as_deref())?;
+        let target = checked_target(
+            conn,
+            some(&form.client_id).as_deref(),
+            some(&form.post_logout_redirect_uri).as_deref(),
+            some(&form.state).as_deref(),
+        )?;
         end_current(idp, conn, cookie.as_deref())?;
         Ok(target)
     })
@@ -146,9 +199,14 @@ fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpRes
     let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     removal.make_removal();
     match target {
-        Some(to) => HttpResponse::SeeOther().insert_header((LOCATION, to)).cookie(removal).finish(),
+        Some(to) => HttpResponse::SeeOther()
+            .insert_header((LOCATION, to))
+            .cookie(removal)
+            .finish(),
         None => {
-            let html = state.pages.render("logged_out", state.locale(req, None), json!({}));
+            let html = state
+                .pages
+                .render("logged_out", state.locale(req, None), json!({}));
             page(StatusCode::OK).cookie(removal).body(html)
         }
     }

@@ -16,24 +16,30 @@ use crate::i18n::Locale;
 use crate::store::DbConn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(metadata::discovery))
-        .route("/.well-known/oauth-authorization-server", web::get().to(metadata::discovery))
-        .route("/jwks", web::get().to(metadata::jwks))
-        .route("/health", web::get().to(metadata::health))
-        .route("/authorize", web::get().to(authorize::authorize_get))
-        .route("/authorize", web::post().to(authorize::authorize_post))
-        .route("/login", web::get().to(authorize::login_form))
-        .route("/login", web::post().to(authorize::login_submit))
-        .route("/", web::get().to(authorize::home))
-        .route("/token", web::post().to(tokens::token))
-        .route("/userinfo", web::get().to(tokens::userinfo))
-        .route("/userinfo", web::post().to(tokens::userinfo))
-        .route("/revoke", web::post().to(tokens::revoke))
-        .route("/introspect", web::post().to(tokens::introspect))
-        .route("/logout", web::get().to(logout::logout_get))
-        .route("/logout", web::post().to(logout::logout_post))
-        .route("/logout/confirm", web::post().to(logout::logout_confirm))
-        .default_service(web::to(not_found));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(metadata::discovery),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(metadata::discovery),
+    )
+    .route("/jwks", web::get().to(metadata::jwks))
+    .route("/health", web::get().to(metadata::health))
+    .route("/authorize", web::get().to(authorize::authorize_get))
+    .route("/authorize", web::post().to(authorize::authorize_post))
+    .route("/login", web::get().to(authorize::login_form))
+    .route("/login", web::post().to(authorize::login_submit))
+    .route("/", web::get().to(authorize::home))
+    .route("/token", web::post().to(tokens::token))
+    .route("/userinfo", web::get().to(tokens::userinfo))
+    .route("/userinfo", web::post().to(tokens::userinfo))
+    .route("/revoke", web::post().to(tokens::revoke))
+    .route("/introspect", web::post().to(tokens::introspect))
+    .route("/logout", web::get().to(logout::logout_get))
+    .route("/logout", web::post().to(logout::logout_post))
+    .route("/logout/confirm", web::post().to(logout::logout_confirm))
+    .default_service(web::to(not_found));
 }
 
 /// Runs domain work on the blocking pool with a pooled connection, so database and
@@ -55,15 +61,26 @@ where
 /// Query or form pairs; a malformed encoding is the client's error.
 pub fn parse_pairs(text: &str) -> DomainResult<Vec<(String, String)>> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(text).map_err(|_| {
-        DomainError::oauth(crate::domain::ErrorCode::InvalidRequest, "the parameters are not valid URL encoding")
+        DomainError::oauth(
+            crate::domain::ErrorCode::InvalidRequest,
+            "the parameters are not valid URL encoding",
+        )
     })
 }
 
 /// An error page in the visitor's language.
-pub fn error_page(state: &State, locale: Locale, status: StatusCode, message: &str, detail: Option<String>) -> HttpResponse {
-    let html = state
-        .pages
-        .render("error", locale, json!({ "message": message, "detail": detail }));
+pub fn error_page(
+    state: &State,
+    locale: Locale,
+    status: StatusCode,
+    message: &str,
+    detail: Option<String>,
+) -> HttpResponse {
+    let html = state.pages.render(
+        "error",
+        locale,
+        json!({ "message": message, "detail": detail }),
+    );
     page(status).body(html)
 }
 
@@ -88,5 +105,11 @@ pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
 }
 
 async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
-    error_page(&state, state.locale(&req, None), StatusCode::NOT_FOUND, "error-not-found", None)
+    error_page(
+        &state,
+        state.locale(&req, None),
+        StatusCode::NOT_FOUND,
+        "error-not-found",
+        None,
+    )
 }

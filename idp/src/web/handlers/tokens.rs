@@ -22,9 +22,14 @@ fn form_params(req: &HttpRequest, body: &web::Bytes) -> DomainResult<Params> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !is_form {
-        return Err(invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     let text = std::str::from_utf8(body).map_err(|_| invalid_request("the body is not UTF-8"))?;
     Params::from_pairs(parse_pairs(text)?)
@@ -32,13 +37,22 @@ fn form_params(req: &HttpRequest, body: &web::Bytes) -> DomainResult<Params> {
 
 /// `Authorization: Basic`, whose id and secret are form-encoded first (RFC 6749 §2.3.1).
 fn basic_credentials(req: &HttpRequest) -> DomainResult<Option<BasicCredentials>> {
-    let Some(value) = req.headers().get(AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| invalid_request("malformed Authorization header"))?;
-    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+    let Some(value) = req.headers().get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_request("malformed Authorization header"))?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
         return Ok(None);
     };
     let bad = || DomainError::oauth(ErrorCode::InvalidClient, "malformed Basic credentials");
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
     let text = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let unescape = |s: &str| {
@@ -48,7 +62,10 @@ fn basic_credentials(req: &HttpRequest) -> DomainResult<Option<BasicCredentials>
             .map(|(_, v)| v)
             .ok_or_else(bad)
     };
-    Ok(Some(BasicCredentials { client_id: unescape(id)?, secret: unescape(secret)? }))
+    Ok(Some(BasicCredentials {
+        client_id: unescape(id)?,
+        secret: unescape(secret)?,
+    }))
 }
 
 fn json_no_store(value: impl serde::Serialize) -> HttpResponse {
@@ -106,7 +123,10 @@ pub async fn introspect(state: State, req: HttpRequest, body: web::Bytes) -> Htt
         let client = client_auth::authenticate(idp, conn, basic, &params)?;
         // RFC 7662 §2.1: the caller must be authorised; public clients cannot be.
         if client.token_endpoint_auth_method == AuthMethod::None {
-            return Err(DomainError::oauth(ErrorCode::InvalidClient, "public clients may not introspect"));
+            return Err(DomainError::oauth(
+                ErrorCode::InvalidClient,
+                "public clients may not introspect",
+            ));
         }
         let token = params.require("token")?;
         tokens::introspect(idp, conn, token)
@@ -122,7 +142,9 @@ pub async fn introspect(state: State, req: HttpRequest, body: web::Bytes) -> Htt
 fn bearer_token(req: &HttpRequest, body: &web::Bytes) -> DomainResult<Option<String>> {
     let header = match req.headers().get(AUTHORIZATION) {
         Some(v) => {
-            let v = v.to_str().map_err(|_| invalid_request("malformed Authorization header"))?;
+            let v = v
+                .to_str()
+                .map_err(|_| invalid_request("malformed Authorization header"))?;
             let token = v
                 .strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
@@ -134,7 +156,9 @@ fn bearer_token(req: &HttpRequest, body: &web::Bytes) -> DomainResult<Option<Str
     let form = if body.is_empty() {
         None
     } else {
-        form_params(req, body)?.get("access_token").map(str::to_owned)
+        form_params(req, body)?
+            .get("access_token")
+            .map(str::to_owned)
     };
     match (header, form) {
         (Some(_), Some(_)) => Err(invalid_request("send the token in one place only")),
