@@ -1,8 +1,10 @@
 //! Password hashing with argon2id (NIST 800-63B §3.1.1.2, OWASP Password Storage cheat
 //! sheet: m = 19 MiB, t = 2, p = 1 by default).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Condvar, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::{CryptoError, random_bytes};
 
@@ -38,6 +40,7 @@ pub enum Verification {
 
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
+    memory: MemoryPool,
     /// A hash of a random password, verified when the account does not exist so that the
     /// answer takes as long as for a real account (no account enumeration by timing).
     dummy_hash: String,
@@ -52,8 +55,11 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| CryptoError(format!("argon2 parameters: {e}")))?;
+        let blocks = params.block_count();
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut hasher = Self {
+            memory: MemoryPool::new(cores, blocks),
             argon2,
             dummy_hash: String::new(),
         };
@@ -92,14 +98,41 @@ impl PasswordHasher {
         }
     }
 
+    /// Recomputes the hash of `password` with the stored salt and parameters and compares
+    /// in constant time. Runs at most one argon2 computation per core, each in a reused
+    /// memory area: more at once would not finish sooner, and would each allocate m_cost
+    /// (19 MiB) of fresh memory, which the allocator keeps (gigabytes under load).
     fn check(&self, password: &str, stored: &str) -> bool {
-        match PasswordHash::new(stored) {
-            Ok(parsed) => self
-                .argon2
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
-        }
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let algorithm = match parsed.algorithm.as_str() {
+            "argon2id" => Algorithm::Argon2id,
+            "argon2i" => Algorithm::Argon2i,
+            "argon2d" => Algorithm::Argon2d,
+            _ => return false,
+        };
+        let version = match parsed.version {
+            Some(0x10) => Version::V0x10,
+            _ => Version::V0x13,
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let mut out = vec![0u8; expected.len()];
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let computed = self.memory.with_blocks(blocks, |memory| {
+            argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
+        });
+        computed.is_ok() && super::constant_time_eq(&out, expected.as_bytes())
     }
 
     /// Whether a stored hash uses today's algorithm and parameters.
@@ -115,6 +148,50 @@ impl PasswordHasher {
             && params.m_cost() == current.m_cost()
             && params.t_cost() == current.t_cost()
             && params.p_cost() == current.p_cost()
+    }
+}
+
+/// One argon2 memory area per core, lent out in turn.
+struct MemoryPool {
+    free: Mutex<Vec<Vec<Block>>>,
+    returned: Condvar,
+    blocks: usize,
+}
+
+impl MemoryPool {
+    fn new(areas: usize, blocks: usize) -> Self {
+        Self {
+            free: Mutex::new((0..areas).map(|_| Vec::new()).collect()),
+            returned: Condvar::new(),
+            blocks,
+        }
+    }
+
+    /// Runs `f` with `blocks` blocks of memory, waiting for a free area. An area is filled
+    /// on first use; a hash with other parameters (before its upgrade) gets its own.
+    fn with_blocks<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        if blocks != self.blocks {
+            return f(&mut vec![Block::default(); blocks]);
+        }
+        let mut area = {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(area) = free.pop() {
+                    break area;
+                }
+                free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        if area.len() != blocks {
+            area = vec![Block::default(); blocks];
+        }
+        let result = f(&mut area);
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(area);
+        self.returned.notify_one();
+        result
     }
 }
 
