@@ -2,6 +2,7 @@
 //! One integration-test binary: the real server on a free port, on SQLite and on a real
 //! PostgreSQL (a fresh database per test), with the `openidconnect` crate as relying party.
 
+mod admin;
 mod flow;
 mod negative;
 mod scale_out;

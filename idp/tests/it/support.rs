@@ -126,6 +126,7 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
 
 pub struct TestServer {
     pub base: String,
+    pub idp: Arc<Idp>,
     pub clock: OffsetClock,
     /// Kept so the database lives as long as the server.
     _db: TestDb,
@@ -133,11 +134,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with settings adjusted by `tweak` (master key, static clients…).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::new(backend);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let settings = test_settings(&db.url, &base, &addr.to_string());
+        let mut settings = test_settings(&db.url, &base, &addr.to_string());
+        tweak(&mut settings);
         let clock = OffsetClock::default();
         let idp = Arc::new(Idp::start(settings, Arc::new(clock.clone())).unwrap());
         seed(&idp);
@@ -152,6 +159,7 @@ impl TestServer {
         });
         Self {
             base,
+            idp,
             clock,
             _db: db,
         }

@@ -1,0 +1,242 @@
+//! Keys, encryption at rest, static clients and client authentication by signed JWT.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use diesel::prelude::*;
+use idp::config::StaticClient;
+use idp::crypto::keys::{self, SigningKey};
+use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+use idp::domain::types::{ClientId, SigningAlg};
+use idp::store::schema::signing_keys;
+
+use crate::both_backends;
+use crate::support::*;
+
+async fn jwks(server: &TestServer) -> Vec<String> {
+    let body: serde_json::Value = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn access_token_kid(server: &TestServer) -> String {
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth("school-app", Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jsonwebtoken::decode_header(body["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap()
+}
+
+/// `idp keys rotate`: the new key is published before it signs; the old one stays
+/// published until the tokens it signed have expired.
+async fn key_rotation(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let before = jwks(&server).await;
+    assert_eq!(before.len(), 2, "one RS256 and one ES256 key");
+    let old_kid = access_token_kid(&server).await;
+    assert!(before.contains(&old_kid));
+
+    let now = server.idp.now();
+    let mut conn = server.idp.conn().unwrap();
+    let created = idp::domain::keys::rotate(
+        &mut conn,
+        None,
+        now,
+        Duration::seconds(600),
+        Duration::seconds(600),
+    )
+    .unwrap();
+    drop(conn);
+    server.idp.reload_keys().unwrap();
+    let published = jwks(&server).await;
+    assert_eq!(published.len(), 4);
+    assert!(
+        created.iter().all(|k| published.contains(k)),
+        "published at once"
+    );
+    assert_eq!(
+        access_token_kid(&server).await,
+        old_kid,
+        "but not signing yet"
+    );
+
+    server.clock.advance(Duration::seconds(601));
+    let new_kid = access_token_kid(&server).await;
+    assert!(
+        created.contains(&new_kid),
+        "the new key signs after the lead time"
+    );
+    assert!(
+        jwks(&server).await.contains(&old_kid),
+        "the old key stays while its tokens live"
+    );
+
+    server.clock.advance(Duration::seconds(601));
+    server.idp.reload_keys().unwrap();
+    let after = jwks(&server).await;
+    assert!(!after.contains(&old_kid), "then it is unpublished");
+    assert_eq!(after.len(), 2);
+}
+both_backends!(key_rotation);
+
+/// With a master key, private keys are stored encrypted and the STS works as usual;
+/// without the key it refuses to start instead of signing with nothing.
+async fn master_key_encrypts_keys(backend: Backend) {
+    let master = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let server = TestServer::start_with(backend, |s| s.master_key = Some(master.into())).await;
+    let mut conn = server.idp.conn().unwrap();
+    let rows: Vec<(String, String, Vec<u8>, bool)> = signing_keys::table
+        .select((
+            signing_keys::id,
+            signing_keys::alg,
+            signing_keys::private_key,
+            signing_keys::encrypted,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(rows.len(), 2);
+    for (kid, alg, private_key, encrypted) in &rows {
+        assert!(encrypted);
+        assert!(
+            SigningKey::from_pkcs8(kid, SigningAlg::parse(alg).unwrap(), private_key).is_err(),
+            "not readable without the key"
+        );
+    }
+    assert!(!access_token_kid(&server).await.is_empty());
+    let mut settings = server.idp.settings.clone();
+    settings.master_key = None;
+    let err = idp::domain::Idp::start(settings, Arc::new(idp::domain::clock::SystemClock))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("IDP_MASTER_KEY"), "{err}");
+}
+both_backends!(master_key_encrypts_keys);
+
+/// Clients from the configuration file are written at start and updated on the next.
+async fn static_clients(backend: Backend) {
+    let client = |name: &str| StaticClient {
+        id: ClientId::parse("configured").unwrap(),
+        name: name.into(),
+        secret: Some("configured-secret-0123456789-abcdefghij".into()),
+        redirect_uris: vec![idp::domain::types::RedirectUri::parse(REDIRECT).unwrap()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["profile".into()],
+        id_token_signed_response_alg: SigningAlg::RS256,
+        token_endpoint_auth_method: None,
+        jwks: None,
+    };
+    let server = TestServer::start_with(backend, |s| s.clients = vec![client("First name")]).await;
+    let resp = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(
+            "configured",
+            Some("configured-secret-0123456789-abcdefghij"),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut conn = server.idp.conn().unwrap();
+    clients::sync_static(&mut conn, &[client("Renamed")], server.idp.now()).unwrap();
+    let stored = clients::find(&mut conn, "configured").unwrap().unwrap();
+    assert_eq!(stored.name, "Renamed");
+    assert!(stored.from_config);
+}
+both_backends!(static_clients);
+
+/// `private_key_jwt` (RFC 7523): the client proves itself with a JWT signed by its key.
+async fn private_key_jwt(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let generated = keys::generate(SigningAlg::ES256, "client-key").unwrap();
+    let client_key =
+        SigningKey::from_pkcs8("client-key", SigningAlg::ES256, &generated.pkcs8).unwrap();
+    let mut conn = server.idp.conn().unwrap();
+    clients::create(
+        &mut conn,
+        NewClient {
+            id: ClientId::parse("jwt-app").unwrap(),
+            name: "JWT app".into(),
+            secret: None,
+            token_endpoint_auth_method: AuthMethod::PrivateKeyJwt,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["profile".into()],
+            id_token_signed_response_alg: SigningAlg::RS256,
+            jwks: Some(serde_json::json!({ "keys": [generated.public_jwk] })),
+        },
+        server.idp.now(),
+    )
+    .unwrap();
+    drop(conn);
+    let assertion = |key: &SigningKey, aud: String| {
+        let now = chrono::Utc::now().timestamp();
+        idp::crypto::jws::sign(
+            key,
+            "JWT",
+            &serde_json::json!({ "iss": "jwt-app", "sub": "jwt-app", "aud": aud, "exp": now + 60, "iat": now, "jti": uuid::Uuid::new_v4().to_string() }),
+        )
+        .unwrap()
+    };
+    let send = |jwt: String| {
+        let url = server.url("/token");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", jwt.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        send(assertion(&client_key, server.url("/token"))).await,
+        200
+    );
+    let other = keys::generate(SigningAlg::ES256, "client-key").unwrap();
+    let other_key = SigningKey::from_pkcs8("client-key", SigningAlg::ES256, &other.pkcs8).unwrap();
+    assert_eq!(
+        send(assertion(&other_key, server.url("/token"))).await,
+        401,
+        "a key the client did not register"
+    );
+    assert_eq!(
+        send(assertion(
+            &client_key,
+            "https://elsewhere.example/token".into()
+        ))
+        .await,
+        401,
+        "another audience"
+    );
+}
+both_backends!(private_key_jwt);
