@@ -6,4 +6,5 @@ mod admin;
 mod flow;
 mod negative;
 mod scale_out;
+mod sessions;
 mod support;

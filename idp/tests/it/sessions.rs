@@ -1,0 +1,184 @@
+//! The SSO session against `prompt`, `max_age`, `id_token_hint`, logout and disabled accounts.
+
+use crate::both_backends;
+use crate::flow::urlencode;
+use crate::support::*;
+
+fn authorize(server: &TestServer, extra: &str) -> String {
+    format!(
+        "{}?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s{extra}",
+        server.url("/authorize"),
+        urlencode(REDIRECT)
+    )
+}
+
+async fn id_token(server: &TestServer, redirect: &str) -> String {
+    let code = query_param(redirect, "code").unwrap();
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth("school-app", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["id_token"].as_str().unwrap().to_string()
+}
+
+async fn session_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let b = browser();
+    let back = login_through(&b, &server, &authorize(&server, ""), USERNAME, PASSWORD).await;
+    let token = id_token(&server, &back).await;
+
+    // The session answers at once…
+    let resp = b.get(authorize(&server, "")).send().await.unwrap();
+    assert!(location(&resp).starts_with(REDIRECT));
+    // …but not when the client asks for a fresh login, or the login is too old.
+    for extra in ["&prompt=login", "&max_age=0"] {
+        server.clock.advance(chrono::Duration::seconds(2));
+        let resp = b.get(authorize(&server, extra)).send().await.unwrap();
+        assert!(location(&resp).starts_with("/login?request="), "{extra}");
+    }
+    let resp = b
+        .get(authorize(&server, "&max_age=3600"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&resp).starts_with(REDIRECT));
+    // id_token_hint of the logged-in user: answered; a forged hint: an error to the client.
+    let resp = b
+        .get(authorize(
+            &server,
+            &format!("&prompt=none&id_token_hint={token}"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(query_param(&location(&resp), "code").is_some());
+    let resp = b
+        .get(authorize(&server, "&id_token_hint=forged.token.value"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_param(&location(&resp), "error").as_deref(),
+        Some("invalid_request")
+    );
+
+    // Logout to an unregistered URI: an error page, never a redirect.
+    let resp = b
+        .get(format!(
+            "{}?id_token_hint={token}&post_logout_redirect_uri={}",
+            server.url("/logout"),
+            urlencode("https://evil.example/")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    // Logout without a hint asks first (a stray link must not log people out).
+    let page = b
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Voulez-vous vous déconnecter"), "{page}");
+    let resp = b.get(authorize(&server, "")).send().await.unwrap();
+    assert!(
+        location(&resp).starts_with(REDIRECT),
+        "still logged in before confirming"
+    );
+    let resp = b
+        .post(server.url("/logout/confirm"))
+        .form(&[("csrf", input_value(&page, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = b
+        .get(authorize(&server, "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_param(&location(&resp), "error").as_deref(),
+        Some("login_required")
+    );
+}
+both_backends!(session_rules);
+
+async fn disabled_account_and_languages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let b = browser();
+    let back = login_through(&b, &server, &authorize(&server, ""), USERNAME, PASSWORD).await;
+    let code = query_param(&back, "code").unwrap();
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let user = idp::domain::users::find_by_username(&mut conn, USERNAME)
+            .unwrap()
+            .unwrap();
+        idp::domain::users::set_disabled(&mut conn, user.id, true, server.idp.now()).unwrap();
+    }
+    // A code issued before the account was disabled no longer yields tokens.
+    let resp = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth("school-app", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // The login form answers like for a wrong password; the browser's language is used.
+    let fresh = browser();
+    let resp = fresh
+        .get(authorize(&server, ""))
+        .header("accept-language", "nl-BE,nl;q=0.9,fr;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    let page = fresh
+        .get(server.url(&location(&resp)))
+        .header("accept-language", "nl-BE")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html lang=\"nl\""));
+    let html = fresh
+        .post(server.url("/login"))
+        .header("accept-language", "nl-BE")
+        .form(&[
+            ("request", input_value(&page, "request")),
+            ("csrf", input_value(&page, "csrf")),
+            ("identifier", USERNAME.into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Gebruikersnaam of wachtwoord onjuist."),
+        "{html}"
+    );
+}
+both_backends!(disabled_account_and_languages);
