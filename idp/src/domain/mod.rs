@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod clock;
 pub mod error;
+pub mod janitor;
 pub mod keys;
 pub mod oidc;
 pub mod secrets;

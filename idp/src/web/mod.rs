@@ -69,7 +69,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
 }
 
 /// Every instance re-reads the key set periodically, so `idp keys rotate` (run anywhere)
-/// reaches all of them without a restart.
+/// reaches all of them without a restart, and purges expired state at the same pace.
 fn spawn_key_reloader(idp: Arc<Idp>) {
     let every = Duration::from_secs(idp.settings.signing_key_reload_seconds.max(1));
     actix_web::rt::spawn(async move {
@@ -78,10 +78,15 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
         loop {
             interval.tick().await;
             let idp = idp.clone();
-            match web::block(move || idp.reload_keys()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "reloading signing keys failed"),
-                Err(e) => tracing::error!(error = %e, "reloading signing keys failed"),
+            let work = move || {
+                idp.reload_keys()?;
+                let mut conn = idp.conn()?;
+                crate::domain::janitor::purge(&mut conn, idp.now())
+            };
+            match web::block(work).await {
+                Ok(Ok(purged)) => tracing::debug!(purged, "expired state purged"),
+                Ok(Err(e)) => tracing::error!(error = %e, "periodic key reload or purge failed"),
+                Err(e) => tracing::error!(error = %e, "periodic key reload or purge failed"),
             }
         }
     });

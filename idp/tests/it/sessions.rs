@@ -182,3 +182,34 @@ async fn disabled_account_and_languages(backend: Backend) {
     );
 }
 both_backends!(disabled_account_and_languages);
+
+/// Expired state is purged; live state is kept.
+async fn janitor_purges_expired_state(backend: Backend) {
+    use diesel::prelude::*;
+    use idp::store::schema::{auth_requests, authorization_codes};
+    let server = TestServer::start(backend).await;
+    let b = browser();
+    // A redeemed-later code and a pending login that nobody completes.
+    let _ = login_through(&b, &server, &authorize(&server, ""), USERNAME, PASSWORD).await;
+    let _ = browser().get(authorize(&server, "")).send().await.unwrap();
+    let count = |server: &TestServer| {
+        let mut conn = server.idp.conn().unwrap();
+        let codes: i64 = authorization_codes::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let pending: i64 = auth_requests::table.count().get_result(&mut conn).unwrap();
+        (codes, pending)
+    };
+    assert_eq!(count(&server), (1, 1));
+    let mut conn = server.idp.conn().unwrap();
+    idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap();
+    drop(conn);
+    assert_eq!(count(&server), (1, 1), "nothing live is removed");
+    server.clock.advance(chrono::Duration::hours(26));
+    let mut conn = server.idp.conn().unwrap();
+    assert!(idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap() >= 2);
+    drop(conn);
+    assert_eq!(count(&server), (0, 0));
+}
+both_backends!(janitor_purges_expired_state);
