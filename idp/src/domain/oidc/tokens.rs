@@ -113,6 +113,27 @@ pub fn revoke_grant(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainRe
     Ok(())
 }
 
+/// The grant behind a code or refresh token, which must belong to `client`
+/// (RFC 6749 §4.1.3, §6), and when it was revoked, if it was.
+fn owned_grant(
+    conn: &mut DbConn,
+    grant_id: &str,
+    client: &Client,
+    what: &str,
+) -> DomainResult<(Grant, Option<DateTime<Utc>>)> {
+    match load_grant(conn, grant_id)? {
+        Some((grant, revoked, owner)) if owner == client.id.as_str() => Ok((grant, revoked)),
+        Some(_) => Err(DomainError::oauth(
+            ErrorCode::InvalidGrant,
+            format!("the {what} was issued to another client"),
+        )),
+        None => Err(DomainError::oauth(
+            ErrorCode::InvalidGrant,
+            format!("the {what} is invalid"),
+        )),
+    }
+}
+
 fn redeem_code(
     idp: &Idp,
     conn: &mut DbConn,
@@ -128,11 +149,7 @@ fn redeem_code(
         .first(conn)
         .optional()?
         .ok_or_else(|| invalid_grant("the code is invalid"))?;
-    let (grant, revoked, grant_client) =
-        load_grant(conn, &row.grant_id)?.ok_or_else(|| invalid_grant("the code is invalid"))?;
-    if grant_client != client.id.as_str() {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
+    let (grant, revoked) = owned_grant(conn, &row.grant_id, client, "code")?;
     // Single use, race-free across instances: only one UPDATE can flip used_at.
     let won = diesel::update(
         authorization_codes::table

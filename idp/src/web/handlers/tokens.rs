@@ -68,6 +68,14 @@ fn basic_credentials(req: &HttpRequest) -> DomainResult<Option<BasicCredentials>
     }))
 }
 
+/// The form parameters and Basic credentials of a back-channel request.
+fn backchannel_input(
+    req: &HttpRequest,
+    body: &web::Bytes,
+) -> DomainResult<(Params, Option<BasicCredentials>)> {
+    Ok((form_params(req, body)?, basic_credentials(req)?))
+}
+
 fn json_no_store(value: impl serde::Serialize) -> HttpResponse {
     let mut b = HttpResponse::Ok();
     no_store(&mut b);
@@ -76,8 +84,7 @@ fn json_no_store(value: impl serde::Serialize) -> HttpResponse {
 
 #[tracing::instrument(skip_all, name = "token")]
 pub async fn token(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let input = form_params(&req, &body).and_then(|p| Ok((p, basic_credentials(&req)?)));
-    let (params, basic) = match input {
+    let (params, basic) = match backchannel_input(&req, &body) {
         Ok(i) => i,
         Err(e) => return oauth_json(&e),
     };
@@ -95,8 +102,7 @@ pub async fn token(state: State, req: HttpRequest, body: web::Bytes) -> HttpResp
 
 #[tracing::instrument(skip_all, name = "revoke")]
 pub async fn revoke(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let input = form_params(&req, &body).and_then(|p| Ok((p, basic_credentials(&req)?)));
-    let (params, basic) = match input {
+    let (params, basic) = match backchannel_input(&req, &body) {
         Ok(i) => i,
         Err(e) => return oauth_json(&e),
     };
@@ -114,8 +120,7 @@ pub async fn revoke(state: State, req: HttpRequest, body: web::Bytes) -> HttpRes
 
 #[tracing::instrument(skip_all, name = "introspect")]
 pub async fn introspect(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let input = form_params(&req, &body).and_then(|p| Ok((p, basic_credentials(&req)?)));
-    let (params, basic) = match input {
+    let (params, basic) = match backchannel_input(&req, &body) {
         Ok(i) => i,
         Err(e) => return oauth_json(&e),
     };
