@@ -365,6 +365,10 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
             Duration::seconds(s.signing_key_publish_lead_seconds),
             Duration::seconds(max_ttl),
         )?;
+        if json_out {
+            println!("{}", json!({ "created": created }));
+            return Ok(());
+        }
         print(json_out, json!({ "created": created }), || {
             format!(
                 "new keys {} published; they sign in {} s",

@@ -192,3 +192,161 @@ async fn two_instances_share_one_postgres() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// The administration commands, as scripts use them (`--json`), on SQLite.
+#[test]
+fn cli_administration() {
+    let db = TestDb::new(Backend::Sqlite);
+    let issuer = "http://127.0.0.1:8080";
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = idp(&db.url, issuer, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let created = run(&[
+        "--json",
+        "client",
+        "create",
+        "--id",
+        "spa",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "https://spa.example.org/cb",
+        "--id-token-alg",
+        "ES256",
+    ]);
+    assert_eq!(created["client"]["token_endpoint_auth_method"], "none");
+    assert!(
+        created["client_secret"].is_null(),
+        "a public client has no secret"
+    );
+    let confidential = run(&[
+        "--json",
+        "client",
+        "create",
+        "--id",
+        "web",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        "https://web.example.org/cb",
+    ]);
+    assert!(
+        confidential["client_secret"].as_str().unwrap().len() >= 43,
+        "a generated secret of 256 bits"
+    );
+    assert_eq!(
+        run(&["--json", "client", "list"]).as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        run(&["--json", "client", "show", "spa"])["id_token_signed_response_alg"],
+        "ES256"
+    );
+    run(&["--json", "client", "delete", "web"]);
+    assert_eq!(
+        run(&["--json", "client", "list"]).as_array().unwrap().len(),
+        1
+    );
+
+    let user = run(&[
+        "--json",
+        "user",
+        "create",
+        "--username",
+        "Marie.Curie",
+        "--email",
+        "famille@example.org",
+        "--password",
+        PASSWORD,
+    ]);
+    run(&[
+        "--json",
+        "user",
+        "create",
+        "--username",
+        "pierre.curie",
+        "--email",
+        "famille@example.org",
+        "--no-password",
+    ]);
+    assert_eq!(
+        run(&["--json", "user", "list"]).as_array().unwrap().len(),
+        2,
+        "families share an address"
+    );
+    let dup = idp(
+        &db.url,
+        issuer,
+        &[
+            "user",
+            "create",
+            "--username",
+            "marie.curie",
+            "--password",
+            "x",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        !dup.status.success(),
+        "identifiers are unique without regard to case"
+    );
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("taken"));
+    let email_as_name = idp(
+        &db.url,
+        issuer,
+        &[
+            "user",
+            "create",
+            "--username",
+            "marie@example.org",
+            "--password",
+            "x",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&email_as_name.stderr).contains("not an e-mail address"));
+    assert_eq!(
+        run(&["--json", "user", "show", "MARIE.CURIE"])["id"],
+        user["id"]
+    );
+    run(&[
+        "--json",
+        "user",
+        "set-password",
+        "marie.curie",
+        "--password",
+        "Cool72++",
+    ]);
+    assert_eq!(
+        run(&["--json", "user", "disable", "marie.curie"])["disabled"],
+        user["id"]
+    );
+    assert_eq!(
+        run(&["--json", "user", "show", "marie.curie"])["disabled"],
+        true
+    );
+
+    let keys = run(&["--json", "keys", "list"]).as_array().unwrap().len();
+    assert_eq!(keys, 2);
+    let rotated = run(&["--json", "keys", "rotate"]);
+    assert_eq!(rotated["created"].as_array().unwrap().len(), 2);
+
+    // Bad configuration stops with a message naming the key.
+    let out = idp(&db.url, issuer, &["keys", "list"])
+        .env("IDP_ACCESS_TOKEN_TTL_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl_seconds"));
+}
