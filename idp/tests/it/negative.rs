@@ -407,3 +407,110 @@ async fn login_messages(backend: Backend) {
     assert_eq!(resp.status(), 303);
 }
 both_backends!(login_messages);
+
+/// The other ways in: POST /authorize with login_hint, client_secret_post, UserInfo with the
+/// token in a form body, and introspection refused to public clients.
+async fn alternative_transports(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let b = browser();
+    let resp = b
+        .post(server.url("/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "school-app"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("login_hint", USERNAME),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let page = b
+        .get(server.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        input_value(&page, "identifier"),
+        USERNAME,
+        "login_hint pre-fills the identifier"
+    );
+    let resp = b
+        .post(server.url("/login"))
+        .form(&[
+            ("request", input_value(&page, "request")),
+            ("csrf", input_value(&page, "csrf")),
+            ("identifier", USERNAME.into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = query_param(&location(&resp), "code").unwrap();
+    let http = reqwest::Client::new();
+    let tokens: serde_json::Value = http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "school-app"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"]
+        .as_str()
+        .expect("client_secret_post works");
+    let info: serde_json::Value = http
+        .post(server.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["preferred_username"], USERNAME);
+    // Header and body at once is ambiguous (RFC 6750 §2).
+    let resp = http
+        .post(server.url("/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Secret in the header and in the body: one method only.
+    let resp = http
+        .post(server.url("/token"))
+        .basic_auth("school-app", Some(SECRET))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "school-app"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = http
+        .post(server.url("/introspect"))
+        .form(&[("token", access), ("client_id", "mobile-app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "public clients may not introspect");
+}
+both_backends!(alternative_transports);
