@@ -29,16 +29,7 @@ async fn jwks(server: &TestServer) -> Vec<String> {
 }
 
 async fn access_token_kid(server: &TestServer) -> String {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = token_call(&server.base, &[("grant_type", "client_credentials")]).await;
     jsonwebtoken::decode_header(body["access_token"].as_str().unwrap())
         .unwrap()
         .kid

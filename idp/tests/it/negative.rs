@@ -30,20 +30,16 @@ async fn code(server: &TestServer) -> String {
 }
 
 async fn redeem(server: &TestServer, code: &str, verifier: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::Client::new()
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[
+    token_call(
+        &server.base,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT),
             ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
-    (resp.status().as_u16(), resp.json().await.unwrap())
+        ],
+    )
+    .await
 }
 
 async fn bad_redirect_and_client(backend: Backend) {
@@ -132,17 +128,15 @@ async fn code_replay_pkce_and_expiry(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401, "the replayed code's tokens are revoked");
-    let resp = reqwest::Client::new()
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[
+    let (status, _) = token_call(
+        &server.base,
+        &[
             ("grant_type", "refresh_token"),
             ("refresh_token", first["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
 
     // PKCE mismatch, and a missing verifier.
     let c = code(&server).await;
@@ -190,23 +184,16 @@ async fn client_auth_and_refresh_reuse(backend: Backend) {
     let c = code(&server).await;
     let (_, tokens) = redeem(&server, &c, VERIFIER).await;
     let refresh = |token: String| {
-        let http = http.clone();
-        let url = server.url("/token");
+        let base = server.base.clone();
         async move {
-            let resp = http
-                .post(url)
-                .basic_auth("school-app", Some(SECRET))
-                .form(&[
+            token_call(
+                &base,
+                &[
                     ("grant_type", "refresh_token"),
                     ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            (
-                resp.status().as_u16(),
-                resp.json::<serde_json::Value>().await.unwrap(),
+                ],
             )
+            .await
         }
     };
     let original = tokens["refresh_token"].as_str().unwrap().to_string();
@@ -226,16 +213,7 @@ async fn malformed_input(backend: Backend) {
     let server = TestServer::start(backend).await;
     let http = reqwest::Client::new();
     // Tampered token at userinfo.
-    let tokens: serde_json::Value = http
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, tokens) = token_call(&server.base, &[("grant_type", "client_credentials")]).await;
     let token = tokens["access_token"].as_str().unwrap();
     let mut tampered = token.to_string();
     let flip = if tampered.ends_with('A') { "B" } else { "A" };

@@ -168,20 +168,15 @@ async fn two_instances_share_one_postgres() {
         .await
         .unwrap();
     let code = query_param(&location(&resp), "code").unwrap();
-    let tokens: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base2}/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[
+    let (_, tokens) = token_call(
+        &base2,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(tokens["id_token"].is_string(), "{tokens}");
     // The token from the second instance works on the first.
     let resp = reqwest::Client::new()

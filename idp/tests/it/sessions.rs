@@ -14,20 +14,15 @@ fn authorize(server: &TestServer, extra: &str) -> String {
 
 async fn id_token(server: &TestServer, redirect: &str) -> String {
     let code = query_param(redirect, "code").unwrap();
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[
+    let (_, body) = token_call(
+        &server.base,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     body["id_token"].as_str().unwrap().to_string()
 }
 
@@ -131,18 +126,16 @@ async fn disabled_account_and_languages(backend: Backend) {
         idp::domain::users::set_disabled(&mut conn, user.id, true, server.idp.now()).unwrap();
     }
     // A code issued before the account was disabled no longer yields tokens.
-    let resp = reqwest::Client::new()
-        .post(server.url("/token"))
-        .basic_auth("school-app", Some(SECRET))
-        .form(&[
+    let (status, _) = token_call(
+        &server.base,
+        &[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
     // The login form answers like for a wrong password; the browser's language is used.
     let fresh = browser();
     let resp = fresh

@@ -311,3 +311,17 @@ pub async fn login_through(
     );
     location(&resp)
 }
+
+/// POSTs `form` to the token endpoint at `base` as `school-app` (Basic); returns the status
+/// and the JSON body, after checking the answer is not cacheable (RFC 6749 §5.1).
+pub async fn token_call(base: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth("school-app", Some(SECRET))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
