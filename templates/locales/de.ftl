@@ -6,6 +6,7 @@ login-password = Passwort
 login-submit = Anmelden
 login-error-credentials = Kennung oder Passwort falsch.
 login-error-email-as-identifier = Sie haben eine E-Mail-Adresse eingegeben. Bitte verwenden Sie Ihre Kennung: Sie steht unten in der E-Mail, die Sie bei der Erstellung Ihres Kontos oder beim Zurücksetzen Ihres Passworts erhalten haben.
+login-error-throttled = Zu viele fehlgeschlagene Anmeldeversuche. Warten Sie 15 Minuten, bevor Sie es erneut versuchen.
 login-error-form-expired = Das Formular ist abgelaufen. Bitte versuchen Sie es erneut.
 login-error-request-expired = Diese Anmeldeanfrage ist abgelaufen. Kehren Sie zur Anwendung zurück und klicken Sie erneut auf „Anmelden“.
 error-title = Etwas ist schiefgelaufen

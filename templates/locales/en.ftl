@@ -6,6 +6,7 @@ login-password = Password
 login-submit = Log in
 login-error-credentials = Wrong identifier or password.
 login-error-email-as-identifier = You typed an e-mail address. Please use your identifier: it is at the bottom of the e-mail you received when your account was created or your password was reset.
+login-error-throttled = Too many failed login attempts. Wait 15 minutes before trying again.
 login-error-form-expired = The form has expired. Please try again.
 login-error-request-expired = This login request has expired. Go back to the application and click "Log in" again.
 error-title = Something went wrong

@@ -6,6 +6,7 @@ login-password = Mot de passe
 login-submit = Se connecter
 login-error-credentials = Identifiant ou mot de passe incorrect.
 login-error-email-as-identifier = Vous avez saisi une adresse e-mail. Veuillez utiliser votre identifiant : il figure en bas de l'e-mail reçu lors de la création ou de la réinitialisation de votre compte.
+login-error-throttled = Trop de tentatives de connexion échouées. Attendez 15 minutes avant de réessayer.
 login-error-form-expired = Le formulaire a expiré. Veuillez réessayer.
 login-error-request-expired = Cette demande de connexion a expiré. Retournez dans l'application et cliquez à nouveau sur « Connexion ».
 error-title = Un problème est survenu

@@ -6,6 +6,7 @@ login-password = Wachtwoord
 login-submit = Aanmelden
 login-error-credentials = Gebruikersnaam of wachtwoord onjuist.
 login-error-email-as-identifier = Je hebt een e-mailadres ingevuld. Gebruik je gebruikersnaam: die staat onderaan de e-mail die je kreeg toen je account werd aangemaakt of je wachtwoord werd hersteld.
+login-error-throttled = Te veel mislukte aanmeldpogingen. Wacht 15 minuten voor je het opnieuw probeert.
 login-error-form-expired = Het formulier is verlopen. Probeer het opnieuw.
 login-error-request-expired = Deze aanmeldaanvraag is verlopen. Ga terug naar de toepassing en klik opnieuw op "Aanmelden".
 error-title = Er ging iets mis

@@ -40,5 +40,10 @@ pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
         ),
     )
     .execute(conn)?;
+    n += super::throttle::purge(
+        conn,
+        now,
+        super::throttle::LOGIN_FAILURES_PER_ADDRESS.window,
+    )?;
     Ok(n)
 }

@@ -1,6 +1,7 @@
 //! The identity provider's domain: accounts, clients, keys and the OIDC protocol. It knows
 //! nothing of HTTP; the web layer extracts input, calls in here and maps the result.
 
+pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod janitor;
 pub mod keys;
 pub mod oidc;
 pub mod secrets;
+pub mod throttle;
 pub mod types;
 pub mod users;
 

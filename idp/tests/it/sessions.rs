@@ -206,3 +206,97 @@ async fn janitor_purges_expired_state(backend: Backend) {
     assert_eq!(count(&server), (0, 0));
 }
 both_backends!(janitor_purges_expired_state);
+
+/// Failed logins are limited per identifier, for every instance alike, without telling
+/// whether the identifier exists; the audit trail records each attempt.
+async fn login_throttling_and_audit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let b = browser();
+    let resp = b
+        .get(authorize(&server, "&ui_locales=en"))
+        .send()
+        .await
+        .unwrap();
+    let page = b
+        .get(server.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attempt = |identifier: &'static str, password: &'static str| {
+        let b = b.clone();
+        let url = server.url("/login");
+        let form = [
+            ("request", input_value(&page, "request")),
+            ("csrf", input_value(&page, "csrf")),
+            ("identifier", identifier.to_string()),
+            ("password", password.to_string()),
+        ];
+        async move {
+            let resp = b.post(url).form(&form).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    for _ in 0..10 {
+        assert!(
+            attempt(USERNAME, "wrong")
+                .await
+                .1
+                .contains("Wrong identifier or password.")
+        );
+        assert!(
+            attempt("nobody.here", "wrong")
+                .await
+                .1
+                .contains("Wrong identifier or password.")
+        );
+    }
+    let (_, html) = attempt(USERNAME, PASSWORD).await;
+    assert!(
+        html.contains("Too many failed login attempts"),
+        "even the right password waits"
+    );
+    let (_, html) = attempt("nobody.here", "wrong").await;
+    assert!(
+        html.contains("Too many failed login attempts"),
+        "unknown identifiers alike"
+    );
+
+    server.clock.advance(chrono::Duration::minutes(16));
+    let (status, _) = attempt(USERNAME, PASSWORD).await;
+    assert_eq!(status, 303, "the window has passed");
+
+    let mut conn = server.idp.conn().unwrap();
+    let user = idp::domain::users::find_by_username(&mut conn, USERNAME)
+        .unwrap()
+        .unwrap();
+    let kinds = idp::domain::audit::kinds_for(&mut conn, user.id).unwrap();
+    assert_eq!(kinds, vec!["login_succeeded"]);
+    use diesel::prelude::*;
+    use idp::store::schema::audit_events;
+    let failed: i64 = audit_events::table
+        .filter(audit_events::kind.eq("login_failed"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let throttled: i64 = audit_events::table
+        .filter(audit_events::kind.eq("login_throttled"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!((failed, throttled), (20, 2));
+    let details: Vec<String> = audit_events::table
+        .select(audit_events::detail)
+        .load(&mut conn)
+        .unwrap();
+    assert!(
+        details
+            .iter()
+            .all(|d| !d.contains("wrong") && !d.contains(PASSWORD)),
+        "no secret in the audit trail"
+    );
+}
+both_backends!(login_throttling_and_audit);

@@ -12,6 +12,7 @@ use crate::domain::oidc::authorize::{self, AuthRequest, FatalError, Outcome};
 use crate::domain::oidc::sessions;
 use crate::domain::types::normalize;
 use crate::domain::users::{self, LoginFailure};
+use crate::domain::{audit, throttle};
 use crate::web::{SESSION_COOKIE, csrf};
 
 fn see_other(location: &str) -> HttpResponse {
@@ -183,6 +184,10 @@ pub async fn login_submit(
     }
     let request_id = form.request.clone();
     let identifier = form.identifier.clone();
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let result = run(&state, move |idp, conn| {
         let pending = if request_id.is_empty() {
             None
@@ -201,21 +206,67 @@ pub async fn login_submit(
                 pending.map(Box::new),
             ));
         }
-        let user = match users::authenticate(
-            conn,
-            &idp.hasher,
-            &form.identifier,
-            &form.password,
-            idp.now(),
-        )? {
-            Ok(u) => u,
-            Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
-                return Ok(LoginResult::Failed(
-                    "login-error-credentials",
-                    pending.map(Box::new),
-                ));
-            }
+        let now = idp.now();
+        let account_key = format!("login-failure:account:{}", normalize(&form.identifier));
+        let address_key = format!("login-failure:address:{address}");
+        let client_id = pending.as_ref().map(|p| p.client_id.to_string());
+        let audit = |conn: &mut crate::store::DbConn, kind, user| {
+            let event = audit::Event {
+                kind,
+                user,
+                client_id: client_id.as_deref(),
+                address: Some(&address),
+                detail: &form.identifier,
+            };
+            audit::record(conn, event, now)
         };
+        // Checked before the password, so a throttled guess costs no argon2 run either.
+        if throttle::blocked_until(
+            conn,
+            &account_key,
+            throttle::LOGIN_FAILURES_PER_ACCOUNT,
+            now,
+        )?
+        .is_some()
+            || throttle::blocked_until(
+                conn,
+                &address_key,
+                throttle::LOGIN_FAILURES_PER_ADDRESS,
+                now,
+            )?
+            .is_some()
+        {
+            audit(conn, audit::Kind::LoginThrottled, None)?;
+            return Ok(LoginResult::Failed(
+                "login-error-throttled",
+                pending.map(Box::new),
+            ));
+        }
+        let user =
+            match users::authenticate(conn, &idp.hasher, &form.identifier, &form.password, now)? {
+                Ok(u) => u,
+                Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
+                    throttle::hit(
+                        conn,
+                        &account_key,
+                        throttle::LOGIN_FAILURES_PER_ACCOUNT,
+                        now,
+                    )?;
+                    throttle::hit(
+                        conn,
+                        &address_key,
+                        throttle::LOGIN_FAILURES_PER_ADDRESS,
+                        now,
+                    )?;
+                    audit(conn, audit::Kind::LoginFailed, None)?;
+                    return Ok(LoginResult::Failed(
+                        "login-error-credentials",
+                        pending.map(Box::new),
+                    ));
+                }
+            };
+        throttle::clear(conn, &account_key)?;
+        audit(conn, audit::Kind::LoginSucceeded, Some(user.id))?;
         let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
         let redirect = match pending {
             Some(p) => {

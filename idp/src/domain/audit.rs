@@ -1,0 +1,61 @@
+//! The audit trail: who did what, when and from where. Never a secret: no password, code,
+//! token or cookie is ever written here.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::DomainResult;
+use super::clock::to_db;
+use super::types::UserId;
+use crate::store::DbConn;
+use crate::store::schema::audit_events;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::LoginThrottled => "login_throttled",
+        }
+    }
+}
+
+/// One event. `detail` is free text for people (e.g. the identifier typed).
+pub struct Event<'a> {
+    pub kind: Kind,
+    pub user: Option<UserId>,
+    pub client_id: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub detail: &'a str,
+}
+
+pub fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::id.eq(uuid::Uuid::new_v4().to_string()),
+            audit_events::occurred_at.eq(to_db(now)),
+            audit_events::kind.eq(event.kind.as_str()),
+            audit_events::user_id.eq(event.user.map(|u| u.to_string())),
+            audit_events::client_id.eq(event.client_id),
+            audit_events::address.eq(event.address),
+            audit_events::detail.eq(event.detail.chars().take(256).collect::<String>()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The kinds recorded for `user`, oldest first (for tests and the CLI).
+pub fn kinds_for(conn: &mut DbConn, user: UserId) -> DomainResult<Vec<String>> {
+    Ok(audit_events::table
+        .filter(audit_events::user_id.eq(user.to_string()))
+        .order(audit_events::occurred_at)
+        .select(audit_events::kind)
+        .load(conn)?)
+}
