@@ -74,6 +74,16 @@ pub struct Settings {
     pub default_locale: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// SMTP server for mail (`smtp://host:25`, `smtp://host:587?tls=required` for
+    /// STARTTLS, `smtps://user:password@host:465`); without it mail is written as `.eml`
+    /// files to `outbox_dir`.
+    pub smtp_url: Option<String>,
+    /// Sender of every mail.
+    pub mail_from: String,
+    /// Where mail goes as `.eml` files when no SMTP server is configured.
+    pub outbox_dir: String,
+    /// How often each instance looks for mail to send.
+    pub mail_poll_seconds: u64,
     /// Clients declared here are written to the database at start-up.
     pub clients: Vec<StaticClient>,
 }
@@ -99,6 +109,10 @@ impl Default for Settings {
             password_hashing: Argon2Params::default(),
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
+            smtp_url: None,
+            mail_from: "Service d'identification <no-reply@localhost>".into(),
+            outbox_dir: "./data/outbox".into(),
+            mail_poll_seconds: 2,
             clients: Vec::new(),
         }
     }
@@ -264,6 +278,13 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             return Err(key_error("max_body_bytes", "must be at least 1024"));
+        }
+        crate::domain::mail::Mailer::new(self.smtp_url.as_deref(), &self.outbox_dir)
+            .map_err(|e| key_error("smtp_url", e))?;
+        crate::domain::mail::sender(&self.mail_from)
+            .map_err(|e| key_error("mail_from", e.to_string()))?;
+        if self.mail_poll_seconds == 0 {
+            return Err(key_error("mail_poll_seconds", "must be at least 1"));
         }
         for (i, client) in self.clients.iter().enumerate() {
             crate::domain::clients::NewClient::from_static(client)

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod janitor;
 pub mod keys;
+pub mod mail;
 pub mod oidc;
 pub mod secrets;
 pub mod throttle;
@@ -34,6 +35,8 @@ pub struct Idp {
     pub master: Option<MasterKey>,
     pub csrf_key: aws_lc_rs::hmac::Key,
     pub discovery_json: Arc<[u8]>,
+    pub mailer: mail::Mailer,
+    pub mail_from: lettre::message::Mailbox,
     keys: RwLock<Arc<KeySet>>,
 }
 
@@ -53,6 +56,9 @@ impl Idp {
         let key_set = keys::load(&mut conn, master.as_ref(), now)?;
         let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
         let hasher = PasswordHasher::new(settings.password_hashing)?;
+        let mailer = mail::Mailer::new(settings.smtp_url.as_deref(), &settings.outbox_dir)
+            .map_err(|e| DomainError::invalid("smtp_url", e))?;
+        let mail_from = mail::sender(&settings.mail_from)?;
         let discovery_json = oidc::discovery::document(&settings)
             .to_string()
             .into_bytes()
@@ -65,6 +71,8 @@ impl Idp {
             hasher,
             master,
             discovery_json,
+            mailer,
+            mail_from,
             keys: RwLock::new(key_set),
         })
     }

@@ -167,3 +167,19 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(rate_limits, audit_events);
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}

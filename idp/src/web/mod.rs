@@ -54,6 +54,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
         idp: idp.clone(),
         pages,
     });
+    spawn_mail_worker(idp.clone());
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
@@ -87,6 +88,27 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
                 Ok(Ok(purged)) => tracing::debug!(purged, "expired state purged"),
                 Ok(Err(e)) => tracing::error!(error = %e, "periodic key reload or purge failed"),
                 Err(e) => tracing::error!(error = %e, "periodic key reload or purge failed"),
+            }
+        }
+    });
+}
+
+/// Every instance sends due mail from the outbox; claims keep two from sending one mail.
+fn spawn_mail_worker(idp: Arc<Idp>) {
+    let every = Duration::from_secs(idp.settings.mail_poll_seconds.max(1));
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        loop {
+            interval.tick().await;
+            let idp = idp.clone();
+            let work = move || {
+                let mut conn = idp.conn()?;
+                crate::domain::mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now())
+            };
+            match web::block(work).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "mail worker failed"),
+                Err(e) => tracing::error!(error = %e, "mail worker failed"),
             }
         }
     });

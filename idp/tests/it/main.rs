@@ -4,6 +4,7 @@
 
 mod admin;
 mod flow;
+mod mail;
 mod negative;
 mod scale_out;
 mod sessions;

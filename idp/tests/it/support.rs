@@ -120,6 +120,14 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
         ),
         ("IDP_DATABASE_POOL_SIZE".to_string(), "4".to_string()),
         ("IDP_WORKERS".to_string(), "2".to_string()),
+        ("IDP_MAIL_POLL_SECONDS".to_string(), "1".to_string()),
+        (
+            "IDP_OUTBOX_DIR".to_string(),
+            std::env::temp_dir()
+                .join(format!("idp-outbox-{}", uuid::Uuid::new_v4().simple()))
+                .display()
+                .to_string(),
+        ),
     ];
     Settings::load(None, env).unwrap()
 }

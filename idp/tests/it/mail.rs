@@ -1,0 +1,252 @@
+//! The outbox against a real SMTP server on loopback (mailin, an SMTP server library).
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use idp::domain::mail::{self, OutgoingMail};
+
+use crate::both_backends;
+use crate::support::*;
+
+/// Messages an SMTP server received, as raw text. The server clones the handler for each
+/// connection: the list is shared, the message being received is the connection's own.
+#[derive(Clone, Default)]
+struct Inbox(Arc<Mutex<Vec<String>>>, Vec<u8>);
+
+impl mailin_embedded::Handler for Inbox {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.1.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let message = String::from_utf8_lossy(&std::mem::take(&mut self.1)).into_owned();
+        self.0.lock().unwrap().push(message);
+        mailin_embedded::response::OK
+    }
+}
+
+impl Inbox {
+    fn messages(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Starts an SMTP server on `listener`; it runs until the test process ends.
+fn smtp_server(listener: TcpListener) -> Inbox {
+    let inbox = Inbox::default();
+    let mut server = mailin_embedded::Server::new(inbox.clone());
+    server.with_name("sink.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn mail(n: usize) -> OutgoingMail {
+    OutgoingMail {
+        recipient: format!("parent{n}@example.org"),
+        subject: format!("Réinitialisation {n}"),
+        text_body: format!("texte {n}"),
+        html_body: format!("<p>html {n}</p>"),
+    }
+}
+
+fn outbox_row(server: &TestServer) -> (i32, Option<String>, bool) {
+    use diesel::prelude::*;
+    use idp::store::schema::mail_outbox;
+    let mut conn = server.idp.conn().unwrap();
+    let (attempts, error, sent): (i32, Option<String>, Option<chrono::NaiveDateTime>) =
+        mail_outbox::table
+            .select((
+                mail_outbox::attempts,
+                mail_outbox::last_error,
+                mail_outbox::sent_at,
+            ))
+            .first(&mut conn)
+            .unwrap();
+    (attempts, error, sent.is_some())
+}
+
+/// SMTP down, then up: the mail waits in the outbox and arrives once the server is back.
+async fn smtp_outage_loses_nothing(backend: Backend) {
+    let port = free_port();
+    let server = TestServer::start_with(backend, |s| {
+        s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        s.mail_poll_seconds = 3600; // the test drives the worker itself
+    })
+    .await;
+    let mut conn = server.idp.conn().unwrap();
+    mail::enqueue(&mut conn, &mail(1), server.idp.now()).unwrap();
+    let sent = mail::deliver_due(
+        &mut conn,
+        &server.idp.mailer,
+        &server.idp.mail_from,
+        server.idp.now(),
+    )
+    .unwrap();
+    assert_eq!(sent, 0);
+    let (attempts, error, delivered) = outbox_row(&server);
+    assert_eq!((attempts, delivered), (1, false));
+    assert!(error.is_some(), "the failure is recorded");
+
+    // Not retried before its back-off has passed.
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    assert_eq!(
+        mail::deliver_due(
+            &mut conn,
+            &server.idp.mailer,
+            &server.idp.mail_from,
+            server.idp.now()
+        )
+        .unwrap(),
+        0
+    );
+    server.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        mail::deliver_due(
+            &mut conn,
+            &server.idp.mailer,
+            &server.idp.mail_from,
+            server.idp.now()
+        )
+        .unwrap(),
+        1
+    );
+    let messages = inbox.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].contains("parent1@example.org"));
+    assert!(
+        messages[0].contains("multipart/alternative"),
+        "text and HTML bodies"
+    );
+    assert!(outbox_row(&server).2);
+    // Sent once only.
+    server.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(
+        mail::deliver_due(
+            &mut conn,
+            &server.idp.mailer,
+            &server.idp.mail_from,
+            server.idp.now()
+        )
+        .unwrap(),
+        0
+    );
+    assert_eq!(inbox.messages().len(), 1);
+}
+both_backends!(smtp_outage_loses_nothing);
+
+/// Workers racing (as instances would) send every mail exactly once.
+async fn concurrent_workers_send_once(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let server = TestServer::start_with(backend, |s| {
+        s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        s.mail_poll_seconds = 3600;
+    })
+    .await;
+    {
+        let mut conn = server.idp.conn().unwrap();
+        for n in 0..20 {
+            mail::enqueue(&mut conn, &mail(n), server.idp.now()).unwrap();
+        }
+    }
+    let idp = &server.idp;
+    let delivered: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = idp.conn().unwrap();
+                    mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now()).unwrap()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    // The instance's own worker may take part too (its first tick comes at start): that is
+    // a third sender in the race, and still no mail may go twice.
+    assert!(delivered <= 20);
+    for _ in 0..50 {
+        if inbox.messages().len() >= 20 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let messages = inbox.messages();
+    assert_eq!(messages.len(), 20, "no mail twice, none lost");
+    for n in 0..20 {
+        assert_eq!(
+            messages
+                .iter()
+                .filter(|m| m.contains(&format!("parent{n}@example.org")))
+                .count(),
+            1
+        );
+    }
+}
+both_backends!(concurrent_workers_send_once);
+
+/// The worker of a running instance sends what is enqueued without being asked.
+async fn background_worker_delivers(backend: Backend) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let server = TestServer::start_with(backend, |s| {
+        s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))
+    })
+    .await;
+    let mut conn = server.idp.conn().unwrap();
+    mail::enqueue(&mut conn, &mail(7), server.idp.now()).unwrap();
+    for _ in 0..100 {
+        if !inbox.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        inbox.messages().len(),
+        1,
+        "delivered by the instance's own worker"
+    );
+}
+both_backends!(background_worker_delivers);
+
+/// With no SMTP configured (the zero-configuration default), mail becomes `.eml` files.
+async fn files_without_smtp(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.mail_poll_seconds = 3600).await;
+    let mut conn = server.idp.conn().unwrap();
+    mail::enqueue(&mut conn, &mail(3), server.idp.now()).unwrap();
+    assert_eq!(
+        mail::deliver_due(
+            &mut conn,
+            &server.idp.mailer,
+            &server.idp.mail_from,
+            server.idp.now()
+        )
+        .unwrap(),
+        1
+    );
+    let dir = &server.idp.settings.outbox_dir;
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].extension().is_some_and(|e| e == "eml"));
+    assert!(
+        std::fs::read_to_string(&files[0])
+            .unwrap()
+            .contains("parent3@example.org")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+both_backends!(files_without_smtp);
