@@ -70,6 +70,8 @@ pub struct Settings {
     pub access_token_signing_alg: SigningAlg,
     /// argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane).
     pub password_hashing: Argon2Params,
+    /// Rules a new password must meet.
+    pub password_policy: crate::domain::password_policy::PasswordPolicy,
     /// Language of pages when neither `ui_locales` nor the browser names a supported one.
     pub default_locale: String,
     /// Largest request body accepted, in bytes.
@@ -107,6 +109,7 @@ impl Default for Settings {
             signing_key_reload_seconds: 60,
             access_token_signing_alg: SigningAlg::ES256,
             password_hashing: Argon2Params::default(),
+            password_policy: Default::default(),
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
             smtp_url: None,
@@ -273,6 +276,9 @@ impl Settings {
                 "at least 8192 KiB, 1 iteration and 1 lane (OWASP minimums are 19 MiB, 2, 1)",
             ));
         }
+        self.password_policy
+            .validate()
+            .map_err(|e| key_error("password_policy", e))?;
         if crate::i18n::Locale::parse(&self.default_locale).is_none() {
             return Err(key_error("default_locale", "one of fr, nl, en, de"));
         }

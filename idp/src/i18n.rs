@@ -128,6 +128,19 @@ impl Translations {
         key.to_owned()
     }
 
+    /// The text of a password-policy violation.
+    pub fn violation(
+        &self,
+        locale: Locale,
+        v: &crate::domain::password_policy::Violation,
+    ) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in v.message_args() {
+            args.set(name, value);
+        }
+        self.get(locale, &v.message_key(), Some(&args))
+    }
+
     /// Message ids of a locale, for the completeness test.
     #[cfg(test)]
     fn ids(locale: Locale) -> Vec<String> {
@@ -167,5 +180,24 @@ mod tests {
         }
         let t = Translations::load().unwrap();
         assert_eq!(t.get(Locale::Nl, "login-submit", None), "Aanmelden");
+        use crate::domain::password_policy::{CharClass, Violation};
+        for v in [
+            Violation::TooShort { min: 8 },
+            Violation::TooLong { max: 64 },
+            Violation::MissingClass(CharClass::Lower),
+            Violation::MissingClass(CharClass::Upper),
+            Violation::MissingClass(CharClass::Digit),
+            Violation::MissingClass(CharClass::Special),
+            Violation::TooFewClasses { count: 3, of: 4 },
+            Violation::PersonalInfo,
+            Violation::Blocklisted,
+            Violation::TooWeak,
+        ] {
+            assert!(french.contains(&v.message_key()), "no text for {v:?}");
+        }
+        assert_eq!(
+            t.violation(Locale::Fr, &Violation::TooShort { min: 8 }),
+            "Le mot de passe doit faire au moins 8 caractères."
+        );
     }
 }

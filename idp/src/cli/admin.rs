@@ -11,9 +11,11 @@ use super::CliResult;
 use crate::config::Settings;
 use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
 use crate::domain::clock::SystemClock;
+use crate::domain::password_policy::PasswordContext;
 use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
 use crate::domain::users::{self, NewUser};
 use crate::domain::{DomainError, Idp, keys};
+use crate::i18n::Locale;
 
 // Parsed once per process: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -78,6 +80,9 @@ pub enum UserCommand {
         /// Create without a password (the person sets one through a reset).
         #[arg(long, conflicts_with = "password")]
         no_password: bool,
+        /// Accept a password that breaks the password policy.
+        #[arg(long)]
+        skip_policy: bool,
     },
     List,
     Show {
@@ -88,6 +93,9 @@ pub enum UserCommand {
         user: String,
         #[arg(long)]
         password: Option<String>,
+        /// Accept a password that breaks the password policy.
+        #[arg(long)]
+        skip_policy: bool,
     },
     Disable {
         user: String,
@@ -287,12 +295,25 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             locale,
             password,
             no_password,
+            skip_policy,
         } => {
             let password = if no_password {
                 None
             } else {
                 Some(read_password(password)?)
             };
+            if let (Some(p), false) = (&password, skip_policy) {
+                let names: Vec<&str> = [given_name.as_deref(), family_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let who = PasswordContext {
+                    identifier: &username,
+                    names,
+                    email: email.as_deref(),
+                };
+                enforce_policy(&idp, p, &who)?;
+            }
             let new = NewUser {
                 username: Username::parse(&username)?,
                 email: email.as_deref().map(Email::parse).transpose()?,
@@ -326,9 +347,25 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let u = users::lookup(&mut conn, &user)?;
             print(json_out, json!(u), || user_text(&u));
         }
-        UserCommand::SetPassword { user, password } => {
+        UserCommand::SetPassword {
+            user,
+            password,
+            skip_policy,
+        } => {
             let u = users::lookup(&mut conn, &user)?;
             let password = read_password(password)?;
+            if !skip_policy {
+                let names: Vec<&str> = [u.given_name.as_deref(), u.family_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let who = PasswordContext {
+                    identifier: &u.username,
+                    names,
+                    email: u.email.as_deref(),
+                };
+                enforce_policy(&idp, &password, &who)?;
+            }
             users::set_password_hash(&mut conn, u.id, &idp.hasher.hash(&password)?, now)?;
             print(json_out, json!({ "password_set": u.id }), || {
                 format!("password of {} set", u.username)
@@ -350,6 +387,24 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
         }
     }
     Ok(())
+}
+
+/// Refuses a password that breaks the policy, listing every rule it breaks.
+fn enforce_policy(idp: &Idp, password: &str, who: &PasswordContext<'_>) -> CliResult {
+    let violations = idp.settings.password_policy.check(password, who);
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let texts = crate::i18n::Translations::load()?;
+    let lines: Vec<String> = violations
+        .iter()
+        .map(|v| format!("  - {}", texts.violation(Locale::En, v)))
+        .collect();
+    Err(format!(
+        "the password breaks the password policy (--skip-policy to accept it anyway):\n{}",
+        lines.join("\n")
+    )
+    .into())
 }
 
 pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResult {

@@ -9,6 +9,7 @@ pub mod janitor;
 pub mod keys;
 pub mod mail;
 pub mod oidc;
+pub mod password_policy;
 pub mod secrets;
 pub mod throttle;
 pub mod types;

@@ -287,6 +287,7 @@ fn cli_administration() {
             "marie.curie",
             "--password",
             "x",
+            "--skip-policy",
         ],
     )
     .output()
@@ -295,7 +296,8 @@ fn cli_administration() {
         !dup.status.success(),
         "identifiers are unique without regard to case"
     );
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("taken"));
+    let said = String::from_utf8_lossy(&dup.stderr);
+    assert!(said.contains("taken"), "{said}");
     let email_as_name = idp(
         &db.url,
         issuer,
@@ -306,6 +308,7 @@ fn cli_administration() {
             "marie@example.org",
             "--password",
             "x",
+            "--skip-policy",
         ],
     )
     .output()
@@ -331,6 +334,30 @@ fn cli_administration() {
         run(&["--json", "user", "show", "marie.curie"])["disabled"],
         true
     );
+
+    // The password policy applies, all broken rules listed, unless an administrator insists.
+    let weak = idp(
+        &db.url,
+        issuer,
+        &["user", "set-password", "marie.curie", "--password", "curie"],
+    )
+    .output()
+    .unwrap();
+    assert!(!weak.status.success());
+    let said = String::from_utf8_lossy(&weak.stderr);
+    assert!(
+        said.contains("at least 8 characters") && said.contains("your identifier, your name"),
+        "{said}"
+    );
+    run(&[
+        "--json",
+        "user",
+        "set-password",
+        "marie.curie",
+        "--password",
+        "curie",
+        "--skip-policy",
+    ]);
 
     let keys = run(&["--json", "keys", "list"]).as_array().unwrap().len();
     assert_eq!(keys, 2);
