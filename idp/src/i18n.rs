@@ -77,6 +77,65 @@ pub fn negotiate(
     weighted.first().map_or(default, |w| w.2)
 }
 
+/// The `t` handlebars helper: `{{t "key" name=value}}` in the language of `@root.lang`.
+/// Escapes for HTML, or not (plain-text mail and subjects).
+pub struct TranslateHelper {
+    translations: std::sync::Arc<Translations>,
+    escape: bool,
+}
+
+impl TranslateHelper {
+    pub fn html(translations: std::sync::Arc<Translations>) -> Self {
+        Self {
+            translations,
+            escape: true,
+        }
+    }
+    pub fn plain(translations: std::sync::Arc<Translations>) -> Self {
+        Self {
+            translations,
+            escape: false,
+        }
+    }
+}
+
+impl handlebars::HelperDef for TranslateHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg handlebars::Handlebars<'reg>,
+        ctx: &'rc handlebars::Context,
+        _: &mut handlebars::RenderContext<'reg, 'rc>,
+        out: &mut dyn handlebars::Output,
+    ) -> handlebars::HelperResult {
+        let key = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .ok_or(handlebars::RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
+        let locale = ctx
+            .data()
+            .get("lang")
+            .and_then(|v| v.as_str())
+            .and_then(Locale::parse)
+            .unwrap_or(Locale::Fr);
+        let mut args = FluentArgs::new();
+        for (name, value) in h.hash() {
+            let text = match value.value() {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            args.set(*name, text);
+        }
+        let text = self.translations.get(locale, key, Some(&args));
+        if self.escape {
+            out.write(&handlebars::html_escape(&text))?;
+        } else {
+            out.write(&text)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("translations for {locale}: {message}")]
 pub struct I18nError {

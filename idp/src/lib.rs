@@ -10,5 +10,6 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod i18n;
+pub mod mail_templates;
 pub mod store;
 pub mod web;

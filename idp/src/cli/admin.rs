@@ -106,6 +106,18 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test mail through the outbox, to check the SMTP settings.
+    Test {
+        #[arg(long)]
+        to: String,
+        /// fr, nl, en or de.
+        #[arg(long, default_value = "fr")]
+        locale: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     List,
     /// Publish new keys now; they sign after `signing_key_publish_lead_seconds`.
@@ -455,6 +467,34 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
             })
             .collect::<Vec<_>>()
             .join("\n")
+    });
+    Ok(())
+}
+
+pub fn mail(settings: Settings, command: MailCommand, json_out: bool) -> CliResult {
+    let idp = open(settings)?;
+    let mut conn = idp.conn()?;
+    let MailCommand::Test { to, locale } = command;
+    let to = Email::parse(&to)?;
+    let locale = Locale::parse(&locale).ok_or("--locale: fr, nl, en or de")?;
+    let mail = idp.mail_templates.render(
+        "test",
+        locale,
+        to.as_str(),
+        json!({ "identifier": "jean.dupont", "email": to.as_str() }),
+    )?;
+    crate::domain::mail::enqueue(&mut conn, &mail, idp.now())?;
+    // Try at once, so the operator sees the outcome; a failure stays queued for the workers.
+    let sent = crate::domain::mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now())?;
+    print(json_out, json!({ "delivered": sent > 0 }), || {
+        if sent > 0 {
+            format!("test mail to {} delivered", to.as_str())
+        } else {
+            format!(
+                "test mail to {} could not be sent yet; it stays in the outbox and will be retried (see the log)",
+                to.as_str()
+            )
+        }
     });
     Ok(())
 }

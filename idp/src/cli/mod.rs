@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// Mail.
+    Mail {
+        #[command(subcommand)]
+        command: admin::MailCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -79,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Client { command } => admin::client(settings, command, cli.json),
         Command::User { command } => admin::user(settings, command, cli.json),
         Command::Keys { command } => admin::keys(settings, command, cli.json),
+        Command::Mail { command } => admin::mail(settings, command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

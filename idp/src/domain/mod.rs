@@ -37,6 +37,8 @@ pub struct Idp {
     pub csrf_key: aws_lc_rs::hmac::Key,
     pub discovery_json: Arc<[u8]>,
     pub mailer: mail::Mailer,
+    pub translations: Arc<crate::i18n::Translations>,
+    pub mail_templates: crate::mail_templates::MailTemplates,
     pub mail_from: lettre::message::Mailbox,
     keys: RwLock<Arc<KeySet>>,
 }
@@ -60,6 +62,8 @@ impl Idp {
         let mailer = mail::Mailer::new(settings.smtp_url.as_deref(), &settings.outbox_dir)
             .map_err(|e| DomainError::invalid("smtp_url", e))?;
         let mail_from = mail::sender(&settings.mail_from)?;
+        let translations = Arc::new(crate::i18n::Translations::load()?);
+        let mail_templates = crate::mail_templates::MailTemplates::load(translations.clone())?;
         let discovery_json = oidc::discovery::document(&settings)
             .to_string()
             .into_bytes()
@@ -73,6 +77,8 @@ impl Idp {
             master,
             discovery_json,
             mailer,
+            translations,
+            mail_templates,
             mail_from,
             keys: RwLock::new(key_set),
         })
@@ -117,4 +123,8 @@ pub enum StartError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    #[error(transparent)]
+    I18n(#[from] crate::i18n::I18nError),
+    #[error(transparent)]
+    MailTemplate(#[from] crate::mail_templates::MailTemplateError),
 }

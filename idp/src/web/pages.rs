@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use handlebars::{
-    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
-};
+use handlebars::Handlebars;
 
-use crate::i18n::{Locale, Translations};
+use crate::i18n::{Locale, TranslateHelper, Translations};
 
 const TEMPLATES: [(&str, &str); 6] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
@@ -26,41 +24,6 @@ pub struct Pages {
     pub translations: Arc<Translations>,
 }
 
-struct Translate(Arc<Translations>);
-
-impl HelperDef for Translate {
-    fn call<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        ctx: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-        out: &mut dyn Output,
-    ) -> HelperResult {
-        let key = h
-            .param(0)
-            .and_then(|p| p.value().as_str())
-            .ok_or(RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
-        let locale = ctx
-            .data()
-            .get("lang")
-            .and_then(|v| v.as_str())
-            .and_then(Locale::parse)
-            .unwrap_or(Locale::Fr);
-        let mut args = fluent_bundle::FluentArgs::new();
-        for (name, value) in h.hash() {
-            let text = match value.value() {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            args.set(*name, text);
-        }
-        let text = self.0.get(locale, key, Some(&args));
-        out.write(&handlebars::html_escape(&text))?;
-        Ok(())
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum PagesError {
     #[error("template {0}: {1}")]
@@ -70,11 +33,10 @@ pub enum PagesError {
 }
 
 impl Pages {
-    pub fn load() -> Result<Self, PagesError> {
-        let translations = Arc::new(Translations::load()?);
+    pub fn load(translations: Arc<Translations>) -> Result<Self, PagesError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        registry.register_helper("t", Box::new(Translate(translations.clone())));
+        registry.register_helper("t", Box::new(TranslateHelper::html(translations.clone())));
         for (name, source) in TEMPLATES {
             registry
                 .register_template_string(name, source)
@@ -116,7 +78,7 @@ mod tests {
 
     #[test]
     fn login_page_renders_in_every_language() {
-        let pages = Pages::load().unwrap();
+        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
         for locale in Locale::ALL {
             let html = pages.render(
                 "login",

@@ -250,3 +250,50 @@ async fn files_without_smtp(backend: Backend) {
     let _ = std::fs::remove_dir_all(dir);
 }
 both_backends!(files_without_smtp);
+
+/// `idp mail test` renders the test mail in the chosen language and sends it over SMTP.
+#[test]
+fn cli_test_mail_over_smtp() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let db = TestDb::new(Backend::Sqlite);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args([
+            "--json",
+            "mail",
+            "test",
+            "--to",
+            "parent@example.org",
+            "--locale",
+            "nl",
+        ])
+        .env("IDP_DATABASE_URL", &db.url)
+        .env("IDP_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("IDP_MAIL_FROM", "School STS <sts@example.org>")
+        .env("IDP_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["delivered"], true);
+    let messages = inbox.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("Subject: Testbericht van de aanmeldingsdienst"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[0].lines().any(|l| l.starts_with("From:")
+            && l.contains("School STS")
+            && l.contains("<sts@example.org>")),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[0].contains("text/plain") && messages[0].contains("text/html"));
+}

@@ -1,0 +1,145 @@
+//! Mail from `templates/mail/`: for each mail a subject, a plain-text and an HTML body, the
+//! bodies sharing partials (the account details CREOS puts at the bottom of every mail),
+//! rendered in strict mode in the recipient's language.
+
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use crate::domain::mail::OutgoingMail;
+use crate::i18n::{Locale, TranslateHelper, Translations};
+
+/// Mails this provider sends, by name.
+const MAILS: [(&str, [&str; 3]); 1] = [(
+    "test",
+    [
+        include_str!("../../templates/mail/test.subject.hbs"),
+        include_str!("../../templates/mail/test.text.hbs"),
+        include_str!("../../templates/mail/test.html.hbs"),
+    ],
+)];
+
+pub struct MailTemplates {
+    /// Subjects and text bodies: nothing escaped.
+    plain: Handlebars<'static>,
+    /// HTML bodies: everything escaped.
+    html: Handlebars<'static>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail template {0}: {1}")]
+pub struct MailTemplateError(String, String);
+
+impl MailTemplates {
+    pub fn load(translations: Arc<Translations>) -> Result<Self, MailTemplateError> {
+        let mut plain = Handlebars::new();
+        plain.set_strict_mode(true);
+        plain.register_escape_fn(handlebars::no_escape);
+        plain.register_helper("t", Box::new(TranslateHelper::plain(translations.clone())));
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        html.register_helper("t", Box::new(TranslateHelper::html(translations)));
+        fn err(name: &'static str) -> impl Fn(handlebars::TemplateError) -> MailTemplateError {
+            move |e| MailTemplateError(name.to_owned(), e.to_string())
+        }
+        plain
+            .register_partial(
+                "account_text",
+                include_str!("../../templates/mail/partials/account.text.hbs"),
+            )
+            .map_err(err("account_text"))?;
+        html.register_partial(
+            "account_html",
+            include_str!("../../templates/mail/partials/account.html.hbs"),
+        )
+        .map_err(err("account_html"))?;
+        html.register_partial(
+            "layout_html",
+            include_str!("../../templates/mail/partials/layout.html.hbs"),
+        )
+        .map_err(err("layout_html"))?;
+        for (name, [subject, text, body]) in MAILS {
+            plain
+                .register_template_string(&format!("{name}.subject"), subject)
+                .map_err(err(name))?;
+            plain
+                .register_template_string(&format!("{name}.text"), text)
+                .map_err(err(name))?;
+            html.register_template_string(&format!("{name}.html"), body)
+                .map_err(err(name))?;
+        }
+        Ok(Self { plain, html })
+    }
+
+    /// Renders mail `name` for `recipient` in `locale`; `data` gets `lang` added.
+    pub fn render(
+        &self,
+        name: &str,
+        locale: Locale,
+        recipient: &str,
+        mut data: Value,
+    ) -> Result<OutgoingMail, MailTemplateError> {
+        if let Some(map) = data.as_object_mut() {
+            map.insert("lang".into(), Value::from(locale.as_str()));
+        }
+        let err = |e: handlebars::RenderError| MailTemplateError(name.to_owned(), e.to_string());
+        Ok(OutgoingMail {
+            recipient: recipient.to_owned(),
+            subject: self
+                .plain
+                .render(&format!("{name}.subject"), &data)
+                .map_err(err)?
+                .trim()
+                .to_owned(),
+            text_body: self
+                .plain
+                .render(&format!("{name}.text"), &data)
+                .map_err(err)?,
+            html_body: self
+                .html
+                .render(&format!("{name}.html"), &data)
+                .map_err(err)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_each_part_in_the_recipients_language() {
+        let mails = MailTemplates::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let data = json!({"identifier": "jean.dupont", "email": "jean.dupont@hotmail.com"});
+        let fr = mails
+            .render("test", Locale::Fr, "jean.dupont@hotmail.com", data.clone())
+            .unwrap();
+        assert_eq!(fr.subject, "Message de test du service d'identification");
+        assert!(
+            fr.text_body.contains("Votre identifiant : jean.dupont"),
+            "{}",
+            fr.text_body
+        );
+        assert!(
+            fr.text_body.contains("(conservez-les"),
+            "plain text is not HTML-escaped"
+        );
+        assert!(fr.html_body.contains("<strong>jean.dupont</strong>"));
+        assert!(fr.html_body.contains("lang=\"fr\""));
+        let nl = mails
+            .render("test", Locale::Nl, "x@example.org", data)
+            .unwrap();
+        assert!(nl.text_body.contains("Je gebruikersnaam: jean.dupont"));
+        let evil = mails
+            .render(
+                "test",
+                Locale::En,
+                "x@example.org",
+                json!({"identifier": "<script>", "email": null}),
+            )
+            .unwrap();
+        assert!(evil.html_body.contains("&lt;script&gt;") && !evil.html_body.contains("<script>"));
+    }
+}
