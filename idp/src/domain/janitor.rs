@@ -9,7 +9,8 @@ use super::DomainResult;
 use super::clock::to_db;
 use crate::store::DbConn;
 use crate::store::schema::{
-    auth_requests, authorization_codes, refresh_tokens, revoked_access_tokens, sso_sessions,
+    auth_requests, authorization_codes, password_resets, refresh_tokens, revoked_access_tokens,
+    sso_sessions,
 };
 
 /// Rows are kept this long past their expiry, so a replayed code or reused refresh token is
@@ -40,6 +41,8 @@ pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
         ),
     )
     .execute(conn)?;
+    n += diesel::delete(password_resets::table.filter(password_resets::expires_at.lt(cutoff)))
+        .execute(conn)?;
     n += super::throttle::purge(
         conn,
         now,

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod mail;
 pub mod oidc;
 pub mod password_policy;
+pub mod resets;
 pub mod secrets;
 pub mod throttle;
 pub mod types;

@@ -6,6 +6,7 @@ mod admin;
 mod flow;
 mod mail;
 mod negative;
+mod recovery;
 mod scale_out;
 mod sessions;
 mod support;
