@@ -56,8 +56,9 @@ impl Drop for TempDir {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("PG_TEST_URL")
-        .unwrap_or_else(|_| "postgres://idp_test:idp_test@127.0.0.1:5432/postgres".into())
+    std::env::var("PG_TEST_URL").unwrap_or_else(|_| {
+        "postgres://idp_test:idp_test@127.0.0.1:5432/postgres?sslmode=disable".into()
+    })
 }
 
 impl TestDb {
@@ -81,9 +82,11 @@ impl TestDb {
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .unwrap();
-                let base = admin.rsplit_once('/').unwrap().0;
+                // Same server and options (sslmode), another database.
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&name);
                 Self {
-                    url: format!("{base}/{name}"),
+                    url: url.to_string(),
                     pg_admin: Some((admin, name)),
                     _dir: None,
                 }
