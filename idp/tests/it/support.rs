@@ -139,8 +139,25 @@ pub struct TestServer {
     pub base: String,
     pub idp: Arc<Idp>,
     pub clock: OffsetClock,
-    /// Kept so the database lives as long as the server.
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Dropped last: the server and its pool are gone before the database is.
     _db: TestDb,
+}
+
+/// Stops the server and lets its connection pool go before the database is dropped:
+/// otherwise the pool keeps reconnecting to a dropped database while the process exits.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // A thread of its own: this may run inside the test's async runtime.
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
+                .join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl TestServer {
@@ -160,18 +177,21 @@ impl TestServer {
         let idp = Arc::new(Idp::start(settings, Arc::new(clock.clone())).unwrap());
         seed(&idp);
         let server_idp = idp.clone();
-        std::thread::spawn(move || {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                idp::web::server(server_idp, listener)
-                    .unwrap()
-                    .await
-                    .unwrap();
+                let server = idp::web::server(server_idp, listener).unwrap();
+                handle_tx.send(server.handle()).unwrap();
+                server.await.unwrap();
             })
         });
+        let handle = handle_rx.recv().unwrap();
         Self {
             base,
             idp,
             clock,
+            handle,
+            thread: Some(thread),
             _db: db,
         }
     }
