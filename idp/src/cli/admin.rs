@@ -407,10 +407,9 @@ fn enforce_policy(idp: &Idp, password: &str, who: &PasswordContext<'_>) -> CliRe
     if violations.is_empty() {
         return Ok(());
     }
-    let texts = crate::i18n::Translations::load()?;
     let lines: Vec<String> = violations
         .iter()
-        .map(|v| format!("  - {}", texts.violation(Locale::En, v)))
+        .map(|v| format!("  - {}", idp.translations.violation(Locale::En, v)))
         .collect();
     Err(format!(
         "the password breaks the password policy (--skip-policy to accept it anyway):\n{}",
@@ -432,10 +431,6 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
             Duration::seconds(s.signing_key_publish_lead_seconds),
             Duration::seconds(max_ttl),
         )?;
-        if json_out {
-            println!("{}", json!({ "created": created }));
-            return Ok(());
-        }
         print(json_out, json!({ "created": created }), || {
             format!(
                 "new keys {} published; they sign in {} s",
@@ -443,6 +438,9 @@ pub fn keys(settings: Settings, command: KeysCommand, json_out: bool) -> CliResu
                 s.signing_key_publish_lead_seconds
             )
         });
+        if json_out {
+            return Ok(()); // one JSON document per command
+        }
     }
     let rows = keys::list(&mut conn)?;
     let list: Vec<_> = rows

@@ -26,12 +26,8 @@ pub struct LoadedKey {
 pub struct KeySet {
     keys: Vec<LoadedKey>,
     by_kid: HashMap<String, usize>,
-    pub jwks_json: bytes_json::Bytes,
-}
-
-/// Pre-built JSON bytes (cheap to clone for every response).
-pub mod bytes_json {
-    pub type Bytes = std::sync::Arc<[u8]>;
+    /// The JWKS document, serialised once per load.
+    pub jwks_json: Arc<[u8]>,
 }
 
 impl KeySet {

@@ -25,7 +25,8 @@ fn log(err: &DomainError) {
     }
 }
 
-fn description(err: &DomainError) -> String {
+/// The text that explains an error to the caller; internal errors say nothing more.
+pub fn description(err: &DomainError) -> String {
     match err {
         DomainError::OAuth { description, .. } => description.to_string(),
         e if e.is_client_error() => e.to_string(),
@@ -82,8 +83,4 @@ pub fn page_status(err: &DomainError) -> StatusCode {
         log(err);
         StatusCode::INTERNAL_SERVER_ERROR
     }
-}
-
-pub fn description_of(err: &DomainError) -> String {
-    description(err)
 }

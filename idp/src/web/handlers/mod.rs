@@ -87,7 +87,7 @@ pub fn error_page(
 pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) -> HttpResponse {
     let status = error::page_status(err);
     let (message, detail) = if err.is_client_error() {
-        ("error-bad-request", Some(error::description_of(err)))
+        ("error-bad-request", Some(error::description(err)))
     } else {
         ("error-internal", None)
     };

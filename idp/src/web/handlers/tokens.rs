@@ -90,7 +90,6 @@ pub async fn token(state: State, req: HttpRequest, body: web::Bytes) -> HttpResp
     };
     let result = run(&state, move |idp, conn| {
         let client = client_auth::authenticate(idp, conn, basic, &params)?;
-        tracing::Span::current().record("client", client.id.as_str());
         tokens::grant(idp, conn, &client, &params)
     })
     .await;
