@@ -421,12 +421,7 @@ async fn alternative_transports(backend: Backend) {
     );
     let resp = b
         .post(server.url("/login"))
-        .form(&[
-            ("request", input_value(&page, "request")),
-            ("csrf", input_value(&page, "csrf")),
-            ("identifier", USERNAME.into()),
-            ("password", PASSWORD.into()),
-        ])
+        .form(&login_form(&page, USERNAME, PASSWORD))
         .send()
         .await
         .unwrap();

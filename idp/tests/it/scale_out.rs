@@ -158,12 +158,7 @@ async fn two_instances_share_one_postgres() {
         .unwrap();
     let resp = b
         .post(format!("{base1}/login"))
-        .form(&[
-            ("request", input_value(&page, "request")),
-            ("csrf", input_value(&page, "csrf")),
-            ("identifier", USERNAME.into()),
-            ("password", PASSWORD.into()),
-        ])
+        .form(&login_form(&page, USERNAME, PASSWORD))
         .send()
         .await
         .unwrap();

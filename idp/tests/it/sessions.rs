@@ -157,12 +157,7 @@ async fn disabled_account_and_languages(backend: Backend) {
     let html = fresh
         .post(server.url("/login"))
         .header("accept-language", "nl-BE")
-        .form(&[
-            ("request", input_value(&page, "request")),
-            ("csrf", input_value(&page, "csrf")),
-            ("identifier", USERNAME.into()),
-            ("password", PASSWORD.into()),
-        ])
+        .form(&login_form(&page, USERNAME, PASSWORD))
         .send()
         .await
         .unwrap()
@@ -228,12 +223,7 @@ async fn login_throttling_and_audit(backend: Backend) {
     let attempt = |identifier: &'static str, password: &'static str| {
         let b = b.clone();
         let url = server.url("/login");
-        let form = [
-            ("request", input_value(&page, "request")),
-            ("csrf", input_value(&page, "csrf")),
-            ("identifier", identifier.to_string()),
-            ("password", password.to_string()),
-        ];
+        let form = login_form(&page, identifier, password);
         async move {
             let resp = b.post(url).form(&form).send().await.unwrap();
             let status = resp.status().as_u16();

@@ -300,6 +300,16 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The fields of the login form on `page`, filled with an identifier and a password.
+pub fn login_form(page: &str, identifier: &str, password: &str) -> [(&'static str, String); 4] {
+    [
+        ("request", input_value(page, "request")),
+        ("csrf", input_value(page, "csrf")),
+        ("identifier", identifier.to_string()),
+        ("password", password.to_string()),
+    ]
+}
+
 /// Follows an authorization URL through the login form; returns the redirect to the client.
 pub async fn login_through(
     browser: &reqwest::Client,
@@ -326,12 +336,7 @@ pub async fn login_through(
         .unwrap();
     let resp = browser
         .post(server.url("/login"))
-        .form(&[
-            ("request", input_value(&page, "request")),
-            ("csrf", input_value(&page, "csrf")),
-            ("identifier", username.to_string()),
-            ("password", password.to_string()),
-        ])
+        .form(&login_form(&page, username, password))
         .send()
         .await
         .unwrap();
