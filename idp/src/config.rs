@@ -72,6 +72,8 @@ pub struct Settings {
     pub password_hashing: Argon2Params,
     /// Rules a new password must meet.
     pub password_policy: crate::domain::password_policy::PasswordPolicy,
+    /// Forgotten passwords and identifiers, temporary passwords.
+    pub recovery: crate::domain::recovery::RecoverySettings,
     /// Language of pages when neither `ui_locales` nor the browser names a supported one.
     pub default_locale: String,
     /// Largest request body accepted, in bytes.
@@ -110,6 +112,7 @@ impl Default for Settings {
             access_token_signing_alg: SigningAlg::ES256,
             password_hashing: Argon2Params::default(),
             password_policy: Default::default(),
+            recovery: Default::default(),
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
             smtp_url: None,
@@ -279,6 +282,9 @@ impl Settings {
         self.password_policy
             .validate()
             .map_err(|e| key_error("password_policy", e))?;
+        self.recovery
+            .validate()
+            .map_err(|(key, e)| key_error(format!("recovery.{key}"), e))?;
         if crate::i18n::Locale::parse(&self.default_locale).is_none() {
             return Err(key_error("default_locale", "one of fr, nl, en, de"));
         }

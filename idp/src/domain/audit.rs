@@ -15,6 +15,26 @@ pub enum Kind {
     LoginSucceeded,
     LoginFailed,
     LoginThrottled,
+    /// Logged in with a temporary password: a new one must be chosen first.
+    PasswordChangeRequired,
+    /// "Forgot password?" matched this account; a reset was issued.
+    ResetRequested,
+    /// "Forgot password?" matched no account (detail: what was typed).
+    ResetRequestUnmatched,
+    /// Too many requests: for this account (no new mail) or from this address.
+    ResetRequestThrottled,
+    /// A mail about this account was put in the outbox (detail: the recipient).
+    MailQueued,
+    /// The outbox handed a mail to the SMTP server (detail: the recipient).
+    MailSent,
+    /// A reset link or code was used to set a password (detail: link or code).
+    ResetUsed,
+    /// A reset code that did not match (detail: the identifier typed).
+    ResetCodeFailed,
+    PasswordChanged,
+    TemporaryPasswordIssued,
+    /// "Forgot your identifier?" (detail: the address typed).
+    IdentifierReminderRequested,
 }
 
 impl Kind {
@@ -23,6 +43,17 @@ impl Kind {
             Self::LoginSucceeded => "login_succeeded",
             Self::LoginFailed => "login_failed",
             Self::LoginThrottled => "login_throttled",
+            Self::PasswordChangeRequired => "password_change_required",
+            Self::ResetRequested => "reset_requested",
+            Self::ResetRequestUnmatched => "reset_request_unmatched",
+            Self::ResetRequestThrottled => "reset_request_throttled",
+            Self::MailQueued => "mail_queued",
+            Self::MailSent => "mail_sent",
+            Self::ResetUsed => "reset_used",
+            Self::ResetCodeFailed => "reset_code_failed",
+            Self::PasswordChanged => "password_changed",
+            Self::TemporaryPasswordIssued => "temporary_password_issued",
+            Self::IdentifierReminderRequested => "identifier_reminder_requested",
         }
     }
 }
@@ -49,6 +80,15 @@ pub fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> Domain
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The kinds recorded without an account, oldest first (for tests and the CLI).
+pub fn kinds_without_account(conn: &mut DbConn) -> DomainResult<Vec<(String, String)>> {
+    Ok(audit_events::table
+        .filter(audit_events::user_id.is_null())
+        .order(audit_events::occurred_at)
+        .select((audit_events::kind, audit_events::detail))
+        .load(conn)?)
 }
 
 /// The kinds recorded for `user`, oldest first (for tests and the CLI).

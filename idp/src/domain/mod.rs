@@ -7,9 +7,11 @@ pub mod clock;
 pub mod error;
 pub mod janitor;
 pub mod keys;
+pub mod links;
 pub mod mail;
 pub mod oidc;
 pub mod password_policy;
+pub mod recovery;
 pub mod resets;
 pub mod secrets;
 pub mod throttle;
@@ -109,6 +111,11 @@ impl Idp {
             Err(poisoned) => *poisoned.into_inner() = fresh,
         }
         Ok(())
+    }
+
+    /// The language of mail and pages when nothing better is known.
+    pub fn default_locale(&self) -> crate::i18n::Locale {
+        crate::i18n::Locale::parse(&self.settings.default_locale).unwrap_or(crate::i18n::Locale::Fr)
     }
 
     pub fn endpoint(&self, path: &str) -> String {

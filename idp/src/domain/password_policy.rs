@@ -148,6 +148,32 @@ impl PasswordPolicy {
         Ok(())
     }
 
+    /// Every rule, as the violation it would give, in the order `check` lists them: what
+    /// the new-password page shows before anything is typed (the blocklist is not shown).
+    pub fn rules(&self) -> Vec<Violation> {
+        let mut out = vec![Violation::TooShort {
+            min: self.min_length,
+        }];
+        out.extend(
+            self.required_classes
+                .iter()
+                .map(|c| Violation::MissingClass(*c)),
+        );
+        if let Some(rule) = &self.classes_of {
+            out.push(Violation::TooFewClasses {
+                count: rule.count,
+                of: rule.of.len(),
+            });
+        }
+        if self.forbid_personal_info {
+            out.push(Violation::PersonalInfo);
+        }
+        if self.min_strength > 0 {
+            out.push(Violation::TooWeak);
+        }
+        out
+    }
+
     /// Every rule `password` breaks, in the order the rules are shown.
     pub fn check(&self, password: &str, who: &PasswordContext<'_>) -> Vec<Violation> {
         let mut out = Vec::new();
@@ -197,7 +223,7 @@ impl PasswordPolicy {
 }
 
 /// Lower-cased parts of the person's data long enough to matter (3+ characters).
-fn personal_fragments(who: &PasswordContext<'_>) -> Vec<String> {
+pub fn personal_fragments(who: &PasswordContext<'_>) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut add = |text: &str| {
         for piece in text.split(|c: char| !c.is_alphanumeric()) {

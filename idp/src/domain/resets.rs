@@ -25,6 +25,31 @@ pub struct IssuedReset {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Why a grant exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Mailed after "Forgot password?".
+    Reset,
+    /// Handed to the browser that just logged in with a temporary password.
+    TemporaryPassword,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+            Self::TemporaryPassword => "temporary_password",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "temporary_password" => Self::TemporaryPassword,
+            _ => Self::Reset,
+        }
+    }
+}
+
 /// A reset that can still be used.
 #[derive(Debug, Clone)]
 pub struct Reset {
@@ -32,6 +57,7 @@ pub struct Reset {
     pub user_id: UserId,
     pub resume_request: Option<String>,
     pub expires_at: DateTime<Utc>,
+    pub purpose: Purpose,
 }
 
 /// Why a link or code does not work; the page says so and offers a new one.
@@ -67,6 +93,7 @@ pub fn normalize_code(typed: &str) -> String {
 pub fn issue(
     conn: &mut DbConn,
     user: UserId,
+    purpose: Purpose,
     resume_request: Option<&str>,
     ttl: Duration,
     now: DateTime<Utc>,
@@ -82,6 +109,7 @@ pub fn issue(
             password_resets::token_hash.eq(crypto::sha256(token.as_bytes())),
             password_resets::code_hash.eq(crypto::sha256(normalize_code(&code).as_bytes())),
             password_resets::resume_request.eq(resume_request),
+            password_resets::purpose.eq(purpose.as_str()),
             password_resets::created_at.eq(to_db(now)),
             password_resets::expires_at.eq(to_db(expires_at)),
         ))
@@ -113,10 +141,11 @@ type Row = (
     chrono::NaiveDateTime,
     Option<chrono::NaiveDateTime>,
     Option<chrono::NaiveDateTime>,
+    String,
 );
 
 fn judge(row: Option<Row>, now: DateTime<Utc>) -> DomainResult<Result<Reset, Unusable>> {
-    let Some((id, user_id, resume_request, expires_at, used_at, revoked_at)) = row else {
+    let Some((id, user_id, resume_request, expires_at, used_at, revoked_at, purpose)) = row else {
         return Ok(Err(Unusable::Unknown));
     };
     if used_at.is_some() {
@@ -133,6 +162,7 @@ fn judge(row: Option<Row>, now: DateTime<Utc>) -> DomainResult<Result<Reset, Unu
         user_id: UserId::parse(&user_id)?,
         resume_request,
         expires_at: from_db(expires_at),
+        purpose: Purpose::parse(&purpose),
     }))
 }
 
@@ -143,6 +173,7 @@ const COLUMNS: (
     password_resets::expires_at,
     password_resets::used_at,
     password_resets::revoked_at,
+    password_resets::purpose,
 ) = (
     password_resets::id,
     password_resets::user_id,
@@ -150,6 +181,7 @@ const COLUMNS: (
     password_resets::expires_at,
     password_resets::used_at,
     password_resets::revoked_at,
+    password_resets::purpose,
 );
 
 /// The reset a link token names. Does not use it.

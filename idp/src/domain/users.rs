@@ -24,6 +24,10 @@ pub struct User {
     pub phone_number: Option<String>,
     pub locale: Option<String>,
     pub disabled: bool,
+    /// The password is temporary: the next login must choose a new one.
+    pub password_change_required: bool,
+    /// When a temporary password stops working.
+    pub password_expires_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -52,6 +56,8 @@ impl User {
             phone_number: row.phone_number,
             locale: row.locale,
             disabled: row.disabled,
+            password_change_required: row.password_change_required,
+            password_expires_at: row.password_expires_at.map(from_db),
             password_hash: row.password_hash,
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
@@ -103,6 +109,8 @@ pub fn create(
         disabled: false,
         created_at: to_db(now),
         updated_at: to_db(now),
+        password_change_required: false,
+        password_expires_at: None,
     };
     conn.transaction(|conn| {
         let taken: i64 = users::table
@@ -158,7 +166,55 @@ pub fn list(conn: &mut DbConn) -> DomainResult<Vec<User>> {
     rows.into_iter().map(User::from_row).collect()
 }
 
+/// The accounts whose e-mail address is `email` (a family shares one), oldest first.
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> DomainResult<Vec<User>> {
+    let rows: Vec<UserRow> = users::table
+        .filter(users::email_normalized.eq(normalize(email)))
+        .order((users::created_at, users::username_normalized))
+        .select(UserRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(User::from_row).collect()
+}
+
+/// Sets the password a person chose: a temporary password stops being one.
 pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: UserId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_change_required.eq(false),
+            users::password_expires_at.eq(None::<chrono::NaiveDateTime>),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets a temporary password: it works until `expires_at`, and only to choose a new one.
+pub fn set_temporary_password_hash(
+    conn: &mut DbConn,
+    id: UserId,
+    hash: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_change_required.eq(true),
+            users::password_expires_at.eq(Some(to_db(expires_at))),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A rehash after a parameter change keeps the password as it is (temporary or not).
+fn upgrade_password_hash(
     conn: &mut DbConn,
     id: UserId,
     hash: &str,
@@ -188,11 +244,13 @@ pub fn set_disabled(
     Ok(())
 }
 
-/// Why a login did not succeed. Both are shown to the person as one generic message.
+/// Why a login did not succeed. The first two are shown to the person as one generic
+/// message; an expired temporary password is named, since only its holder can get there.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginFailure {
     BadCredentials,
     Disabled,
+    TemporaryPasswordExpired,
 }
 
 /// Checks an identifier and password. An unknown identifier costs one argon2 verification
@@ -214,9 +272,14 @@ pub fn authenticate(
     match verification {
         Verification::Mismatch => Ok(Err(LoginFailure::BadCredentials)),
         _ if user.disabled => Ok(Err(LoginFailure::Disabled)),
+        _ if user.password_change_required
+            && user.password_expires_at.is_some_and(|at| at <= now) =>
+        {
+            Ok(Err(LoginFailure::TemporaryPasswordExpired))
+        }
         Verification::Match => Ok(Ok(user)),
         Verification::MatchRehash(new_hash) => {
-            set_password_hash(conn, user.id, &new_hash, now)?;
+            upgrade_password_hash(conn, user.id, &new_hash, now)?;
             Ok(Ok(user))
         }
     }

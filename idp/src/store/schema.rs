@@ -16,6 +16,8 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        password_change_required -> Bool,
+        password_expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -195,5 +197,15 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        purpose -> Text,
+    }
+}
+
+diesel::table! {
+    account_links (account_id, co_account_id) {
+        account_id -> Text,
+        co_account_id -> Text,
+        relation -> Text,
+        created_at -> Timestamp,
     }
 }

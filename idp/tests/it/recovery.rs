@@ -16,7 +16,15 @@ async fn reset_grants(backend: Backend) {
         .unwrap();
     let ttl = Duration::hours(48);
 
-    let first = resets::issue(&mut conn, user.id, Some("pending-login"), ttl, now()).unwrap();
+    let first = resets::issue(
+        &mut conn,
+        user.id,
+        resets::Purpose::Reset,
+        Some("pending-login"),
+        ttl,
+        now(),
+    )
+    .unwrap();
     // Looking up (as a GET of the link, or a mail scanner) does not use it, however often.
     for _ in 0..3 {
         let found = resets::find_by_token(&mut conn, &first.token, now())
@@ -40,7 +48,8 @@ async fn reset_grants(backend: Backend) {
     );
 
     // A new request revokes the older one.
-    let second = resets::issue(&mut conn, user.id, None, ttl, now()).unwrap();
+    let second =
+        resets::issue(&mut conn, user.id, resets::Purpose::Reset, None, ttl, now()).unwrap();
     assert_eq!(
         resets::find_by_token(&mut conn, &first.token, now())
             .unwrap()
@@ -68,7 +77,8 @@ async fn reset_grants(backend: Backend) {
     );
 
     // 48 hours, then expired.
-    let third = resets::issue(&mut conn, user.id, None, ttl, now()).unwrap();
+    let third =
+        resets::issue(&mut conn, user.id, resets::Purpose::Reset, None, ttl, now()).unwrap();
     server.clock.advance(Duration::hours(47));
     assert!(
         resets::find_by_token(&mut conn, &third.token, now())
@@ -99,7 +109,15 @@ async fn reset_consumed_once_under_race(backend: Backend) {
     };
     let issued = {
         let mut conn = idp.conn().unwrap();
-        resets::issue(&mut conn, user.id, None, Duration::hours(48), idp.now()).unwrap()
+        resets::issue(
+            &mut conn,
+            user.id,
+            resets::Purpose::Reset,
+            None,
+            Duration::hours(48),
+            idp.now(),
+        )
+        .unwrap()
     };
     let wins: usize = std::thread::scope(|s| {
         let racers: Vec<_> = (0..4)

@@ -92,3 +92,24 @@ pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult
         Ok(())
     })
 }
+
+/// Ends every session of `user` and revokes every grant, offline ones too: after a
+/// password reset nothing opened with the old password may go on (OWASP Forgot Password
+/// cheat sheet, "invalidate existing sessions").
+pub fn end_all_for_user(conn: &mut DbConn, user: UserId, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(
+        sso_sessions::table
+            .filter(sso_sessions::user_id.eq(user.to_string()))
+            .filter(sso_sessions::ended_at.is_null()),
+    )
+    .set(sso_sessions::ended_at.eq(to_db(now)))
+    .execute(conn)?;
+    diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user.to_string()))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(to_db(now)))
+    .execute(conn)?;
+    Ok(())
+}

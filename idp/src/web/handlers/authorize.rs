@@ -1,30 +1,20 @@
 //! The authorization endpoint and the login form.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{State, domain_error_page, page, parse_pairs, run};
+use super::{
+    State, domain_error_page, page, parse_pairs, run, see_other, session_cookie, session_cookie_for,
+};
 use crate::domain::oidc::authorize::{self, AuthRequest, FatalError, Outcome};
 use crate::domain::oidc::sessions;
+use crate::domain::resets::{self, Purpose};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, LoginFailure};
 use crate::domain::{audit, throttle};
-use crate::web::{SESSION_COOKIE, csrf};
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
-}
-
-fn session_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
-}
+use crate::web::csrf;
 
 #[tracing::instrument(skip_all, name = "authorize")]
 pub async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
@@ -161,7 +151,15 @@ pub struct LoginForm {
 enum LoginResult {
     Expired,
     Failed(&'static str, Option<Box<AuthRequest>>),
-    Done { redirect: String, cookie: String },
+    Done {
+        redirect: String,
+        cookie: String,
+    },
+    /// A temporary password: choose a new one before anything else (the token opens
+    /// the new-password form, as a reset link would).
+    ChangePassword {
+        token: String,
+    },
 }
 
 #[tracing::instrument(skip_all, name = "login_submit")]
@@ -245,6 +243,13 @@ pub async fn login_submit(
         let user =
             match users::authenticate(conn, &idp.hasher, &form.identifier, &form.password, now)? {
                 Ok(u) => u,
+                Err(LoginFailure::TemporaryPasswordExpired) => {
+                    audit(conn, audit::Kind::LoginFailed, None)?;
+                    return Ok(LoginResult::Failed(
+                        "login-error-temporary-expired",
+                        pending.map(Box::new),
+                    ));
+                }
                 Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
                     throttle::hit(
                         conn,
@@ -266,6 +271,16 @@ pub async fn login_submit(
                 }
             };
         throttle::clear(conn, &account_key)?;
+        if user.password_change_required {
+            audit(conn, audit::Kind::PasswordChangeRequired, Some(user.id))?;
+            let ttl = chrono::Duration::seconds(idp.settings.login_request_ttl_seconds);
+            let resume = pending.is_some().then_some(request_id.as_str());
+            let issued =
+                resets::issue(conn, user.id, Purpose::TemporaryPassword, resume, ttl, now)?;
+            return Ok(LoginResult::ChangePassword {
+                token: issued.token,
+            });
+        }
         audit(conn, audit::Kind::LoginSucceeded, Some(user.id))?;
         let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
         let redirect = match pending {
@@ -281,14 +296,8 @@ pub async fn login_submit(
     .await;
     match result {
         Ok(LoginResult::Done { redirect, cookie }) => {
-            let cookie = Cookie::build(SESSION_COOKIE, cookie)
-                .path("/")
-                .http_only(true)
-                .secure(state.idp.settings.https())
-                .same_site(SameSite::Lax)
-                .finish();
             let mut resp = see_other(&redirect);
-            if let Err(e) = resp.add_cookie(&cookie) {
+            if let Err(e) = resp.add_cookie(&session_cookie_for(&state, cookie)) {
                 tracing::error!(error = %e, "cannot set the session cookie");
             }
             resp
@@ -302,6 +311,9 @@ pub async fn login_submit(
             Some(message),
             StatusCode::OK,
         ),
+        Ok(LoginResult::ChangePassword { token }) => {
+            super::recovery::change_temporary_password_page(&state, &req, &token).await
+        }
         Ok(LoginResult::Expired) => super::error_page(
             &state,
             state.locale(&req, None),

@@ -3,9 +3,12 @@
 mod authorize;
 mod logout;
 mod metadata;
+mod recovery;
 mod tokens;
 
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -31,6 +34,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/login", web::get().to(authorize::login_form))
     .route("/login", web::post().to(authorize::login_submit))
     .route("/", web::get().to(authorize::home))
+    .route("/forgot", web::get().to(recovery::forgot_form))
+    .route("/forgot", web::post().to(recovery::forgot_submit))
+    .route(
+        "/forgot-identifier",
+        web::get().to(recovery::forgot_identifier_form),
+    )
+    .route(
+        "/forgot-identifier",
+        web::post().to(recovery::forgot_identifier_submit),
+    )
+    .route("/reset", web::get().to(recovery::reset_form))
+    .route("/reset", web::post().to(recovery::reset_submit))
+    .route("/reset/code", web::get().to(recovery::reset_code_form))
+    .route("/reset/code", web::post().to(recovery::reset_code_submit))
+    .route("/resume", web::get().to(recovery::resume))
+    .route(
+        "/assets/password-rules.js",
+        web::get().to(recovery::password_rules_script),
+    )
     .route("/token", web::post().to(tokens::token))
     .route("/userinfo", web::get().to(tokens::userinfo))
     .route("/userinfo", web::post().to(tokens::userinfo))
@@ -94,13 +116,39 @@ pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) ->
     error_page(state, state.locale(req, None), status, message, detail)
 }
 
-/// A page answer with the security headers every page carries.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// The SSO session cookie the browser sent, if any.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(super::SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// The SSO session cookie to set: not readable by scripts, sent on top-level navigation
+/// back from applications (Lax), Secure whenever the issuer is https.
+pub fn session_cookie_for(state: &State, value: String) -> Cookie<'static> {
+    Cookie::build(super::SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.idp.settings.https())
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// A page answer with the security headers every page carries. No `form-action`: the
+/// login form's answer redirects to the application, and browsers apply `form-action` to
+/// that redirect too.
 pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
     b.content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
+        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"));
     b
 }
 

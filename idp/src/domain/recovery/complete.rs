@@ -1,0 +1,247 @@
+//! Setting the new password with a reset link or code, or after a temporary password.
+//! Opening a reset never uses it (mail scanners open links); only a valid new password
+//! does, once.
+
+use diesel::Connection;
+use serde_json::json;
+
+use super::recipients;
+use super::request::queue;
+use super::{CODE_FAILURES_PER_ACCOUNT, CODE_FAILURES_PER_ADDRESS, Origin};
+use crate::crypto::password::Verification;
+use crate::domain::oidc::sessions;
+use crate::domain::password_policy::{PasswordContext, Violation};
+use crate::domain::resets::{self, Purpose, Reset, Unusable};
+use crate::domain::types::normalize;
+use crate::domain::users::{self, User};
+use crate::domain::{DomainError, DomainResult, Idp, audit, throttle};
+use crate::store::DbConn;
+
+/// What proves the right to set the password.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// The token of the mailed link (or of a temporary-password login).
+    Token(&'a str),
+    /// The mailed code, with the identifier it belongs to.
+    Code { identifier: &'a str, code: &'a str },
+}
+
+impl Credential<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Token(_) => "link",
+            Self::Code { .. } => "code",
+        }
+    }
+}
+
+/// What the new-password form sent.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPassword<'a> {
+    pub password: &'a str,
+    pub confirmation: &'a str,
+    /// The account's e-mail address, typed again where `confirm_email_on_reset` asks.
+    pub email: Option<&'a str>,
+}
+
+/// Why a new password was refused; all are listed at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Policy(Violation),
+    /// The confirmation differs.
+    Mismatch,
+    /// The e-mail address typed is not the account's.
+    EmailMismatch,
+    /// The new password is the temporary one.
+    Unchanged,
+}
+
+impl Problem {
+    pub fn message_key(&self) -> String {
+        match self {
+            Self::Policy(v) => v.message_key(),
+            Self::Mismatch => "reset-error-mismatch".into(),
+            Self::EmailMismatch => "reset-error-email".into(),
+            Self::Unchanged => "reset-error-unchanged".into(),
+        }
+    }
+}
+
+/// The password is set.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub user: User,
+    pub resume_request: Option<String>,
+    pub purpose: Purpose,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A usable reset, for the form; nothing was used.
+    Open(Box<Reset>, Box<User>),
+    Done(Box<Done>),
+    /// The password was refused; the reset is still usable.
+    Rejected(Box<Reset>, Box<User>, Vec<Problem>),
+    Unusable(Unusable),
+    /// Too many wrong codes for this identifier or from this address.
+    Throttled,
+}
+
+/// Finds the reset a credential names, without using it. Wrong codes are counted.
+pub fn open(
+    idp: &Idp,
+    conn: &mut DbConn,
+    credential: Credential<'_>,
+    origin: Origin<'_>,
+) -> DomainResult<Outcome> {
+    let now = idp.now();
+    let found = match credential {
+        Credential::Token(token) => resets::find_by_token(conn, token, now)?,
+        Credential::Code { identifier, code } => {
+            let account_key = format!("recovery:code-failures:{}", normalize(identifier));
+            let address_key = format!("recovery:code-failures-address:{}", origin.address);
+            if throttle::blocked_until(conn, &account_key, CODE_FAILURES_PER_ACCOUNT, now)?
+                .is_some()
+                || throttle::blocked_until(conn, &address_key, CODE_FAILURES_PER_ADDRESS, now)?
+                    .is_some()
+            {
+                return Ok(Outcome::Throttled);
+            }
+            let user = users::find_by_username(conn, identifier)?;
+            let found = match &user {
+                Some(u) => resets::find_by_code(conn, u.id, code, now)?,
+                None => Err(Unusable::Unknown),
+            };
+            if found.is_err() {
+                throttle::hit(conn, &account_key, CODE_FAILURES_PER_ACCOUNT, now)?;
+                throttle::hit(conn, &address_key, CODE_FAILURES_PER_ADDRESS, now)?;
+                let event = audit::Event {
+                    kind: audit::Kind::ResetCodeFailed,
+                    user: user.map(|u| u.id),
+                    client_id: origin.client_id,
+                    address: Some(origin.address),
+                    detail: identifier,
+                };
+                audit::record(conn, event, now)?;
+            }
+            found
+        }
+    };
+    let reset = match found {
+        Ok(r) => r,
+        Err(why) => return Ok(Outcome::Unusable(why)),
+    };
+    match users::find_by_id(conn, reset.user_id)? {
+        Some(user) if !user.disabled => Ok(Outcome::Open(Box::new(reset), Box::new(user))),
+        _ => Ok(Outcome::Unusable(Unusable::Unknown)),
+    }
+}
+
+/// Every reason to refuse `new` for `user`.
+fn problems(
+    idp: &Idp,
+    reset: &Reset,
+    user: &User,
+    new: &NewPassword<'_>,
+) -> DomainResult<Vec<Problem>> {
+    let context = PasswordContext {
+        identifier: &user.username,
+        names: [user.given_name.as_deref(), user.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        email: user.email.as_deref(),
+    };
+    let mut problems: Vec<Problem> = idp
+        .settings
+        .password_policy
+        .check(new.password, &context)
+        .into_iter()
+        .map(Problem::Policy)
+        .collect();
+    if new.password != new.confirmation {
+        problems.push(Problem::Mismatch);
+    }
+    if idp.settings.recovery.confirm_email_on_reset
+        && reset.purpose == Purpose::Reset
+        && let Some(email) = &user.email
+        && new.email.map(normalize) != Some(normalize(email))
+    {
+        problems.push(Problem::EmailMismatch);
+    }
+    if problems.is_empty()
+        && reset.purpose == Purpose::TemporaryPassword
+        && idp
+            .hasher
+            .verify(new.password, user.password_hash.as_deref())?
+            != Verification::Mismatch
+    {
+        problems.push(Problem::Unchanged);
+    }
+    Ok(problems)
+}
+
+/// Sets the new password if it is acceptable: uses the reset, revokes the account's other
+/// resets, ends its sessions and refresh tokens (when configured) and mails "your password
+/// was changed" to its addresses.
+pub fn complete(
+    idp: &Idp,
+    conn: &mut DbConn,
+    credential: Credential<'_>,
+    new: NewPassword<'_>,
+    origin: Origin<'_>,
+) -> DomainResult<Outcome> {
+    let (reset, user) = match open(idp, conn, credential, origin)? {
+        Outcome::Open(reset, user) => (reset, user),
+        other => return Ok(other),
+    };
+    let problems = problems(idp, &reset, &user, &new)?;
+    if !problems.is_empty() {
+        return Ok(Outcome::Rejected(reset, user, problems));
+    }
+    let hash = idp.hasher.hash(new.password)?;
+    let now = idp.now();
+    let recipients = recipients::of_account(conn, &user, idp.default_locale())?;
+    conn.transaction(|conn| {
+        match resets::consume(conn, &reset, now) {
+            Ok(()) => {}
+            Err(DomainError::Conflict(_)) => return Ok(Outcome::Unusable(Unusable::Used)),
+            Err(e) => return Err(e),
+        }
+        users::set_password_hash(conn, user.id, &hash, now)?;
+        resets::revoke_all(conn, user.id, now)?;
+        if idp.settings.recovery.end_sessions_on_reset {
+            sessions::end_all_for_user(conn, user.id, now)?;
+        }
+        let audit = |conn: &mut DbConn, kind, detail: &str| {
+            let event = audit::Event {
+                kind,
+                user: Some(user.id),
+                client_id: origin.client_id,
+                address: Some(origin.address),
+                detail,
+            };
+            audit::record(conn, event, now)
+        };
+        if reset.purpose == Purpose::Reset {
+            audit(conn, audit::Kind::ResetUsed, credential.kind())?;
+        }
+        audit(conn, audit::Kind::PasswordChanged, reset.purpose.as_str())?;
+        for to in &recipients {
+            audit(conn, audit::Kind::MailQueued, &to.address)?;
+            let data = json!({
+                "identifier": user.username,
+                "email": user.email,
+                "name": user.name(),
+                "when": now.format("%Y-%m-%d %H:%M UTC").to_string(),
+                "forgot_url": idp.endpoint("/forgot"),
+            });
+            queue(idp, conn, "password_changed", to, data, now)?;
+        }
+        Ok(Outcome::Done(Box::new(Done {
+            user: (*user).clone(),
+            resume_request: reset.resume_request.clone(),
+            purpose: reset.purpose,
+        })))
+    })
+}

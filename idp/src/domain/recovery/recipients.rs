@@ -1,0 +1,50 @@
+//! Who receives mail about an account: its own address and those of its co-accounts, each
+//! in the language of the person who owns it.
+
+use crate::domain::DomainResult;
+use crate::domain::links;
+use crate::domain::types::normalize;
+use crate::domain::users::User;
+use crate::i18n::Locale;
+use crate::store::DbConn;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address as written.
+    pub address: String,
+    /// The address compared: one mail per mailbox, whatever its case.
+    pub normalized: String,
+    pub locale: Locale,
+}
+
+impl Recipient {
+    fn of(user: &User, default: Locale) -> Option<Self> {
+        let address = user.email.as_deref()?.trim();
+        (!address.is_empty()).then(|| Self {
+            address: address.to_owned(),
+            normalized: normalize(address),
+            locale: user
+                .locale
+                .as_deref()
+                .and_then(Locale::parse)
+                .unwrap_or(default),
+        })
+    }
+}
+
+/// Every address that receives mail about `user`, without repeats: its own first, then
+/// its co-accounts' (guardians, substitutes).
+pub fn of_account(conn: &mut DbConn, user: &User, default: Locale) -> DomainResult<Vec<Recipient>> {
+    let mut out: Vec<Recipient> = Recipient::of(user, default).into_iter().collect();
+    for (co_account, _) in links::co_accounts(conn, user.id)? {
+        if co_account.disabled {
+            continue;
+        }
+        if let Some(r) = Recipient::of(&co_account, default)
+            && !out.iter().any(|o| o.normalized == r.normalized)
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}

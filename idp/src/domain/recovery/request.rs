@@ -1,0 +1,340 @@
+//! "Forgot password?" and "Forgot your identifier?": find the accounts, issue resets, put
+//! the mails in the outbox, all in one transaction; answer the same whatever matched.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde_json::{Value, json};
+
+use super::recipients::{self, Recipient};
+use super::{IdentifyBy, MAILS_PER_ACCOUNT, Origin, REMINDERS_PER_MAILBOX, REQUESTS_PER_ADDRESS};
+use crate::domain::resets::{self, Purpose};
+use crate::domain::types::normalize;
+use crate::domain::users::{self, User};
+use crate::domain::{DomainError, DomainResult, Idp, audit, links, mail, throttle};
+use crate::store::DbConn;
+
+/// What the "Forgot password?" form sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetRequest<'a> {
+    /// The identifier; with `IdentifyBy::Either`, the one field (identifier or e-mail).
+    pub identifier: &'a str,
+    pub email: &'a str,
+    /// The pending login to resume once the password is set.
+    pub resume_request: Option<&'a str>,
+    pub origin: Origin<'a>,
+}
+
+/// The answer; `Accepted` is the same whether or not an account matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    Accepted,
+    /// Too many requests from this client address (says nothing about any account).
+    Throttled,
+    /// The form is not filled as asked; the message key says how.
+    Incomplete(&'static str),
+}
+
+enum Lookup {
+    Identifier(String),
+    Email(String),
+    Both(String, String),
+}
+
+fn read_form(mode: IdentifyBy, identifier: &str, email: &str) -> Result<Lookup, &'static str> {
+    let identifier = identifier.trim();
+    let email = email.trim();
+    let is_email = |t: &str| t.contains('@');
+    match mode {
+        IdentifyBy::Identifier if identifier.is_empty() => Err("forgot-error-identifier-missing"),
+        IdentifyBy::Identifier if is_email(identifier) => Err("forgot-error-email-as-identifier"),
+        IdentifyBy::Identifier => Ok(Lookup::Identifier(identifier.to_owned())),
+        IdentifyBy::Email if !is_email(email) => Err("forgot-error-email-missing"),
+        IdentifyBy::Email => Ok(Lookup::Email(email.to_owned())),
+        IdentifyBy::Either if identifier.is_empty() => Err("forgot-error-either-missing"),
+        IdentifyBy::Either if is_email(identifier) => Ok(Lookup::Email(identifier.to_owned())),
+        IdentifyBy::Either => Ok(Lookup::Identifier(identifier.to_owned())),
+        IdentifyBy::Both if identifier.is_empty() => Err("forgot-error-identifier-missing"),
+        IdentifyBy::Both if is_email(identifier) => Err("forgot-error-email-as-identifier"),
+        IdentifyBy::Both if !is_email(email) => Err("forgot-error-email-missing"),
+        IdentifyBy::Both => Ok(Lookup::Both(identifier.to_owned(), email.to_owned())),
+    }
+}
+
+fn matching_accounts(conn: &mut DbConn, lookup: &Lookup) -> DomainResult<Vec<User>> {
+    let found = match lookup {
+        Lookup::Identifier(id) => users::find_by_username(conn, id)?.into_iter().collect(),
+        Lookup::Email(email) => users::find_by_email(conn, email)?,
+        Lookup::Both(id, email) => users::find_by_username(conn, id)?
+            .into_iter()
+            .filter(|u| u.email.as_deref().map(normalize) == Some(normalize(email)))
+            .collect(),
+    };
+    Ok(found.into_iter().filter(|u: &User| !u.disabled).collect())
+}
+
+fn address_key(origin: &Origin<'_>) -> String {
+    format!("recovery:address:{}", origin.address)
+}
+
+/// Counts a request from the client's address; false when it is over its limit.
+fn admit(
+    conn: &mut DbConn,
+    origin: &Origin<'_>,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<bool> {
+    let key = address_key(origin);
+    if throttle::blocked_until(conn, &key, REQUESTS_PER_ADDRESS, now)?.is_some() {
+        record(
+            conn,
+            origin,
+            audit::Kind::ResetRequestThrottled,
+            None,
+            detail,
+            now,
+        )?;
+        return Ok(false);
+    }
+    throttle::hit(conn, &key, REQUESTS_PER_ADDRESS, now)?;
+    Ok(true)
+}
+
+fn record(
+    conn: &mut DbConn,
+    origin: &Origin<'_>,
+    kind: audit::Kind,
+    user: Option<&User>,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let event = audit::Event {
+        kind,
+        user: user.map(|u| u.id),
+        client_id: origin.client_id,
+        address: Some(origin.address),
+        detail,
+    };
+    audit::record(conn, event, now)
+}
+
+/// Renders mail `name` for `to` and puts it in the outbox.
+pub(super) fn queue(
+    idp: &Idp,
+    conn: &mut DbConn,
+    name: &str,
+    to: &Recipient,
+    data: Value,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let mail = idp
+        .mail_templates
+        .render(name, to.locale, &to.address, data)
+        .map_err(|e| DomainError::Corrupt(e.to_string().into()))?;
+    mail::enqueue(conn, &mail, now)
+}
+
+/// One account as a reset mail lists it.
+fn account_entry(user: &User, link: &str, code: &str) -> Value {
+    json!({
+        "identifier": user.username,
+        "email": user.email,
+        "name": user.name(),
+        "link": link,
+        "code": code,
+    })
+}
+
+/// "Forgot password?". Each matching account gets a reset; its address and its
+/// co-accounts' each get one mail, listing every account of theirs that matched (a
+/// family sharing an address picks the right one). Old passwords keep working.
+pub fn forgot_password(
+    idp: &Idp,
+    conn: &mut DbConn,
+    request: ResetRequest<'_>,
+) -> DomainResult<Requested> {
+    let now = idp.now();
+    let settings = &idp.settings.recovery;
+    let lookup = match read_form(settings.identify_by, request.identifier, request.email) {
+        Ok(l) => l,
+        Err(message) => return Ok(Requested::Incomplete(message)),
+    };
+    let typed = match &lookup {
+        Lookup::Identifier(t) | Lookup::Email(t) => t.clone(),
+        Lookup::Both(id, email) => format!("{id} / {email}"),
+    };
+    let origin = request.origin;
+    if !admit(conn, &origin, &typed, now)? {
+        return Ok(Requested::Throttled);
+    }
+    let matched = matching_accounts(conn, &lookup)?;
+    if matched.is_empty() {
+        record(
+            conn,
+            &origin,
+            audit::Kind::ResetRequestUnmatched,
+            None,
+            &typed,
+            now,
+        )?;
+        return Ok(Requested::Accepted);
+    }
+    // A flood of requests never becomes a flood of mail: past its limit an account gets
+    // nothing more, and the answer stays the same.
+    let mut accounts = Vec::new();
+    for user in matched {
+        let key = format!("recovery:mails:{}", user.id);
+        if throttle::blocked_until(conn, &key, MAILS_PER_ACCOUNT, now)?.is_some() {
+            record(
+                conn,
+                &origin,
+                audit::Kind::ResetRequestThrottled,
+                Some(&user),
+                &typed,
+                now,
+            )?;
+            continue;
+        }
+        throttle::hit(conn, &key, MAILS_PER_ACCOUNT, now)?;
+        accounts.push(user);
+    }
+    let default = idp.default_locale();
+    let hours = settings.reset_ttl_seconds / 3600;
+    conn.transaction(|conn| {
+        // Mailbox → (recipient, the accounts listed in its mail).
+        let mut mails: BTreeMap<String, (Recipient, Vec<Value>)> = BTreeMap::new();
+        for user in &accounts {
+            let issued = resets::issue(
+                conn,
+                user.id,
+                Purpose::Reset,
+                request.resume_request,
+                settings.reset_ttl(),
+                now,
+            )?;
+            let link = idp.endpoint(&format!("/reset?token={}", issued.token));
+            if matches!(idp.mailer, mail::Mailer::Files(_)) {
+                // The zero-configuration default has no mail server: say where to go.
+                tracing::info!(account = %user.username, %link, "no SMTP server configured; reset link");
+            }
+            let to = recipients::of_account(conn, user, default)?;
+            record(
+                conn,
+                &origin,
+                audit::Kind::ResetRequested,
+                Some(user),
+                &format!("{typed} → {} address(es)", to.len()),
+                now,
+            )?;
+            for r in to {
+                record(conn, &origin, audit::Kind::MailQueued, Some(user), &r.address, now)?;
+                mails
+                    .entry(r.normalized.clone())
+                    .or_insert_with(|| (r, Vec::new()))
+                    .1
+                    .push(account_entry(user, &link, &issued.code));
+            }
+        }
+        for (to, entries) in mails.into_values() {
+            let data = json!({
+                "several": entries.len() > 1,
+                "accounts": entries,
+                "hours": hours,
+                "code_url": idp.endpoint("/reset/code"),
+                "forgot_url": idp.endpoint("/forgot"),
+            });
+            queue(idp, conn, "reset", &to, data, now)?;
+        }
+        Ok(Requested::Accepted)
+    })
+}
+
+/// "Forgot your identifier?": the address gets one mail naming the accounts that use it,
+/// and those whose co-account uses it (a guardian learns the children's identifiers).
+pub fn forgot_identifier(
+    idp: &Idp,
+    conn: &mut DbConn,
+    email: &str,
+    origin: Origin<'_>,
+) -> DomainResult<Requested> {
+    let now = idp.now();
+    let email = email.trim();
+    if !email.contains('@') {
+        return Ok(Requested::Incomplete("forgot-error-email-missing"));
+    }
+    if !admit(conn, &origin, email, now)? {
+        return Ok(Requested::Throttled);
+    }
+    let owners: Vec<User> = users::find_by_email(conn, email)?
+        .into_iter()
+        .filter(|u| !u.disabled)
+        .collect();
+    let Some(first) = owners.first().cloned() else {
+        record(
+            conn,
+            &origin,
+            audit::Kind::IdentifierReminderRequested,
+            None,
+            email,
+            now,
+        )?;
+        return Ok(Requested::Accepted);
+    };
+    let key = format!("recovery:reminders:{}", normalize(email));
+    if throttle::blocked_until(conn, &key, REMINDERS_PER_MAILBOX, now)?.is_some() {
+        record(
+            conn,
+            &origin,
+            audit::Kind::ResetRequestThrottled,
+            Some(&first),
+            email,
+            now,
+        )?;
+        return Ok(Requested::Accepted);
+    }
+    throttle::hit(conn, &key, REMINDERS_PER_MAILBOX, now)?;
+    let mut listed: Vec<(User, Option<String>)> = Vec::new();
+    for owner in &owners {
+        if !listed.iter().any(|(u, _)| u.id == owner.id) {
+            listed.push((owner.clone(), None));
+        }
+        for (account, relation) in links::accounts_of(conn, owner.id)? {
+            if !account.disabled && !listed.iter().any(|(u, _)| u.id == account.id) {
+                listed.push((account, Some(relation)));
+            }
+        }
+    }
+    let Some(to) = recipients::of_account(conn, &first, idp.default_locale())?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Requested::Accepted);
+    };
+    conn.transaction(|conn| {
+        for (user, _) in &listed {
+            record(
+                conn,
+                &origin,
+                audit::Kind::IdentifierReminderRequested,
+                Some(user),
+                email,
+                now,
+            )?;
+        }
+        let accounts: Vec<Value> = listed
+            .iter()
+            .map(|(u, relation)| {
+                json!({"identifier": u.username, "name": u.name(), "relation": relation})
+            })
+            .collect();
+        let data = json!({
+            "accounts": accounts,
+            "email": to.address,
+            "login_url": idp.endpoint("/login"),
+            "forgot_url": idp.endpoint("/forgot"),
+        });
+        queue(idp, conn, "identifiers", &to, data, now)?;
+        Ok(Requested::Accepted)
+    })
+}

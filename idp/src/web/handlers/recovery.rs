@@ -1,0 +1,725 @@
+//! Recovery pages: "Forgot password?", "check your mail", the new-password form (from the
+//! link, the code or a temporary password), the code page, "Forgot your identifier?", and
+//! the way back to the application.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{State, domain_error_page, page, run, see_other, session_cookie};
+use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
+use crate::domain::oidc::sessions;
+use crate::domain::password_policy::PasswordContext;
+use crate::domain::password_policy::{Violation, personal_fragments};
+use crate::domain::recovery::{
+    self, CompletionOutcome, Credential, IdentifyBy, NewPassword, Origin, Requested,
+};
+use crate::domain::resets::{Purpose, Unusable};
+use crate::domain::users::User;
+use crate::i18n::Locale;
+use crate::web::csrf;
+
+fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// Renders `name` with a CSRF token in `data`.
+fn form_page(
+    state: &State,
+    req: &HttpRequest,
+    name: &str,
+    locale: Locale,
+    status: StatusCode,
+    mut data: Value,
+) -> HttpResponse {
+    let (token, cookie) = csrf::token(&state.idp, req);
+    if let Some(map) = data.as_object_mut() {
+        map.insert("csrf".into(), Value::from(token));
+    }
+    let html = state.pages.render(name, locale, data);
+    let mut builder = page(status);
+    if let Some(c) = cookie {
+        builder.cookie(c);
+    }
+    builder.body(html)
+}
+
+/// The pending login a page carries, if it is still alive.
+async fn pending(state: &State, request: &str) -> Option<AuthRequest> {
+    if request.is_empty() {
+        return None;
+    }
+    let id = request.to_owned();
+    run(state, move |idp, conn| {
+        authorize::load_pending(idp, conn, &id)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Gives a request answer a fixed minimum duration, so the time it took does not tell
+/// whether an account matched (OWASP Forgot Password cheat sheet, "consistent time").
+async fn pad(state: &State, started: Instant) {
+    let floor = Duration::from_millis(state.idp.settings.recovery.response_floor_millis);
+    if let Some(rest) = floor.checked_sub(started.elapsed()) {
+        actix_web::rt::time::sleep(rest).await;
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestQuery {
+    #[serde(default)]
+    request: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    request: String,
+    csrf: Option<String>,
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    email: String,
+}
+
+fn forgot_data(
+    state: &State,
+    request: &str,
+    identifier: &str,
+    email: &str,
+    error: Option<&str>,
+) -> Value {
+    let mode = state.idp.settings.recovery.identify_by;
+    json!({
+        "request": request,
+        "ask_either": mode == IdentifyBy::Either,
+        "ask_identifier": matches!(mode, IdentifyBy::Identifier | IdentifyBy::Both),
+        "ask_email": matches!(mode, IdentifyBy::Email | IdentifyBy::Both),
+        "identifier": identifier,
+        "email": email,
+        "error": error,
+    })
+}
+
+#[tracing::instrument(skip_all, name = "forgot_form")]
+pub async fn forgot_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let request = query.into_inner().request;
+    let pending = pending(&state, &request).await;
+    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
+    let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
+    let data = forgot_data(&state, &request, &hint, "", None);
+    form_page(&state, &req, "forgot", locale, StatusCode::OK, data)
+}
+
+#[tracing::instrument(skip_all, name = "forgot_submit")]
+pub async fn forgot_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<ForgotForm>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let form = form.into_inner();
+    let pending = pending(&state, &form.request).await;
+    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
+    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        let data = forgot_data(
+            &state,
+            &form.request,
+            &form.identifier,
+            &form.email,
+            Some("login-error-form-expired"),
+        );
+        return form_page(
+            &state,
+            &req,
+            "forgot",
+            locale,
+            StatusCode::BAD_REQUEST,
+            data,
+        );
+    }
+    let address = client_address(&req);
+    let client_id = pending.as_ref().map(|p| p.client_id.to_string());
+    let resume = pending.is_some().then(|| form.request.clone());
+    let (identifier, email) = (form.identifier.clone(), form.email.clone());
+    let result = run(&state, move |idp, conn| {
+        let request = recovery::ResetRequest {
+            identifier: &identifier,
+            email: &email,
+            resume_request: resume.as_deref(),
+            origin: Origin {
+                address: &address,
+                client_id: client_id.as_deref(),
+            },
+        };
+        recovery::forgot_password(idp, conn, request)
+    })
+    .await;
+    pad(&state, started).await;
+    let error = match result {
+        Ok(Requested::Accepted) => {
+            let data = json!({
+                "request": form.request,
+                "what": "password",
+                "hours": state.idp.settings.recovery.reset_ttl_seconds / 3600,
+            });
+            return form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data);
+        }
+        Ok(Requested::Throttled) => "forgot-error-throttled",
+        Ok(Requested::Incomplete(message)) => message,
+        Err(e) => return domain_error_page(&state, &req, &e),
+    };
+    let data = forgot_data(
+        &state,
+        &form.request,
+        &form.identifier,
+        &form.email,
+        Some(error),
+    );
+    form_page(&state, &req, "forgot", locale, StatusCode::OK, data)
+}
+
+#[tracing::instrument(skip_all, name = "forgot_identifier_form")]
+pub async fn forgot_identifier_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let request = query.into_inner().request;
+    let pending = pending(&state, &request).await;
+    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
+    let data = json!({"request": request, "email": "", "error": null});
+    form_page(
+        &state,
+        &req,
+        "forgot_identifier",
+        locale,
+        StatusCode::OK,
+        data,
+    )
+}
+
+#[tracing::instrument(skip_all, name = "forgot_identifier_submit")]
+pub async fn forgot_identifier_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<ForgotForm>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let form = form.into_inner();
+    let pending = pending(&state, &form.request).await;
+    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
+    let page_with = |error: &str, status| {
+        let data = json!({"request": form.request, "email": form.email, "error": error});
+        form_page(&state, &req, "forgot_identifier", locale, status, data)
+    };
+    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        return page_with("login-error-form-expired", StatusCode::BAD_REQUEST);
+    }
+    let address = client_address(&req);
+    let client_id = pending.as_ref().map(|p| p.client_id.to_string());
+    let email = form.email.clone();
+    let result = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: client_id.as_deref(),
+        };
+        recovery::forgot_identifier(idp, conn, &email, origin)
+    })
+    .await;
+    pad(&state, started).await;
+    match result {
+        Ok(Requested::Accepted) => {
+            let data = json!({"request": form.request, "what": "identifier", "hours": 0});
+            form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data)
+        }
+        Ok(Requested::Throttled) => page_with("forgot-error-throttled", StatusCode::OK),
+        Ok(Requested::Incomplete(message)) => page_with(message, StatusCode::OK),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+/// One rule line of the new-password page; `data-*` attributes let the page script tick it.
+fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> Value {
+    let policy = &state.idp.settings.password_policy;
+    let check = v
+        .message_key()
+        .trim_start_matches("password-rule-")
+        .to_owned();
+    let (param, value) = match v {
+        Violation::TooShort { min } => ("min", min.to_string()),
+        Violation::TooFewClasses { count, .. } => (
+            "count",
+            format!(
+                "{count} {}",
+                policy
+                    .classes_of
+                    .iter()
+                    .flat_map(|r| r.of.iter().map(|c| c.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        Violation::PersonalInfo => ("words", words.join(" ")),
+        _ => ("none", String::new()),
+    };
+    // Only the server can judge strength and the block-list: the script leaves them be.
+    let checked_live = !matches!(v, Violation::TooWeak | Violation::Blocklisted);
+    json!({
+        "text": state.pages.translations.violation(locale, v),
+        "check": if checked_live { check } else { String::new() },
+        "param": param,
+        "value": value,
+    })
+}
+
+/// What the new-password form shows.
+struct ResetView<'a> {
+    /// The hidden fields that name the reset: `token`, or `identifier` and `code`.
+    credential: Credential<'a>,
+    user: &'a User,
+    purpose: Purpose,
+    problems: Vec<String>,
+    email: &'a str,
+}
+
+fn reset_page(
+    state: &State,
+    req: &HttpRequest,
+    view: ResetView<'_>,
+    status: StatusCode,
+) -> HttpResponse {
+    let locale = user_locale(state, req, view.user);
+    let context = PasswordContext {
+        identifier: &view.user.username,
+        names: [
+            view.user.given_name.as_deref(),
+            view.user.family_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        email: view.user.email.as_deref(),
+    };
+    let words = personal_fragments(&context);
+    let rules: Vec<Value> = state
+        .idp
+        .settings
+        .password_policy
+        .rules()
+        .iter()
+        .map(|v| rule_line(state, locale, v, &words))
+        .collect();
+    let (token, identifier, code) = match view.credential {
+        Credential::Token(t) => (t, "", ""),
+        Credential::Code { identifier, code } => ("", identifier, code),
+    };
+    let ask_email = state.idp.settings.recovery.confirm_email_on_reset
+        && view.purpose == Purpose::Reset
+        && view.user.email.is_some();
+    let data = json!({
+        "token": token,
+        "code_identifier": identifier,
+        "code": code,
+        "account": view.user.username,
+        "temporary": view.purpose == Purpose::TemporaryPassword,
+        "rules": rules,
+        "problems": view.problems,
+        "ask_email": ask_email,
+        "email": view.email,
+        "max_length": state.idp.settings.password_policy.max_length,
+    });
+    form_page(state, req, "reset", locale, status, data)
+}
+
+/// The account's own language first: the link comes from a mail written in it.
+fn user_locale(state: &State, req: &HttpRequest, user: &User) -> Locale {
+    user.locale
+        .as_deref()
+        .and_then(Locale::parse)
+        .unwrap_or_else(|| state.locale(req, None))
+}
+
+/// The page for a link or code that cannot be used, offering a new one.
+fn unusable_page(state: &State, req: &HttpRequest, why: Unusable, by_code: bool) -> HttpResponse {
+    let message = match (why, by_code) {
+        // A code page never says more than "not valid": it names no account.
+        (_, true) | (Unusable::Unknown, false) => "reset-unusable-unknown",
+        (Unusable::Expired, false) => "reset-unusable-expired",
+        (Unusable::Used, false) => "reset-unusable-used",
+        (Unusable::Revoked, false) => "reset-unusable-revoked",
+    };
+    let html = state.pages.render(
+        "reset_unusable",
+        state.locale(req, None),
+        json!({ "message": message }),
+    );
+    page(StatusCode::OK).body(html)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// Opening the link shows the form; it uses nothing (mail scanners open links).
+#[tracing::instrument(skip_all, name = "reset_form")]
+pub async fn reset_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let token = query.into_inner().token;
+    show_reset_form(&state, &req, token).await
+}
+
+/// The form a temporary password leads to, in the login's answer (no URL carries it).
+pub async fn change_temporary_password_page(
+    state: &State,
+    req: &HttpRequest,
+    token: &str,
+) -> HttpResponse {
+    show_reset_form(state, req, token.to_owned()).await
+}
+
+async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
+    let (state, req) = (state.clone(), req.clone());
+    let address = client_address(&req);
+    let t = token.clone();
+    let opened = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        recovery::open(idp, conn, Credential::Token(&t), origin)
+    })
+    .await;
+    match opened {
+        Ok(CompletionOutcome::Open(reset, user)) => {
+            let view = ResetView {
+                credential: Credential::Token(&token),
+                user: &user,
+                purpose: reset.purpose,
+                problems: Vec::new(),
+                email: "",
+            };
+            reset_page(&state, &req, view, StatusCode::OK)
+        }
+        Ok(CompletionOutcome::Unusable(why)) => unusable_page(&state, &req, why, false),
+        Ok(_) => unusable_page(&state, &req, Unusable::Unknown, false),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    request: String,
+    csrf: Option<String>,
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    code: String,
+}
+
+fn code_page(
+    state: &State,
+    req: &HttpRequest,
+    form: &CodeForm,
+    error: Option<&str>,
+) -> HttpResponse {
+    let data = json!({
+        "request": form.request,
+        "identifier": form.identifier,
+        "code": form.code,
+        "error": error,
+    });
+    form_page(
+        state,
+        req,
+        "reset_code",
+        state.locale(req, None),
+        StatusCode::OK,
+        data,
+    )
+}
+
+#[tracing::instrument(skip_all, name = "reset_code_form")]
+pub async fn reset_code_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let form = CodeForm {
+        request: query.into_inner().request,
+        csrf: None,
+        identifier: String::new(),
+        code: String::new(),
+    };
+    code_page(&state, &req, &form, None)
+}
+
+/// "I received a reset code": identifier and code open the new-password form.
+#[tracing::instrument(skip_all, name = "reset_code_submit")]
+pub async fn reset_code_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        return code_page(&state, &req, &form, Some("login-error-form-expired"));
+    }
+    let address = client_address(&req);
+    let (identifier, code) = (form.identifier.clone(), form.code.clone());
+    let opened = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        recovery::open(
+            idp,
+            conn,
+            Credential::Code {
+                identifier: &identifier,
+                code: &code,
+            },
+            origin,
+        )
+    })
+    .await;
+    match opened {
+        Ok(CompletionOutcome::Open(reset, user)) => {
+            let view = ResetView {
+                credential: Credential::Code {
+                    identifier: &form.identifier,
+                    code: &form.code,
+                },
+                user: &user,
+                purpose: reset.purpose,
+                problems: Vec::new(),
+                email: "",
+            };
+            reset_page(&state, &req, view, StatusCode::OK)
+        }
+        Ok(CompletionOutcome::Throttled) => {
+            code_page(&state, &req, &form, Some("reset-error-code-throttled"))
+        }
+        Ok(_) => code_page(&state, &req, &form, Some("reset-error-code")),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    code_identifier: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+    email: Option<String>,
+}
+
+impl ResetForm {
+    fn credential(&self) -> Credential<'_> {
+        if self.token.is_empty() {
+            Credential::Code {
+                identifier: &self.code_identifier,
+                code: &self.code,
+            }
+        } else {
+            Credential::Token(&self.token)
+        }
+    }
+}
+
+/// Submitting the form is what uses the reset, once, if the password is acceptable.
+#[tracing::instrument(skip_all, name = "reset_submit")]
+pub async fn reset_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
+    let address = client_address(&req);
+    let f = form_fields(&form);
+    let result = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        let credential = f.credential();
+        if !form_ok {
+            // Show the form again (nothing used), asking to resubmit.
+            return Ok((recovery::open(idp, conn, credential, origin)?, None));
+        }
+        let new = NewPassword {
+            password: &f.password,
+            confirmation: &f.confirmation,
+            email: f.email.as_deref(),
+        };
+        let outcome = recovery::complete(idp, conn, credential, new, origin)?;
+        // The person proved the mailbox (or the temporary password) and chose a password:
+        // they are logged in, as after any reset at the best providers.
+        let cookie = match &outcome {
+            CompletionOutcome::Done(done) => {
+                Some(sessions::create(idp, conn, done.user.id, &["pwd"])?.1)
+            }
+            _ => None,
+        };
+        Ok((outcome, cookie))
+    })
+    .await;
+    let locale_of = |user: &User| user_locale(&state, &req, user);
+    match result {
+        Ok((CompletionOutcome::Done(done), Some(cookie))) => {
+            let continue_url = match &done.resume_request {
+                Some(request) => format!("/resume?request={}", urlencode(request)),
+                None => "/".to_owned(),
+            };
+            let html = state.pages.render(
+                "reset_done",
+                locale_of(&done.user),
+                json!({
+                    "refresh_url": continue_url,
+                    "refresh_delay": state.idp.settings.recovery.redirect_delay_seconds,
+                    "continue_url": continue_url,
+                    "account": done.user.username,
+                    "has_app": done.resume_request.is_some(),
+                }),
+            );
+            let mut resp = page(StatusCode::OK).body(html);
+            if let Err(e) = resp.add_cookie(&super::session_cookie_for(&state, cookie)) {
+                tracing::error!(error = %e, "cannot set the session cookie");
+            }
+            resp
+        }
+        Ok((CompletionOutcome::Open(reset, user), _)) => {
+            let view = ResetView {
+                credential: form.credential(),
+                user: &user,
+                purpose: reset.purpose,
+                problems: vec![state.pages.translations.get(
+                    locale_of(&user),
+                    "login-error-form-expired",
+                    None,
+                )],
+                email: form.email.as_deref().unwrap_or_default(),
+            };
+            reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
+        }
+        Ok((CompletionOutcome::Rejected(reset, user, problems), _)) => {
+            let locale = locale_of(&user);
+            let t = &state.pages.translations;
+            let problems = problems
+                .iter()
+                .map(|p| match p {
+                    recovery::Problem::Policy(v) => t.violation(locale, v),
+                    other => t.get(locale, &other.message_key(), None),
+                })
+                .collect();
+            let view = ResetView {
+                credential: form.credential(),
+                user: &user,
+                purpose: reset.purpose,
+                problems,
+                email: form.email.as_deref().unwrap_or_default(),
+            };
+            reset_page(&state, &req, view, StatusCode::OK)
+        }
+        Ok((CompletionOutcome::Unusable(why), _)) => unusable_page(
+            &state,
+            &req,
+            why,
+            !form.code.is_empty() && form.token.is_empty(),
+        ),
+        Ok((CompletionOutcome::Throttled, _)) => {
+            unusable_page(&state, &req, Unusable::Unknown, true)
+        }
+        Ok((CompletionOutcome::Done(_), None)) => domain_error_page(
+            &state,
+            &req,
+            &crate::domain::DomainError::Corrupt("no session".into()),
+        ),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+/// An owned copy of the form for the blocking task.
+fn form_fields(form: &ResetForm) -> ResetForm {
+    ResetForm {
+        csrf: None,
+        token: form.token.clone(),
+        code_identifier: form.code_identifier.clone(),
+        code: form.code.clone(),
+        password: form.password.clone(),
+        confirmation: form.confirmation.clone(),
+        email: form.email.clone(),
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Back to the application of the pending login, now that the browser has a session.
+#[tracing::instrument(skip_all, name = "resume")]
+pub async fn resume(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let request = query.into_inner().request;
+    let cookie = session_cookie(&req);
+    let result = run(&state, move |idp, conn| {
+        let Some(pending) = authorize::load_pending(idp, conn, &request)? else {
+            return Ok("/".to_owned());
+        };
+        let session = match &cookie {
+            Some(c) => sessions::find(conn, c, idp.now())?,
+            None => None,
+        };
+        authorize::delete_pending(conn, &request)?;
+        Ok(
+            match authorize::decide(idp, conn, pending, session.as_ref())? {
+                Outcome::Redirect(to) => to,
+                Outcome::Login { request_id, .. } => format!("/login?request={request_id}"),
+            },
+        )
+    })
+    .await;
+    match result {
+        Ok(to) => see_other(&to),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+/// The script that ticks each rule as the person types; the form works without it.
+pub async fn password_rules_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(include_str!(
+            "../../../../templates/assets/password-rules.js"
+        ))
+}
