@@ -10,15 +10,27 @@ use serde_json::Value;
 use crate::domain::mail::OutgoingMail;
 use crate::i18n::{Locale, TranslateHelper, Translations};
 
-/// Mails this provider sends, by name.
-const MAILS: [(&str, [&str; 3]); 1] = [(
-    "test",
-    [
-        include_str!("../../templates/mail/test.subject.hbs"),
-        include_str!("../../templates/mail/test.text.hbs"),
-        include_str!("../../templates/mail/test.html.hbs"),
-    ],
-)];
+/// Mails this provider sends, by name: subject, text body, HTML body.
+macro_rules! mail {
+    ($name:literal) => {
+        (
+            $name,
+            [
+                include_str!(concat!("../../templates/mail/", $name, ".subject.hbs")),
+                include_str!(concat!("../../templates/mail/", $name, ".text.hbs")),
+                include_str!(concat!("../../templates/mail/", $name, ".html.hbs")),
+            ],
+        )
+    };
+}
+
+pub const MAILS: [(&str, [&str; 3]); 5] = [
+    mail!("test"),
+    mail!("reset"),
+    mail!("password_changed"),
+    mail!("identifiers"),
+    mail!("temporary_password"),
+];
 
 pub struct MailTemplates {
     /// Subjects and text bodies: nothing escaped.
@@ -141,5 +153,60 @@ mod tests {
             )
             .unwrap();
         assert!(evil.html_body.contains("&lt;script&gt;") && !evil.html_body.contains("<script>"));
+    }
+
+    /// Every mail renders in every language with the data its sender gives.
+    #[test]
+    fn every_mail_renders_in_every_language() {
+        let mails = MailTemplates::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let account = json!({"identifier": "lea.dupont", "email": "famille@example.org", "name": "Léa Dupont", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD"});
+        let cases = [
+            (
+                "reset",
+                json!({"several": true, "accounts": [account.clone(), account], "hours": 48, "code_url": "https://sts/reset/code", "forgot_url": "https://sts/forgot"}),
+            ),
+            (
+                "password_changed",
+                json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23 10:00 UTC", "forgot_url": "https://sts/forgot"}),
+            ),
+            (
+                "identifiers",
+                json!({"accounts": [{"identifier": "lea.dupont", "name": null, "relation": null}], "email": "famille@example.org", "login_url": "https://sts/login", "forgot_url": "https://sts/forgot"}),
+            ),
+            (
+                "temporary_password",
+                json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "password": "Kq7m-2xpd-W9rt", "expires": "2026-11-30 10:00 UTC", "login_url": "https://sts/login"}),
+            ),
+        ];
+        for locale in Locale::ALL {
+            for (name, data) in &cases {
+                let mail = mails
+                    .render(name, locale, "x@example.org", data.clone())
+                    .unwrap();
+                for part in [&mail.subject, &mail.text_body, &mail.html_body] {
+                    assert!(
+                        !part.contains("mail-"),
+                        "untranslated key in {name}: {part}"
+                    );
+                }
+            }
+        }
+        let reset = mails
+            .render("reset", Locale::Fr, "x@example.org", cases[0].1.clone())
+            .unwrap();
+        assert_eq!(
+            reset
+                .text_body
+                .matches("https://sts/reset?token=T1")
+                .count(),
+            2
+        );
+        assert!(reset.text_body.contains("K7QM-2XPD"));
+        assert!(reset.text_body.contains("Votre identifiant : lea.dupont"));
+        assert!(
+            reset
+                .text_body
+                .contains("mot de passe actuel reste valable")
+        );
     }
 }

@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{Locale, TranslateHelper, Translations};
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -17,6 +17,28 @@ const TEMPLATES: [(&str, &str); 6] = [
         include_str!("../../../templates/logged_out.hbs"),
     ),
     ("home", include_str!("../../../templates/home.hbs")),
+    ("forgot", include_str!("../../../templates/forgot.hbs")),
+    (
+        "forgot_sent",
+        include_str!("../../../templates/forgot_sent.hbs"),
+    ),
+    (
+        "forgot_identifier",
+        include_str!("../../../templates/forgot_identifier.hbs"),
+    ),
+    ("reset", include_str!("../../../templates/reset.hbs")),
+    (
+        "reset_code",
+        include_str!("../../../templates/reset_code.hbs"),
+    ),
+    (
+        "reset_unusable",
+        include_str!("../../../templates/reset_unusable.hbs"),
+    ),
+    (
+        "reset_done",
+        include_str!("../../../templates/reset_done.hbs"),
+    ),
 ];
 
 pub struct Pages {
@@ -53,10 +75,14 @@ impl Pages {
         })
     }
 
-    /// Renders page `name`; `data` gets `lang` added.
+    /// Renders page `name`; `data` gets `lang` added, and the layout's optional values
+    /// (`refresh_url`, `refresh_delay`, `script`) when a page does not set them.
     pub fn render(&self, name: &str, locale: Locale, mut data: serde_json::Value) -> String {
         if let Some(map) = data.as_object_mut() {
             map.insert("lang".into(), serde_json::json!(locale.as_str()));
+            for optional in ["refresh_url", "refresh_delay", "script"] {
+                map.entry(optional).or_insert(serde_json::Value::Null);
+            }
         }
         match self.registry.render(name, &data) {
             Ok(html) => html,
@@ -93,5 +119,67 @@ mod tests {
                 locale.as_str()
             );
         }
+    }
+
+    /// Every recovery page renders in every language with the data its handler gives, and
+    /// no message key shows through untranslated.
+    #[test]
+    fn recovery_pages_render_in_every_language() {
+        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let rule = json!({"text": "8+", "check": "min-length", "param": "min", "value": "8"});
+        let cases = [
+            (
+                "forgot",
+                json!({"request": "r", "csrf": "c", "ask_either": true, "ask_identifier": false, "ask_email": false, "identifier": "", "email": "", "error": "forgot-error-throttled"}),
+            ),
+            (
+                "forgot_sent",
+                json!({"request": "r", "csrf": "c", "what": "password", "hours": 48}),
+            ),
+            (
+                "forgot_sent",
+                json!({"request": "r", "csrf": "c", "what": "identifier", "hours": 0}),
+            ),
+            (
+                "forgot_identifier",
+                json!({"request": "r", "csrf": "c", "email": "", "error": null}),
+            ),
+            (
+                "reset_code",
+                json!({"request": "r", "csrf": "c", "identifier": "", "code": "", "error": "reset-error-code"}),
+            ),
+            (
+                "reset",
+                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "temporary": true, "rules": [rule], "problems": ["x"], "ask_email": true, "email": "", "max_length": 128}),
+            ),
+            (
+                "reset_unusable",
+                json!({"message": "reset-unusable-expired"}),
+            ),
+            (
+                "reset_done",
+                json!({"refresh_url": "/resume?request=r", "refresh_delay": 5, "continue_url": "/resume?request=r", "account": "jean.dupont", "has_app": true}),
+            ),
+        ];
+        for locale in Locale::ALL {
+            for (name, data) in &cases {
+                let html = pages.render(name, locale, data.clone());
+                assert!(html.contains("</html>"), "{name} failed to render: {html}");
+                for key in ["forgot-", "reset-", "login-", "password-rule-"] {
+                    assert!(
+                        !html.contains(&format!(">{key}")),
+                        "untranslated {key}… in {name} ({})",
+                        locale.as_str()
+                    );
+                }
+            }
+        }
+        // Handlebars writes `=` as `&#x3D;` in attributes; browsers read it back.
+        let done = pages
+            .render("reset_done", Locale::Fr, cases[7].1.clone())
+            .replace("&#x3D;", "=");
+        assert!(done.contains("http-equiv=\"refresh\" content=\"5;url=/resume?request=r\""));
+        let reset = pages.render("reset", Locale::En, cases[5].1.clone());
+        assert!(reset.contains("<script src=\"/assets/password-rules.js\" defer>"));
     }
 }
