@@ -12,9 +12,10 @@ use crate::config::Settings;
 use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
 use crate::domain::clock::SystemClock;
 use crate::domain::password_policy::PasswordContext;
+use crate::domain::recovery::{self, Delivery};
 use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
 use crate::domain::users::{self, NewUser};
-use crate::domain::{DomainError, Idp, keys};
+use crate::domain::{DomainError, Idp, keys, links};
 use crate::i18n::Locale;
 
 // Parsed once per process: the size of the variants does not matter.
@@ -101,6 +102,33 @@ pub enum UserCommand {
         user: String,
     },
     Enable {
+        user: String,
+    },
+    /// Issue a temporary password: the next login must choose a new one; it expires
+    /// after `recovery.temporary_password_ttl_seconds`. Mailed to the account's addresses
+    /// (and its co-accounts'), or shown once with --show.
+    TempPassword {
+        user: String,
+        /// Print the password here instead of mailing it.
+        #[arg(long)]
+        show: bool,
+    },
+    /// Link a co-account (a guardian, a substitute) to an account; mail about the
+    /// account also goes to the co-account's address.
+    Link {
+        account: String,
+        co_account: String,
+        /// What the co-account is to the account: mother, father, guardian, substitute…
+        #[arg(long)]
+        relation: String,
+    },
+    /// Remove a co-account link.
+    Unlink {
+        account: String,
+        co_account: String,
+    },
+    /// The co-accounts of an account, and the accounts it is a co-account of.
+    Links {
         user: String,
     },
 }
@@ -395,6 +423,91 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             users::set_disabled(&mut conn, u.id, false, now)?;
             print(json_out, json!({ "enabled": u.id }), || {
                 format!("{} enabled", u.username)
+            });
+        }
+        UserCommand::TempPassword { user, show } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let delivery = if show { Delivery::Show } else { Delivery::Mail };
+            let issued = recovery::issue_temporary_password(&idp, &mut conn, &u, delivery)?;
+            let out = json!({
+                "user": u.id,
+                "password": issued.password,
+                "expires_at": issued.expires_at,
+                "mailed_to": issued.mailed_to,
+            });
+            print(json_out, out, || match &issued.password {
+                Some(p) => format!(
+                    "temporary password of {}: {p}\n(shown once; it expires {})",
+                    u.username, issued.expires_at
+                ),
+                None => format!(
+                    "temporary password of {} mailed to {} (expires {})",
+                    u.username,
+                    issued.mailed_to.join(", "),
+                    issued.expires_at
+                ),
+            });
+        }
+        UserCommand::Link {
+            account,
+            co_account,
+            relation,
+        } => {
+            let a = users::lookup(&mut conn, &account)?;
+            let c = users::lookup(&mut conn, &co_account)?;
+            let relation = links::RelationLabel::parse(&relation)?;
+            links::link(&mut conn, a.id, c.id, &relation, now)?;
+            let out = json!({"account": a.id, "co_account": c.id, "relation": relation.as_str()});
+            print(json_out, out, || {
+                format!(
+                    "{} is now {} of {}",
+                    c.username,
+                    relation.as_str(),
+                    a.username
+                )
+            });
+        }
+        UserCommand::Unlink {
+            account,
+            co_account,
+        } => {
+            let a = users::lookup(&mut conn, &account)?;
+            let c = users::lookup(&mut conn, &co_account)?;
+            if !links::unlink(&mut conn, a.id, c.id)? {
+                return Err(DomainError::NotFound(
+                    format!("link from {} to {}", a.username, c.username).into(),
+                )
+                .into());
+            }
+            print(json_out, json!({"unlinked": [a.id, c.id]}), || {
+                format!("{} is no longer linked to {}", c.username, a.username)
+            });
+        }
+        UserCommand::Links { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let entry = |(other, relation): &(users::User, String)| json!({"id": other.id, "username": other.username, "relation": relation});
+            let co = links::co_accounts(&mut conn, u.id)?;
+            let of = links::accounts_of(&mut conn, u.id)?;
+            let out = json!({
+                "co_accounts": co.iter().map(entry).collect::<Vec<_>>(),
+                "co_account_of": of.iter().map(entry).collect::<Vec<_>>(),
+            });
+            print(json_out, out, || {
+                let mut lines: Vec<String> = co
+                    .iter()
+                    .map(|(o, r)| {
+                        format!(
+                            "{}: {r} ({})",
+                            o.username,
+                            o.email.as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect();
+                lines.extend(of.iter().map(|(o, r)| format!("{r} of {}", o.username)));
+                if lines.is_empty() {
+                    lines.push(format!("{} has no links", u.username));
+                }
+                lines.join("\n")
             });
         }
     }

@@ -138,7 +138,7 @@ pub fn deliver_due(
             continue; // another instance has it
         }
         let mail = OutgoingMail {
-            recipient,
+            recipient: recipient.clone(),
             subject,
             text_body,
             html_body,
@@ -152,6 +152,14 @@ pub fn deliver_due(
                         mail_outbox::claimed_until.eq(None::<chrono::NaiveDateTime>),
                     ))
                     .execute(conn)?;
+                let event = super::audit::Event {
+                    kind: super::audit::Kind::MailSent,
+                    user: None,
+                    client_id: None,
+                    address: None,
+                    detail: &recipient,
+                };
+                super::audit::record(conn, event, now)?;
                 delivered += 1;
             }
             Err(error) => {

@@ -1,54 +1,11 @@
 //! The outbox against a real SMTP server on loopback (mailin, an SMTP server library).
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 use idp::domain::mail::{self, OutgoingMail};
 
 use crate::both_backends;
 use crate::support::*;
-
-/// Messages an SMTP server received, as raw text. The server clones the handler for each
-/// connection: the list is shared, the message being received is the connection's own.
-#[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<String>>>, Vec<u8>);
-
-impl mailin_embedded::Handler for Inbox {
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.1.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        let message = String::from_utf8_lossy(&std::mem::take(&mut self.1)).into_owned();
-        self.0.lock().unwrap().push(message);
-        mailin_embedded::response::OK
-    }
-}
-
-impl Inbox {
-    fn messages(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// Starts an SMTP server on `listener`; it runs until the test process ends.
-fn smtp_server(listener: TcpListener) -> Inbox {
-    let inbox = Inbox::default();
-    let mut server = mailin_embedded::Server::new(inbox.clone());
-    server.with_name("sink.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    inbox
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn mail(n: usize) -> OutgoingMail {
     OutgoingMail {

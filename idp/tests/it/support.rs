@@ -361,3 +361,133 @@ pub async fn token_call(base: &str, form: &[(&str, &str)]) -> (u16, serde_json::
     assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
+
+/// Messages an SMTP server received, as raw text. The server clones the handler for each
+/// connection: the list is shared, the message being received is the connection's own.
+#[derive(Clone, Default)]
+pub struct Inbox(Arc<std::sync::Mutex<Vec<String>>>, Vec<u8>);
+
+impl mailin_embedded::Handler for Inbox {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.1.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let message = String::from_utf8_lossy(&std::mem::take(&mut self.1)).into_owned();
+        self.0.lock().unwrap().push(message);
+        mailin_embedded::response::OK
+    }
+}
+
+/// A received mail, decoded.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    fn parse(raw: &str) -> Self {
+        let message = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("a MIME message");
+        let to = message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            to,
+            subject: message.subject().unwrap_or_default().to_string(),
+            text: message.body_text(0).unwrap_or_default().into_owned(),
+            html: message.body_html(0).unwrap_or_default().into_owned(),
+        }
+    }
+
+    /// Every link to `path` on the server, in the order of the text body.
+    pub fn links(&self, server: &TestServer, path: &str) -> Vec<String> {
+        let prefix = server.url(path);
+        self.text
+            .split_whitespace()
+            .filter(|w| w.starts_with(&prefix))
+            .map(String::from)
+            .collect()
+    }
+
+    /// The reset codes (`XXXX-XXXX`) in the text body.
+    pub fn codes(&self) -> Vec<String> {
+        self.text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| {
+                w.len() == 9
+                    && w.as_bytes()[4] == b'-'
+                    && w.chars()
+                        .all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Inbox {
+    pub fn messages(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The mails received so far, decoded.
+    pub fn mails(&self) -> Vec<Mail> {
+        self.messages().iter().map(|m| Mail::parse(m)).collect()
+    }
+
+    /// Waits (up to 20 s) until `n` mails have arrived; returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..200 {
+            if self.messages().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let mails = self.mails();
+        assert!(mails.len() >= n, "expected {n} mails, got {mails:#?}");
+        mails
+    }
+}
+
+/// Starts an SMTP server on `listener`; it runs until the test process ends.
+pub fn smtp_server(listener: TcpListener) -> Inbox {
+    let inbox = Inbox::default();
+    let mut server = mailin_embedded::Server::new(inbox.clone());
+    server.with_name("sink.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestServer {
+    /// A server whose mail goes over SMTP to a real SMTP server on loopback.
+    pub async fn with_mail(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> (Self, Inbox) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let inbox = smtp_server(listener);
+        let server = Self::start_with(backend, |s| {
+            s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            s.mail_poll_seconds = 1;
+            s.recovery.response_floor_millis = 50;
+            tweak(s);
+        })
+        .await;
+        (server, inbox)
+    }
+}
