@@ -7,6 +7,7 @@ mod flow;
 mod mail;
 mod negative;
 mod recovery;
+mod recovery_flow;
 mod scale_out;
 mod sessions;
 mod support;
