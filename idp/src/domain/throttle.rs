@@ -31,6 +31,9 @@ pub const LOGIN_FAILURES_PER_ADDRESS: Limit = Limit {
     window: Duration::minutes(15),
 };
 
+/// The longest window of any limit (recovery requests: an hour); older windows are purged.
+pub const LONGEST_WINDOW: Duration = Duration::hours(1);
+
 /// When `key` may be hit again, if its window is full.
 pub fn blocked_until(
     conn: &mut DbConn,

@@ -321,6 +321,46 @@ fn cli_administration() {
         "--password",
         "Cool72++",
     ]);
+    // Co-accounts and temporary passwords.
+    let linked = run(&[
+        "--json",
+        "user",
+        "link",
+        "pierre.curie",
+        "marie.curie",
+        "--relation",
+        "mother",
+    ]);
+    assert_eq!(linked["relation"], "mother");
+    let links = run(&["--json", "user", "links", "pierre.curie"]);
+    assert_eq!(links["co_accounts"][0]["username"], "Marie.Curie");
+    assert_eq!(
+        run(&["--json", "user", "links", "marie.curie"])["co_account_of"][0]["relation"],
+        "mother"
+    );
+    let temporary = run(&["--json", "user", "temp-password", "pierre.curie", "--show"]);
+    assert_eq!(temporary["password"].as_str().unwrap().len(), 14);
+    assert_eq!(
+        run(&["--json", "user", "show", "pierre.curie"])["password_change_required"],
+        true
+    );
+    let mailed = run(&["--json", "user", "temp-password", "pierre.curie"]);
+    assert!(
+        mailed["password"].is_null(),
+        "a mailed password is not shown"
+    );
+    assert_eq!(
+        mailed["mailed_to"],
+        serde_json::json!(["famille@example.org"]),
+        "one mail per mailbox, also the co-account's"
+    );
+    run(&["--json", "user", "unlink", "pierre.curie", "marie.curie"]);
+    assert!(
+        run(&["--json", "user", "links", "pierre.curie"])["co_accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         run(&["--json", "user", "disable", "marie.curie"])["disabled"],
         user["id"]
