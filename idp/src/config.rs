@@ -84,6 +84,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     /// Sender of every mail.
     pub mail_from: String,
+    /// Optional DKIM signing of every mail.
+    pub dkim: Option<crate::domain::mail::DkimSettings>,
     /// Where mail goes as `.eml` files when no SMTP server is configured.
     pub outbox_dir: String,
     /// How often each instance looks for mail to send.
@@ -116,6 +118,7 @@ impl Default for Settings {
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
             smtp_url: None,
+            dkim: None,
             mail_from: "Service d'identification <no-reply@localhost>".into(),
             outbox_dir: "./data/outbox".into(),
             mail_poll_seconds: 2,
@@ -291,8 +294,21 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return Err(key_error("max_body_bytes", "must be at least 1024"));
         }
-        crate::domain::mail::Mailer::new(self.smtp_url.as_deref(), &self.outbox_dir)
-            .map_err(|e| key_error("smtp_url", e))?;
+        crate::domain::mail::Mailer::new(
+            self.smtp_url.as_deref(),
+            &self.outbox_dir,
+            self.dkim.as_ref(),
+        )
+        .map_err(|e| {
+            key_error(
+                if e.starts_with("dkim") {
+                    "dkim"
+                } else {
+                    "smtp_url"
+                },
+                e,
+            )
+        })?;
         crate::domain::mail::sender(&self.mail_from)
             .map_err(|e| key_error("mail_from", e.to_string()))?;
         if self.mail_poll_seconds == 0 {

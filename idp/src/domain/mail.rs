@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
 
@@ -48,21 +49,78 @@ pub fn enqueue(conn: &mut DbConn, mail: &OutgoingMail, now: DateTime<Utc>) -> Do
 
 /// Where mail goes: an SMTP server, or `.eml` files (the zero-configuration default, so a
 /// newcomer can follow a reset link without a mail server).
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    /// Signs every mail (RFC 6376) when configured.
+    dkim: Option<DkimConfig>,
+}
+
+enum Transport {
     Smtp(Box<SmtpTransport>),
     Files(PathBuf),
+}
+
+/// DKIM signing (RFC 6376) of outgoing mail, so receivers can check it comes from the
+/// school's domain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    /// The signing domain (`d=`), e.g. `sts.school.example`.
+    pub domain: String,
+    /// The selector (`s=`): the key is published at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: String,
+    /// `rsa` (a PKCS#1 PEM file) or `ed25519` (a file with the base64 of the 32-byte key).
+    pub algorithm: DkimAlgorithm,
+    pub private_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+fn dkim_config(settings: &DkimSettings) -> Result<DkimConfig, String> {
+    let key = std::fs::read_to_string(&settings.private_key_file)
+        .map_err(|e| format!("{}: {e}", settings.private_key_file.display()))?;
+    let algorithm = match settings.algorithm {
+        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(key.trim(), algorithm)
+        .map_err(|e| format!("{}: {e}", settings.private_key_file.display()))?;
+    Ok(DkimConfig::default_config(
+        settings.selector.clone(),
+        settings.domain.clone(),
+        key,
+    ))
 }
 
 impl Mailer {
     /// `smtp_url` as lettre reads it: `smtp://host:25`, `smtp://host:587?tls=required`
     /// (STARTTLS), `smtps://user:password@host:465` (TLS).
-    pub fn new(smtp_url: Option<&str>, outbox_dir: &str) -> Result<Self, String> {
-        match smtp_url {
+    pub fn new(
+        smtp_url: Option<&str>,
+        outbox_dir: &str,
+        dkim: Option<&DkimSettings>,
+    ) -> Result<Self, String> {
+        let transport = match smtp_url {
             Some(url) => SmtpTransport::from_url(url)
-                .map(|b| Self::Smtp(Box::new(b.build())))
-                .map_err(|e| format!("smtp_url: {e}")),
-            None => Ok(Self::Files(PathBuf::from(outbox_dir))),
-        }
+                .map(|b| Transport::Smtp(Box::new(b.build())))
+                .map_err(|e| format!("smtp_url: {e}"))?,
+            None => Transport::Files(PathBuf::from(outbox_dir)),
+        };
+        let dkim = dkim
+            .map(dkim_config)
+            .transpose()
+            .map_err(|e| format!("dkim: {e}"))?;
+        Ok(Self { transport, dkim })
+    }
+
+    /// True when mail is written to files (no SMTP server configured).
+    pub fn writes_files(&self) -> bool {
+        matches!(self.transport, Transport::Files(_))
     }
 
     fn send(&self, from: &Mailbox, mail: &OutgoingMail) -> Result<(), String> {
@@ -70,7 +128,7 @@ impl Mailer {
             .recipient
             .parse()
             .map_err(|e| format!("recipient: {e}"))?;
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(from.clone())
             .to(to)
             .subject(&mail.subject)
@@ -79,9 +137,12 @@ impl Mailer {
                 mail.html_body.clone(),
             ))
             .map_err(|e| format!("message: {e}"))?;
-        match self {
-            Self::Smtp(smtp) => smtp.send(&message).map(|_| ()).map_err(|e| e.to_string()),
-            Self::Files(dir) => {
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(&message).map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Files(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 let id = FileTransport::new(dir)
                     .send(&message)

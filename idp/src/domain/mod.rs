@@ -62,8 +62,12 @@ impl Idp {
         let key_set = keys::load(&mut conn, master.as_ref(), now)?;
         let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
         let hasher = PasswordHasher::new(settings.password_hashing)?;
-        let mailer = mail::Mailer::new(settings.smtp_url.as_deref(), &settings.outbox_dir)
-            .map_err(|e| DomainError::invalid("smtp_url", e))?;
+        let mailer = mail::Mailer::new(
+            settings.smtp_url.as_deref(),
+            &settings.outbox_dir,
+            settings.dkim.as_ref(),
+        )
+        .map_err(|e| DomainError::invalid("smtp_url", e))?;
         let mail_from = mail::sender(&settings.mail_from)?;
         let translations = Arc::new(crate::i18n::Translations::load()?);
         let mail_templates = crate::mail_templates::MailTemplates::load(translations.clone())?;

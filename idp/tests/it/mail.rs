@@ -254,3 +254,37 @@ fn cli_test_mail_over_smtp() {
     );
     assert!(messages[0].contains("text/plain") && messages[0].contains("text/html"));
 }
+
+/// With `dkim` set, every mail carries a DKIM signature (RFC 6376) for the domain.
+async fn dkim_signed_mail(backend: Backend) {
+    use base64::Engine;
+    let key_file = std::env::temp_dir().join(format!("dkim-{}.key", uuid::Uuid::new_v4().simple()));
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    std::fs::write(&key_file, key).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let server = TestServer::start_with(backend, |s| {
+        s.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        s.dkim = Some(idp::domain::mail::DkimSettings {
+            domain: "school.example".into(),
+            selector: "sts".into(),
+            algorithm: idp::domain::mail::DkimAlgorithm::Ed25519,
+            private_key_file: key_file.clone(),
+        });
+    })
+    .await;
+    let mut conn = server.idp.conn().unwrap();
+    mail::enqueue(&mut conn, &mail(1), server.idp.now()).unwrap();
+    inbox.wait_for(1).await;
+    let raw = &inbox.messages()[0];
+    let signature = raw
+        .lines()
+        .find(|l| l.starts_with("DKIM-Signature:"))
+        .unwrap_or_else(|| panic!("no DKIM-Signature in {raw}"));
+    for tag in ["a=ed25519-sha256", "d=school.example", "s=sts"] {
+        assert!(signature.contains(tag), "{tag} missing in {signature}");
+    }
+    let _ = std::fs::remove_file(key_file);
+}
+both_backends!(dkim_signed_mail);

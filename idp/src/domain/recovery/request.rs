@@ -214,7 +214,7 @@ pub fn forgot_password(
                 now,
             )?;
             let link = idp.endpoint(&format!("/reset?token={}", issued.token));
-            if matches!(idp.mailer, mail::Mailer::Files(_)) {
+            if idp.mailer.writes_files() {
                 // The zero-configuration default has no mail server: say where to go.
                 tracing::info!(account = %user.username, %link, "no SMTP server configured; reset link");
             }
