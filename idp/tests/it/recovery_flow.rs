@@ -6,6 +6,11 @@ use idp::domain::audit;
 use idp::domain::links::{self, RelationLabel};
 use idp::domain::types::{Email, Username};
 use idp::domain::users::{self, NewUser};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    RedirectUrl, Scope, TokenResponse,
+};
 
 use crate::both_backends;
 use crate::flow::urlencode;
@@ -158,8 +163,35 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     .await;
     let old_refresh = tokens["refresh_token"].as_str().unwrap().to_string();
 
+    // The relying party: discovery, an authorization request with PKCE and a nonce.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("school-app".into()),
+        Some(ClientSecret::new(SECRET.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf_state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
     let browser = browser();
-    let request = pending_login(&browser, &server).await;
+    let resp = browser.get(auth_url.as_str()).send().await.unwrap();
+    let request = query_param(&server.url(&location(&resp)), "request").unwrap();
     let (_, login_page) =
         get_text(&browser, &server.url(&format!("/login?request={request}"))).await;
     assert!(
@@ -244,18 +276,27 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     assert_eq!(resp.status(), 303);
     let back = location(&resp);
     assert!(back.starts_with(REDIRECT), "{back}");
-    assert_eq!(query_param(&back, "state").as_deref(), Some("st8"));
+    assert_eq!(
+        query_param(&back, "state").as_deref(),
+        Some(csrf_state.secret().as_str())
+    );
     let code = query_param(&back, "code").unwrap();
-    let (status, tokens) = token_call(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("a valid ID token");
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some(USERNAME)
+    );
 
     // The link is spent; the old password and the old refresh token are not valid any more.
     let (_, spent) = get_text(&browser, &links[0]).await;

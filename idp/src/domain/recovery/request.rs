@@ -338,3 +338,51 @@ pub fn forgot_identifier(
         Ok(Requested::Accepted)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(mode: IdentifyBy, identifier: &str, email: &str) -> Result<&'static str, &'static str> {
+        read_form(mode, identifier, email).map(|l| match l {
+            Lookup::Identifier(_) => "identifier",
+            Lookup::Email(_) => "email",
+            Lookup::Both(..) => "both",
+        })
+    }
+
+    #[test]
+    fn each_mode_reads_its_fields() {
+        use IdentifyBy::*;
+        assert_eq!(read(Either, " jean.dupont ", ""), Ok("identifier"));
+        assert_eq!(read(Either, "jean@hotmail.com", ""), Ok("email"));
+        assert_eq!(read(Either, " ", ""), Err("forgot-error-either-missing"));
+        assert_eq!(read(Identifier, "jean.dupont", ""), Ok("identifier"));
+        assert_eq!(
+            read(Identifier, "jean@hotmail.com", ""),
+            Err("forgot-error-email-as-identifier")
+        );
+        assert_eq!(
+            read(Identifier, "", "jean@hotmail.com"),
+            Err("forgot-error-identifier-missing")
+        );
+        assert_eq!(read(Email, "jean.dupont", "jean@hotmail.com"), Ok("email"));
+        assert_eq!(
+            read(Email, "", "jean.dupont"),
+            Err("forgot-error-email-missing")
+        );
+        assert_eq!(read(Both, "jean.dupont", "jean@hotmail.com"), Ok("both"));
+        assert_eq!(
+            read(Both, "jean.dupont", ""),
+            Err("forgot-error-email-missing")
+        );
+        assert_eq!(
+            read(Both, "", "jean@hotmail.com"),
+            Err("forgot-error-identifier-missing")
+        );
+        assert_eq!(
+            read(Both, "jean@hotmail.com", "jean@hotmail.com"),
+            Err("forgot-error-email-as-identifier")
+        );
+    }
+}
