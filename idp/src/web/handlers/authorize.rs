@@ -312,7 +312,7 @@ pub async fn login_submit(
             StatusCode::OK,
         ),
         Ok(LoginResult::ChangePassword { token }) => {
-            super::recovery::change_temporary_password_page(&state, &req, &token).await
+            super::recovery::show_reset_form(&state, &req, token).await
         }
         Ok(LoginResult::Expired) => super::error_page(
             &state,

@@ -257,29 +257,26 @@ fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> 
         .message_key()
         .trim_start_matches("password-rule-")
         .to_owned();
-    let (param, value) = match v {
-        Violation::TooShort { min } => ("min", min.to_string()),
-        Violation::TooFewClasses { count, .. } => (
-            "count",
-            format!(
-                "{count} {}",
-                policy
-                    .classes_of
-                    .iter()
-                    .flat_map(|r| r.of.iter().map(|c| c.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+    // What the script needs to judge the rule: a length, "count class…", or the words.
+    let value = match v {
+        Violation::TooShort { min } => min.to_string(),
+        Violation::TooFewClasses { count, .. } => format!(
+            "{count} {}",
+            policy
+                .classes_of
+                .iter()
+                .flat_map(|r| r.of.iter().map(|c| c.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
-        Violation::PersonalInfo => ("words", words.join(" ")),
-        _ => ("none", String::new()),
+        Violation::PersonalInfo => words.join(" "),
+        _ => String::new(),
     };
     // Only the server can judge strength and the block-list: the script leaves them be.
     let checked_live = !matches!(v, Violation::TooWeak | Violation::Blocklisted);
     json!({
         "text": state.pages.translations.violation(locale, v),
         "check": if checked_live { check } else { String::new() },
-        "param": param,
         "value": value,
     })
 }
@@ -381,24 +378,15 @@ pub async fn reset_form(
     req: HttpRequest,
     query: web::Query<TokenQuery>,
 ) -> HttpResponse {
-    let token = query.into_inner().token;
-    show_reset_form(&state, &req, token).await
+    show_reset_form(&state, &req, query.into_inner().token).await
 }
 
-/// The form a temporary password leads to, in the login's answer (no URL carries it).
-pub async fn change_temporary_password_page(
-    state: &State,
-    req: &HttpRequest,
-    token: &str,
-) -> HttpResponse {
-    show_reset_form(state, req, token.to_owned()).await
-}
-
-async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
-    let (state, req) = (state.clone(), req.clone());
-    let address = client_address(&req);
+/// The new-password form for a reset token; also the answer to a login with a temporary
+/// password (so no URL carries that token).
+pub async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
+    let address = client_address(req);
     let t = token.clone();
-    let opened = run(&state, move |idp, conn| {
+    let opened = run(state, move |idp, conn| {
         let origin = Origin {
             address: &address,
             client_id: None,
@@ -415,11 +403,11 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Htt
                 problems: Vec::new(),
                 email: "",
             };
-            reset_page(&state, &req, view, StatusCode::OK)
+            reset_page(state, req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Unusable(why)) => unusable_page(&state, &req, why, false),
-        Ok(_) => unusable_page(&state, &req, Unusable::Unknown, false),
-        Err(e) => domain_error_page(&state, &req, &e),
+        Ok(CompletionOutcome::Unusable(why)) => unusable_page(state, req, why, false),
+        Ok(_) => unusable_page(state, req, Unusable::Unknown, false),
+        Err(e) => domain_error_page(state, req, &e),
     }
 }
 
@@ -522,7 +510,7 @@ pub async fn reset_code_submit(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ResetForm {
     csrf: Option<String>,
     #[serde(default)]
@@ -551,6 +539,13 @@ impl ResetForm {
     }
 }
 
+/// What submitting the new-password form led to.
+enum Submitted {
+    /// The password is set and the browser has this session cookie.
+    Done(Box<recovery::Done>, String),
+    Other(CompletionOutcome),
+}
+
 /// Submitting the form is what uses the reset, once, if the password is acceptable.
 #[tracing::instrument(skip_all, name = "reset_submit")]
 pub async fn reset_submit(
@@ -561,7 +556,7 @@ pub async fn reset_submit(
     let form = form.into_inner();
     let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
     let address = client_address(&req);
-    let f = form_fields(&form);
+    let f = form.clone();
     let result = run(&state, move |idp, conn| {
         let origin = Origin {
             address: &address,
@@ -570,28 +565,29 @@ pub async fn reset_submit(
         let credential = f.credential();
         if !form_ok {
             // Show the form again (nothing used), asking to resubmit.
-            return Ok((recovery::open(idp, conn, credential, origin)?, None));
+            return Ok(Submitted::Other(recovery::open(
+                idp, conn, credential, origin,
+            )?));
         }
         let new = NewPassword {
             password: &f.password,
             confirmation: &f.confirmation,
             email: f.email.as_deref(),
         };
-        let outcome = recovery::complete(idp, conn, credential, new, origin)?;
-        // The person proved the mailbox (or the temporary password) and chose a password:
-        // they are logged in, as after any reset at the best providers.
-        let cookie = match &outcome {
+        match recovery::complete(idp, conn, credential, new, origin)? {
+            // The person proved the mailbox (or the temporary password) and chose a
+            // password: they are logged in, as after a reset at the best providers.
             CompletionOutcome::Done(done) => {
-                Some(sessions::create(idp, conn, done.user.id, &["pwd"])?.1)
+                let (_, cookie) = sessions::create(idp, conn, done.user.id, &["pwd"])?;
+                Ok(Submitted::Done(done, cookie))
             }
-            _ => None,
-        };
-        Ok((outcome, cookie))
+            other => Ok(Submitted::Other(other)),
+        }
     })
     .await;
     let locale_of = |user: &User| user_locale(&state, &req, user);
     match result {
-        Ok((CompletionOutcome::Done(done), Some(cookie))) => {
+        Ok(Submitted::Done(done, cookie)) => {
             let continue_url = match &done.resume_request {
                 Some(request) => format!("/resume?request={}", urlencode(request)),
                 None => "/".to_owned(),
@@ -613,7 +609,7 @@ pub async fn reset_submit(
             }
             resp
         }
-        Ok((CompletionOutcome::Open(reset, user), _)) => {
+        Ok(Submitted::Other(CompletionOutcome::Open(reset, user))) => {
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
@@ -627,7 +623,7 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
-        Ok((CompletionOutcome::Rejected(reset, user, problems), _)) => {
+        Ok(Submitted::Other(CompletionOutcome::Rejected(reset, user, problems))) => {
             let locale = locale_of(&user);
             let t = &state.pages.translations;
             let problems = problems
@@ -646,34 +642,16 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok((CompletionOutcome::Unusable(why), _)) => unusable_page(
+        Ok(Submitted::Other(CompletionOutcome::Unusable(why))) => unusable_page(
             &state,
             &req,
             why,
             !form.code.is_empty() && form.token.is_empty(),
         ),
-        Ok((CompletionOutcome::Throttled, _)) => {
+        Ok(Submitted::Other(CompletionOutcome::Throttled | CompletionOutcome::Done(_))) => {
             unusable_page(&state, &req, Unusable::Unknown, true)
         }
-        Ok((CompletionOutcome::Done(_), None)) => domain_error_page(
-            &state,
-            &req,
-            &crate::domain::DomainError::Corrupt("no session".into()),
-        ),
         Err(e) => domain_error_page(&state, &req, &e),
-    }
-}
-
-/// An owned copy of the form for the blocking task.
-fn form_fields(form: &ResetForm) -> ResetForm {
-    ResetForm {
-        csrf: None,
-        token: form.token.clone(),
-        code_identifier: form.code_identifier.clone(),
-        code: form.code.clone(),
-        password: form.password.clone(),
-        confirmation: form.confirmation.clone(),
-        email: form.email.clone(),
     }
 }
 
