@@ -24,6 +24,15 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     pub password_change_required: bool,
     pub password_expires_at: Option<NaiveDateTime>,
+    pub kind: String,
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub country: Option<String>,
+    pub nationality: Option<String>,
+    pub sex: Option<String>,
+    pub first_login_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -18,6 +18,15 @@ diesel::table! {
         updated_at -> Timestamp,
         password_change_required -> Bool,
         password_expires_at -> Nullable<Timestamp>,
+        kind -> Text,
+        birth_date -> Nullable<Date>,
+        street_address -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        locality -> Nullable<Text>,
+        country -> Nullable<Text>,
+        nationality -> Nullable<Text>,
+        sex -> Nullable<Text>,
+        first_login_at -> Nullable<Timestamp>,
     }
 }
 
@@ -209,3 +218,34 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    organising_bodies (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schools (id) {
+        id -> Text,
+        organising_body_id -> Text,
+        name -> Text,
+        data_changes -> Text,
+        contact -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    school_members (user_id, school_id) {
+        user_id -> Text,
+        school_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(schools -> organising_bodies (organising_body_id));
+diesel::joinable!(school_members -> schools (school_id));
+diesel::allow_tables_to_appear_in_same_query!(organising_bodies, schools, school_members);

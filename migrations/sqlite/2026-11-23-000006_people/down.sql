@@ -1,0 +1,12 @@
+ALTER TABLE users DROP COLUMN first_login_at;
+ALTER TABLE users DROP COLUMN sex;
+ALTER TABLE users DROP COLUMN nationality;
+ALTER TABLE users DROP COLUMN country;
+ALTER TABLE users DROP COLUMN locality;
+ALTER TABLE users DROP COLUMN postal_code;
+ALTER TABLE users DROP COLUMN street_address;
+ALTER TABLE users DROP COLUMN birth_date;
+ALTER TABLE users DROP COLUMN kind;
+DROP TABLE school_members;
+DROP TABLE schools;
+DROP TABLE organising_bodies;
