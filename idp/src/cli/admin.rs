@@ -13,7 +13,7 @@ use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
 use crate::domain::clock::SystemClock;
 use crate::domain::password_policy::PasswordContext;
 use crate::domain::recovery::{self, Delivery};
-use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg, Username};
+use crate::domain::types::{AccountKind, ClientId, Email, RedirectUri, SigningAlg, Username};
 use crate::domain::users::{self, NewUser};
 use crate::domain::{DomainError, Idp, keys, links};
 use crate::i18n::Locale;
@@ -68,6 +68,9 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         username: String,
+        /// pupil, guardian, staff or administrator.
+        #[arg(long, default_value = "pupil")]
+        kind: String,
         #[arg(long)]
         email: Option<String>,
         #[arg(long)]
@@ -329,6 +332,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
     match command {
         UserCommand::Create {
             username,
+            kind,
             email,
             given_name,
             family_name,
@@ -355,6 +359,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
                 enforce_policy(&idp, p, &who)?;
             }
             let new = NewUser {
+                kind: AccountKind::parse(&kind)?,
                 username: Username::parse(&username)?,
                 email: email.as_deref().map(Email::parse).transpose()?,
                 email_verified: false,

@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod password_policy;
 pub mod recovery;
 pub mod resets;
+pub mod schools;
 pub mod secrets;
 pub mod throttle;
 pub mod types;

@@ -49,6 +49,14 @@ uuid_id!(
     SessionId
 );
 uuid_id!(
+    /// An organising body (a school board, "pouvoir organisateur").
+    OrganisingBodyId
+);
+uuid_id!(
+    /// A school of an organising body.
+    SchoolId
+);
+uuid_id!(
     /// What one login gave one client: codes and refresh tokens are revoked by grant.
     GrantId
 );
@@ -244,6 +252,41 @@ impl SigningAlg {
         }
     }
     pub const ALL: [SigningAlg; 2] = [Self::RS256, Self::ES256];
+}
+
+/// What an account is for; claims and the first-login wizard depend on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    #[default]
+    Pupil,
+    Guardian,
+    Staff,
+    Administrator,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pupil => "pupil",
+            Self::Guardian => "guardian",
+            Self::Staff => "staff",
+            Self::Administrator => "administrator",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DomainError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "pupil" => Ok(Self::Pupil),
+            "guardian" => Ok(Self::Guardian),
+            "staff" => Ok(Self::Staff),
+            "administrator" => Ok(Self::Administrator),
+            _ => Err(DomainError::invalid(
+                "kind",
+                "pupil, guardian, staff or administrator",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,16 +6,30 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::clock::{from_db, to_db};
-use super::types::{Email, UserId, Username, normalize};
+use super::types::{AccountKind, Email, UserId, Username, normalize};
 use super::{DomainError, DomainResult};
 use crate::crypto::password::{PasswordHasher, Verification};
 use crate::store::DbConn;
 use crate::store::models::UserRow;
 use crate::store::schema::users;
 
+/// What a school holds about a person, shown as stored: a missing value stays missing
+/// (never a placeholder such as 01-01-0001).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Profile {
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub country: Option<String>,
+    pub nationality: Option<String>,
+    pub sex: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: UserId,
+    pub kind: AccountKind,
     pub username: String,
     pub email: Option<String>,
     pub email_verified: bool,
@@ -28,6 +42,9 @@ pub struct User {
     pub password_change_required: bool,
     /// When a temporary password stops working.
     pub password_expires_at: Option<DateTime<Utc>>,
+    pub profile: Profile,
+    /// When the first login was completed; none yet means the wizard welcomes them.
+    pub first_login_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -48,6 +65,17 @@ impl User {
     fn from_row(row: UserRow) -> DomainResult<Self> {
         Ok(Self {
             id: UserId::parse(&row.id)?,
+            kind: AccountKind::parse(&row.kind)?,
+            profile: Profile {
+                birth_date: row.birth_date,
+                street_address: row.street_address,
+                postal_code: row.postal_code,
+                locality: row.locality,
+                country: row.country,
+                nationality: row.nationality,
+                sex: row.sex,
+            },
+            first_login_at: row.first_login_at.map(from_db),
             username: row.username,
             email: row.email,
             email_verified: row.email_verified,
@@ -68,6 +96,7 @@ impl User {
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: Username,
+    pub kind: AccountKind,
     pub email: Option<Email>,
     pub email_verified: bool,
     pub given_name: Option<String>,
@@ -111,6 +140,15 @@ pub fn create(
         updated_at: to_db(now),
         password_change_required: false,
         password_expires_at: None,
+        kind: new.kind.as_str().to_owned(),
+        birth_date: None,
+        street_address: None,
+        postal_code: None,
+        locality: None,
+        country: None,
+        nationality: None,
+        sex: None,
+        first_login_at: None,
     };
     conn.transaction(|conn| {
         let taken: i64 = users::table
@@ -164,6 +202,55 @@ pub fn list(conn: &mut DbConn) -> DomainResult<Vec<User>> {
         .select(UserRow::as_select())
         .load(conn)?;
     rows.into_iter().map(User::from_row).collect()
+}
+
+/// Replaces what the school holds about `id` (empty texts are stored as missing).
+pub fn set_profile(
+    conn: &mut DbConn,
+    id: UserId,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::birth_date.eq(profile.birth_date),
+            users::street_address.eq(clean(profile.street_address.clone())),
+            users::postal_code.eq(clean(profile.postal_code.clone())),
+            users::locality.eq(clean(profile.locality.clone())),
+            users::country.eq(clean(profile.country.clone())),
+            users::nationality.eq(clean(profile.nationality.clone())),
+            users::sex.eq(clean(profile.sex.clone())),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_kind(
+    conn: &mut DbConn,
+    id: UserId,
+    kind: AccountKind,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::kind.eq(kind.as_str()),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records the first completed login (the wizard's welcome is then done).
+pub fn mark_first_login(conn: &mut DbConn, id: UserId, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(
+        users::table
+            .find(id.to_string())
+            .filter(users::first_login_at.is_null()),
+    )
+    .set(users::first_login_at.eq(Some(to_db(now))))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The accounts whose e-mail address is `email` (a family shares one), oldest first.

@@ -32,6 +32,7 @@ fn add_user(server: &TestServer, username: &str, email: Option<&str>, locale: &s
         &mut conn,
         &server.idp.hasher,
         NewUser {
+            kind: Default::default(),
             username: Username::parse(username).unwrap(),
             email: email.map(|e| Email::parse(e).unwrap()),
             email_verified: true,

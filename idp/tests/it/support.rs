@@ -249,6 +249,7 @@ fn seed(idp: &Idp) {
         &mut conn,
         &idp.hasher,
         NewUser {
+            kind: Default::default(),
             username: Username::parse(USERNAME).unwrap(),
             email: Some(Email::parse("jean.dupont@hotmail.com").unwrap()),
             email_verified: true,
