@@ -134,6 +134,49 @@ pub enum UserCommand {
     Links {
         user: String,
     },
+    /// Change what an account is: pupil, guardian, staff or administrator.
+    SetKind {
+        user: String,
+        kind: String,
+    },
+    /// Set what the school holds about the person; only the fields given change, an
+    /// empty value removes one.
+    SetProfile {
+        user: String,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: Option<String>,
+        #[arg(long)]
+        street_address: Option<String>,
+        #[arg(long)]
+        postal_code: Option<String>,
+        #[arg(long)]
+        locality: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        nationality: Option<String>,
+        #[arg(long)]
+        sex: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Make an account a member of a school (by id or name).
+    Join {
+        user: String,
+        school: String,
+    },
+    /// End an account's membership of a school.
+    Leave {
+        user: String,
+        school: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,7 +198,7 @@ pub enum KeysCommand {
     Rotate,
 }
 
-fn open(settings: Settings) -> Result<Idp, Box<dyn std::error::Error>> {
+pub(super) fn open(settings: Settings) -> Result<Idp, Box<dyn std::error::Error>> {
     Ok(Idp::start(settings, Arc::new(SystemClock))?)
 }
 
@@ -172,7 +215,7 @@ fn read_password(given: Option<String>) -> Result<String, Box<dyn std::error::Er
     Ok(p)
 }
 
-fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+pub(super) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     if json_out {
         println!("{value}");
     } else {
@@ -486,6 +529,87 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             }
             print(json_out, json!({"unlinked": [a.id, c.id]}), || {
                 format!("{} is no longer linked to {}", c.username, a.username)
+            });
+        }
+        UserCommand::SetKind { user, kind } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let kind = AccountKind::parse(&kind)?;
+            users::set_kind(&mut conn, u.id, kind, now)?;
+            print(json_out, json!({"user": u.id, "kind": kind}), || {
+                format!("{} is now {}", u.username, kind.as_str())
+            });
+        }
+        UserCommand::SetProfile {
+            user,
+            given_name,
+            family_name,
+            birth_date,
+            street_address,
+            postal_code,
+            locality,
+            country,
+            nationality,
+            sex,
+            phone,
+            email,
+        } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let mut profile = u.profile.clone();
+            let merge = |field: &mut Option<String>, given: Option<String>| {
+                if let Some(value) = given {
+                    *field = Some(value).filter(|v| !v.trim().is_empty());
+                }
+            };
+            merge(&mut profile.street_address, street_address);
+            merge(&mut profile.postal_code, postal_code);
+            merge(&mut profile.locality, locality);
+            merge(&mut profile.country, country);
+            merge(&mut profile.nationality, nationality);
+            merge(&mut profile.sex, sex);
+            if let Some(date) = birth_date {
+                profile.birth_date = if date.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+                            .map_err(|_| DomainError::invalid("birth_date", "YYYY-MM-DD"))?,
+                    )
+                };
+            }
+            let mut contact = users::Contact {
+                given_name: u.given_name.clone(),
+                family_name: u.family_name.clone(),
+                email: u.email.clone(),
+                phone_number: u.phone_number.clone(),
+            };
+            merge(&mut contact.given_name, given_name);
+            merge(&mut contact.family_name, family_name);
+            merge(&mut contact.email, email);
+            merge(&mut contact.phone_number, phone);
+            users::set_profile(&mut conn, u.id, &profile, now)?;
+            users::set_contact(&mut conn, u.id, &contact, now)?;
+            let u = users::lookup(&mut conn, &user)?;
+            print(json_out, json!(u), || user_text(&u));
+        }
+        UserCommand::Join { user, school } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let s = crate::domain::schools::find_school(&mut conn, &school)?;
+            crate::domain::schools::join(&mut conn, u.id, s.id, now)?;
+            print(json_out, json!({"user": u.id, "school": s.id}), || {
+                format!("{} is a member of {}", u.username, s.name)
+            });
+        }
+        UserCommand::Leave { user, school } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let s = crate::domain::schools::find_school(&mut conn, &school)?;
+            if !crate::domain::schools::leave(&mut conn, u.id, s.id)? {
+                return Err(DomainError::NotFound(
+                    format!("membership of {} in {}", u.username, s.name).into(),
+                )
+                .into());
+            }
+            print(json_out, json!({"user": u.id, "left": s.id}), || {
+                format!("{} left {}", u.username, s.name)
             });
         }
         UserCommand::Links { user } => {

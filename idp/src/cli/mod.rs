@@ -1,6 +1,7 @@
-//! The `idp` command: serve, migrate, and administer clients, users and keys.
+//! The `idp` command: serve, migrate, and administer clients, users, schools and keys.
 
 mod admin;
+mod schools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,16 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// Manage organising bodies.
+    Org {
+        #[command(subcommand)]
+        command: schools::OrgCommand,
+    },
+    /// Manage schools.
+    School {
+        #[command(subcommand)]
+        command: schools::SchoolCommand,
+    },
     /// Mail.
     Mail {
         #[command(subcommand)]
@@ -83,6 +94,8 @@ pub fn main() -> ExitCode {
         } => migrate(&settings),
         Command::Client { command } => admin::client(settings, command, cli.json),
         Command::User { command } => admin::user(settings, command, cli.json),
+        Command::Org { command } => schools::org(settings, command, cli.json),
+        Command::School { command } => schools::school(settings, command, cli.json),
         Command::Keys { command } => admin::keys(settings, command, cli.json),
         Command::Mail { command } => admin::mail(settings, command, cli.json),
     };

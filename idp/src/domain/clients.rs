@@ -78,8 +78,16 @@ impl GrantType {
     }
 }
 
-/// Scopes this provider knows (OIDC Core §5.4 and §11).
-pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
+/// Scopes this provider knows (OIDC Core §5.4 and §11), and `school` (account kind,
+/// schools and organising bodies).
+pub const SUPPORTED_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "offline_access",
+    "school",
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {

@@ -226,6 +226,54 @@ pub fn set_profile(
     Ok(())
 }
 
+/// How to reach a person and what to call them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+/// Replaces the names, e-mail address and phone number of `id`. A changed address is not
+/// verified any more.
+pub fn set_contact(
+    conn: &mut DbConn,
+    id: UserId,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let email = contact
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(Email::parse)
+        .transpose()?;
+    let current: Option<Option<String>> = users::table
+        .find(id.to_string())
+        .select(users::email_normalized)
+        .first(conn)
+        .optional()?;
+    let unchanged = current.flatten() == email.as_ref().map(Email::normalized);
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::given_name.eq(clean(contact.given_name.clone())),
+            users::family_name.eq(clean(contact.family_name.clone())),
+            users::email.eq(email.as_ref().map(|e| e.as_str().to_owned())),
+            users::email_normalized.eq(email.as_ref().map(Email::normalized)),
+            users::phone_number.eq(clean(contact.phone_number.clone())),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    if !unchanged {
+        diesel::update(users::table.find(id.to_string()))
+            .set(users::email_verified.eq(false))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn set_kind(
     conn: &mut DbConn,
     id: UserId,

@@ -321,6 +321,64 @@ fn cli_administration() {
         "--password",
         "Cool72++",
     ]);
+    // Organising bodies, schools, kinds and profile data.
+    let org = run(&["--json", "org", "create", "--name", "Ville de Namur"]);
+    let school = run(&[
+        "--json",
+        "school",
+        "create",
+        "--org",
+        "Ville de Namur",
+        "--name",
+        "École du Centre",
+        "--data-changes",
+        "request",
+    ]);
+    assert_eq!(school["organising_body"]["id"], org["id"]);
+    assert_eq!(school["data_changes"], "request");
+    run(&["--json", "user", "join", "pierre.curie", "École du Centre"]);
+    run(&["--json", "user", "set-kind", "marie.curie", "guardian"]);
+    let profile = run(&[
+        "--json",
+        "user",
+        "set-profile",
+        "pierre.curie",
+        "--birth-date",
+        "2014-05-02",
+        "--locality",
+        "Namur",
+        "--sex",
+        "M",
+    ]);
+    assert_eq!(profile["profile"]["birth_date"], "2014-05-02");
+    assert_eq!(profile["profile"]["locality"], "Namur");
+    assert!(
+        profile["profile"]["nationality"].is_null(),
+        "never invented"
+    );
+    assert_eq!(
+        run(&["--json", "user", "show", "marie.curie"])["kind"],
+        "guardian"
+    );
+    assert_eq!(
+        run(&["--json", "school", "list"]).as_array().unwrap().len(),
+        1
+    );
+    let bad_date = idp(
+        &db.url,
+        issuer,
+        &[
+            "user",
+            "set-profile",
+            "pierre.curie",
+            "--birth-date",
+            "01-01-0001",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
+
     // Co-accounts and temporary passwords.
     let linked = run(&[
         "--json",

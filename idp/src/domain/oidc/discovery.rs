@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::domain::clients::SUPPORTED_SCOPES;
 
-pub const CLAIMS: [&str; 16] = [
+pub const CLAIMS: [&str; 20] = [
     "iss",
     "sub",
     "aud",
@@ -22,6 +22,10 @@ pub const CLAIMS: [&str; 16] = [
     "locale",
     "email",
     "email_verified",
+    "phone_number",
+    "account_kind",
+    "schools",
+    "organising_bodies",
 ];
 
 pub fn document(settings: &Settings) -> Value {

@@ -316,7 +316,7 @@ fn issue_user_tokens(
         // OIDC Core §3.1.3.6: at_hash, the left half of the hash of the access token.
         let digest = crypto::sha256(access_token.as_bytes());
         claims.insert("at_hash".into(), json!(crypto::b64url(&digest[..16])));
-        scope_claims(user, &grant.scope, &mut claims);
+        scope_claims(conn, user, &grant.scope, &mut claims)?;
         Some(jws::sign(
             keys.signing_key(alg, now)?,
             "JWT",
@@ -351,8 +351,37 @@ fn issue_user_tokens(
 }
 
 /// Claims of the scopes granted (OIDC Core §5.4).
-pub fn scope_claims(user: &User, scope: &[String], claims: &mut Map<String, Value>) {
+/// The claims `scope` releases about `user` (OIDC Core §5.4), and with the `school` scope
+/// what school apps need so they keep no second directory: the account's kind, its schools
+/// and their organising bodies (documented in docs/claims.md).
+pub fn scope_claims(
+    conn: &mut DbConn,
+    user: &User,
+    scope: &[String],
+    claims: &mut Map<String, Value>,
+) -> DomainResult<()> {
     let has = |s: &str| scope.iter().any(|x| x == s);
+    if has("school") {
+        let schools = crate::domain::schools::schools_of(conn, user.id)?;
+        let mut bodies: Vec<Value> = Vec::new();
+        for s in &schools {
+            let body = json!({"id": s.organising_body.id, "name": s.organising_body.name});
+            if !bodies.contains(&body) {
+                bodies.push(body);
+            }
+        }
+        claims.insert("account_kind".into(), json!(user.kind));
+        claims.insert(
+            "schools".into(),
+            json!(
+                schools
+                    .iter()
+                    .map(|s| json!({"id": s.id, "name": s.name, "organising_body": s.organising_body.id}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        claims.insert("organising_bodies".into(), json!(bodies));
+    }
     if has("profile") {
         claims.insert("preferred_username".into(), json!(user.username));
         if let Some(name) = user.name() {
@@ -380,6 +409,7 @@ pub fn scope_claims(user: &User, scope: &[String], claims: &mut Map<String, Valu
     {
         claims.insert("phone_number".into(), json!(phone));
     }
+    Ok(())
 }
 
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
@@ -562,7 +592,7 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
     };
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id.to_string()));
-    scope_claims(&user, &scope, &mut out);
+    scope_claims(conn, &user, &scope, &mut out)?;
     Ok(Value::Object(out))
 }
 
