@@ -35,6 +35,12 @@ pub enum Kind {
     TemporaryPasswordIssued,
     /// "Forgot your identifier?" (detail: the address typed).
     IdentifierReminderRequested,
+    /// Required actions were owed at login (detail: the steps).
+    RequiredActionsStarted,
+    /// Terms accepted (detail: the version).
+    TermsAccepted,
+    /// Terms refused: the login ended with access_denied (detail: the version).
+    TermsRefused,
 }
 
 impl Kind {
@@ -54,6 +60,9 @@ impl Kind {
             Self::PasswordChanged => "password_changed",
             Self::TemporaryPasswordIssued => "temporary_password_issued",
             Self::IdentifierReminderRequested => "identifier_reminder_requested",
+            Self::RequiredActionsStarted => "required_actions_started",
+            Self::TermsAccepted => "terms_accepted",
+            Self::TermsRefused => "terms_refused",
         }
     }
 }

@@ -249,3 +249,33 @@ diesel::table! {
 diesel::joinable!(schools -> organising_bodies (organising_body_id));
 diesel::joinable!(school_members -> schools (school_id));
 diesel::allow_tables_to_appear_in_same_query!(organising_bodies, schools, school_members);
+
+diesel::table! {
+    terms (id) {
+        id -> Text,
+        organising_body_id -> Text,
+        version -> Text,
+        texts -> Text,
+        published_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    terms_acceptances (user_id, terms_id) {
+        user_id -> Text,
+        terms_id -> Text,
+        accepted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_flows (id_hash) {
+        id_hash -> Binary,
+        user_id -> Text,
+        request_id -> Nullable<Text>,
+        steps -> Text,
+        position -> Integer,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -137,12 +137,12 @@ pub fn open(
     }
 }
 
-/// Every reason to refuse `new` for `user`.
-fn problems(
+/// Every reason to refuse `new` for `user`, for a change made for `purpose`.
+pub fn password_problems(
     idp: &Idp,
-    reset: &Reset,
     user: &User,
     new: &NewPassword<'_>,
+    purpose: Purpose,
 ) -> DomainResult<Vec<Problem>> {
     let context = PasswordContext {
         identifier: &user.username,
@@ -163,14 +163,14 @@ fn problems(
         problems.push(Problem::Mismatch);
     }
     if idp.settings.recovery.confirm_email_on_reset
-        && reset.purpose == Purpose::Reset
+        && purpose == Purpose::Reset
         && let Some(email) = &user.email
         && new.email.map(normalize) != Some(normalize(email))
     {
         problems.push(Problem::EmailMismatch);
     }
     if problems.is_empty()
-        && reset.purpose == Purpose::TemporaryPassword
+        && purpose == Purpose::TemporaryPassword
         && idp
             .hasher
             .verify(new.password, user.password_hash.as_deref())?
@@ -195,7 +195,7 @@ pub fn complete(
         Outcome::Open(reset, user) => (reset, user),
         other => return Ok(other),
     };
-    let problems = problems(idp, &reset, &user, &new)?;
+    let problems = password_problems(idp, &user, &new, reset.purpose)?;
     if !problems.is_empty() {
         return Ok(Outcome::Rejected(reset, user, problems));
     }
@@ -208,40 +208,93 @@ pub fn complete(
             Err(DomainError::Conflict(_)) => return Ok(Outcome::Unusable(Unusable::Used)),
             Err(e) => return Err(e),
         }
-        users::set_password_hash(conn, user.id, &hash, now)?;
-        resets::revoke_all(conn, user.id, now)?;
-        if idp.settings.recovery.end_sessions_on_reset {
-            sessions::end_all_for_user(conn, user.id, now)?;
-        }
-        let audit = |conn: &mut DbConn, kind, detail: &str| {
+        if reset.purpose == Purpose::Reset {
             let event = audit::Event {
-                kind,
+                kind: audit::Kind::ResetUsed,
                 user: Some(user.id),
                 client_id: origin.client_id,
                 address: Some(origin.address),
-                detail,
+                detail: credential.kind(),
             };
-            audit::record(conn, event, now)
-        };
-        if reset.purpose == Purpose::Reset {
-            audit(conn, audit::Kind::ResetUsed, credential.kind())?;
+            audit::record(conn, event, now)?;
         }
-        audit(conn, audit::Kind::PasswordChanged, reset.purpose.as_str())?;
-        for to in &recipients {
-            audit(conn, audit::Kind::MailQueued, &to.address)?;
-            let data = json!({
-                "identifier": user.username,
-                "email": user.email,
-                "name": user.name(),
-                "when": now.format("%Y-%m-%d %H:%M UTC").to_string(),
-                "forgot_url": idp.endpoint("/forgot"),
-            });
-            queue(idp, conn, "password_changed", to, data, now)?;
-        }
+        apply_new_password(idp, conn, &user, &hash, &recipients, reset.purpose, origin)?;
         Ok(Outcome::Done(Box::new(Done {
             user: (*user).clone(),
             resume_request: reset.resume_request.clone(),
             purpose: reset.purpose,
         })))
     })
+}
+
+/// Stores an accepted new password (hashed as `hash`) for `user`: revokes its resets, ends
+/// its sessions and grants when configured, records it and mails "your password was
+/// changed" to `recipients`. Call inside the transaction that authorised the change.
+pub fn apply_new_password(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    hash: &str,
+    recipients: &[recipients::Recipient],
+    purpose: Purpose,
+    origin: Origin<'_>,
+) -> DomainResult<()> {
+    let now = idp.now();
+    users::set_password_hash(conn, user.id, hash, now)?;
+    resets::revoke_all(conn, user.id, now)?;
+    if idp.settings.recovery.end_sessions_on_reset {
+        sessions::end_all_for_user(conn, user.id, now)?;
+    }
+    let audit = |conn: &mut DbConn, kind, detail: &str| {
+        let event = audit::Event {
+            kind,
+            user: Some(user.id),
+            client_id: origin.client_id,
+            address: Some(origin.address),
+            detail,
+        };
+        audit::record(conn, event, now)
+    };
+    audit(conn, audit::Kind::PasswordChanged, purpose.as_str())?;
+    for to in recipients {
+        audit(conn, audit::Kind::MailQueued, &to.address)?;
+        let data = json!({
+            "identifier": user.username,
+            "email": user.email,
+            "name": user.name(),
+            "when": now.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "forgot_url": idp.endpoint("/forgot"),
+        });
+        queue(idp, conn, "password_changed", to, data, now)?;
+    }
+    Ok(())
+}
+
+/// Sets a new password chosen after logging in (a temporary password, in the first-login
+/// steps): the problems when it is refused, none when it is set.
+pub fn change_password(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    new: NewPassword<'_>,
+    origin: Origin<'_>,
+) -> DomainResult<Vec<Problem>> {
+    let problems = password_problems(idp, user, &new, Purpose::TemporaryPassword)?;
+    if !problems.is_empty() {
+        return Ok(problems);
+    }
+    let hash = idp.hasher.hash(new.password)?;
+    let recipients = recipients::of_account(conn, user, idp.default_locale())?;
+    conn.transaction(|conn| {
+        apply_new_password(
+            idp,
+            conn,
+            user,
+            &hash,
+            &recipients,
+            Purpose::TemporaryPassword,
+            origin,
+        )
+    })?;
+    Ok(Vec::new())
 }

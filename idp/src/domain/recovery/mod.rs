@@ -14,7 +14,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use complete::{Credential, Done, NewPassword, Outcome as CompletionOutcome, Problem};
-pub use complete::{complete, open};
+pub use complete::{change_password, complete, open, password_problems};
 pub use recipients::Recipient;
 pub use request::{Requested, ResetRequest, forgot_identifier, forgot_password};
 pub use temporary::{Delivery, IssuedTemporary, issue_temporary_password};

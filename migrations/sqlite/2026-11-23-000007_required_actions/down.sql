@@ -1,0 +1,3 @@
+DROP TABLE login_flows;
+DROP TABLE terms_acceptances;
+DROP TABLE terms;
