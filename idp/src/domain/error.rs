@@ -17,6 +17,7 @@ pub enum ErrorCode {
     InvalidScope,
     AccessDenied,
     LoginRequired,
+    InteractionRequired,
     InvalidToken,
     ServerError,
 }
@@ -34,6 +35,7 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
             Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
         }

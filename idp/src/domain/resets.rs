@@ -30,7 +30,8 @@ pub struct IssuedReset {
 pub enum Purpose {
     /// Mailed after "Forgot password?".
     Reset,
-    /// Handed to the browser that just logged in with a temporary password.
+    /// A password chosen after logging in with a temporary one (the required-actions
+    /// wizard); it must differ from the temporary password.
     TemporaryPassword,
 }
 

@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{Locale, TranslateHelper, Translations};
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -39,6 +39,7 @@ const TEMPLATES: [(&str, &str); 13] = [
         "reset_done",
         include_str!("../../../templates/reset_done.hbs"),
     ),
+    ("wizard", include_str!("../../../templates/wizard.hbs")),
 ];
 
 pub struct Pages {
@@ -150,7 +151,7 @@ mod tests {
             ),
             (
                 "reset",
-                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "temporary": true, "rules": [rule], "problems": ["x"], "ask_email": true, "email": "", "max_length": 128}),
+                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "rules": [rule], "problems": ["x"], "ask_email": true, "email": "", "max_length": 128}),
             ),
             (
                 "reset_unusable",

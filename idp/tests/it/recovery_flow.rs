@@ -44,6 +44,10 @@ fn add_user(server: &TestServer, username: &str, email: Option<&str>, locale: &s
         },
         server.idp.now(),
     )
+    .inspect(|u| {
+        let mut conn = server.idp.conn().unwrap();
+        users::mark_first_login(&mut conn, u.id, server.idp.now()).unwrap();
+    })
     .unwrap()
 }
 
@@ -760,31 +764,37 @@ async fn temporary_password(backend: Backend) {
             .collect::<Vec<_>>(),
     )
     .await;
-    assert_eq!(resp.status(), 200, "no code before a new password");
-    let change = body(resp).await;
+    assert_eq!(
+        location(&resp),
+        "/wizard",
+        "no code before a new password: the required actions come first"
+    );
+    let (_, change) = get_text(&browser, &server.url("/wizard")).await;
     assert!(change.contains("Choisissez votre mot de passe"), "{change}");
-    let resp = submit_password(&browser, &server, &change, &temporary, &temporary, None).await;
-    let refused = body(resp).await;
+    let wizard_next = |page: String, password: &'static str| {
+        let browser = browser.clone();
+        let url = server.url("/wizard");
+        async move {
+            let form = [
+                ("csrf", input_value(&page, "csrf")),
+                ("action", "next".to_string()),
+                ("password", password.to_string()),
+                ("confirmation", password.to_string()),
+            ];
+            browser.post(url).form(&form).send().await.unwrap()
+        }
+    };
+    let temporary: &'static str = Box::leak(temporary.into_boxed_str());
+    let refused = body(wizard_next(change, temporary).await).await;
     assert!(
         refused.contains("autre mot de passe que le mot de passe temporaire"),
         "{refused}"
     );
-    let resp = submit_password(
-        &browser,
-        &server,
-        &refused,
-        NEW_PASSWORD,
-        NEW_PASSWORD,
-        None,
-    )
-    .await;
-    assert!(body(resp).await.contains("id=\"continue\""));
-    let resp = browser
-        .get(server.url(&format!("/resume?request={request}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&resp).starts_with(REDIRECT));
+    let resp = wizard_next(refused, NEW_PASSWORD).await;
+    assert!(
+        location(&resp).starts_with(REDIRECT),
+        "on to the application"
+    );
     assert!(login_works(&server, USERNAME, NEW_PASSWORD).await);
 
     // Mailed, and it expires.

@@ -162,6 +162,29 @@ async fn two_instances_share_one_postgres() {
         .send()
         .await
         .unwrap();
+    // A first login: the wizard, its steps alternating between the instances (the flow
+    // lives in the database, the cookie goes to both).
+    assert_eq!(location(&resp), "/wizard");
+    let mut resp = resp;
+    for base in [&base2, &base1] {
+        let page = b
+            .get(format!("{base}/wizard"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        resp = b
+            .post(format!("{base}/wizard"))
+            .form(&[
+                ("csrf", input_value(&page, "csrf")),
+                ("action", "next".into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
     let code = query_param(&location(&resp), "code").unwrap();
     let (_, tokens) = token_call(
         &base2,

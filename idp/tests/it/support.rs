@@ -262,6 +262,11 @@ fn seed(idp: &Idp) {
         now,
     )
     .unwrap();
+    // A returning user: the first-login wizard has been done.
+    let jean = users::find_by_username(&mut conn, USERNAME)
+        .unwrap()
+        .unwrap();
+    users::mark_first_login(&mut conn, jean.id, now).unwrap();
 }
 
 /// A browser: keeps cookies, does not follow redirects (tests look at each one).

@@ -52,6 +52,8 @@ pub enum Outcome {
         request_id: String,
         request: Box<AuthRequest>,
     },
+    /// The session's account owes required actions: on to the wizard with this flow.
+    RequiredActions { flow: String },
 }
 
 /// Builds the redirect to the client: `params` appended to its query, plus `iss`
@@ -277,8 +279,31 @@ pub fn decide(
     });
     if let Some(session) = usable {
         let user = crate::domain::users::find_by_id(conn, session.user_id)?;
-        if user.is_some_and(|u| !u.disabled) {
-            return Ok(Outcome::Redirect(issue_code(idp, conn, &req, session)?));
+        if let Some(user) = user.filter(|u| !u.disabled) {
+            // New terms, or a first login finished elsewhere: what the account owes comes
+            // before any code, with a session too.
+            let steps = crate::domain::required_actions::owed(conn, &user)?;
+            if steps.is_empty() {
+                return Ok(Outcome::Redirect(issue_code(idp, conn, &req, session)?));
+            }
+            if req.prompt_none {
+                let err = DomainError::oauth(
+                    ErrorCode::InteractionRequired,
+                    "the account must complete required actions",
+                );
+                return Ok(Outcome::Redirect(error_redirect(idp, &req, &err)));
+            }
+            let request_id = save_pending(idp, conn, &req)?;
+            let ttl = Duration::seconds(idp.settings.login_request_ttl_seconds);
+            let flow = crate::domain::required_actions::start(
+                conn,
+                user.id,
+                Some(&request_id),
+                &steps,
+                ttl,
+                now,
+            )?;
+            return Ok(Outcome::RequiredActions { flow });
         }
     }
     if req.prompt_none {

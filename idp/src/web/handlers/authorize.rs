@@ -10,7 +10,7 @@ use super::{
 };
 use crate::domain::oidc::authorize::{self, AuthRequest, FatalError, Outcome};
 use crate::domain::oidc::sessions;
-use crate::domain::resets::{self, Purpose};
+use crate::domain::required_actions;
 use crate::domain::types::normalize;
 use crate::domain::users::{self, LoginFailure};
 use crate::domain::{audit, throttle};
@@ -58,6 +58,7 @@ async fn authorize(state: State, req: HttpRequest, raw: String) -> HttpResponse 
         Ok(Ok(Outcome::Login { request_id, .. })) => {
             see_other(&format!("/login?request={request_id}"))
         }
+        Ok(Ok(Outcome::RequiredActions { flow })) => super::wizard::to_wizard(&state, flow),
         Ok(Err(fatal)) => domain_error_page(&state, &req, &fatal),
         Err(e) => domain_error_page(&state, &req, &e),
     }
@@ -155,10 +156,9 @@ enum LoginResult {
         redirect: String,
         cookie: String,
     },
-    /// A temporary password: choose a new one before anything else (the token opens
-    /// the new-password form, as a reset link would).
-    ChangePassword {
-        token: String,
+    /// The account owes required actions: on to the wizard with this flow.
+    RequiredActions {
+        flow: String,
     },
 }
 
@@ -271,15 +271,18 @@ pub async fn login_submit(
                 }
             };
         throttle::clear(conn, &account_key)?;
-        if user.password_change_required {
-            audit(conn, audit::Kind::PasswordChangeRequired, Some(user.id))?;
+        // What the account still owes (first-login wizard, a temporary password, new
+        // terms) comes before any code.
+        let steps = required_actions::owed(conn, &user)?;
+        if !steps.is_empty() {
+            if user.password_change_required {
+                audit(conn, audit::Kind::PasswordChangeRequired, Some(user.id))?;
+            }
+            audit(conn, audit::Kind::RequiredActionsStarted, Some(user.id))?;
             let ttl = chrono::Duration::seconds(idp.settings.login_request_ttl_seconds);
-            let resume = pending.is_some().then_some(request_id.as_str());
-            let issued =
-                resets::issue(conn, user.id, Purpose::TemporaryPassword, resume, ttl, now)?;
-            return Ok(LoginResult::ChangePassword {
-                token: issued.token,
-            });
+            let request = pending.is_some().then_some(request_id.as_str());
+            let flow = required_actions::start(conn, user.id, request, &steps, ttl, now)?;
+            return Ok(LoginResult::RequiredActions { flow });
         }
         audit(conn, audit::Kind::LoginSucceeded, Some(user.id))?;
         let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
@@ -311,9 +314,7 @@ pub async fn login_submit(
             Some(message),
             StatusCode::OK,
         ),
-        Ok(LoginResult::ChangePassword { token }) => {
-            super::recovery::show_reset_form(&state, &req, token).await
-        }
+        Ok(LoginResult::RequiredActions { flow }) => super::wizard::to_wizard(&state, flow),
         Ok(LoginResult::Expired) => super::error_page(
             &state,
             state.locale(&req, None),

@@ -5,6 +5,7 @@ mod logout;
 mod metadata;
 mod recovery;
 mod tokens;
+mod wizard;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -49,6 +50,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/reset/code", web::get().to(recovery::reset_code_form))
     .route("/reset/code", web::post().to(recovery::reset_code_submit))
     .route("/resume", web::get().to(recovery::resume))
+    .route("/wizard", web::get().to(wizard::wizard))
+    .route("/wizard", web::post().to(wizard::wizard_submit))
     .route(
         "/assets/password-rules.js",
         web::get().to(recovery::password_rules_script),

@@ -1,5 +1,5 @@
 //! Recovery pages: "Forgot password?", "check your mail", the new-password form (from the
-//! link, the code or a temporary password), the code page, "Forgot your identifier?", and
+//! link or the code), the code page, "Forgot your identifier?", and
 //! the way back to the application.
 
 use std::time::{Duration, Instant};
@@ -22,14 +22,14 @@ use crate::domain::users::User;
 use crate::i18n::Locale;
 use crate::web::csrf;
 
-fn client_address(req: &HttpRequest) -> String {
+pub(super) fn client_address(req: &HttpRequest) -> String {
     req.peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default()
 }
 
 /// Renders `name` with a CSRF token in `data`.
-fn form_page(
+pub(super) fn form_page(
     state: &State,
     req: &HttpRequest,
     name: &str,
@@ -281,6 +281,43 @@ fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> 
     })
 }
 
+/// The password rules as a new-password form lists them for `user`.
+pub(super) fn rule_lines(state: &State, locale: Locale, user: &User) -> Vec<Value> {
+    let context = PasswordContext {
+        identifier: &user.username,
+        names: [user.given_name.as_deref(), user.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        email: user.email.as_deref(),
+    };
+    let words = personal_fragments(&context);
+    state
+        .idp
+        .settings
+        .password_policy
+        .rules()
+        .iter()
+        .map(|v| rule_line(state, locale, v, &words))
+        .collect()
+}
+
+/// The texts of refused-password problems, in `locale`.
+pub(super) fn problem_texts(
+    state: &State,
+    locale: Locale,
+    problems: &[recovery::Problem],
+) -> Vec<String> {
+    let t = &state.pages.translations;
+    problems
+        .iter()
+        .map(|p| match p {
+            recovery::Problem::Policy(v) => t.violation(locale, v),
+            other => t.get(locale, &other.message_key(), None),
+        })
+        .collect()
+}
+
 /// What the new-password form shows.
 struct ResetView<'a> {
     /// The hidden fields that name the reset: `token`, or `identifier` and `code`.
@@ -298,26 +335,7 @@ fn reset_page(
     status: StatusCode,
 ) -> HttpResponse {
     let locale = user_locale(state, req, view.user);
-    let context = PasswordContext {
-        identifier: &view.user.username,
-        names: [
-            view.user.given_name.as_deref(),
-            view.user.family_name.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-        email: view.user.email.as_deref(),
-    };
-    let words = personal_fragments(&context);
-    let rules: Vec<Value> = state
-        .idp
-        .settings
-        .password_policy
-        .rules()
-        .iter()
-        .map(|v| rule_line(state, locale, v, &words))
-        .collect();
+    let rules = rule_lines(state, locale, view.user);
     let (token, identifier, code) = match view.credential {
         Credential::Token(t) => (t, "", ""),
         Credential::Code { identifier, code } => ("", identifier, code),
@@ -330,7 +348,6 @@ fn reset_page(
         "code_identifier": identifier,
         "code": code,
         "account": view.user.username,
-        "temporary": view.purpose == Purpose::TemporaryPassword,
         "rules": rules,
         "problems": view.problems,
         "ask_email": ask_email,
@@ -341,7 +358,7 @@ fn reset_page(
 }
 
 /// The account's own language first: the link comes from a mail written in it.
-fn user_locale(state: &State, req: &HttpRequest, user: &User) -> Locale {
+pub(super) fn user_locale(state: &State, req: &HttpRequest, user: &User) -> Locale {
     user.locale
         .as_deref()
         .and_then(Locale::parse)
@@ -381,9 +398,8 @@ pub async fn reset_form(
     show_reset_form(&state, &req, query.into_inner().token).await
 }
 
-/// The new-password form for a reset token; also the answer to a login with a temporary
-/// password (so no URL carries that token).
-pub async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
+/// The new-password form for a reset token.
+async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
     let address = client_address(req);
     let t = token.clone();
     let opened = run(state, move |idp, conn| {
@@ -575,7 +591,7 @@ pub async fn reset_submit(
             email: f.email.as_deref(),
         };
         match recovery::complete(idp, conn, credential, new, origin)? {
-            // The person proved the mailbox (or the temporary password) and chose a
+            // The person proved the mailbox and chose a
             // password: they are logged in, as after a reset at the best providers.
             CompletionOutcome::Done(done) => {
                 let (_, cookie) = sessions::create(idp, conn, done.user.id, &["pwd"])?;
@@ -624,15 +640,7 @@ pub async fn reset_submit(
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
         Ok(Submitted::Other(CompletionOutcome::Rejected(reset, user, problems))) => {
-            let locale = locale_of(&user);
-            let t = &state.pages.translations;
-            let problems = problems
-                .iter()
-                .map(|p| match p {
-                    recovery::Problem::Policy(v) => t.violation(locale, v),
-                    other => t.get(locale, &other.message_key(), None),
-                })
-                .collect();
+            let problems = problem_texts(&state, locale_of(&user), &problems);
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
@@ -670,23 +678,20 @@ pub async fn resume(
     let cookie = session_cookie(&req);
     let result = run(&state, move |idp, conn| {
         let Some(pending) = authorize::load_pending(idp, conn, &request)? else {
-            return Ok("/".to_owned());
+            return Ok(Outcome::Redirect("/".to_owned()));
         };
         let session = match &cookie {
             Some(c) => sessions::find(conn, c, idp.now())?,
             None => None,
         };
         authorize::delete_pending(conn, &request)?;
-        Ok(
-            match authorize::decide(idp, conn, pending, session.as_ref())? {
-                Outcome::Redirect(to) => to,
-                Outcome::Login { request_id, .. } => format!("/login?request={request_id}"),
-            },
-        )
+        authorize::decide(idp, conn, pending, session.as_ref())
     })
     .await;
     match result {
-        Ok(to) => see_other(&to),
+        Ok(Outcome::Redirect(to)) => see_other(&to),
+        Ok(Outcome::Login { request_id, .. }) => see_other(&format!("/login?request={request_id}")),
+        Ok(Outcome::RequiredActions { flow }) => super::wizard::to_wizard(&state, flow),
         Err(e) => domain_error_page(&state, &req, &e),
     }
 }
