@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: schools::SchoolCommand,
     },
+    /// Manage the terms of use of organising bodies.
+    Terms {
+        #[command(subcommand)]
+        command: schools::TermsCommand,
+    },
     /// Mail.
     Mail {
         #[command(subcommand)]
@@ -96,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::User { command } => admin::user(settings, command, cli.json),
         Command::Org { command } => schools::org(settings, command, cli.json),
         Command::School { command } => schools::school(settings, command, cli.json),
+        Command::Terms { command } => schools::terms(settings, command, cli.json),
         Command::Keys { command } => admin::keys(settings, command, cli.json),
         Command::Mail { command } => admin::mail(settings, command, cli.json),
     };

@@ -98,3 +98,89 @@ pub fn school(settings: Settings, command: SchoolCommand, json_out: bool) -> Cli
     }
     Ok(())
 }
+
+#[derive(Debug, Subcommand)]
+pub enum TermsCommand {
+    /// Publish a new version of an organising body's terms: everyone in its schools
+    /// accepts it at their next login.
+    Publish {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        version: String,
+        /// LANG=FILE, once per language (fr required): `--text fr=cgu-fr.txt`.
+        #[arg(long = "text", required = true)]
+        texts: Vec<String>,
+    },
+    /// The versions of an organising body's terms, newest first.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Who accepted a version, and when.
+    Acceptances {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        version: String,
+    },
+}
+
+pub fn terms(settings: Settings, command: TermsCommand, json_out: bool) -> CliResult {
+    use crate::domain::{terms, users};
+    use crate::i18n::Locale;
+    let idp = open(settings)?;
+    let mut conn = idp.conn()?;
+    match command {
+        TermsCommand::Publish {
+            org,
+            version,
+            texts,
+        } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let mut by_locale = std::collections::BTreeMap::new();
+            for entry in texts {
+                let (lang, file) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("--text {entry}: expected LANG=FILE"))?;
+                let locale = Locale::parse(lang)
+                    .ok_or_else(|| format!("--text {entry}: language is one of fr, nl, en, de"))?;
+                let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+                by_locale.insert(locale, text);
+            }
+            let published = terms::publish(&mut conn, body.id, &version, by_locale, idp.now())?;
+            print(json_out, json!(published), || {
+                format!("terms {} of {} published", published.version, body.name)
+            });
+        }
+        TermsCommand::List { org } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let all = terms::list(&mut conn, body.id)?;
+            print(json_out, json!(all), || {
+                all.iter()
+                    .map(|t| format!("{}  published {}", t.version, t.published_at))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        TermsCommand::Acceptances { org, version } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let version_terms = terms::list(&mut conn, body.id)?
+                .into_iter()
+                .find(|t| t.version == version)
+                .ok_or_else(|| format!("no version {version} of {}", body.name))?;
+            let mut rows = Vec::new();
+            for (user, at) in terms::acceptances(&mut conn, &version_terms.id)? {
+                let name = users::find_by_id(&mut conn, user)?.map(|u| u.username);
+                rows.push(json!({"user": user, "username": name, "accepted_at": at}));
+            }
+            print(json_out, json!(rows), || {
+                rows.iter()
+                    .map(|r| format!("{}  {}", r["username"], r["accepted_at"]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}

@@ -7,6 +7,7 @@ mod browser;
 mod flow;
 mod mail;
 mod negative;
+mod onboarding;
 mod people;
 mod recovery;
 mod recovery_flow;
