@@ -236,12 +236,9 @@ async fn first_login_wizard(backend: Backend) {
         terms_page.contains("Conditions de septembre"),
         "{terms_page}"
     );
-    assert_eq!(
-        press(&browser, &server, &terms_page, "next")
-            .await
-            .unwrap()
-            .contains("Conditions de septembre"),
-        true,
+    let skipped = press(&browser, &server, &terms_page, "next").await.unwrap();
+    assert!(
+        skipped.contains("Conditions de septembre"),
         "terms are accepted or refused, not skipped"
     );
 
