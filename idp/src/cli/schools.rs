@@ -34,6 +34,16 @@ pub enum SchoolCommand {
         contact: Option<String>,
     },
     List,
+    /// The change requests people sent to a school (open ones, or --all).
+    Requests {
+        school: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mark a change request handled.
+    HandleRequest {
+        id: String,
+    },
 }
 
 fn school_text(s: &schools::School) -> String {
@@ -94,6 +104,37 @@ pub fn school(settings: Settings, command: SchoolCommand, json_out: bool) -> Cli
             print(json_out, json!(all), || {
                 all.iter().map(school_text).collect::<Vec<_>>().join("\n")
             });
+        }
+        SchoolCommand::Requests { school, all } => {
+            let school = schools::find_school(&mut conn, &school)?;
+            let mut rows = Vec::new();
+            for r in schools::change_requests(&mut conn, school.id, all)? {
+                let who = crate::domain::users::find_by_id(&mut conn, r.user_id)?;
+                rows.push(json!({
+                    "id": r.id,
+                    "username": who.map(|u| u.username),
+                    "message": r.message,
+                    "created_at": r.created_at,
+                    "handled_at": r.handled_at,
+                }));
+            }
+            print(json_out, json!(rows), || {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {}  {}\n  {}",
+                            r["id"], r["username"], r["created_at"], r["message"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        SchoolCommand::HandleRequest { id } => {
+            if !schools::handle_change_request(&mut conn, &id, idp.now())? {
+                return Err(format!("no open change request {id}").into());
+            }
+            print(json_out, json!({"handled": id}), || format!("{id} handled"));
         }
     }
     Ok(())

@@ -33,6 +33,8 @@ pub enum Purpose {
     /// A password chosen after logging in with a temporary one (the required-actions
     /// wizard); it must differ from the temporary password.
     TemporaryPassword,
+    /// A change made on the account page, with the current password.
+    Change,
 }
 
 impl Purpose {
@@ -40,12 +42,14 @@ impl Purpose {
         match self {
             Self::Reset => "reset",
             Self::TemporaryPassword => "temporary_password",
+            Self::Change => "change",
         }
     }
 
     fn parse(text: &str) -> Self {
         match text {
             "temporary_password" => Self::TemporaryPassword,
+            "change" => Self::Change,
             _ => Self::Reset,
         }
     }

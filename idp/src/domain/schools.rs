@@ -239,3 +239,119 @@ pub fn schools_of(conn: &mut DbConn, user: UserId) -> DomainResult<Vec<School>> 
         .load(conn)?;
     rows.into_iter().map(school_of).collect()
 }
+
+/// A request to change the data a school holds about a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRequest {
+    pub id: String,
+    pub user_id: UserId,
+    pub school_id: SchoolId,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+    pub handled_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a change request of `user` for `school`, which must handle changes by request
+/// and count `user` among its members.
+pub fn request_change(
+    conn: &mut DbConn,
+    user: UserId,
+    school: SchoolId,
+    message: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<ChangeRequest> {
+    use crate::store::schema::change_requests;
+    let message = message.trim();
+    if message.is_empty() || message.chars().count() > 2000 {
+        return Err(DomainError::invalid("message", "1 to 2000 characters"));
+    }
+    let allowed = schools_of(conn, user)?
+        .iter()
+        .any(|s| s.id == school && s.data_changes == DataChanges::Request);
+    if !allowed {
+        return Err(DomainError::invalid(
+            "school",
+            "a school of the account that handles change requests",
+        ));
+    }
+    let request = ChangeRequest {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user,
+        school_id: school,
+        message: message.to_owned(),
+        created_at: now,
+        handled_at: None,
+    };
+    diesel::insert_into(change_requests::table)
+        .values((
+            change_requests::id.eq(&request.id),
+            change_requests::user_id.eq(user.to_string()),
+            change_requests::school_id.eq(school.to_string()),
+            change_requests::message.eq(&request.message),
+            change_requests::created_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(request)
+}
+
+/// The change requests of `school`, oldest first; only open ones unless `all`.
+pub fn change_requests(
+    conn: &mut DbConn,
+    school: SchoolId,
+    all: bool,
+) -> DomainResult<Vec<ChangeRequest>> {
+    use crate::store::schema::change_requests;
+    let mut query = change_requests::table
+        .filter(change_requests::school_id.eq(school.to_string()))
+        .order(change_requests::created_at)
+        .into_boxed();
+    if !all {
+        query = query.filter(change_requests::handled_at.is_null());
+    }
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        String,
+        chrono::NaiveDateTime,
+        Option<chrono::NaiveDateTime>,
+    )> = query
+        .select((
+            change_requests::id,
+            change_requests::user_id,
+            change_requests::school_id,
+            change_requests::message,
+            change_requests::created_at,
+            change_requests::handled_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, user, school, message, created, handled)| {
+            Ok(ChangeRequest {
+                id,
+                user_id: UserId::parse(&user)?,
+                school_id: SchoolId::parse(&school)?,
+                message,
+                created_at: super::clock::from_db(created),
+                handled_at: handled.map(super::clock::from_db),
+            })
+        })
+        .collect()
+}
+
+/// Marks a change request handled; false when there is no such open request.
+pub fn handle_change_request(
+    conn: &mut DbConn,
+    id: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<bool> {
+    use crate::store::schema::change_requests;
+    let n = diesel::update(
+        change_requests::table
+            .find(id)
+            .filter(change_requests::handled_at.is_null()),
+    )
+    .set(change_requests::handled_at.eq(Some(to_db(now))))
+    .execute(conn)?;
+    Ok(n > 0)
+}

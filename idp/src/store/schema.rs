@@ -279,3 +279,14 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    change_requests (id) {
+        id -> Text,
+        user_id -> Text,
+        school_id -> Text,
+        message -> Text,
+        created_at -> Timestamp,
+        handled_at -> Nullable<Timestamp>,
+    }
+}

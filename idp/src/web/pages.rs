@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{Locale, TranslateHelper, Translations};
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -40,6 +40,7 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../../../templates/reset_done.hbs"),
     ),
     ("wizard", include_str!("../../../templates/wizard.hbs")),
+    ("account", include_str!("../../../templates/account.hbs")),
 ];
 
 pub struct Pages {

@@ -349,3 +349,171 @@ async fn steps_depend_on_the_account(backend: Backend) {
     assert_eq!(resp.status(), 400);
 }
 both_backends!(steps_depend_on_the_account);
+
+/// The account page: own data, per-school changes (request, edit), the child's linked
+/// co-accounts, a new password.
+async fn account_page(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let body = family(&server);
+    let sophie = {
+        let mut conn = server.idp.conn().unwrap();
+        let now = server.idp.now();
+        let sophie = users::find_by_username(&mut conn, "sophie.spors")
+            .unwrap()
+            .unwrap();
+        users::mark_first_login(&mut conn, sophie.id, now).unwrap();
+        for t in terms::owed_by(&mut conn, sophie.id).unwrap() {
+            terms::accept(&mut conn, sophie.id, &t.id, now).unwrap();
+        }
+        let editable = schools::create_school(
+            &mut conn,
+            NewSchool {
+                organising_body: body,
+                name: "Académie de musique",
+                data_changes: DataChanges::Edit,
+                contact: None,
+            },
+            now,
+        )
+        .unwrap();
+        schools::join(&mut conn, sophie.id, editable.id, now).unwrap();
+        sophie
+    };
+    let browser = browser();
+    let resp = browser.get(server.url("/account")).send().await.unwrap();
+    assert_eq!(location(&resp), "/login", "only once logged in");
+    let page = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/login"))
+        .form(&login_form(&page, "sophie.spors", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), "/");
+    let account = |browser: reqwest::Client| {
+        let url = server.url("/account");
+        async move {
+            let page = browser.get(url).send().await.unwrap().text().await.unwrap();
+            page.replace("&#x27;", "'")
+        }
+    };
+    let page = account(browser.clone()).await;
+    assert!(page.contains("sophie.spors@example.org"), "{page}");
+    assert!(page.contains("parent ou responsable"));
+    assert!(
+        page.contains("camille.spors") && page.contains("marc.spors") && page.contains("father"),
+        "the child's co-accounts"
+    );
+    assert!(
+        page.contains("name=\"form\" value=\"request\""),
+        "École du Centre takes requests"
+    );
+    assert!(
+        page.contains("name=\"form\" value=\"data\""),
+        "the music academy lets her edit"
+    );
+
+    let post = |form: Vec<(&'static str, String)>| {
+        let browser = browser.clone();
+        let url = server.url("/account");
+        async move { browser.post(url).form(&form).send().await.unwrap() }
+    };
+    let school_id = {
+        let mut conn = server.idp.conn().unwrap();
+        schools::find_school(&mut conn, "École du Centre")
+            .unwrap()
+            .id
+    };
+    let resp = post(vec![
+        ("csrf", input_value(&page, "csrf")),
+        ("form", "request".into()),
+        ("school", school_id.to_string()),
+        (
+            "message",
+            "Notre adresse a changé : rue Haute 5, Namur.".into(),
+        ),
+    ])
+    .await;
+    assert_eq!(location(&resp), "/account?done=request");
+    let requests =
+        schools::change_requests(&mut server.idp.conn().unwrap(), school_id, false).unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].user_id, sophie.id);
+
+    let resp = post(vec![
+        ("csrf", input_value(&page, "csrf")),
+        ("form", "data".into()),
+        ("street_address", "rue Haute 5".into()),
+        ("postal_code", "5000".into()),
+        ("locality", "Namur".into()),
+        ("country", "Belgique".into()),
+        ("email", "sophie.new@example.org".into()),
+        ("phone", "".into()),
+    ])
+    .await;
+    assert_eq!(location(&resp), "/account?done=data");
+    let updated = users::find_by_id(&mut server.idp.conn().unwrap(), sophie.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        updated.profile.street_address.as_deref(),
+        Some("rue Haute 5")
+    );
+    assert_eq!(updated.email.as_deref(), Some("sophie.new@example.org"));
+    assert!(!updated.email_verified, "a changed address is not verified");
+
+    let wrong = post(vec![
+        ("csrf", input_value(&page, "csrf")),
+        ("form", "password".into()),
+        ("current", "not-it".into()),
+        ("password", "Riviere-Lune-77".into()),
+        ("confirmation", "Riviere-Lune-77".into()),
+    ])
+    .await;
+    assert!(wrong.text().await.unwrap().contains("id=\"account-error\""));
+    let resp = post(vec![
+        ("csrf", input_value(&page, "csrf")),
+        ("form", "password".into()),
+        ("current", PASSWORD.into()),
+        ("password", "Riviere-Lune-77".into()),
+        ("confirmation", "Riviere-Lune-77".into()),
+    ])
+    .await;
+    assert_eq!(location(&resp), "/account?done=password");
+    let page = browser
+        .get(server.url("/account?done=password"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"account-done\""),
+        "still logged in after the change: {page}"
+    );
+    let fresh = crate::support::browser();
+    let login = fresh
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = fresh
+        .post(server.url("/login"))
+        .form(&login_form(&login, "sophie.spors", "Riviere-Lune-77"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), "/", "the new password works");
+}
+both_backends!(account_page);

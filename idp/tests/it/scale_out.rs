@@ -402,6 +402,71 @@ fn cli_administration() {
     .unwrap();
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
 
+    // Terms of use, versioned per organising body.
+    let dir = std::env::temp_dir().join(format!("terms-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fr = dir.join("fr.txt");
+    std::fs::write(&fr, "Conditions générales").unwrap();
+    let text = format!("fr={}", fr.display());
+    let published = run(&[
+        "--json",
+        "terms",
+        "publish",
+        "--org",
+        "Ville de Namur",
+        "--version",
+        "2026-09",
+        "--text",
+        &text,
+    ]);
+    assert_eq!(published["version"], "2026-09");
+    assert_eq!(published["texts"]["fr"], "Conditions générales");
+    let again = idp(
+        &db.url,
+        issuer,
+        &[
+            "terms",
+            "publish",
+            "--org",
+            "Ville de Namur",
+            "--version",
+            "2026-09",
+            "--text",
+            &text,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!again.status.success(), "a version is published once");
+    assert_eq!(
+        run(&["--json", "terms", "list", "--org", "Ville de Namur"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        run(&[
+            "--json",
+            "terms",
+            "acceptances",
+            "--org",
+            "Ville de Namur",
+            "--version",
+            "2026-09"
+        ])
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        run(&["--json", "school", "requests", "École du Centre"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+
     // Co-accounts and temporary passwords.
     let linked = run(&[
         "--json",

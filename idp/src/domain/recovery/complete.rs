@@ -270,16 +270,17 @@ pub fn apply_new_password(
     Ok(())
 }
 
-/// Sets a new password chosen after logging in (a temporary password, in the first-login
-/// steps): the problems when it is refused, none when it is set.
+/// Sets a new password chosen by someone logged in (after a temporary password in the
+/// wizard, or on the account page): the problems when it is refused, none when it is set.
 pub fn change_password(
     idp: &Idp,
     conn: &mut DbConn,
     user: &User,
     new: NewPassword<'_>,
+    purpose: Purpose,
     origin: Origin<'_>,
 ) -> DomainResult<Vec<Problem>> {
-    let problems = password_problems(idp, user, &new, Purpose::TemporaryPassword)?;
+    let problems = password_problems(idp, user, &new, purpose)?;
     if !problems.is_empty() {
         return Ok(problems);
     }

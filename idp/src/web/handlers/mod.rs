@@ -1,5 +1,6 @@
 //! Routes and the helpers every handler shares.
 
+mod account;
 mod authorize;
 mod logout;
 mod metadata;
@@ -50,6 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/reset/code", web::get().to(recovery::reset_code_form))
     .route("/reset/code", web::post().to(recovery::reset_code_submit))
     .route("/resume", web::get().to(recovery::resume))
+    .route("/account", web::get().to(account::account))
+    .route("/account", web::post().to(account::account_submit))
     .route("/wizard", web::get().to(wizard::wizard))
     .route("/wizard", web::post().to(wizard::wizard_submit))
     .route(

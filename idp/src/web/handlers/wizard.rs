@@ -13,6 +13,7 @@ use super::{State, domain_error_page, error_page, run, see_other, session_cookie
 use crate::domain::oidc::{authorize, sessions};
 use crate::domain::recovery::{self, NewPassword, Origin};
 use crate::domain::required_actions::{self, Flow, Step};
+use crate::domain::resets::Purpose;
 use crate::domain::schools;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, audit, links, terms};
@@ -50,7 +51,7 @@ fn field(label: &str, value: Option<String>) -> Value {
     json!({"label": label, "value": value})
 }
 
-fn person_fields(user: &User) -> Vec<Value> {
+pub(super) fn person_fields(user: &User) -> Vec<Value> {
     let p = &user.profile;
     vec![
         field("wizard-field-name", user.name()),
@@ -67,7 +68,7 @@ fn person_fields(user: &User) -> Vec<Value> {
     ]
 }
 
-fn own_fields(user: &User) -> Vec<Value> {
+pub(super) fn own_fields(user: &User) -> Vec<Value> {
     let p = &user.profile;
     vec![
         field("wizard-field-identifier", Some(user.username.clone())),
@@ -324,7 +325,14 @@ fn submit(
                     address,
                     client_id: None,
                 };
-                problems = recovery::change_password(idp, conn, &user, new, origin)?;
+                problems = recovery::change_password(
+                    idp,
+                    conn,
+                    &user,
+                    new,
+                    Purpose::TemporaryPassword,
+                    origin,
+                )?;
             }
             if problems.is_empty() {
                 flow.position += 1;
