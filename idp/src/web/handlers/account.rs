@@ -179,13 +179,16 @@ enum Posted {
     Refused(Box<View>, Vec<Problem>, Option<&'static str>),
 }
 
+/// Why a password change was refused: the rules broken, or a message key.
+type Refusal = (Vec<Problem>, Option<&'static str>);
+
 fn change_password(
     idp: &Idp,
     conn: &mut DbConn,
     user: &User,
     form: &AccountForm,
     address: &str,
-) -> DomainResult<Result<(), (Vec<Problem>, Option<&'static str>)>> {
+) -> DomainResult<Result<(), Refusal>> {
     let now = idp.now();
     let key = format!(
         "login-failure:account:{}",
