@@ -134,6 +134,11 @@ pub enum UserCommand {
     Links {
         user: String,
     },
+    /// Mark the password expired: the next login must choose a new one (the wizard's
+    /// new-password step) before any token is issued.
+    ExpirePassword {
+        user: String,
+    },
     /// Change what an account is: pupil, guardian, staff or administrator.
     SetKind {
         user: String,
@@ -529,6 +534,16 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             }
             print(json_out, json!({"unlinked": [a.id, c.id]}), || {
                 format!("{} is no longer linked to {}", c.username, a.username)
+            });
+        }
+        UserCommand::ExpirePassword { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            users::expire_password(&mut conn, u.id, now)?;
+            print(json_out, json!({"password_expired": u.id}), || {
+                format!(
+                    "{} must choose a new password at the next login",
+                    u.username
+                )
             });
         }
         UserCommand::SetKind { user, kind } => {

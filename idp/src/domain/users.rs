@@ -348,6 +348,17 @@ pub fn set_temporary_password_hash(
     Ok(())
 }
 
+/// Makes the current password expired: it still logs in, but only to choose a new one.
+pub fn expire_password(conn: &mut DbConn, id: UserId, now: DateTime<Utc>) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::password_change_required.eq(true),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// A rehash after a parameter change keeps the password as it is (temporary or not).
 fn upgrade_password_hash(
     conn: &mut DbConn,

@@ -184,4 +184,52 @@ mod tests {
         let reset = pages.render("reset", Locale::En, cases[5].1.clone());
         assert!(reset.contains("<script src=\"/assets/password-rules.js\" defer>"));
     }
+
+    /// The wizard (each step) and the account page render in every language.
+    #[test]
+    fn wizard_and_account_render_in_every_language() {
+        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let field = json!({"label": "wizard-field-name", "value": null});
+        let tabs = json!([{"label": "wizard-tab-welcome", "current": true, "done": false},
+            {"label": "wizard-tab-pupil-data", "current": false, "done": false},
+            {"label": "wizard-tab-own-data", "current": false, "done": false},
+            {"label": "wizard-tab-new-password", "current": false, "done": false},
+            {"label": "wizard-tab-terms", "current": false, "done": false}]);
+        let school =
+            json!({"id": "s", "name": "École", "data_changes": "request", "contact": "081"});
+        for locale in Locale::ALL {
+            for step in ["welcome", "pupil_data", "own_data", "new_password", "terms"] {
+                let html = pages.render(
+                    "wizard",
+                    locale,
+                    json!({
+                        "csrf": "c", "step": step, "tabs": tabs, "position": 1, "count": 5,
+                        "account": "a", "pupils": [{"identifier": "p", "fields": [field]}],
+                        "own": [field], "schools": [school], "rules": [], "password_done": false,
+                        "problems": [], "terms": [{"version": "v1", "text": "T"}], "back": true,
+                        "max_length": 128,
+                    }),
+                );
+                assert!(html.contains("</html>"), "wizard {step} failed: {html}");
+                assert!(
+                    !html.contains(">wizard-") && !html.contains(">reset-"),
+                    "untranslated in {step} ({})",
+                    locale.as_str()
+                );
+            }
+            let html = pages.render("account", locale, json!({
+                "csrf": "c", "account": "a", "kind": "account-kind-guardian", "own": [field],
+                "schools": [school], "can_edit": true,
+                "edit": {"street_address": null, "postal_code": null, "locality": null, "country": null, "email": null, "phone": null},
+                "children": [{"identifier": "p", "fields": [field], "co_accounts": [{"identifier": "m", "name": null, "relation": "mother"}]}],
+                "rules": [], "problems": [], "error": "account-error-current", "done": "account-done-password", "max_length": 128,
+            }));
+            assert!(html.contains("</html>"), "account failed: {html}");
+            assert!(
+                !html.contains(">account-") && !html.contains(">wizard-"),
+                "untranslated on the account page ({})",
+                locale.as_str()
+            );
+        }
+    }
 }

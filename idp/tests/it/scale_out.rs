@@ -500,6 +500,24 @@ fn cli_administration() {
         serde_json::json!(["famille@example.org"]),
         "one mail per mailbox, also the co-account's"
     );
+    run(&[
+        "--json",
+        "user",
+        "set-password",
+        "pierre.curie",
+        "--password",
+        "Cool72++Cool",
+    ]);
+    assert_eq!(
+        run(&["--json", "user", "show", "pierre.curie"])["password_change_required"],
+        false
+    );
+    run(&["--json", "user", "expire-password", "pierre.curie"]);
+    assert_eq!(
+        run(&["--json", "user", "show", "pierre.curie"])["password_change_required"],
+        true,
+        "the next login asks for a new password"
+    );
     run(&["--json", "user", "unlink", "pierre.curie", "marie.curie"]);
     assert!(
         run(&["--json", "user", "links", "pierre.curie"])["co_accounts"]
