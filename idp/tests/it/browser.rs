@@ -215,3 +215,119 @@ async fn password_rules_tick_live_and_the_reset_logs_in() {
     let _ = browser.wait().await;
     events.abort();
 }
+
+/// The login form in a real browser: the answer redirects to the application (a CSP
+/// `form-action` would block that redirect), after the first-login wizard, whose Enter key
+/// means Next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_and_wizard_reach_the_application() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    {
+        // A first login for this account: the wizard's welcome and own data.
+        use diesel::prelude::*;
+        use idp::store::schema::users as t;
+        let mut conn = server.idp.conn().unwrap();
+        diesel::update(t::table.filter(t::username_normalized.eq(USERNAME)))
+            .set(t::first_login_at.eq(None::<chrono::NaiveDateTime>))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    // The application: a listener that records the request the browser is sent back with.
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let callback = format!("http://{}/cb", app.local_addr().unwrap());
+    let (got, arrived) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        if let Ok((mut stream, _)) = app.accept() {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            let _ = got.send(line);
+        }
+    });
+    {
+        use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+        use idp::domain::types::{ClientId, RedirectUri, SigningAlg};
+        let mut conn = server.idp.conn().unwrap();
+        let client = NewClient {
+            id: ClientId::parse("browser-app").unwrap(),
+            name: "Browser app".into(),
+            secret: None,
+            token_endpoint_auth_method: AuthMethod::None,
+            redirect_uris: vec![RedirectUri::parse(&callback).unwrap()],
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec!["openid".into()],
+            id_token_signed_response_alg: SigningAlg::ES256,
+            jwks: None,
+        };
+        clients::create(&mut conn, client, server.idp.now()).unwrap();
+    }
+    let (mut browser, events, _profile) = chromium().await;
+    let authorize = format!(
+        "{}?response_type=code&client_id=browser-app&redirect_uri={}&scope=openid&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        server.url("/authorize"),
+        crate::flow::urlencode(&callback)
+    );
+    let page = browser.new_page(authorize).await.unwrap();
+    wait_for(&page, "name=\"identifier\"").await;
+    page.find_element("#identifier")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str(USERNAME)
+        .await
+        .unwrap();
+    page.find_element("#password")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str(PASSWORD)
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    wait_for(&page, "aria-current=\"step\"").await;
+    // Enter on a step is Next (the Next button comes first in the form).
+    for expected in ["wizard-own-data-step", "done"] {
+        let before = page.url().await.unwrap().unwrap_or_default();
+        page.find_element("#next")
+            .await
+            .unwrap()
+            .focus()
+            .await
+            .unwrap();
+        page.find_element("#next")
+            .await
+            .unwrap()
+            .press_key("Enter")
+            .await
+            .unwrap();
+        if expected == "done" {
+            break;
+        }
+        let html = wait_for(&page, "id=\"back\"").await;
+        assert!(
+            html.contains("Étape 2 sur 2") || html.contains("Step 2 of 2"),
+            "{html}"
+        );
+        assert_eq!(page.url().await.unwrap().unwrap_or_default(), before);
+    }
+    let request = arrived
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the browser was sent back to the application");
+    let target = request.split_whitespace().nth(1).unwrap_or_default();
+    let landed = format!("http://127.0.0.1{target}");
+    assert!(target.starts_with("/cb?"), "{request}");
+    assert_eq!(query_param(&landed, "state").as_deref(), Some("xyz"));
+    assert!(query_param(&landed, "code").is_some(), "{request}");
+
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+}
