@@ -90,6 +90,8 @@ pub struct Settings {
     pub outbox_dir: String,
     /// How often each instance looks for mail to send.
     pub mail_poll_seconds: u64,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::web::client_address::TrustedProxies,
     /// Clients declared here are written to the database at start-up.
     pub clients: Vec<StaticClient>,
 }
@@ -122,6 +124,7 @@ impl Default for Settings {
             mail_from: "Service d'identification <no-reply@localhost>".into(),
             outbox_dir: "./data/outbox".into(),
             mail_poll_seconds: 2,
+            trusted_proxies: Default::default(),
             clients: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! HTTP: thin actix handlers that extract input, call the domain on the blocking pool and
 //! map the result. Errors become HTTP in `error` only.
 
+pub mod client_address;
 pub mod csrf;
 pub mod error;
 pub mod handlers;

@@ -290,3 +290,51 @@ async fn login_throttling_and_audit(backend: Backend) {
     );
 }
 both_backends!(login_throttling_and_audit);
+
+/// Behind a trusted proxy the client's address comes from `X-Forwarded-For`; from anyone
+/// else the header is ignored, so it cannot dodge the per-address limits.
+async fn client_address_behind_proxies(backend: Backend) {
+    use diesel::prelude::*;
+    use idp::store::schema::audit_events;
+    for (trusted, expected) in [
+        (vec!["127.0.0.1/32"], "198.51.100.4"),
+        (vec![], "127.0.0.1"),
+    ] {
+        let server = TestServer::start_with(backend, |s| {
+            s.trusted_proxies = idp::web::client_address::TrustedProxies::try_from(
+                trusted.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            )
+            .unwrap();
+        })
+        .await;
+        let browser = browser();
+        let resp = browser.get(authorize(&server, "")).send().await.unwrap();
+        let page = browser
+            .get(server.url(&location(&resp)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        browser
+            .post(server.url("/login"))
+            .header("X-Forwarded-For", "203.0.113.66, 198.51.100.4")
+            .form(&login_form(&page, USERNAME, "wrong"))
+            .send()
+            .await
+            .unwrap();
+        let mut conn = server.idp.conn().unwrap();
+        let addresses: Vec<Option<String>> = audit_events::table
+            .filter(audit_events::kind.eq("login_failed"))
+            .select(audit_events::address)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            addresses,
+            vec![Some(expected.to_string())],
+            "trusted: {trusted:?}"
+        );
+    }
+}
+both_backends!(client_address_behind_proxies);

@@ -7,9 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::recovery::{client_address, form_page, problem_texts, rule_lines, user_locale};
+use super::recovery::{form_page, problem_texts, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
-use super::{State, domain_error_page, run, see_other, session_cookie, session_cookie_for};
+use super::{
+    State, client_address, domain_error_page, run, see_other, session_cookie, session_cookie_for,
+};
 use crate::domain::oidc::sessions::{self, SsoSession};
 use crate::domain::recovery::{self, NewPassword, Origin, Problem};
 use crate::domain::resets::Purpose;
@@ -260,7 +262,7 @@ pub async fn account_submit(
     let form = form.into_inner();
     let cookie = session_cookie(&req);
     let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let result = run(&state, move |idp, conn| {
         let Some((_, user)) = signed_in(idp, conn, cookie.as_deref())? else {
             return Ok(Posted::NotSignedIn);

@@ -182,10 +182,7 @@ pub async fn login_submit(
     }
     let request_id = form.request.clone();
     let identifier = form.identifier.clone();
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = super::client_address(&state, &req);
     let result = run(&state, move |idp, conn| {
         let pending = if request_id.is_empty() {
             None

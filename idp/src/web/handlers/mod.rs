@@ -122,6 +122,11 @@ pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) ->
     error_page(state, state.locale(req, None), status, message, detail)
 }
 
+/// The client's address (behind trusted proxies, the one they saw).
+pub fn client_address(state: &State, req: &HttpRequest) -> String {
+    super::client_address::client_address(&state.idp.settings.trusted_proxies, req)
+}
+
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((LOCATION, location))

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{State, domain_error_page, page, run, see_other, session_cookie};
+use super::{State, client_address, domain_error_page, page, run, see_other, session_cookie};
 use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
 use crate::domain::oidc::sessions;
 use crate::domain::password_policy::PasswordContext;
@@ -21,12 +21,6 @@ use crate::domain::resets::{Purpose, Unusable};
 use crate::domain::users::User;
 use crate::i18n::Locale;
 use crate::web::csrf;
-
-pub(super) fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
 
 /// Renders `name` with a CSRF token in `data`.
 pub(super) fn form_page(
@@ -149,7 +143,7 @@ pub async fn forgot_submit(
             data,
         );
     }
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
     let resume = pending.is_some().then(|| form.request.clone());
     let (identifier, email) = (form.identifier.clone(), form.email.clone());
@@ -227,7 +221,7 @@ pub async fn forgot_identifier_submit(
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
         return page_with("login-error-form-expired", StatusCode::BAD_REQUEST);
     }
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
     let email = form.email.clone();
     let result = run(&state, move |idp, conn| {
@@ -400,7 +394,7 @@ pub async fn reset_form(
 
 /// The new-password form for a reset token.
 async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
-    let address = client_address(req);
+    let address = client_address(state, req);
     let t = token.clone();
     let opened = run(state, move |idp, conn| {
         let origin = Origin {
@@ -486,7 +480,7 @@ pub async fn reset_code_submit(
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
         return code_page(&state, &req, &form, Some("login-error-form-expired"));
     }
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let (identifier, code) = (form.identifier.clone(), form.code.clone());
     let opened = run(&state, move |idp, conn| {
         let origin = Origin {
@@ -571,7 +565,7 @@ pub async fn reset_submit(
 ) -> HttpResponse {
     let form = form.into_inner();
     let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let f = form.clone();
     let result = run(&state, move |idp, conn| {
         let origin = Origin {

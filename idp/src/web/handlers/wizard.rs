@@ -8,8 +8,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::recovery::{client_address, form_page, problem_texts, rule_lines, user_locale};
-use super::{State, domain_error_page, error_page, run, see_other, session_cookie_for};
+use super::recovery::{form_page, problem_texts, rule_lines, user_locale};
+use super::{
+    State, client_address, domain_error_page, error_page, run, see_other, session_cookie_for,
+};
 use crate::domain::oidc::{authorize, sessions};
 use crate::domain::recovery::{self, NewPassword, Origin};
 use crate::domain::required_actions::{self, Flow, Step};
@@ -363,7 +365,7 @@ pub async fn wizard_submit(
         // Nothing changes; the same step is shown again with a fresh form.
         form.action = String::new();
     }
-    let address = client_address(&req);
+    let address = client_address(&state, &req);
     let result = run(&state, move |idp, conn| {
         submit(idp, conn, &secret, &form, &address)
     })
