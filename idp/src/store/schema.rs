@@ -290,3 +290,10 @@ diesel::table! {
         handled_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    used_client_assertions (id_hash) {
+        id_hash -> Binary,
+        expires_at -> Timestamp,
+    }
+}

@@ -209,9 +209,29 @@ async fn private_key_jwt(backend: Backend) {
                 .status()
         }
     };
+    let first = assertion(&client_key, server.url("/token"));
+    assert_eq!(send(first.clone()).await, 200);
+    assert_eq!(
+        send(first).await,
+        401,
+        "an assertion is used once (OIDC Core §9 jti)"
+    );
     assert_eq!(
         send(assertion(&client_key, server.url("/token"))).await,
-        200
+        200,
+        "a fresh assertion works"
+    );
+    let now = chrono::Utc::now().timestamp();
+    let long_lived = idp::crypto::jws::sign(
+        &client_key,
+        "JWT",
+        &serde_json::json!({ "iss": "jwt-app", "sub": "jwt-app", "aud": server.url("/token"), "exp": now + 7200, "iat": now, "jti": "long" }),
+    )
+    .unwrap();
+    assert_eq!(
+        send(long_lived).await,
+        401,
+        "an assertion lives an hour at most"
     );
     let other = keys::generate(SigningAlg::ES256, "client-key").unwrap();
     let other_key = SigningKey::from_pkcs8("client-key", SigningAlg::ES256, &other.pkcs8).unwrap();

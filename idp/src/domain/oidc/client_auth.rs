@@ -126,7 +126,63 @@ fn check_assertion(
     validation.set_audience(&[idp.endpoint("/token"), idp.settings.issuer.clone()]);
     validation.set_issuer(&[client.id.as_str()]);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
-        .map_err(|_| invalid_client())?;
+    let verified = jsonwebtoken::decode::<VerifiedAssertion>(assertion, &key, &validation)
+        .map_err(|_| invalid_client())?
+        .claims;
+    remember_once(idp, conn, &client, &verified)?;
     Ok(client)
+}
+
+/// What is kept of a verified assertion to refuse its replay.
+#[derive(serde::Deserialize)]
+struct VerifiedAssertion {
+    jti: String,
+    exp: i64,
+}
+
+/// Longest lifetime accepted for an assertion: its `jti` is remembered that long.
+const MAX_ASSERTION_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
+
+/// An assertion is used once (OIDC Core §9: `jti` "to prevent the token from being
+/// reused"): its client and `jti` are recorded until it expires; a second use, on any
+/// instance, fails. The primary key makes two simultaneous uses fail but one.
+fn remember_once(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    assertion: &VerifiedAssertion,
+) -> DomainResult<()> {
+    use crate::domain::clock::to_db;
+    use crate::store::schema::used_client_assertions as used;
+    use diesel::prelude::*;
+    let now = idp.now();
+    let expires_at =
+        chrono::DateTime::from_timestamp(assertion.exp, 0).ok_or_else(invalid_client)?;
+    if assertion.jti.is_empty() || expires_at > now + MAX_ASSERTION_LIFETIME {
+        return Err(invalid_client());
+    }
+    let id_hash = crypto::sha256(format!("{}\n{}", client.id.as_str(), assertion.jti).as_bytes());
+    let seen: i64 = used::table.find(&id_hash).count().get_result(conn)?;
+    if seen > 0 {
+        return Err(invalid_client());
+    }
+    diesel::insert_into(used::table)
+        .values((
+            used::id_hash.eq(&id_hash),
+            used::expires_at.eq(to_db(expires_at)),
+        ))
+        .execute(conn)
+        .map_err(|_| invalid_client())?;
+    Ok(())
+}
+
+/// Forgets assertions that expired before `cutoff`.
+pub fn purge_used_assertions(
+    conn: &mut DbConn,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<usize> {
+    use crate::domain::clock::to_db;
+    use crate::store::schema::used_client_assertions as used;
+    use diesel::prelude::*;
+    Ok(diesel::delete(used::table.filter(used::expires_at.lt(to_db(cutoff)))).execute(conn)?)
 }
