@@ -2,6 +2,7 @@
 
 mod admin;
 mod schools;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +48,7 @@ pub enum Command {
     /// Manage accounts.
     User {
         #[command(subcommand)]
-        command: admin::UserCommand,
+        command: users::UserCommand,
     },
     /// Manage organising bodies.
     Org {
@@ -98,7 +99,7 @@ pub fn main() -> ExitCode {
             command: DbCommand::Migrate,
         } => migrate(&settings),
         Command::Client { command } => admin::client(settings, command, cli.json),
-        Command::User { command } => admin::user(settings, command, cli.json),
+        Command::User { command } => users::user(settings, command, cli.json),
         Command::Org { command } => schools::org(settings, command, cli.json),
         Command::School { command } => schools::school(settings, command, cli.json),
         Command::Terms { command } => schools::terms(settings, command, cli.json),
