@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::recovery::{form_page, problem_texts, rule_lines, user_locale};
+use super::forms::{form_page, problem_texts, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
 use super::{
     State, client_address, domain_error_page, run, see_other, session_cookie, session_cookie_for,

@@ -2,9 +2,11 @@
 
 mod account;
 mod authorize;
+mod forms;
 mod logout;
 mod metadata;
 mod recovery;
+mod reset;
 mod tokens;
 mod wizard;
 
@@ -46,18 +48,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/forgot-identifier",
         web::post().to(recovery::forgot_identifier_submit),
     )
-    .route("/reset", web::get().to(recovery::reset_form))
-    .route("/reset", web::post().to(recovery::reset_submit))
-    .route("/reset/code", web::get().to(recovery::reset_code_form))
-    .route("/reset/code", web::post().to(recovery::reset_code_submit))
-    .route("/resume", web::get().to(recovery::resume))
+    .route("/reset", web::get().to(reset::reset_form))
+    .route("/reset", web::post().to(reset::reset_submit))
+    .route("/reset/code", web::get().to(reset::reset_code_form))
+    .route("/reset/code", web::post().to(reset::reset_code_submit))
+    .route("/resume", web::get().to(reset::resume))
     .route("/account", web::get().to(account::account))
     .route("/account", web::post().to(account::account_submit))
     .route("/wizard", web::get().to(wizard::wizard))
     .route("/wizard", web::post().to(wizard::wizard_submit))
     .route(
         "/assets/password-rules.js",
-        web::get().to(recovery::password_rules_script),
+        web::get().to(reset::password_rules_script),
     )
     .route("/token", web::post().to(tokens::token))
     .route("/userinfo", web::get().to(tokens::userinfo))

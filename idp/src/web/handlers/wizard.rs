@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::recovery::{form_page, problem_texts, rule_lines, user_locale};
+use super::forms::{form_page, problem_texts, rule_lines, user_locale};
 use super::{
     State, client_address, domain_error_page, error_page, run, see_other, session_cookie_for,
 };

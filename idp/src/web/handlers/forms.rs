@@ -1,0 +1,110 @@
+//! What the password forms share: a page with a CSRF token, the password rules as the
+//! page script ticks them, the texts of a refused password, the account's language.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+use super::{State, page};
+use crate::domain::password_policy::{PasswordContext, Violation, personal_fragments};
+use crate::domain::recovery;
+use crate::domain::users::User;
+use crate::i18n::Locale;
+use crate::web::csrf;
+
+/// Renders `name` with a CSRF token in `data`.
+pub(super) fn form_page(
+    state: &State,
+    req: &HttpRequest,
+    name: &str,
+    locale: Locale,
+    status: StatusCode,
+    mut data: Value,
+) -> HttpResponse {
+    let (token, cookie) = csrf::token(&state.idp, req);
+    if let Some(map) = data.as_object_mut() {
+        map.insert("csrf".into(), Value::from(token));
+    }
+    let html = state.pages.render(name, locale, data);
+    let mut builder = page(status);
+    if let Some(c) = cookie {
+        builder.cookie(c);
+    }
+    builder.body(html)
+}
+
+/// One rule line of the new-password page; `data-*` attributes let the page script tick it.
+fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> Value {
+    let policy = &state.idp.settings.password_policy;
+    let check = v
+        .message_key()
+        .trim_start_matches("password-rule-")
+        .to_owned();
+    // What the script needs to judge the rule: a length, "count class…", or the words.
+    let value = match v {
+        Violation::TooShort { min } => min.to_string(),
+        Violation::TooFewClasses { count, .. } => format!(
+            "{count} {}",
+            policy
+                .classes_of
+                .iter()
+                .flat_map(|r| r.of.iter().map(|c| c.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Violation::PersonalInfo => words.join(" "),
+        _ => String::new(),
+    };
+    // Only the server can judge strength and the block-list: the script leaves them be.
+    let checked_live = !matches!(v, Violation::TooWeak | Violation::Blocklisted);
+    json!({
+        "text": state.pages.translations.violation(locale, v),
+        "check": if checked_live { check } else { String::new() },
+        "value": value,
+    })
+}
+
+/// The password rules as a new-password form lists them for `user`.
+pub(super) fn rule_lines(state: &State, locale: Locale, user: &User) -> Vec<Value> {
+    let context = PasswordContext {
+        identifier: &user.username,
+        names: [user.given_name.as_deref(), user.family_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        email: user.email.as_deref(),
+    };
+    let words = personal_fragments(&context);
+    state
+        .idp
+        .settings
+        .password_policy
+        .rules()
+        .iter()
+        .map(|v| rule_line(state, locale, v, &words))
+        .collect()
+}
+
+/// The texts of refused-password problems, in `locale`.
+pub(super) fn problem_texts(
+    state: &State,
+    locale: Locale,
+    problems: &[recovery::Problem],
+) -> Vec<String> {
+    let t = &state.pages.translations;
+    problems
+        .iter()
+        .map(|p| match p {
+            recovery::Problem::Policy(v) => t.violation(locale, v),
+            other => t.get(locale, &other.message_key(), None),
+        })
+        .collect()
+}
+
+/// The account's own language first: the link comes from a mail written in it.
+pub(super) fn user_locale(state: &State, req: &HttpRequest, user: &User) -> Locale {
+    user.locale
+        .as_deref()
+        .and_then(Locale::parse)
+        .unwrap_or_else(|| state.locale(req, None))
+}

@@ -1,0 +1,398 @@
+//! The new-password form from a reset link or code, the code page, links that cannot be
+//! used, and the way back to the application.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::forms::{form_page, problem_texts, rule_lines, user_locale};
+use super::recovery::RequestQuery;
+use super::{State, client_address, domain_error_page, page, run, see_other, session_cookie};
+use crate::domain::oidc::authorize::{self, Outcome};
+use crate::domain::oidc::sessions;
+use crate::domain::recovery::{self, CompletionOutcome, Credential, NewPassword, Origin};
+use crate::domain::resets::{Purpose, Unusable};
+use crate::domain::users::User;
+use crate::web::csrf;
+
+/// What the new-password form shows.
+struct ResetView<'a> {
+    /// The hidden fields that name the reset: `token`, or `identifier` and `code`.
+    credential: Credential<'a>,
+    user: &'a User,
+    purpose: Purpose,
+    problems: Vec<String>,
+    email: &'a str,
+}
+
+fn reset_page(
+    state: &State,
+    req: &HttpRequest,
+    view: ResetView<'_>,
+    status: StatusCode,
+) -> HttpResponse {
+    let locale = user_locale(state, req, view.user);
+    let rules = rule_lines(state, locale, view.user);
+    let (token, identifier, code) = match view.credential {
+        Credential::Token(t) => (t, "", ""),
+        Credential::Code { identifier, code } => ("", identifier, code),
+    };
+    let ask_email = state.idp.settings.recovery.confirm_email_on_reset
+        && view.purpose == Purpose::Reset
+        && view.user.email.is_some();
+    let data = json!({
+        "token": token,
+        "code_identifier": identifier,
+        "code": code,
+        "account": view.user.username,
+        "rules": rules,
+        "problems": view.problems,
+        "ask_email": ask_email,
+        "email": view.email,
+        "max_length": state.idp.settings.password_policy.max_length,
+    });
+    form_page(state, req, "reset", locale, status, data)
+}
+
+/// The page for a link or code that cannot be used, offering a new one.
+fn unusable_page(state: &State, req: &HttpRequest, why: Unusable, by_code: bool) -> HttpResponse {
+    let message = match (why, by_code) {
+        // A code page never says more than "not valid": it names no account.
+        (_, true) | (Unusable::Unknown, false) => "reset-unusable-unknown",
+        (Unusable::Expired, false) => "reset-unusable-expired",
+        (Unusable::Used, false) => "reset-unusable-used",
+        (Unusable::Revoked, false) => "reset-unusable-revoked",
+    };
+    let html = state.pages.render(
+        "reset_unusable",
+        state.locale(req, None),
+        json!({ "message": message }),
+    );
+    page(StatusCode::OK).body(html)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// Opening the link shows the form; it uses nothing (mail scanners open links).
+#[tracing::instrument(skip_all, name = "reset_form")]
+pub async fn reset_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    show_reset_form(&state, &req, query.into_inner().token).await
+}
+
+/// The new-password form for a reset token.
+async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
+    let address = client_address(state, req);
+    let t = token.clone();
+    let opened = run(state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        recovery::open(idp, conn, Credential::Token(&t), origin)
+    })
+    .await;
+    match opened {
+        Ok(CompletionOutcome::Open(reset, user)) => {
+            let view = ResetView {
+                credential: Credential::Token(&token),
+                user: &user,
+                purpose: reset.purpose,
+                problems: Vec::new(),
+                email: "",
+            };
+            reset_page(state, req, view, StatusCode::OK)
+        }
+        Ok(CompletionOutcome::Unusable(why)) => unusable_page(state, req, why, false),
+        Ok(_) => unusable_page(state, req, Unusable::Unknown, false),
+        Err(e) => domain_error_page(state, req, &e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    request: String,
+    csrf: Option<String>,
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    code: String,
+}
+
+fn code_page(
+    state: &State,
+    req: &HttpRequest,
+    form: &CodeForm,
+    error: Option<&str>,
+) -> HttpResponse {
+    let data = json!({
+        "request": form.request,
+        "identifier": form.identifier,
+        "code": form.code,
+        "error": error,
+    });
+    form_page(
+        state,
+        req,
+        "reset_code",
+        state.locale(req, None),
+        StatusCode::OK,
+        data,
+    )
+}
+
+#[tracing::instrument(skip_all, name = "reset_code_form")]
+pub async fn reset_code_form(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let form = CodeForm {
+        request: query.into_inner().request,
+        csrf: None,
+        identifier: String::new(),
+        code: String::new(),
+    };
+    code_page(&state, &req, &form, None)
+}
+
+/// "I received a reset code": identifier and code open the new-password form.
+#[tracing::instrument(skip_all, name = "reset_code_submit")]
+pub async fn reset_code_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        return code_page(&state, &req, &form, Some("login-error-form-expired"));
+    }
+    let address = client_address(&state, &req);
+    let (identifier, code) = (form.identifier.clone(), form.code.clone());
+    let opened = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        recovery::open(
+            idp,
+            conn,
+            Credential::Code {
+                identifier: &identifier,
+                code: &code,
+            },
+            origin,
+        )
+    })
+    .await;
+    match opened {
+        Ok(CompletionOutcome::Open(reset, user)) => {
+            let view = ResetView {
+                credential: Credential::Code {
+                    identifier: &form.identifier,
+                    code: &form.code,
+                },
+                user: &user,
+                purpose: reset.purpose,
+                problems: Vec::new(),
+                email: "",
+            };
+            reset_page(&state, &req, view, StatusCode::OK)
+        }
+        Ok(CompletionOutcome::Throttled) => {
+            code_page(&state, &req, &form, Some("reset-error-code-throttled"))
+        }
+        Ok(_) => code_page(&state, &req, &form, Some("reset-error-code")),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResetForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    code_identifier: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+    email: Option<String>,
+}
+
+impl ResetForm {
+    fn credential(&self) -> Credential<'_> {
+        if self.token.is_empty() {
+            Credential::Code {
+                identifier: &self.code_identifier,
+                code: &self.code,
+            }
+        } else {
+            Credential::Token(&self.token)
+        }
+    }
+}
+
+/// What submitting the new-password form led to.
+enum Submitted {
+    /// The password is set and the browser has this session cookie.
+    Done(Box<recovery::Done>, String),
+    Other(CompletionOutcome),
+}
+
+/// Submitting the form is what uses the reset, once, if the password is acceptable.
+#[tracing::instrument(skip_all, name = "reset_submit")]
+pub async fn reset_submit(
+    state: State,
+    req: HttpRequest,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
+    let address = client_address(&state, &req);
+    let f = form.clone();
+    let result = run(&state, move |idp, conn| {
+        let origin = Origin {
+            address: &address,
+            client_id: None,
+        };
+        let credential = f.credential();
+        if !form_ok {
+            // Show the form again (nothing used), asking to resubmit.
+            return Ok(Submitted::Other(recovery::open(
+                idp, conn, credential, origin,
+            )?));
+        }
+        let new = NewPassword {
+            password: &f.password,
+            confirmation: &f.confirmation,
+            email: f.email.as_deref(),
+        };
+        match recovery::complete(idp, conn, credential, new, origin)? {
+            // The person proved the mailbox and chose a
+            // password: they are logged in, as after a reset at the best providers.
+            CompletionOutcome::Done(done) => {
+                let (_, cookie) = sessions::create(idp, conn, done.user.id, &["pwd"])?;
+                Ok(Submitted::Done(done, cookie))
+            }
+            other => Ok(Submitted::Other(other)),
+        }
+    })
+    .await;
+    let locale_of = |user: &User| user_locale(&state, &req, user);
+    match result {
+        Ok(Submitted::Done(done, cookie)) => {
+            let continue_url = match &done.resume_request {
+                Some(request) => format!("/resume?request={}", urlencode(request)),
+                None => "/".to_owned(),
+            };
+            let html = state.pages.render(
+                "reset_done",
+                locale_of(&done.user),
+                json!({
+                    "refresh_url": continue_url,
+                    "refresh_delay": state.idp.settings.recovery.redirect_delay_seconds,
+                    "continue_url": continue_url,
+                    "account": done.user.username,
+                    "has_app": done.resume_request.is_some(),
+                }),
+            );
+            let mut resp = page(StatusCode::OK).body(html);
+            if let Err(e) = resp.add_cookie(&super::session_cookie_for(&state, cookie)) {
+                tracing::error!(error = %e, "cannot set the session cookie");
+            }
+            resp
+        }
+        Ok(Submitted::Other(CompletionOutcome::Open(reset, user))) => {
+            let view = ResetView {
+                credential: form.credential(),
+                user: &user,
+                purpose: reset.purpose,
+                problems: vec![state.pages.translations.get(
+                    locale_of(&user),
+                    "login-error-form-expired",
+                    None,
+                )],
+                email: form.email.as_deref().unwrap_or_default(),
+            };
+            reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
+        }
+        Ok(Submitted::Other(CompletionOutcome::Rejected(reset, user, problems))) => {
+            let problems = problem_texts(&state, locale_of(&user), &problems);
+            let view = ResetView {
+                credential: form.credential(),
+                user: &user,
+                purpose: reset.purpose,
+                problems,
+                email: form.email.as_deref().unwrap_or_default(),
+            };
+            reset_page(&state, &req, view, StatusCode::OK)
+        }
+        Ok(Submitted::Other(CompletionOutcome::Unusable(why))) => unusable_page(
+            &state,
+            &req,
+            why,
+            !form.code.is_empty() && form.token.is_empty(),
+        ),
+        Ok(Submitted::Other(CompletionOutcome::Throttled | CompletionOutcome::Done(_))) => {
+            unusable_page(&state, &req, Unusable::Unknown, true)
+        }
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Back to the application of the pending login, now that the browser has a session.
+#[tracing::instrument(skip_all, name = "resume")]
+pub async fn resume(
+    state: State,
+    req: HttpRequest,
+    query: web::Query<RequestQuery>,
+) -> HttpResponse {
+    let request = query.into_inner().request;
+    let cookie = session_cookie(&req);
+    let result = run(&state, move |idp, conn| {
+        let Some(pending) = authorize::load_pending(idp, conn, &request)? else {
+            return Ok(Outcome::Redirect("/".to_owned()));
+        };
+        let session = match &cookie {
+            Some(c) => sessions::find(conn, c, idp.now())?,
+            None => None,
+        };
+        authorize::delete_pending(conn, &request)?;
+        authorize::decide(idp, conn, pending, session.as_ref())
+    })
+    .await;
+    match result {
+        Ok(Outcome::Redirect(to)) => see_other(&to),
+        Ok(Outcome::Login { request_id, .. }) => see_other(&format!("/login?request={request_id}")),
+        Ok(Outcome::RequiredActions { flow }) => super::wizard::to_wizard(&state, flow),
+        Err(e) => domain_error_page(&state, &req, &e),
+    }
+}
+
+/// The script that ticks each rule as the person types; the form works without it.
+pub async fn password_rules_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(include_str!(
+            "../../../../templates/assets/password-rules.js"
+        ))
+}
