@@ -344,6 +344,28 @@ async fn steps_depend_on_the_account(backend: Backend) {
     let page = press(&browser, &server, &page, "next").await.unwrap();
     let done = press(&browser, &server, &page, "next").await.unwrap_err();
     assert!(query_param(&done, "code").is_some(), "{done}");
+    // An account disabled in the middle of its wizard gets no code.
+    let lea = person(&server, "lea.martin", AccountKind::Pupil, None);
+    let other = crate::support::browser();
+    assert_eq!(log_in(&other, &server, "lea.martin", "").await, "/wizard");
+    let page = wizard(&other, &server).await;
+    users::set_disabled(
+        &mut server.idp.conn().unwrap(),
+        lea.id,
+        true,
+        server.idp.now(),
+    )
+    .unwrap();
+    let resp = other
+        .post(server.url("/wizard"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf")),
+            ("action", "next".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "no code for a disabled account");
     // The flow is over: the wizard says the login expired.
     let resp = browser.get(server.url("/wizard")).send().await.unwrap();
     assert_eq!(resp.status(), 400);

@@ -268,6 +268,11 @@ fn submit(
     let Some(mut flow) = required_actions::find(conn, secret, now)? else {
         return Ok(Next::Expired);
     };
+    // Disabled meanwhile: the login ends here.
+    if users::find_by_id(conn, flow.user_id)?.is_none_or(|u| u.disabled) {
+        required_actions::end(conn, secret)?;
+        return Ok(Next::Expired);
+    }
     let mut problems = Vec::new();
     match (form.action.as_str(), flow.current()) {
         ("back", _) => flow.position = flow.position.saturating_sub(1),
