@@ -142,6 +142,14 @@ pub fn end(conn: &mut DbConn, secret: &str) -> DomainResult<()> {
     Ok(())
 }
 
+/// Ends every flow of `user`: a login begun with a password that was just replaced does not
+/// go on.
+pub fn end_all_for_user(conn: &mut DbConn, user: UserId) -> DomainResult<()> {
+    diesel::delete(login_flows::table.filter(login_flows::user_id.eq(user.to_string())))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Removes flows that expired before `cutoff`.
 pub fn purge(conn: &mut DbConn, cutoff: DateTime<Utc>) -> DomainResult<usize> {
     Ok(

@@ -366,6 +366,28 @@ async fn steps_depend_on_the_account(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400, "no code for a disabled account");
+    // A login begun with a password that is then replaced does not go on.
+    let noa = person(&server, "noa.martin", AccountKind::Pupil, None);
+    let other = crate::support::browser();
+    assert_eq!(log_in(&other, &server, "noa.martin", "").await, "/wizard");
+    let page = wizard(&other, &server).await;
+    idp::domain::recovery::issue_temporary_password(
+        &server.idp,
+        &mut server.idp.conn().unwrap(),
+        &noa,
+        idp::domain::recovery::Delivery::Show,
+    )
+    .unwrap();
+    let resp = other
+        .post(server.url("/wizard"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf")),
+            ("action", "next".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "the flow ended with the old password");
     // The flow is over: the wizard says the login expired.
     let resp = browser.get(server.url("/wizard")).send().await.unwrap();
     assert_eq!(resp.status(), 400);

@@ -244,6 +244,10 @@ pub fn apply_new_password(
     resets::revoke_all(conn, user.id, now)?;
     if idp.settings.recovery.end_sessions_on_reset {
         sessions::end_all_for_user(conn, user.id, now)?;
+        if purpose != Purpose::TemporaryPassword {
+            // The wizard that set this password goes on; others began with the old one.
+            crate::domain::required_actions::end_all_for_user(conn, user.id)?;
+        }
     }
     let audit = |conn: &mut DbConn, kind, detail: &str| {
         let event = audit::Event {

@@ -90,6 +90,7 @@ pub fn issue_temporary_password(
         resets::revoke_all(conn, user.id, now)?;
         if idp.settings.recovery.end_sessions_on_reset {
             sessions::end_all_for_user(conn, user.id, now)?;
+            crate::domain::required_actions::end_all_for_user(conn, user.id)?;
         }
         let how = match delivery {
             Delivery::Mail => "mailed",
