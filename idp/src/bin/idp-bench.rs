@@ -250,7 +250,29 @@ fn main() -> BenchResult<()> {
             &format!("Cookie: idp_csrf={csrf_cookie}\r\n"),
         ),
     )?;
-    let session = cookie_value(&headers, "idp_session").ok_or(format!("login failed: {status}"))?;
+    let mut session = cookie_value(&headers, "idp_session");
+    if let (None, Some(flow)) = (&session, cookie_value(&headers, "idp_flow")) {
+        // The account's first login: through the wizard's steps once.
+        let cookies = format!("idp_csrf={csrf_cookie}; idp_flow={flow}");
+        for _ in 0..5 {
+            let (_, _, page) = exchange(&mut conn, &get("/wizard", &cookies))?;
+            let token =
+                input_value(&String::from_utf8_lossy(&page), "csrf").ok_or("no wizard form")?;
+            let (_, h, _) = exchange(
+                &mut conn,
+                &post(
+                    "/wizard",
+                    &format!("csrf={token}&action=next"),
+                    &format!("Cookie: {cookies}\r\n"),
+                ),
+            )?;
+            session = cookie_value(&h, "idp_session");
+            if session.is_some() {
+                break;
+            }
+        }
+    }
+    let session = session.ok_or(format!("login failed: {status}"))?;
     let authorize = get(
         "/authorize?response_type=code&client_id=bench&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid",
         &format!("idp_session={session}"),

@@ -104,8 +104,11 @@ pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
         })?;
     }
     let manager = ConnectionManager::<DbConn>::new(target);
+    // Connections open as the load needs them and close after idling: an idle instance
+    // holds one (memory, and the connection budget of a PostgreSQL many instances share).
     let pool = Pool::builder()
         .max_size(size)
+        .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(ConnectionSetup))
         .build(manager)?;
