@@ -150,14 +150,14 @@ async fn wizard(browser: &reqwest::Client, server: &TestServer) -> String {
     resp.text().await.unwrap().replace("&#x27;", "'")
 }
 
-/// Presses `action` on the wizard page `page`: the next page, or where it sends us.
-async fn press(
+/// Submits the wizard page `page` with `action`.
+async fn submit_step(
     browser: &reqwest::Client,
     server: &TestServer,
     page: &str,
     action: &str,
-) -> Result<String, String> {
-    let resp = browser
+) -> reqwest::Response {
+    browser
         .post(server.url("/wizard"))
         .form(&[
             ("csrf", input_value(page, "csrf")),
@@ -165,7 +165,17 @@ async fn press(
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Presses `action` on the wizard page `page`: the next page, or where it sends us.
+async fn press(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    page: &str,
+    action: &str,
+) -> Result<String, String> {
+    let resp = submit_step(browser, server, page, action).await;
     if resp.status() == 303 {
         return Err(location(&resp));
     }
@@ -356,15 +366,7 @@ async fn steps_depend_on_the_account(backend: Backend) {
         server.idp.now(),
     )
     .unwrap();
-    let resp = other
-        .post(server.url("/wizard"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf")),
-            ("action", "next".to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit_step(&other, &server, &page, "next").await;
     assert_eq!(resp.status(), 400, "no code for a disabled account");
     // A login begun with a password that is then replaced does not go on.
     let noa = person(&server, "noa.martin", AccountKind::Pupil, None);
@@ -378,15 +380,7 @@ async fn steps_depend_on_the_account(backend: Backend) {
         idp::domain::recovery::Delivery::Show,
     )
     .unwrap();
-    let resp = other
-        .post(server.url("/wizard"))
-        .form(&[
-            ("csrf", input_value(&page, "csrf")),
-            ("action", "next".to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit_step(&other, &server, &page, "next").await;
     assert_eq!(resp.status(), 400, "the flow ended with the old password");
     // The flow is over: the wizard says the login expired.
     let resp = browser.get(server.url("/wizard")).send().await.unwrap();
