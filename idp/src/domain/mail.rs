@@ -183,10 +183,13 @@ pub fn deliver_due(
         .load(conn)?;
     let mut delivered = 0;
     for (id, recipient, subject, text_body, html_body, attempts) in due {
+        // Still due and unclaimed: another instance may have tried it since the SELECT,
+        // and a failed attempt must wait out its back-off.
         let won = diesel::update(
             mail_outbox::table
                 .find(&id)
                 .filter(mail_outbox::sent_at.is_null())
+                .filter(mail_outbox::next_attempt_at.le(to_db(now)))
                 .filter(
                     mail_outbox::claimed_until
                         .is_null()

@@ -99,6 +99,8 @@ fn spawn_mail_worker(idp: Arc<Idp>) {
     let every = Duration::from_secs(idp.settings.mail_poll_seconds.max(1));
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(every);
+        // The first tick is immediate; the first round starts one period after start-up.
+        interval.tick().await;
         loop {
             interval.tick().await;
             let idp = idp.clone();
