@@ -236,16 +236,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let u = users::lookup(&mut conn, &user)?;
             let password = read_password(password)?;
             if !skip_policy {
-                let names: Vec<&str> = [u.given_name.as_deref(), u.family_name.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                let who = PasswordContext {
-                    identifier: &u.username,
-                    names,
-                    email: u.email.as_deref(),
-                };
-                enforce_policy(&idp, &password, &who)?;
+                enforce_policy(&idp, &password, &u.password_context())?;
             }
             users::set_password_hash(&mut conn, u.id, &idp.hasher.hash(&password)?, now)?;
             print(json_out, json!({ "password_set": u.id }), || {

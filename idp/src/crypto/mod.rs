@@ -21,6 +21,25 @@ pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     Ok(buf)
 }
 
+/// `len` characters drawn uniformly from `alphabet` (ASCII): codes and temporary passwords
+/// people read and type. Bytes that would bias the draw are thrown away.
+pub fn random_chars(alphabet: &[u8], len: usize) -> Result<String, CryptoError> {
+    let n = alphabet.len();
+    if n == 0 || n > 256 {
+        return Err(CryptoError("an alphabet of 1 to 256 characters".into()));
+    }
+    let limit = 256 - 256 % n;
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes(len * 2)? {
+            if (b as usize) < limit && out.len() < len {
+                out.push(alphabet[b as usize % n] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// An opaque bearer secret (code, refresh token, cookie) of 256 bits, base64url.
 /// RFC 6749 §10.10 and RFC 9700 ask for at least 128 bits; we take twice that.
 pub fn random_token() -> Result<String, CryptoError> {

@@ -76,11 +76,7 @@ pub enum Unusable {
 
 /// An 8-character code in two groups: `K7QM-2XPD` (about 40 bits; code entry is throttled).
 fn new_code() -> DomainResult<String> {
-    let bytes = crypto::random_bytes(8)?;
-    let chars: String = bytes
-        .iter()
-        .map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char)
-        .collect();
+    let chars = crypto::random_chars(CODE_ALPHABET, 8)?;
     Ok(format!("{}-{}", &chars[..4], &chars[4..]))
 }
 

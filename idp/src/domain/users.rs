@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::clock::{from_db, to_db};
+use super::password_policy::PasswordContext;
 use super::types::{AccountKind, Email, UserId, Username, normalize};
 use super::{DomainError, DomainResult};
 use crate::crypto::password::{PasswordHasher, Verification};
@@ -60,6 +61,18 @@ impl User {
             .filter(|p| !p.is_empty())
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    /// What the password policy must keep out of this person's password.
+    pub fn password_context(&self) -> PasswordContext<'_> {
+        PasswordContext {
+            identifier: &self.username,
+            names: [self.given_name.as_deref(), self.family_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            email: self.email.as_deref(),
+        }
     }
 
     fn from_row(row: UserRow) -> DomainResult<Self> {

@@ -1,11 +1,9 @@
 //! The whole flow with `openidconnect` as relying party.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 
 use crate::both_backends;
@@ -13,20 +11,7 @@ use crate::support::*;
 
 async fn full_flow(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("school-app".into()),
-        Some(ClientSecret::new(SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (client, http) = relying_party(&server, "school-app", Some(SECRET)).await;
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf_state, nonce) = client
@@ -198,16 +183,7 @@ both_backends!(full_flow);
 
 async fn client_credentials(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let http = reqwest::Client::new();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("school-app".into()),
-        Some(ClientSecret::new(SECRET.into())),
-    );
+    let (client, http) = relying_party(&server, "school-app", Some(SECRET)).await;
     let tokens = client
         .exchange_client_credentials()
         .unwrap()
@@ -255,17 +231,7 @@ both_backends!(client_credentials);
 /// A public client with PKCE and an ES256 ID token.
 async fn public_client_pkce(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client =
-        CoreClient::from_provider_metadata(metadata, ClientId::new("mobile-app".into()), None)
-            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (client, http) = relying_party(&server, "mobile-app", None).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, _, nonce) = client
         .authorize_url(

@@ -7,6 +7,17 @@ use idp::domain::mail::{self, OutgoingMail};
 use crate::both_backends;
 use crate::support::*;
 
+/// One round of the outbox worker, driven by the test.
+fn deliver(server: &TestServer, conn: &mut idp::store::DbConn) -> usize {
+    mail::deliver_due(
+        conn,
+        &server.idp.mailer,
+        &server.idp.mail_from,
+        server.idp.now(),
+    )
+    .unwrap()
+}
+
 fn mail(n: usize) -> OutgoingMail {
     OutgoingMail {
         recipient: format!("parent{n}@example.org"),
@@ -42,13 +53,7 @@ async fn smtp_outage_loses_nothing(backend: Backend) {
     .await;
     let mut conn = server.idp.conn().unwrap();
     mail::enqueue(&mut conn, &mail(1), server.idp.now()).unwrap();
-    let sent = mail::deliver_due(
-        &mut conn,
-        &server.idp.mailer,
-        &server.idp.mail_from,
-        server.idp.now(),
-    )
-    .unwrap();
+    let sent = deliver(&server, &mut conn);
     assert_eq!(sent, 0);
     let (attempts, error, delivered) = outbox_row(&server);
     assert_eq!((attempts, delivered), (1, false));
@@ -56,27 +61,9 @@ async fn smtp_outage_loses_nothing(backend: Backend) {
 
     // Not retried before its back-off has passed.
     let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
-    assert_eq!(
-        mail::deliver_due(
-            &mut conn,
-            &server.idp.mailer,
-            &server.idp.mail_from,
-            server.idp.now()
-        )
-        .unwrap(),
-        0
-    );
+    assert_eq!(deliver(&server, &mut conn), 0);
     server.clock.advance(chrono::Duration::seconds(31));
-    assert_eq!(
-        mail::deliver_due(
-            &mut conn,
-            &server.idp.mailer,
-            &server.idp.mail_from,
-            server.idp.now()
-        )
-        .unwrap(),
-        1
-    );
+    assert_eq!(deliver(&server, &mut conn), 1);
     let messages = inbox.messages();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].contains("parent1@example.org"));
@@ -87,16 +74,7 @@ async fn smtp_outage_loses_nothing(backend: Backend) {
     assert!(outbox_row(&server).2);
     // Sent once only.
     server.clock.advance(chrono::Duration::hours(1));
-    assert_eq!(
-        mail::deliver_due(
-            &mut conn,
-            &server.idp.mailer,
-            &server.idp.mail_from,
-            server.idp.now()
-        )
-        .unwrap(),
-        0
-    );
+    assert_eq!(deliver(&server, &mut conn), 0);
     assert_eq!(inbox.messages().len(), 1);
 }
 both_backends!(smtp_outage_loses_nothing);
@@ -182,16 +160,7 @@ async fn files_without_smtp(backend: Backend) {
     let server = TestServer::start_with(backend, |s| s.mail_poll_seconds = 3600).await;
     let mut conn = server.idp.conn().unwrap();
     mail::enqueue(&mut conn, &mail(3), server.idp.now()).unwrap();
-    assert_eq!(
-        mail::deliver_due(
-            &mut conn,
-            &server.idp.mailer,
-            &server.idp.mail_from,
-            server.idp.now()
-        )
-        .unwrap(),
-        1
-    );
+    assert_eq!(deliver(&server, &mut conn), 1);
     let dir = &server.idp.settings.outbox_dir;
     let files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

@@ -6,11 +6,8 @@ use idp::domain::audit;
 use idp::domain::links::{self, RelationLabel};
 use idp::domain::types::{Email, Username};
 use idp::domain::users::{self, NewUser};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
-};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 
 use crate::both_backends;
 use crate::flow::urlencode;
@@ -169,20 +166,7 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     let old_refresh = tokens["refresh_token"].as_str().unwrap().to_string();
 
     // The relying party: discovery, an authorization request with PKCE and a nonce.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new("school-app".into()),
-        Some(ClientSecret::new(SECRET.into())),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (client, http) = relying_party(&server, "school-app", Some(SECRET)).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf_state, nonce) = client
         .authorize_url(

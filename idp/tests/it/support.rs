@@ -497,3 +497,40 @@ impl TestServer {
         (server, inbox)
     }
 }
+
+/// A client of this provider as the `openidconnect` crate builds one from discovery.
+pub type RelyingParty = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// `client_id` (with `secret` when confidential) as an `openidconnect` relying party of
+/// `server`, configured by discovery, redirecting to `REDIRECT`; and the HTTP client it uses
+/// (which does not follow redirects).
+pub async fn relying_party(
+    server: &TestServer,
+    client_id: &str,
+    secret: Option<&str>,
+) -> (RelyingParty, reqwest::Client) {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    (client, http)
+}

@@ -74,6 +74,21 @@ pub fn find(
     .transpose()
 }
 
+/// The active account logged in by the session `cookie` names, if any.
+pub fn account_of(
+    conn: &mut DbConn,
+    cookie: Option<&str>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<crate::domain::users::User>> {
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
+    let Some(session) = find(conn, cookie, now)? else {
+        return Ok(None);
+    };
+    Ok(crate::domain::users::find_by_id(conn, session.user_id)?.filter(|u| !u.disabled))
+}
+
 /// Ends a session and revokes the grants made in it, except offline ones (a refresh token
 /// asked for with `offline_access` outlives the browser session, OIDC Core §11).
 pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult<()> {

@@ -10,7 +10,7 @@ use super::request::queue;
 use super::{CODE_FAILURES_PER_ACCOUNT, CODE_FAILURES_PER_ADDRESS, Origin};
 use crate::crypto::password::Verification;
 use crate::domain::oidc::sessions;
-use crate::domain::password_policy::{PasswordContext, Violation};
+use crate::domain::password_policy::Violation;
 use crate::domain::resets::{self, Purpose, Reset, Unusable};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
@@ -144,14 +144,7 @@ pub fn password_problems(
     new: &NewPassword<'_>,
     purpose: Purpose,
 ) -> DomainResult<Vec<Problem>> {
-    let context = PasswordContext {
-        identifier: &user.username,
-        names: [user.given_name.as_deref(), user.family_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect(),
-        email: user.email.as_deref(),
-    };
+    let context = user.password_context();
     let mut problems: Vec<Problem> = idp
         .settings
         .password_policy

@@ -10,7 +10,6 @@ use super::recipients;
 use super::request::queue;
 use crate::crypto;
 use crate::domain::oidc::sessions;
-use crate::domain::password_policy::PasswordContext;
 use crate::domain::resets;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit};
@@ -38,16 +37,8 @@ const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789
 
 /// Three groups of four, e.g. `Kq7m-2xpD-W9rt` (about 69 bits), easy to read out and type.
 fn generate() -> DomainResult<String> {
-    let bytes = crypto::random_bytes(12)?;
-    let chars: Vec<char> = bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
-    Ok(chars
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-"))
+    let chars = crypto::random_chars(ALPHABET, 12)?;
+    Ok(format!("{}-{}-{}", &chars[..4], &chars[4..8], &chars[8..]))
 }
 
 /// Issues a temporary password for `user`, replacing the current one.
@@ -58,11 +49,7 @@ pub fn issue_temporary_password(
     delivery: Delivery,
 ) -> DomainResult<IssuedTemporary> {
     let now = idp.now();
-    let context = PasswordContext {
-        identifier: &user.username,
-        names: Vec::new(),
-        email: user.email.as_deref(),
-    };
+    let context = user.password_context();
     // The policy may require a class a draw lacks; draws are cheap.
     let mut password = generate()?;
     for _ in 0..50 {

@@ -12,7 +12,7 @@ use super::wizard::{own_fields, person_fields};
 use super::{
     State, client_address, domain_error_page, run, see_other, session_cookie, session_cookie_for,
 };
-use crate::domain::oidc::sessions::{self, SsoSession};
+use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, NewPassword, Origin, Problem};
 use crate::domain::resets::Purpose;
 use crate::domain::schools::{self, DataChanges};
@@ -21,23 +21,6 @@ use crate::domain::users::{self, Contact, LoginFailure, User};
 use crate::domain::{DomainError, DomainResult, Idp, links, throttle};
 use crate::store::DbConn;
 use crate::web::csrf;
-
-/// The logged-in account, if the browser has a live session.
-fn signed_in(
-    idp: &Idp,
-    conn: &mut DbConn,
-    cookie: Option<&str>,
-) -> DomainResult<Option<(SsoSession, User)>> {
-    let Some(cookie) = cookie else {
-        return Ok(None);
-    };
-    let Some(session) = sessions::find(conn, cookie, idp.now())? else {
-        return Ok(None);
-    };
-    Ok(users::find_by_id(conn, session.user_id)?
-        .filter(|u| !u.disabled)
-        .map(|u| (session, u)))
-}
 
 /// Everything the page shows.
 struct View {
@@ -134,8 +117,8 @@ pub async fn account(
 ) -> HttpResponse {
     let cookie = session_cookie(&req);
     let view = run(&state, move |idp, conn| {
-        match signed_in(idp, conn, cookie.as_deref())? {
-            Some((_, user)) => load(conn, user).map(Some),
+        match sessions::account_of(conn, cookie.as_deref(), idp.now())? {
+            Some(user) => load(conn, user).map(Some),
             None => Ok(None),
         }
     })
@@ -264,7 +247,7 @@ pub async fn account_submit(
     let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
     let address = client_address(&state, &req);
     let result = run(&state, move |idp, conn| {
-        let Some((_, user)) = signed_in(idp, conn, cookie.as_deref())? else {
+        let Some(user) = sessions::account_of(conn, cookie.as_deref(), idp.now())? else {
             return Ok(Posted::NotSignedIn);
         };
         if !form_ok {

@@ -328,13 +328,7 @@ pub async fn login_submit(
 pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
     let cookie = session_cookie(&req);
     let username = run(&state, move |idp, conn| {
-        let Some(cookie) = cookie else {
-            return Ok(None);
-        };
-        let Some(session) = sessions::find(conn, &cookie, idp.now())? else {
-            return Ok(None);
-        };
-        Ok(users::find_by_id(conn, session.user_id)?.map(|u| u.username))
+        Ok(sessions::account_of(conn, cookie.as_deref(), idp.now())?.map(|u| u.username))
     })
     .await;
     match username {

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{State, page};
-use crate::domain::password_policy::{PasswordContext, Violation, personal_fragments};
+use crate::domain::password_policy::{Violation, personal_fragments};
 use crate::domain::recovery;
 use crate::domain::users::User;
 use crate::i18n::Locale;
@@ -66,14 +66,7 @@ fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> 
 
 /// The password rules as a new-password form lists them for `user`.
 pub(super) fn rule_lines(state: &State, locale: Locale, user: &User) -> Vec<Value> {
-    let context = PasswordContext {
-        identifier: &user.username,
-        names: [user.given_name.as_deref(), user.family_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect(),
-        email: user.email.as_deref(),
-    };
+    let context = user.password_context();
     let words = personal_fragments(&context);
     state
         .idp

@@ -277,8 +277,7 @@ fn submit(
     match (form.action.as_str(), flow.current()) {
         ("back", _) => flow.position = flow.position.saturating_sub(1),
         ("refuse", Some(Step::Terms)) => {
-            let view = load(conn, flow.clone())?;
-            for t in &view.terms {
+            for t in &terms::owed_by(conn, flow.user_id)? {
                 let event = audit::Event {
                     kind: audit::Kind::TermsRefused,
                     user: Some(flow.user_id),
