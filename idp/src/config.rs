@@ -82,8 +82,15 @@ pub struct Settings {
     /// STARTTLS, `smtps://user:password@host:465`); without it mail is written as `.eml`
     /// files to `outbox_dir`.
     pub smtp_url: Option<String>,
-    /// Sender of every mail.
+    /// Sender of every mail. Its domain is the domain of every `Message-ID`, and should be
+    /// the one SPF, DKIM and DMARC are published for (docs/operations.md).
     pub mail_from: String,
+    /// Where replies to mail go (`Reply-To`), e.g. the organising body's help desk; without
+    /// it replies go to `mail_from`.
+    pub mail_reply_to: Option<String>,
+    /// The organising body's time zone (IANA name): times in mails and pages are shown in
+    /// it.
+    pub time_zone: chrono_tz::Tz,
     /// Optional DKIM signing of every mail.
     pub dkim: Option<crate::domain::mail::DkimSettings>,
     /// Where mail goes as `.eml` files when no SMTP server is configured.
@@ -122,6 +129,8 @@ impl Default for Settings {
             smtp_url: None,
             dkim: None,
             mail_from: "Service d'identification <no-reply@localhost>".into(),
+            mail_reply_to: None,
+            time_zone: chrono_tz::Europe::Brussels,
             outbox_dir: "./data/outbox".into(),
             mail_poll_seconds: 2,
             trusted_proxies: Default::default(),
@@ -297,23 +306,29 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return Err(key_error("max_body_bytes", "must be at least 1024"));
         }
+        let sender =
+            crate::domain::mail::Sender::parse(&self.mail_from, self.mail_reply_to.as_deref())
+                .map_err(|e| match e {
+                    crate::domain::DomainError::Invalid { field, expected } => {
+                        key_error(field, format!("expected {expected}"))
+                    }
+                    other => key_error("mail_from", other.to_string()),
+                })?;
         crate::domain::mail::Mailer::new(
             self.smtp_url.as_deref(),
             &self.outbox_dir,
+            sender,
             self.dkim.as_ref(),
         )
         .map_err(|e| {
-            key_error(
-                if e.starts_with("dkim") {
-                    "dkim"
-                } else {
-                    "smtp_url"
-                },
-                e,
-            )
+            use crate::domain::mail::MailError;
+            let key = if matches!(e, MailError::Dkim(_)) {
+                "dkim"
+            } else {
+                "smtp_url"
+            };
+            key_error(key, e.to_string())
         })?;
-        crate::domain::mail::sender(&self.mail_from)
-            .map_err(|e| key_error("mail_from", e.to_string()))?;
         if self.mail_poll_seconds == 0 {
             return Err(key_error("mail_poll_seconds", "must be at least 1"));
         }

@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 use unic_langid::LanguageIdentifier;
@@ -33,6 +36,36 @@ impl Locale {
     pub fn parse(tag: &str) -> Option<Self> {
         let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
         Self::ALL.into_iter().find(|l| l.as_str() == primary)
+    }
+
+    /// How readers of this language write a moment: the day first, a 24-hour clock, no
+    /// zone (it is the organising body's), e.g. "23/11/2026 à 19:55".
+    fn datetime_pattern(self) -> &'static str {
+        match self {
+            Self::Fr => "%d/%m/%Y à %H:%M",
+            Self::Nl => "%d/%m/%Y om %H:%M",
+            Self::En => "%d/%m/%Y at %H:%M",
+            Self::De => "%d.%m.%Y um %H:%M Uhr",
+        }
+    }
+
+    fn date_pattern(self) -> &'static str {
+        match self {
+            Self::De => "%d.%m.%Y",
+            Self::Fr | Self::Nl | Self::En => "%d/%m/%Y",
+        }
+    }
+
+    /// `when` as readers of this language write it, in the organising body's time `zone`.
+    pub fn format_datetime(self, when: DateTime<Utc>, zone: Tz) -> String {
+        when.with_timezone(&zone)
+            .format(self.datetime_pattern())
+            .to_string()
+    }
+
+    /// A calendar date (a birth date) as readers of this language write it.
+    pub fn format_date(self, date: NaiveDate) -> String {
+        date.format(self.date_pattern()).to_string()
     }
 
     fn source(self) -> &'static str {
@@ -112,12 +145,7 @@ impl handlebars::HelperDef for TranslateHelper {
             .param(0)
             .and_then(|p| p.value().as_str())
             .ok_or(handlebars::RenderErrorReason::ParamNotFoundForIndex("t", 0))?;
-        let locale = ctx
-            .data()
-            .get("lang")
-            .and_then(|v| v.as_str())
-            .and_then(Locale::parse)
-            .unwrap_or(Locale::Fr);
+        let locale = root_locale(ctx);
         let mut args = FluentArgs::new();
         for (name, value) in h.hash() {
             let text = match value.value() {
@@ -133,6 +161,50 @@ impl handlebars::HelperDef for TranslateHelper {
             out.write(&text)?;
         }
         Ok(())
+    }
+}
+
+/// The language of the data being rendered (`@root.lang`), French when it has none.
+fn root_locale(ctx: &handlebars::Context) -> Locale {
+    ctx.data()
+        .get("lang")
+        .and_then(|v| v.as_str())
+        .and_then(Locale::parse)
+        .unwrap_or(Locale::Fr)
+}
+
+/// The `datetime` handlebars helper: `{{datetime when}}`, or `(datetime when)` inside `t`,
+/// shows an RFC 3339 moment in the organising body's time zone, as readers of `@root.lang`
+/// write it. The domain hands over moments, never texts, so mails and pages agree.
+pub struct DateTimeHelper {
+    zone: Tz,
+}
+
+impl DateTimeHelper {
+    pub fn new(zone: Tz) -> Self {
+        Self { zone }
+    }
+}
+
+impl handlebars::HelperDef for DateTimeHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &handlebars::Helper<'rc>,
+        _: &'reg handlebars::Handlebars<'reg>,
+        ctx: &'rc handlebars::Context,
+        _: &mut handlebars::RenderContext<'reg, 'rc>,
+    ) -> Result<handlebars::ScopedJson<'rc>, handlebars::RenderError> {
+        let when = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .ok_or(handlebars::RenderErrorReason::InvalidParamType(
+                "an RFC 3339 date and time",
+            ))?;
+        let text = root_locale(ctx).format_datetime(when.with_timezone(&Utc), self.zone);
+        Ok(handlebars::ScopedJson::Derived(serde_json::Value::String(
+            text,
+        )))
     }
 }
 
@@ -225,6 +297,42 @@ mod tests {
         );
         assert_eq!(negotiate(None, Some("es, it"), Locale::Fr), Locale::Fr);
         assert_eq!(negotiate(None, None, Locale::En), Locale::En);
+    }
+
+    /// A Belgian parent reads Brussels time in the way of their language, not UTC.
+    #[test]
+    fn moments_in_the_zone_and_the_way_of_each_language() {
+        let when = DateTime::parse_from_rfc3339("2026-11-23T18:55:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let brussels = chrono_tz::Europe::Brussels;
+        assert_eq!(
+            Locale::Fr.format_datetime(when, brussels),
+            "23/11/2026 à 19:55"
+        );
+        assert_eq!(
+            Locale::Nl.format_datetime(when, brussels),
+            "23/11/2026 om 19:55"
+        );
+        assert_eq!(
+            Locale::En.format_datetime(when, brussels),
+            "23/11/2026 at 19:55"
+        );
+        assert_eq!(
+            Locale::De.format_datetime(when, brussels),
+            "23.11.2026 um 19:55 Uhr"
+        );
+        // Summer time is the zone's business too.
+        let july = DateTime::parse_from_rfc3339("2026-07-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            Locale::Fr.format_datetime(july, brussels),
+            "01/07/2026 à 10:00"
+        );
+        let birth = NaiveDate::from_ymd_opt(2014, 3, 9).unwrap();
+        assert_eq!(Locale::Nl.format_date(birth), "09/03/2014");
+        assert_eq!(Locale::De.format_date(birth), "09.03.2014");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use handlebars::Handlebars;
 use serde_json::Value;
 
 use crate::domain::mail::OutgoingMail;
-use crate::i18n::{Locale, TranslateHelper, Translations};
+use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations};
 
 /// Mails this provider sends, by name: subject, text body, HTML body.
 macro_rules! mail {
@@ -44,7 +44,11 @@ pub struct MailTemplates {
 pub struct MailTemplateError(String, String);
 
 impl MailTemplates {
-    pub fn load(translations: Arc<Translations>) -> Result<Self, MailTemplateError> {
+    /// Mail templates whose times are shown in the organising body's time `zone`.
+    pub fn load(
+        translations: Arc<Translations>,
+        zone: chrono_tz::Tz,
+    ) -> Result<Self, MailTemplateError> {
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
@@ -52,6 +56,8 @@ impl MailTemplates {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         html.register_helper("t", Box::new(TranslateHelper::html(translations)));
+        plain.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
+        html.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
         fn err(name: &'static str) -> impl Fn(handlebars::TemplateError) -> MailTemplateError {
             move |e| MailTemplateError(name.to_owned(), e.to_string())
         }
@@ -98,6 +104,7 @@ impl MailTemplates {
         let err = |e: handlebars::RenderError| MailTemplateError(name.to_owned(), e.to_string());
         Ok(OutgoingMail {
             recipient: recipient.to_owned(),
+            language: Some(locale),
             subject: self
                 .plain
                 .render(&format!("{name}.subject"), &data)
@@ -123,7 +130,11 @@ mod tests {
 
     #[test]
     fn renders_each_part_in_the_recipients_language() {
-        let mails = MailTemplates::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let mails = MailTemplates::load(
+            Arc::new(Translations::load().unwrap()),
+            chrono_tz::Europe::Brussels,
+        )
+        .unwrap();
         let data = json!({"identifier": "jean.dupont", "email": "jean.dupont@hotmail.com"});
         let fr = mails
             .render("test", Locale::Fr, "jean.dupont@hotmail.com", data.clone())
@@ -158,7 +169,11 @@ mod tests {
     /// Every mail renders in every language with the data its sender gives.
     #[test]
     fn every_mail_renders_in_every_language() {
-        let mails = MailTemplates::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let mails = MailTemplates::load(
+            Arc::new(Translations::load().unwrap()),
+            chrono_tz::Europe::Brussels,
+        )
+        .unwrap();
         let account = json!({"identifier": "lea.dupont", "email": "famille@example.org", "name": "Léa Dupont", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD"});
         let cases = [
             (
@@ -167,7 +182,7 @@ mod tests {
             ),
             (
                 "password_changed",
-                json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23 10:00 UTC", "forgot_url": "https://sts/forgot"}),
+                json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23T18:55:00Z", "forgot_url": "https://sts/forgot"}),
             ),
             (
                 "identifiers",
@@ -175,7 +190,7 @@ mod tests {
             ),
             (
                 "temporary_password",
-                json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "password": "Kq7m-2xpd-W9rt", "expires": "2026-11-30 10:00 UTC", "login_url": "https://sts/login"}),
+                json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "password": "Kq7m-2xpd-W9rt", "expires": "2026-11-30T10:00:00Z", "login_url": "https://sts/login"}),
             ),
         ];
         for locale in Locale::ALL {
@@ -191,6 +206,35 @@ mod tests {
                 }
             }
         }
+        // Times in the organising body's zone, as the reader's language writes them.
+        let changed = mails
+            .render(
+                "password_changed",
+                Locale::Fr,
+                "x@example.org",
+                cases[1].1.clone(),
+            )
+            .unwrap();
+        assert!(
+            changed.text_body.contains("modifié le 23/11/2026 à 19:55."),
+            "{}",
+            changed.text_body
+        );
+        assert!(changed.html_body.contains("modifié le 23/11/2026 à 19:55."));
+        assert!(!changed.text_body.contains("UTC"));
+        let temporary = mails
+            .render(
+                "temporary_password",
+                Locale::De,
+                "x@example.org",
+                cases[3].1.clone(),
+            )
+            .unwrap();
+        assert!(
+            temporary.text_body.contains("30.11.2026 um 11:00 Uhr"),
+            "{}",
+            temporary.text_body
+        );
         let reset = mails
             .render("reset", Locale::Fr, "x@example.org", cases[0].1.clone())
             .unwrap();

@@ -289,7 +289,7 @@ pub fn mail(settings: Settings, command: MailCommand, json_out: bool) -> CliResu
     )?;
     crate::domain::mail::enqueue(&mut conn, &mail, idp.now())?;
     // Try at once, so the operator sees the outcome; a failure stays queued for the workers.
-    let sent = crate::domain::mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now())?;
+    let sent = crate::domain::mail::deliver_due(&mut conn, &idp.mailer, idp.now())?;
     print(json_out, json!({ "delivered": sent > 0 }), || {
         if sent > 0 {
             format!("test mail to {} delivered", to.as_str())

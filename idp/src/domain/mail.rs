@@ -8,18 +8,23 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
 
 use super::clock::to_db;
 use super::{DomainError, DomainResult};
+use crate::i18n::Locale;
 use crate::store::DbConn;
 use crate::store::schema::mail_outbox;
 
-/// A mail to send: one recipient, a subject, text and HTML bodies.
+/// A mail to send: one recipient, a subject, text and HTML bodies, in one language.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
     pub recipient: String,
+    /// The language it is written in (its `Content-Language`); unknown for mail queued
+    /// before the outbox recorded it.
+    pub language: Option<Locale>,
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
@@ -36,6 +41,7 @@ pub fn enqueue(conn: &mut DbConn, mail: &OutgoingMail, now: DateTime<Utc>) -> Do
         .values((
             mail_outbox::id.eq(uuid::Uuid::new_v4().to_string()),
             mail_outbox::recipient.eq(&mail.recipient),
+            mail_outbox::language.eq(mail.language.map(Locale::as_str)),
             mail_outbox::subject.eq(&mail.subject),
             mail_outbox::text_body.eq(&mail.text_body),
             mail_outbox::html_body.eq(&mail.html_body),
@@ -47,10 +53,87 @@ pub fn enqueue(conn: &mut DbConn, mail: &OutgoingMail, now: DateTime<Utc>) -> Do
     Ok(())
 }
 
+/// Why a mail could not be sent (it stays in the outbox and is retried), or why the mailer
+/// could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("smtp_url: {0}")]
+    SmtpUrl(lettre::transport::smtp::Error),
+    #[error("dkim: {0}")]
+    Dkim(String),
+    #[error("recipient {0:?}: {1}")]
+    Recipient(String, lettre::address::AddressError),
+    #[error("message: {0}")]
+    Message(#[from] lettre::error::Error),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("{0}: {1}")]
+    Directory(PathBuf, std::io::Error),
+    #[error("writing the .eml file: {0}")]
+    File(#[from] lettre::transport::file::Error),
+}
+
+/// Who every mail is from and where replies go, checked at start.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from: Mailbox,
+    /// The organising body's help desk, when replies should reach someone.
+    pub reply_to: Option<Mailbox>,
+}
+
+impl Sender {
+    pub fn parse(from: &str, reply_to: Option<&str>) -> DomainResult<Self> {
+        let from = from.parse().map_err(|_| {
+            DomainError::invalid("mail_from", "a sender like \"STS <no-reply@example.org>\"")
+        })?;
+        let reply_to = reply_to.map(str::parse).transpose().map_err(|_| {
+            DomainError::invalid(
+                "mail_reply_to",
+                "an address like \"Help desk <helpdesk@example.org>\"",
+            )
+        })?;
+        Ok(Self { from, reply_to })
+    }
+
+    /// The `Message-ID` of the outbox row `id`: unique, on the sender's own domain (RFC 5322
+    /// §3.6.4), and the same at every attempt, so a receiver that got a retry twice can
+    /// drop the copy. Gmail refuses mail without one.
+    pub fn message_id(&self, id: &str) -> String {
+        format!("<{id}@{}>", self.from.email.domain())
+    }
+
+    /// The `From` header as a quoted string when the display name is plain ASCII. lettre
+    /// base64-encodes a name as soon as it holds an apostrophe ("Service d'identification"),
+    /// and spam filters count base64 that was not needed (SpamAssassin's
+    /// `FROM_EXCESS_BASE64`). A name outside ASCII keeps lettre's RFC 2047 encoding.
+    fn plain_from(&self) -> Option<HeaderValue> {
+        let name = self.from.name.as_deref()?.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+            return None;
+        }
+        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+        let encoded = format!("\"{quoted}\" <{}>", self.from.email);
+        // One unfolded line within RFC 5322's recommended 78 characters.
+        (encoded.len() + "From: ".len() <= 78).then(|| {
+            HeaderValue::dangerous_new_pre_encoded(
+                HeaderName::new_from_ascii_str("From"),
+                self.from.to_string(),
+                encoded,
+            )
+        })
+    }
+}
+
+/// A header lettre has no type for.
+fn header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_owned())
+}
+
 /// Where mail goes: an SMTP server, or `.eml` files (the zero-configuration default, so a
 /// newcomer can follow a reset link without a mail server).
 pub struct Mailer {
     transport: Transport,
+    sender: Sender,
     /// Signs every mail (RFC 6376) when configured.
     dkim: Option<DkimConfig>,
 }
@@ -81,15 +164,16 @@ pub enum DkimAlgorithm {
     Ed25519,
 }
 
-fn dkim_config(settings: &DkimSettings) -> Result<DkimConfig, String> {
+fn dkim_config(settings: &DkimSettings) -> Result<DkimConfig, MailError> {
+    let file = settings.private_key_file.display();
     let key = std::fs::read_to_string(&settings.private_key_file)
-        .map_err(|e| format!("{}: {e}", settings.private_key_file.display()))?;
+        .map_err(|e| MailError::Dkim(format!("{file}: {e}")))?;
     let algorithm = match settings.algorithm {
         DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
         DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
     };
     let key = DkimSigningKey::new(key.trim(), algorithm)
-        .map_err(|e| format!("{}: {e}", settings.private_key_file.display()))?;
+        .map_err(|e| MailError::Dkim(format!("{file}: {e}")))?;
     Ok(DkimConfig::default_config(
         settings.selector.clone(),
         settings.domain.clone(),
@@ -103,19 +187,21 @@ impl Mailer {
     pub fn new(
         smtp_url: Option<&str>,
         outbox_dir: &str,
+        sender: Sender,
         dkim: Option<&DkimSettings>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, MailError> {
         let transport = match smtp_url {
             Some(url) => SmtpTransport::from_url(url)
                 .map(|b| Transport::Smtp(Box::new(b.build())))
-                .map_err(|e| format!("smtp_url: {e}"))?,
+                .map_err(MailError::SmtpUrl)?,
             None => Transport::Files(PathBuf::from(outbox_dir)),
         };
-        let dkim = dkim
-            .map(dkim_config)
-            .transpose()
-            .map_err(|e| format!("dkim: {e}"))?;
-        Ok(Self { transport, dkim })
+        let dkim = dkim.map(dkim_config).transpose()?;
+        Ok(Self {
+            transport,
+            sender,
+            dkim,
+        })
     }
 
     /// True when mail is written to files (no SMTP server configured).
@@ -123,31 +209,57 @@ impl Mailer {
         matches!(self.transport, Transport::Files(_))
     }
 
-    fn send(&self, from: &Mailbox, mail: &OutgoingMail) -> Result<(), String> {
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// The message for outbox row `id`, with the headers of automated mail: a stable
+    /// `Message-ID`, `Auto-Submitted` (RFC 3834 §5) and its Exchange counterpart, so
+    /// out-of-office replies do not answer it, `Content-Language` (RFC 3282), and
+    /// `Reply-To` when set. lettre adds `Date` and `MIME-Version`.
+    pub fn compose(&self, id: &str, mail: &OutgoingMail) -> Result<Message, MailError> {
         let to: Mailbox = mail
             .recipient
             .parse()
-            .map_err(|e| format!("recipient: {e}"))?;
-        let mut message = Message::builder()
-            .from(from.clone())
+            .map_err(|e| MailError::Recipient(mail.recipient.clone(), e))?;
+        let mut builder = Message::builder()
+            .message_id(Some(self.sender.message_id(id)))
+            .from(self.sender.from.clone())
             .to(to)
-            .subject(&mail.subject)
-            .multipart(MultiPart::alternative_plain_html(
-                mail.text_body.clone(),
-                mail.html_body.clone(),
-            ))
-            .map_err(|e| format!("message: {e}"))?;
+            .subject(&mail.subject);
+        if let Some(reply_to) = &self.sender.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let mut message = builder.multipart(MultiPart::alternative_plain_html(
+            mail.text_body.clone(),
+            mail.html_body.clone(),
+        ))?;
+        let headers = message.headers_mut();
+        if let Some(from) = self.sender.plain_from() {
+            headers.insert_raw(from);
+        }
+        headers.insert_raw(header("Auto-Submitted", "auto-generated"));
+        headers.insert_raw(header("X-Auto-Response-Suppress", "OOF, AutoReply"));
+        if let Some(language) = mail.language {
+            headers.insert_raw(header("Content-Language", language.as_str()));
+        }
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
         }
+        Ok(message)
+    }
+
+    fn send(&self, id: &str, mail: &OutgoingMail) -> Result<(), MailError> {
+        let message = self.compose(id, mail)?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(&message).map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => {
+                smtp.send(&message)?;
+                Ok(())
+            }
             Transport::Files(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                let id = FileTransport::new(dir)
-                    .send(&message)
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "mail written (no SMTP configured)");
+                std::fs::create_dir_all(dir).map_err(|e| MailError::Directory(dir.clone(), e))?;
+                let file = FileTransport::new(dir).send(&message)?;
+                tracing::info!(file = %dir.join(format!("{file}.eml")).display(), "mail written (no SMTP configured)");
                 Ok(())
             }
         }
@@ -156,13 +268,9 @@ impl Mailer {
 
 /// Claims the mail due at `now`, sends it, and records the outcome. Returns how many were
 /// delivered.
-pub fn deliver_due(
-    conn: &mut DbConn,
-    mailer: &Mailer,
-    from: &Mailbox,
-    now: DateTime<Utc>,
-) -> DomainResult<usize> {
-    let due: Vec<(String, String, String, String, String, i32)> = mail_outbox::table
+pub fn deliver_due(conn: &mut DbConn, mailer: &Mailer, now: DateTime<Utc>) -> DomainResult<usize> {
+    type Due = (String, String, Option<String>, String, String, String, i32);
+    let due: Vec<Due> = mail_outbox::table
         .filter(mail_outbox::sent_at.is_null())
         .filter(mail_outbox::next_attempt_at.le(to_db(now)))
         .filter(
@@ -175,6 +283,7 @@ pub fn deliver_due(
         .select((
             mail_outbox::id,
             mail_outbox::recipient,
+            mail_outbox::language,
             mail_outbox::subject,
             mail_outbox::text_body,
             mail_outbox::html_body,
@@ -182,7 +291,7 @@ pub fn deliver_due(
         ))
         .load(conn)?;
     let mut delivered = 0;
-    for (id, recipient, subject, text_body, html_body, attempts) in due {
+    for (id, recipient, language, subject, text_body, html_body, attempts) in due {
         // Still due and unclaimed: another instance may have tried it since the SELECT,
         // and a failed attempt must wait out its back-off.
         let won = diesel::update(
@@ -203,11 +312,12 @@ pub fn deliver_due(
         }
         let mail = OutgoingMail {
             recipient: recipient.clone(),
+            language: language.as_deref().and_then(Locale::parse),
             subject,
             text_body,
             html_body,
         };
-        match mailer.send(from, &mail) {
+        match mailer.send(&id, &mail) {
             Ok(()) => {
                 diesel::update(mail_outbox::table.find(&id))
                     .set((
@@ -234,7 +344,11 @@ pub fn deliver_due(
                 diesel::update(mail_outbox::table.find(&id))
                     .set((
                         mail_outbox::attempts.eq(attempts + 1),
-                        mail_outbox::last_error.eq(error.chars().take(500).collect::<String>()),
+                        mail_outbox::last_error.eq(error
+                            .to_string()
+                            .chars()
+                            .take(500)
+                            .collect::<String>()),
                         mail_outbox::next_attempt_at.eq(to_db(now + backoff)),
                         mail_outbox::claimed_until.eq(None::<chrono::NaiveDateTime>),
                     ))
@@ -243,11 +357,4 @@ pub fn deliver_due(
         }
     }
     Ok(delivered)
-}
-
-/// The configured sender, checked at start.
-pub fn sender(mail_from: &str) -> DomainResult<Mailbox> {
-    mail_from.parse().map_err(|_| {
-        DomainError::invalid("mail_from", "a sender like \"STS <no-reply@example.org>\"")
-    })
 }

@@ -45,7 +45,6 @@ pub struct Idp {
     pub mailer: mail::Mailer,
     pub translations: Arc<crate::i18n::Translations>,
     pub mail_templates: crate::mail_templates::MailTemplates,
-    pub mail_from: lettre::message::Mailbox,
     keys: RwLock<Arc<KeySet>>,
 }
 
@@ -65,15 +64,16 @@ impl Idp {
         let key_set = keys::load(&mut conn, master.as_ref(), now)?;
         let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
         let hasher = PasswordHasher::new(settings.password_hashing)?;
+        let sender = mail::Sender::parse(&settings.mail_from, settings.mail_reply_to.as_deref())?;
         let mailer = mail::Mailer::new(
             settings.smtp_url.as_deref(),
             &settings.outbox_dir,
+            sender,
             settings.dkim.as_ref(),
-        )
-        .map_err(|e| DomainError::invalid("smtp_url", e))?;
-        let mail_from = mail::sender(&settings.mail_from)?;
+        )?;
         let translations = Arc::new(crate::i18n::Translations::load()?);
-        let mail_templates = crate::mail_templates::MailTemplates::load(translations.clone())?;
+        let mail_templates =
+            crate::mail_templates::MailTemplates::load(translations.clone(), settings.time_zone)?;
         let discovery_json = oidc::discovery::document(&settings)
             .to_string()
             .into_bytes()
@@ -89,7 +89,6 @@ impl Idp {
             mailer,
             translations,
             mail_templates,
-            mail_from,
             keys: RwLock::new(key_set),
         })
     }
@@ -142,4 +141,6 @@ pub enum StartError {
     I18n(#[from] crate::i18n::I18nError),
     #[error(transparent)]
     MailTemplate(#[from] crate::mail_templates::MailTemplateError),
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }

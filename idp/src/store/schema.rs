@@ -192,6 +192,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         claimed_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
+        language -> Nullable<Text>,
     }
 }
 

@@ -106,7 +106,7 @@ fn spawn_mail_worker(idp: Arc<Idp>) {
             let idp = idp.clone();
             let work = move || {
                 let mut conn = idp.conn()?;
-                crate::domain::mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now())
+                crate::domain::mail::deliver_due(&mut conn, &idp.mailer, idp.now())
             };
             match web::block(work).await {
                 Ok(Ok(_)) => {}

@@ -9,18 +9,13 @@ use crate::support::*;
 
 /// One round of the outbox worker, driven by the test.
 fn deliver(server: &TestServer, conn: &mut idp::store::DbConn) -> usize {
-    mail::deliver_due(
-        conn,
-        &server.idp.mailer,
-        &server.idp.mail_from,
-        server.idp.now(),
-    )
-    .unwrap()
+    mail::deliver_due(conn, &server.idp.mailer, server.idp.now()).unwrap()
 }
 
 fn mail(n: usize) -> OutgoingMail {
     OutgoingMail {
         recipient: format!("parent{n}@example.org"),
+        language: Some(idp::i18n::Locale::Fr),
         subject: format!("Réinitialisation {n}"),
         text_body: format!("texte {n}"),
         html_body: format!("<p>html {n}</p>"),
@@ -101,7 +96,7 @@ async fn concurrent_workers_send_once(backend: Backend) {
             .map(|_| {
                 s.spawn(|| {
                     let mut conn = idp.conn().unwrap();
-                    mail::deliver_due(&mut conn, &idp.mailer, &idp.mail_from, idp.now()).unwrap()
+                    mail::deliver_due(&mut conn, &idp.mailer, idp.now()).unwrap()
                 })
             })
             .collect();

@@ -218,7 +218,7 @@ async fn first_login_wizard(backend: Backend) {
     let child = press(&browser, &server, &welcome, "next").await.unwrap();
     assert_eq!(step(&child).0, 2);
     assert!(
-        child.contains("camille.spors") && child.contains("Namur") && child.contains("01-03-2015"),
+        child.contains("camille.spors") && child.contains("Namur") && child.contains("01/03/2015"),
         "{child}"
     );
     assert!(

@@ -259,7 +259,7 @@ pub fn apply_new_password(
             "identifier": user.username,
             "email": user.email,
             "name": user.name(),
-            "when": now.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "when": now.to_rfc3339(),
             "forgot_url": idp.endpoint("/forgot"),
         });
         queue(idp, conn, "password_changed", to, data, now)?;

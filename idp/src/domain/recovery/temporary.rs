@@ -99,7 +99,7 @@ pub fn issue_temporary_password(
                     "email": user.email,
                     "name": user.name(),
                     "password": password,
-                    "expires": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    "expires": expires_at.to_rfc3339(),
                     "login_url": idp.endpoint("/login"),
                 });
                 queue(idp, conn, "temporary_password", to, data, now)?;

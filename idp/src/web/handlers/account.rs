@@ -71,7 +71,7 @@ fn render(
         .map(|(child, co)| {
             json!({
                 "identifier": child.username,
-                "fields": person_fields(child),
+                "fields": person_fields(child, locale),
                 "co_accounts": co
                     .iter()
                     .map(|(u, relation)| json!({"identifier": u.username, "name": u.name(), "relation": relation}))

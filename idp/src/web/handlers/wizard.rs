@@ -53,7 +53,7 @@ fn field(label: &str, value: Option<String>) -> Value {
     json!({"label": label, "value": value})
 }
 
-pub(super) fn person_fields(user: &User) -> Vec<Value> {
+pub(super) fn person_fields(user: &User, locale: Locale) -> Vec<Value> {
     let p = &user.profile;
     vec![
         field("wizard-field-name", user.name()),
@@ -65,7 +65,7 @@ pub(super) fn person_fields(user: &User) -> Vec<Value> {
         field("wizard-field-sex", p.sex.clone()),
         field(
             "wizard-field-birth-date",
-            p.birth_date.map(|d| d.format("%d-%m-%Y").to_string()),
+            p.birth_date.map(|d| locale.format_date(d)),
         ),
     ]
 }
@@ -134,7 +134,7 @@ fn render(
     let pupils: Vec<Value> = view
         .pupils
         .iter()
-        .map(|(p, _)| json!({"identifier": p.username, "fields": person_fields(p)}))
+        .map(|(p, _)| json!({"identifier": p.username, "fields": person_fields(p, locale)}))
         .collect();
     let schools: Vec<Value> = view
         .schools
