@@ -4,6 +4,7 @@
 
 mod admin;
 mod browser;
+mod deliverability;
 mod flow;
 mod mail;
 mod negative;

@@ -4,8 +4,7 @@
 use idp::config::Settings;
 use idp::domain::audit;
 use idp::domain::links::{self, RelationLabel};
-use idp::domain::types::{Email, Username};
-use idp::domain::users::{self, NewUser};
+use idp::domain::users;
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 
@@ -21,31 +20,6 @@ fn authorize_url(server: &TestServer) -> String {
         server.url("/authorize"),
         urlencode(REDIRECT)
     )
-}
-
-fn add_user(server: &TestServer, username: &str, email: Option<&str>, locale: &str) -> users::User {
-    let mut conn = server.idp.conn().unwrap();
-    users::create(
-        &mut conn,
-        &server.idp.hasher,
-        NewUser {
-            kind: Default::default(),
-            username: Username::parse(username).unwrap(),
-            email: email.map(|e| Email::parse(e).unwrap()),
-            email_verified: true,
-            given_name: None,
-            family_name: None,
-            phone_number: None,
-            locale: Some(locale.into()),
-            password: Some("Zebre-Orange-91".into()),
-        },
-        server.idp.now(),
-    )
-    .inspect(|u| {
-        let mut conn = server.idp.conn().unwrap();
-        users::mark_first_login(&mut conn, u.id, server.idp.now()).unwrap();
-    })
-    .unwrap()
 }
 
 /// A page's HTML with the entities handlebars writes turned back into characters.

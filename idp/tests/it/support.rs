@@ -534,3 +534,34 @@ pub async fn relying_party(
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     (client, http)
 }
+
+/// A returning account (its first login done) with `password` "Zebre-Orange-91".
+pub fn add_user(
+    server: &TestServer,
+    username: &str,
+    email: Option<&str>,
+    locale: &str,
+) -> users::User {
+    let mut conn = server.idp.conn().unwrap();
+    users::create(
+        &mut conn,
+        &server.idp.hasher,
+        NewUser {
+            kind: Default::default(),
+            username: Username::parse(username).unwrap(),
+            email: email.map(|e| Email::parse(e).unwrap()),
+            email_verified: true,
+            given_name: None,
+            family_name: None,
+            phone_number: None,
+            locale: Some(locale.into()),
+            password: Some("Zebre-Orange-91".into()),
+        },
+        server.idp.now(),
+    )
+    .inspect(|u| {
+        let mut conn = server.idp.conn().unwrap();
+        users::mark_first_login(&mut conn, u.id, server.idp.now()).unwrap();
+    })
+    .unwrap()
+}
