@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::{from_db, to_db};
 use super::types::{AccountKind, UserId};
 use super::users::User;
-use super::{DomainError, DomainResult, links, terms};
+use super::{DomainError, DomainResult, links, schools, terms};
 use crate::crypto;
 use crate::store::DbConn;
 use crate::store::schema::login_flows;
@@ -39,15 +39,21 @@ impl Step {
 }
 
 /// What `user` owes before a login can finish, in the order the wizard shows it.
+/// The first login checks the data schools hold: the children's (guardians) and the
+/// account's own, the latter only when the account belongs to a school. The welcome
+/// introduces those checks, so it comes only with them.
 pub fn owed(conn: &mut DbConn, user: &User) -> DomainResult<Vec<Step>> {
     let mut steps = Vec::new();
-    let first_login = user.first_login_at.is_none();
-    if first_login {
-        steps.push(Step::Welcome);
+    if user.first_login_at.is_none() {
         if user.kind == AccountKind::Guardian && !links::accounts_of(conn, user.id)?.is_empty() {
             steps.push(Step::PupilData);
         }
-        steps.push(Step::OwnData);
+        if !schools::schools_of(conn, user.id)?.is_empty() {
+            steps.push(Step::OwnData);
+        }
+        if !steps.is_empty() {
+            steps.insert(0, Step::Welcome);
+        }
     }
     if user.password_change_required {
         steps.push(Step::NewPassword);

@@ -74,6 +74,23 @@ pub enum Unusable {
     Revoked,
 }
 
+/// A link or code that does not work: why, and the pending login it was asked for, so a
+/// new link still leads back to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableReset {
+    pub why: Unusable,
+    pub resume_request: Option<String>,
+}
+
+impl From<Unusable> for UnusableReset {
+    fn from(why: Unusable) -> Self {
+        Self {
+            why,
+            resume_request: None,
+        }
+    }
+}
+
 /// An 8-character code in two groups: `K7QM-2XPD` (about 40 bits; code entry is throttled).
 fn new_code() -> DomainResult<String> {
     let chars = crypto::random_chars(CODE_ALPHABET, 8)?;
@@ -145,18 +162,24 @@ type Row = (
     String,
 );
 
-fn judge(row: Option<Row>, now: DateTime<Utc>) -> DomainResult<Result<Reset, Unusable>> {
+fn judge(row: Option<Row>, now: DateTime<Utc>) -> DomainResult<Result<Reset, UnusableReset>> {
     let Some((id, user_id, resume_request, expires_at, used_at, revoked_at, purpose)) = row else {
-        return Ok(Err(Unusable::Unknown));
+        return Ok(Err(Unusable::Unknown.into()));
     };
-    if used_at.is_some() {
-        return Ok(Err(Unusable::Used));
-    }
-    if revoked_at.is_some() {
-        return Ok(Err(Unusable::Revoked));
-    }
-    if from_db(expires_at) <= now {
-        return Ok(Err(Unusable::Expired));
+    let why = if used_at.is_some() {
+        Some(Unusable::Used)
+    } else if revoked_at.is_some() {
+        Some(Unusable::Revoked)
+    } else if from_db(expires_at) <= now {
+        Some(Unusable::Expired)
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        return Ok(Err(UnusableReset {
+            why,
+            resume_request,
+        }));
     }
     Ok(Ok(Reset {
         id,
@@ -190,7 +213,7 @@ pub fn find_by_token(
     conn: &mut DbConn,
     token: &str,
     now: DateTime<Utc>,
-) -> DomainResult<Result<Reset, Unusable>> {
+) -> DomainResult<Result<Reset, UnusableReset>> {
     let row = password_resets::table
         .filter(password_resets::token_hash.eq(crypto::sha256(token.as_bytes())))
         .select(COLUMNS)
@@ -205,7 +228,7 @@ pub fn find_by_code(
     user: UserId,
     typed: &str,
     now: DateTime<Utc>,
-) -> DomainResult<Result<Reset, Unusable>> {
+) -> DomainResult<Result<Reset, UnusableReset>> {
     let row = password_resets::table
         .filter(password_resets::user_id.eq(user.to_string()))
         .filter(password_resets::code_hash.eq(crypto::sha256(normalize_code(typed).as_bytes())))

@@ -152,11 +152,11 @@ mod tests {
             ),
             (
                 "reset",
-                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "rules": [rule], "problems": ["x"], "ask_email": true, "email": "", "max_length": 128}),
+                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "rules": [rule], "problems": {"heading": "reset-not-saved", "items": ["x"]}, "ask_email": true, "email": "", "max_length": 128}),
             ),
             (
                 "reset_unusable",
-                json!({"message": "reset-unusable-expired"}),
+                json!({"message": "reset-unusable-expired", "forgot_url": "/forgot?request=r", "login_url": "/login?request=r"}),
             ),
             (
                 "reset_done",
@@ -206,7 +206,7 @@ mod tests {
                         "csrf": "c", "step": step, "tabs": tabs, "position": 1, "count": 5,
                         "account": "a", "pupils": [{"identifier": "p", "fields": [field]}],
                         "own": [field], "schools": [school], "rules": [], "password_done": false,
-                        "problems": [], "terms": [{"version": "v1", "text": "T"}], "back": true,
+                        "problems": {"heading": "reset-problems", "items": ["x"]}, "terms": [{"version": "v1", "text": "T"}], "back": true,
                         "max_length": 128,
                     }),
                 );
@@ -222,7 +222,7 @@ mod tests {
                 "schools": [school], "can_edit": true,
                 "edit": {"street_address": null, "postal_code": null, "locality": null, "country": null, "email": null, "phone": null},
                 "children": [{"identifier": "p", "fields": [field], "co_accounts": [{"identifier": "m", "name": null, "relation": "mother"}]}],
-                "rules": [], "problems": [], "error": "account-error-current", "done": "account-done-password", "max_length": 128,
+                "rules": [], "problems": {"heading": "reset-problems", "items": ["x"]}, "error": "account-error-current", "done": "account-done-password", "max_length": 128,
             }));
             assert!(html.contains("</html>"), "account failed: {html}");
             assert!(

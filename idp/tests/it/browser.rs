@@ -223,14 +223,19 @@ async fn password_rules_tick_live_and_the_reset_logs_in() {
 async fn login_and_wizard_reach_the_application() {
     let server = TestServer::start(Backend::Sqlite).await;
     {
-        // A first login for this account: the wizard's welcome and own data.
+        // A first login for this account, in a school: the wizard's welcome and own data.
         use diesel::prelude::*;
         use idp::store::schema::users as t;
+        let school = school_without_terms(&server);
         let mut conn = server.idp.conn().unwrap();
         diesel::update(t::table.filter(t::username_normalized.eq(USERNAME)))
             .set(t::first_login_at.eq(None::<chrono::NaiveDateTime>))
             .execute(&mut conn)
             .unwrap();
+        let jean = idp::domain::users::find_by_username(&mut conn, USERNAME)
+            .unwrap()
+            .unwrap();
+        idp::domain::schools::join(&mut conn, jean.id, school, server.idp.now()).unwrap();
     }
     // The application: a listener that records the request the browser is sent back with.
     let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

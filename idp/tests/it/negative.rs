@@ -68,6 +68,17 @@ async fn bad_redirect_and_client(backend: Backend) {
             html.contains("<html lang=\"fr\""),
             "an error page in French by default"
         );
+        // The technical description is for the school's IT, folded away, never beside the
+        // person's own language.
+        let (shown, folded) = html.split_once("<details").unwrap_or((&html, ""));
+        assert!(!shown.contains("client_id"), "{html}");
+        if url.contains("client_id=nobody") {
+            assert!(
+                folded.contains("invalid_request: unknown client_id"),
+                "{html}"
+            );
+            assert!(folded.contains("service informatique"), "{html}");
+        }
     }
     // Errors after the redirect URI is trusted go back to the client with state and iss.
     for (extra, expected) in [

@@ -340,14 +340,34 @@ async fn first_login_wizard(backend: Backend) {
 }
 both_backends!(first_login_wizard);
 
-/// A pupil's first login has no child's data; without schools there are no terms.
+/// A pupil's first login has no child's data; a school without terms asks none; an
+/// account in no school has no school data to check, and no wizard.
 async fn steps_depend_on_the_account(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let pupil = person(&server, "tom.martin", AccountKind::Pupil, None);
-    let steps =
-        idp::domain::required_actions::owed(&mut server.idp.conn().unwrap(), &pupil).unwrap();
+    let loner = person(&server, "zoe.martin", AccountKind::Pupil, None);
+    let owed = |user: &users::User| {
+        idp::domain::required_actions::owed(&mut server.idp.conn().unwrap(), user).unwrap()
+    };
+    assert_eq!(owed(&loner), vec![], "no school, nothing to check");
+    let done = log_in(&crate::support::browser(), &server, "zoe.martin", "").await;
+    assert!(done.starts_with(REDIRECT), "straight to the app: {done}");
+    let loner = users::find_by_username(&mut server.idp.conn().unwrap(), "zoe.martin")
+        .unwrap()
+        .unwrap();
+    assert!(
+        loner.first_login_at.is_some(),
+        "the first login is recorded"
+    );
+    let school = school_without_terms(&server);
+    let enrolled = |name: &str| {
+        let pupil = person(&server, name, AccountKind::Pupil, None);
+        let mut conn = server.idp.conn().unwrap();
+        schools::join(&mut conn, pupil.id, school, server.idp.now()).unwrap();
+        pupil
+    };
+    let pupil = enrolled("tom.martin");
     use idp::domain::required_actions::Step;
-    assert_eq!(steps, vec![Step::Welcome, Step::OwnData]);
+    assert_eq!(owed(&pupil), vec![Step::Welcome, Step::OwnData]);
     let browser = browser();
     assert_eq!(log_in(&browser, &server, "tom.martin", "").await, "/wizard");
     let page = wizard(&browser, &server).await;
@@ -355,7 +375,7 @@ async fn steps_depend_on_the_account(backend: Backend) {
     let done = press(&browser, &server, &page, "next").await.unwrap_err();
     assert!(query_param(&done, "code").is_some(), "{done}");
     // An account disabled in the middle of its wizard gets no code.
-    let lea = person(&server, "lea.martin", AccountKind::Pupil, None);
+    let lea = enrolled("lea.martin");
     let other = crate::support::browser();
     assert_eq!(log_in(&other, &server, "lea.martin", "").await, "/wizard");
     let page = wizard(&other, &server).await;
@@ -369,7 +389,7 @@ async fn steps_depend_on_the_account(backend: Backend) {
     let resp = submit_step(&other, &server, &page, "next").await;
     assert_eq!(resp.status(), 400, "no code for a disabled account");
     // A login begun with a password that is then replaced does not go on.
-    let noa = person(&server, "noa.martin", AccountKind::Pupil, None);
+    let noa = enrolled("noa.martin");
     let other = crate::support::browser();
     assert_eq!(log_in(&other, &server, "noa.martin", "").await, "/wizard");
     let page = wizard(&other, &server).await;

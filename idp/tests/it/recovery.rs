@@ -43,7 +43,8 @@ async fn reset_grants(backend: Backend) {
     assert_eq!(
         resets::find_by_code(&mut conn, user.id, "AAAA-AAAA", now())
             .unwrap()
-            .unwrap_err(),
+            .unwrap_err()
+            .why,
         Unusable::Unknown
     );
 
@@ -53,14 +54,23 @@ async fn reset_grants(backend: Backend) {
     assert_eq!(
         resets::find_by_token(&mut conn, &first.token, now())
             .unwrap()
-            .unwrap_err(),
+            .unwrap_err()
+            .why,
         Unusable::Revoked
     );
     assert_eq!(
         resets::find_by_code(&mut conn, user.id, &first.code, now())
             .unwrap()
-            .unwrap_err(),
+            .unwrap_err()
+            .why,
         Unusable::Revoked
+    );
+
+    // A link that no longer works still names the login it was asked for.
+    let revoked = resets::find_by_token(&mut conn, &first.token, now()).unwrap();
+    assert_eq!(
+        revoked.unwrap_err().resume_request.as_deref(),
+        Some("pending-login")
     );
 
     // Single use.
@@ -72,7 +82,8 @@ async fn reset_grants(backend: Backend) {
     assert_eq!(
         resets::find_by_token(&mut conn, &second.token, now())
             .unwrap()
-            .unwrap_err(),
+            .unwrap_err()
+            .why,
         Unusable::Used
     );
 
@@ -87,11 +98,12 @@ async fn reset_grants(backend: Backend) {
     );
     server.clock.advance(Duration::hours(2));
     let expired = resets::find_by_token(&mut conn, &third.token, now()).unwrap();
-    assert_eq!(expired.unwrap_err(), Unusable::Expired);
+    assert_eq!(expired.unwrap_err().why, Unusable::Expired);
     assert_eq!(
         resets::find_by_token(&mut conn, "no-such-token", now())
             .unwrap()
-            .unwrap_err(),
+            .unwrap_err()
+            .why,
         Unusable::Unknown
     );
 }

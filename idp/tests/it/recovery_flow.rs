@@ -209,6 +209,18 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
         "{refused}"
     );
     assert!(refused.contains("ne sont pas identiques"), "{refused}");
+    // Passwords that differ are not "a password that cannot be used yet".
+    assert!(
+        refused.contains("Votre nouveau mot de passe n'a pas été enregistré"),
+        "{refused}"
+    );
+    assert!(!refused.contains("ne peut pas encore"), "{refused}");
+    let resp = submit_password(&browser, &server, &page, "jean", "jean", None).await;
+    let weak = body(resp).await;
+    assert!(
+        weak.contains("Ce mot de passe ne peut pas encore être utilisé"),
+        "{weak}"
+    );
     assert!(
         login_works(&server, USERNAME, PASSWORD).await,
         "a refused password changes nothing"
@@ -458,6 +470,26 @@ async fn codes_and_unusable_links(backend: Backend) {
     assert!(expired.contains("Ce lien a expiré"), "{expired}");
     let (_, unknown) = get_text(&browser, &server.url("/reset?token=forged")).await;
     assert!(unknown.contains("n'est pas valable"), "{unknown}");
+
+    // Asked from an application's login, a link that no longer works offers a new one for
+    // that same login, so the person still gets back to the application.
+    let request = pending_login(&browser, &server).await;
+    ask_reset(&browser, &server, &request, &[("identifier", USERNAME)]).await;
+    let fourth = inbox.wait_for(5).await.remove(4);
+    ask_reset(&browser, &server, &request, &[("identifier", USERNAME)]).await;
+    inbox.wait_for(6).await;
+    let replaced_link = &fourth.links(&server, "/reset?token=")[0];
+    let (_, replaced) = get_text(&browser, replaced_link).await;
+    assert!(replaced.contains("Un lien plus récent"), "{replaced}");
+    assert!(
+        replaced.contains(&format!("href=\"/forgot?request={request}\"")),
+        "{replaced}"
+    );
+    assert!(replaced.contains(&format!("href=\"/login?request={request}\"")));
+    // Once that login has expired, a new link starts afresh.
+    server.clock.advance(chrono::Duration::hours(2));
+    let (_, late) = get_text(&browser, replaced_link).await;
+    assert!(late.contains("href=\"/forgot\""), "{late}");
 
     // Guessing codes is cut short.
     for _ in 0..5 {

@@ -104,6 +104,22 @@ async fn two_instances_share_one_postgres() {
         .write_all(format!("{PASSWORD}\n").as_bytes())
         .unwrap();
     assert!(create_user.wait().unwrap().success());
+    // In a school, so the first login has the account's data to check.
+    for args in [
+        &["org", "create", "--name", "Ville de Namur"][..],
+        &[
+            "school",
+            "create",
+            "--org",
+            "Ville de Namur",
+            "--name",
+            "École du Centre",
+        ],
+        &["user", "join", USERNAME, "École du Centre"],
+    ] {
+        let out = idp(&db.url, &issuer, args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
 
     let _a = Instance(
         idp(&db.url, &issuer, &[])

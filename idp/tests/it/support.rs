@@ -565,3 +565,19 @@ pub fn add_user(
     })
     .unwrap()
 }
+
+/// A school of an organising body that publishes no terms: an account that joins it has
+/// school data to check at its first login, and nothing else.
+pub fn school_without_terms(server: &TestServer) -> idp::domain::types::SchoolId {
+    use idp::domain::schools::{self, DataChanges, NewSchool};
+    let mut conn = server.idp.conn().unwrap();
+    let now = server.idp.now();
+    let body = schools::create_body(&mut conn, "Ville de Dinant", now).unwrap();
+    let school = NewSchool {
+        organising_body: body.id,
+        name: "Athénée de Dinant",
+        data_changes: DataChanges::Contact,
+        contact: None,
+    };
+    schools::create_school(&mut conn, school, now).unwrap().id
+}

@@ -9,9 +9,9 @@ use super::recipients;
 use super::request::queue;
 use super::{CODE_FAILURES_PER_ACCOUNT, CODE_FAILURES_PER_ADDRESS, Origin};
 use crate::crypto::password::Verification;
-use crate::domain::oidc::sessions;
+use crate::domain::oidc::{authorize, sessions};
 use crate::domain::password_policy::Violation;
-use crate::domain::resets::{self, Purpose, Reset, Unusable};
+use crate::domain::resets::{self, Purpose, Reset, Unusable, UnusableReset};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit, throttle};
@@ -82,9 +82,22 @@ pub enum Outcome {
     Done(Box<Done>),
     /// The password was refused; the reset is still usable.
     Rejected(Box<Reset>, Box<User>, Vec<Problem>),
-    Unusable(Unusable),
+    Unusable(UnusableReset),
     /// Too many wrong codes for this identifier or from this address.
     Throttled,
+}
+
+/// A refused link, naming its pending login only while that login still waits (a new link
+/// then leads back to the application; a dead one would only show an error).
+fn refused(idp: &Idp, conn: &mut DbConn, unusable: UnusableReset) -> DomainResult<Outcome> {
+    let waiting = match &unusable.resume_request {
+        Some(id) => authorize::load_pending(idp, conn, id)?.is_some(),
+        None => false,
+    };
+    Ok(Outcome::Unusable(UnusableReset {
+        resume_request: unusable.resume_request.filter(|_| waiting),
+        ..unusable
+    }))
 }
 
 /// Finds the reset a credential names, without using it. Wrong codes are counted.
@@ -110,7 +123,7 @@ pub fn open(
             let user = users::find_by_username(conn, identifier)?;
             let found = match &user {
                 Some(u) => resets::find_by_code(conn, u.id, code, now)?,
-                None => Err(Unusable::Unknown),
+                None => Err(Unusable::Unknown.into()),
             };
             if found.is_err() {
                 throttle::hit(conn, &account_key, CODE_FAILURES_PER_ACCOUNT, now)?;
@@ -129,11 +142,11 @@ pub fn open(
     };
     let reset = match found {
         Ok(r) => r,
-        Err(why) => return Ok(Outcome::Unusable(why)),
+        Err(unusable) => return refused(idp, conn, unusable),
     };
     match users::find_by_id(conn, reset.user_id)? {
         Some(user) if !user.disabled => Ok(Outcome::Open(Box::new(reset), Box::new(user))),
-        _ => Ok(Outcome::Unusable(Unusable::Unknown)),
+        _ => Ok(Outcome::Unusable(Unusable::Unknown.into())),
     }
 }
 
@@ -198,7 +211,13 @@ pub fn complete(
     conn.transaction(|conn| {
         match resets::consume(conn, &reset, now) {
             Ok(()) => {}
-            Err(DomainError::Conflict(_)) => return Ok(Outcome::Unusable(Unusable::Used)),
+            Err(DomainError::Conflict(_)) => {
+                let used = UnusableReset {
+                    why: Unusable::Used,
+                    resume_request: reset.resume_request.clone(),
+                };
+                return refused(idp, conn, used);
+            }
             Err(e) => return Err(e),
         }
         if reset.purpose == Purpose::Reset {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{form_page, problem_texts, rule_lines, user_locale};
+use super::forms::{form_page, problem_box, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
 use super::{
     State, client_address, domain_error_page, run, see_other, session_cookie, session_cookie_for,
@@ -96,7 +96,7 @@ fn render(
         },
         "children": children,
         "rules": rule_lines(state, locale, &view.user),
-        "problems": problem_texts(state, locale, problems),
+        "problems": problem_box(state, locale, problems),
         "error": error,
         "done": done.map(|d| format!("account-done-{d}")),
         "max_length": state.idp.settings.password_policy.max_length,

@@ -282,6 +282,10 @@ pub async fn login_submit(
             return Ok(LoginResult::RequiredActions { flow });
         }
         audit(conn, audit::Kind::LoginSucceeded, Some(user.id))?;
+        if user.first_login_at.is_none() {
+            // A first login with nothing to check (no school data) is still the first.
+            users::mark_first_login(conn, user.id, now)?;
+        }
         let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
         let redirect = match pending {
             Some(p) => {

@@ -78,20 +78,41 @@ pub(super) fn rule_lines(state: &State, locale: Locale, user: &User) -> Vec<Valu
         .collect()
 }
 
-/// The texts of refused-password problems, in `locale`.
-pub(super) fn problem_texts(
-    state: &State,
-    locale: Locale,
-    problems: &[recovery::Problem],
-) -> Vec<String> {
+/// What a refused password form lists, under a heading that fits: "this password cannot be
+/// used yet" only when every item is about the password chosen (a rule, or the temporary
+/// one again); "your new password has not been saved" when the confirmation or the e-mail
+/// differs or the form expired. `null` (no box) without problems.
+pub(super) fn problem_box(state: &State, locale: Locale, problems: &[recovery::Problem]) -> Value {
+    if problems.is_empty() {
+        return Value::Null;
+    }
     let t = &state.pages.translations;
-    problems
+    let about_the_password = problems.iter().all(|p| {
+        matches!(
+            p,
+            recovery::Problem::Policy(_) | recovery::Problem::Unchanged
+        )
+    });
+    let items: Vec<String> = problems
         .iter()
         .map(|p| match p {
             recovery::Problem::Policy(v) => t.violation(locale, v),
             other => t.get(locale, &other.message_key(), None),
         })
-        .collect()
+        .collect();
+    json!({
+        "heading": if about_the_password { "reset-problems" } else { "reset-not-saved" },
+        "items": items,
+    })
+}
+
+/// The box of a password form whose CSRF token expired: nothing was saved.
+pub(super) fn expired_form_box(state: &State, locale: Locale) -> Value {
+    let text = state
+        .pages
+        .translations
+        .get(locale, "login-error-form-expired", None);
+    json!({"heading": "reset-not-saved", "items": [text]})
 }
 
 /// The account's own language first: the link comes from a mail written in it.

@@ -116,8 +116,14 @@ pub fn error_page(
 
 pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) -> HttpResponse {
     let status = error::page_status(err);
+    // The person reads their own language only; the technical words (in English, as the
+    // RFCs write them) wait under "details for the school's IT".
     let (message, detail) = if err.is_client_error() {
-        ("error-bad-request", Some(error::description(err)))
+        let code = err.code().as_str();
+        (
+            "error-bad-request",
+            Some(format!("{code}: {}", error::description(err))),
+        )
     } else {
         ("error-internal", None)
     };

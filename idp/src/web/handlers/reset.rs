@@ -4,15 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::forms::{form_page, problem_texts, rule_lines, user_locale};
+use super::forms::{expired_form_box, form_page, problem_box, rule_lines, user_locale};
 use super::recovery::RequestQuery;
 use super::{State, client_address, domain_error_page, page, run, see_other, session_cookie};
 use crate::domain::oidc::authorize::{self, Outcome};
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, CompletionOutcome, Credential, NewPassword, Origin};
-use crate::domain::resets::{Purpose, Unusable};
+use crate::domain::resets::{Purpose, Unusable, UnusableReset};
 use crate::domain::users::User;
 use crate::web::csrf;
 
@@ -22,7 +22,8 @@ struct ResetView<'a> {
     credential: Credential<'a>,
     user: &'a User,
     purpose: Purpose,
-    problems: Vec<String>,
+    /// The problem box (`forms::problem_box`), `null` for none.
+    problems: Value,
     email: &'a str,
 }
 
@@ -55,19 +56,34 @@ fn reset_page(
     form_page(state, req, "reset", locale, status, data)
 }
 
-/// The page for a link or code that cannot be used, offering a new one.
-fn unusable_page(state: &State, req: &HttpRequest, why: Unusable, by_code: bool) -> HttpResponse {
-    let message = match (why, by_code) {
+/// The page for a link or code that cannot be used, offering a new one for the same
+/// pending login, so the person still gets back to the application.
+fn unusable_page(
+    state: &State,
+    req: &HttpRequest,
+    unusable: UnusableReset,
+    by_code: bool,
+) -> HttpResponse {
+    let message = match (unusable.why, by_code) {
         // A code page never says more than "not valid": it names no account.
         (_, true) | (Unusable::Unknown, false) => "reset-unusable-unknown",
         (Unusable::Expired, false) => "reset-unusable-expired",
         (Unusable::Used, false) => "reset-unusable-used",
         (Unusable::Revoked, false) => "reset-unusable-revoked",
     };
+    // A typed code names no pending login: it could belong to anyone's account.
+    let request = match unusable.resume_request {
+        Some(request) if !by_code => format!("?request={}", urlencode(&request)),
+        _ => String::new(),
+    };
     let html = state.pages.render(
         "reset_unusable",
         state.locale(req, None),
-        json!({ "message": message }),
+        json!({
+            "message": message,
+            "forgot_url": format!("/forgot{request}"),
+            "login_url": format!("/login{request}"),
+        }),
     );
     page(StatusCode::OK).body(html)
 }
@@ -106,13 +122,13 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Htt
                 credential: Credential::Token(&token),
                 user: &user,
                 purpose: reset.purpose,
-                problems: Vec::new(),
+                problems: Value::Null,
                 email: "",
             };
             reset_page(state, req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Unusable(why)) => unusable_page(state, req, why, false),
-        Ok(_) => unusable_page(state, req, Unusable::Unknown, false),
+        Ok(CompletionOutcome::Unusable(unusable)) => unusable_page(state, req, unusable, false),
+        Ok(_) => unusable_page(state, req, Unusable::Unknown.into(), false),
         Err(e) => domain_error_page(state, req, &e),
     }
 }
@@ -203,7 +219,7 @@ pub async fn reset_code_submit(
                 },
                 user: &user,
                 purpose: reset.purpose,
-                problems: Vec::new(),
+                problems: Value::Null,
                 email: "",
             };
             reset_page(&state, &req, view, StatusCode::OK)
@@ -320,17 +336,13 @@ pub async fn reset_submit(
                 credential: form.credential(),
                 user: &user,
                 purpose: reset.purpose,
-                problems: vec![state.pages.translations.get(
-                    locale_of(&user),
-                    "login-error-form-expired",
-                    None,
-                )],
+                problems: expired_form_box(&state, locale_of(&user)),
                 email: form.email.as_deref().unwrap_or_default(),
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
         Ok(Submitted::Other(CompletionOutcome::Rejected(reset, user, problems))) => {
-            let problems = problem_texts(&state, locale_of(&user), &problems);
+            let problems = problem_box(&state, locale_of(&user), &problems);
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
@@ -340,14 +352,14 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok(Submitted::Other(CompletionOutcome::Unusable(why))) => unusable_page(
+        Ok(Submitted::Other(CompletionOutcome::Unusable(unusable))) => unusable_page(
             &state,
             &req,
-            why,
+            unusable,
             !form.code.is_empty() && form.token.is_empty(),
         ),
         Ok(Submitted::Other(CompletionOutcome::Throttled | CompletionOutcome::Done(_))) => {
-            unusable_page(&state, &req, Unusable::Unknown, true)
+            unusable_page(&state, &req, Unusable::Unknown.into(), true)
         }
         Err(e) => domain_error_page(&state, &req, &e),
     }

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{form_page, problem_texts, rule_lines, user_locale};
+use super::forms::{form_page, problem_box, rule_lines, user_locale};
 use super::{
     State, client_address, domain_error_page, error_page, run, see_other, session_cookie_for,
 };
@@ -116,7 +116,7 @@ fn render(
     status: StatusCode,
 ) -> HttpResponse {
     let locale: Locale = user_locale(state, req, &view.user);
-    let problems = problem_texts(state, locale, problems);
+    let problems = problem_box(state, locale, problems);
     let step = view.flow.current().unwrap_or(Step::Welcome);
     let tabs: Vec<Value> = view
         .flow
