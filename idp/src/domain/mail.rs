@@ -358,3 +358,78 @@ pub fn deliver_due(conn: &mut DbConn, mailer: &Mailer, now: DateTime<Utc>) -> Do
     }
     Ok(delivered)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer(from: &str) -> Mailer {
+        let sender = Sender::parse(from, Some("Help desk <helpdesk@school.example>")).unwrap();
+        Mailer::new(None, "./data/outbox", sender, None).unwrap()
+    }
+
+    fn mail() -> OutgoingMail {
+        OutgoingMail {
+            recipient: "parent@example.org".into(),
+            language: Some(Locale::Nl),
+            subject: "Kies een nieuw wachtwoord".into(),
+            text_body: "tekst".into(),
+            html_body: "<p>html</p>".into(),
+        }
+    }
+
+    fn formatted(message: &Message) -> String {
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    /// A retry of an outbox row is the same message: the same Message-ID, on the sender's
+    /// domain; another row gets another.
+    #[test]
+    fn message_id_is_the_rows_on_the_senders_domain() {
+        let mailer = mailer("Service d'identification <no-reply@sts.school.example>");
+        let first = formatted(&mailer.compose("row-1", &mail()).unwrap());
+        let again = formatted(&mailer.compose("row-1", &mail()).unwrap());
+        let other = formatted(&mailer.compose("row-2", &mail()).unwrap());
+        let id = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(id(&first), "Message-ID: <row-1@sts.school.example>");
+        assert_eq!(id(&first), id(&again));
+        assert_ne!(id(&first), id(&other));
+        for header in [
+            "From: \"Service d'identification\" <no-reply@sts.school.example>",
+            "Reply-To: \"Help desk\" <helpdesk@school.example>",
+            "Auto-Submitted: auto-generated",
+            "X-Auto-Response-Suppress: OOF, AutoReply",
+            "Content-Language: nl",
+        ] {
+            assert!(first.lines().any(|l| l == header), "{header} in {first}");
+        }
+    }
+
+    /// A name outside ASCII still needs RFC 2047; a plain one is written as it is.
+    #[test]
+    fn from_name_is_encoded_only_when_needed() {
+        let plain = formatted(
+            &mailer("STS <sts@example.org>")
+                .compose("r", &mail())
+                .unwrap(),
+        );
+        assert!(
+            plain
+                .lines()
+                .any(|l| l == "From: \"STS\" <sts@example.org>"),
+            "{plain}"
+        );
+        let accented = formatted(
+            &mailer("Service de l'école <sts@example.org>")
+                .compose("r", &mail())
+                .unwrap(),
+        );
+        let from = accented.lines().find(|l| l.starts_with("From:")).unwrap();
+        assert!(from.contains("=?utf-8?"), "{from}");
+    }
+}

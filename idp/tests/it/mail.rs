@@ -66,6 +66,21 @@ async fn smtp_outage_loses_nothing(backend: Backend) {
         messages[0].contains("multipart/alternative"),
         "text and HTML bodies"
     );
+    // The Message-ID is the outbox row's, so every attempt at it is the same message.
+    let row: String = {
+        use diesel::prelude::*;
+        use idp::store::schema::mail_outbox;
+        let mut conn = server.idp.conn().unwrap();
+        mail_outbox::table
+            .select(mail_outbox::id)
+            .first(&mut conn)
+            .unwrap()
+    };
+    assert!(
+        messages[0].contains(&format!("Message-ID: <{row}@")),
+        "{}",
+        messages[0]
+    );
     assert!(outbox_row(&server).2);
     // Sent once only.
     server.clock.advance(chrono::Duration::hours(1));
