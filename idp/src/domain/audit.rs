@@ -67,16 +67,72 @@ impl Kind {
     }
 }
 
-/// One event. `detail` is free text for people (e.g. the identifier typed).
-pub struct Event<'a> {
-    pub kind: Kind,
-    pub user: Option<UserId>,
+/// Where a request came from, for throttling and the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The client's network address.
+    pub address: &'a str,
+    /// The application whose login page the person came from.
     pub client_id: Option<&'a str>,
-    pub address: Option<&'a str>,
-    pub detail: &'a str,
 }
 
-pub fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
+impl<'a> Origin<'a> {
+    /// A request from `address`, outside any application's login.
+    pub fn of(address: &'a str) -> Self {
+        Self {
+            address,
+            client_id: None,
+        }
+    }
+}
+
+/// One event, built from what it is about and recorded once:
+/// `Event::new(Kind::LoginFailed).from(origin).detail(typed).record(conn, now)`.
+/// `detail` is free text for people (e.g. the identifier typed), never a secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    kind: Kind,
+    user: Option<UserId>,
+    client_id: Option<&'a str>,
+    address: Option<&'a str>,
+    detail: &'a str,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            user: None,
+            client_id: None,
+            address: None,
+            detail: "",
+        }
+    }
+
+    /// The request it came from: the client's address and the application.
+    pub fn from(mut self, origin: Origin<'a>) -> Self {
+        self.address = Some(origin.address);
+        self.client_id = origin.client_id;
+        self
+    }
+
+    /// The account it is about.
+    pub fn user(mut self, user: impl Into<Option<UserId>>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    pub fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<()> {
+        record(conn, self, now)
+    }
+}
+
+fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::id.eq(uuid::Uuid::new_v4().to_string()),

@@ -326,14 +326,9 @@ pub fn deliver_due(conn: &mut DbConn, mailer: &Mailer, now: DateTime<Utc>) -> Do
                         mail_outbox::claimed_until.eq(None::<chrono::NaiveDateTime>),
                     ))
                     .execute(conn)?;
-                let event = super::audit::Event {
-                    kind: super::audit::Kind::MailSent,
-                    user: None,
-                    client_id: None,
-                    address: None,
-                    detail: &recipient,
-                };
-                super::audit::record(conn, event, now)?;
+                super::audit::Event::new(super::audit::Kind::MailSent)
+                    .detail(&recipient)
+                    .record(conn, now)?;
                 delivered += 1;
             }
             Err(error) => {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod janitor;
 pub mod keys;
 pub mod links;
+pub mod login;
 pub mod mail;
 pub mod oidc;
 pub mod password_policy;

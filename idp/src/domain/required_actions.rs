@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::clock::{from_db, to_db};
+use super::login::{Amr, Authenticated, Method};
 use super::types::{AccountKind, UserId};
 use super::users::User;
 use super::{DomainError, DomainResult, links, schools, terms};
@@ -68,6 +69,9 @@ pub fn owed(conn: &mut DbConn, user: &User) -> DomainResult<Vec<Step>> {
 #[derive(Debug, Clone)]
 pub struct Flow {
     pub user_id: UserId,
+    /// How the person authenticated before the wizard: the session at its end says so.
+    pub amr: Vec<Amr>,
+    pub method: Method,
     /// The pending authorization request to resume (none: a login without an app).
     pub request_id: Option<String>,
     pub steps: Vec<Step>,
@@ -83,7 +87,7 @@ impl Flow {
 /// Starts a flow; returns the secret the browser keeps in a cookie (stored only hashed).
 pub fn start(
     conn: &mut DbConn,
-    user: UserId,
+    who: &Authenticated,
     request_id: Option<&str>,
     steps: &[Step],
     ttl: Duration,
@@ -93,11 +97,11 @@ pub fn start(
     diesel::insert_into(login_flows::table)
         .values((
             login_flows::id_hash.eq(crypto::sha256(secret.as_bytes())),
-            login_flows::user_id.eq(user.to_string()),
+            login_flows::user_id.eq(who.user.id.to_string()),
+            login_flows::amr.eq(to_json(&who.amr)?),
+            login_flows::method.eq(who.method.as_str()),
             login_flows::request_id.eq(request_id),
-            login_flows::steps
-                .eq(serde_json::to_string(steps)
-                    .map_err(|e| DomainError::Corrupt(e.to_string()))?),
+            login_flows::steps.eq(to_json(&steps)?),
             login_flows::position.eq(0),
             login_flows::created_at.eq(to_db(now)),
             login_flows::expires_at.eq(to_db(now + ttl)),
@@ -106,21 +110,40 @@ pub fn start(
     Ok(secret)
 }
 
+fn to_json(value: &impl Serialize) -> DomainResult<String> {
+    serde_json::to_string(value).map_err(|e| DomainError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> DomainResult<T> {
+    serde_json::from_str(text).map_err(|e| DomainError::Corrupt(e.to_string()))
+}
+
+type FlowRow = (
+    String,
+    Option<String>,
+    String,
+    i32,
+    chrono::NaiveDateTime,
+    String,
+    String,
+);
+
 /// The live flow a cookie names.
 pub fn find(conn: &mut DbConn, secret: &str, now: DateTime<Utc>) -> DomainResult<Option<Flow>> {
-    let row: Option<(String, Option<String>, String, i32, chrono::NaiveDateTime)> =
-        login_flows::table
-            .find(crypto::sha256(secret.as_bytes()))
-            .select((
-                login_flows::user_id,
-                login_flows::request_id,
-                login_flows::steps,
-                login_flows::position,
-                login_flows::expires_at,
-            ))
-            .first(conn)
-            .optional()?;
-    let Some((user, request_id, steps, position, expires_at)) = row else {
+    let row: Option<FlowRow> = login_flows::table
+        .find(crypto::sha256(secret.as_bytes()))
+        .select((
+            login_flows::user_id,
+            login_flows::request_id,
+            login_flows::steps,
+            login_flows::position,
+            login_flows::expires_at,
+            login_flows::amr,
+            login_flows::method,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((user, request_id, steps, position, expires_at, amr, method)) = row else {
         return Ok(None);
     };
     if from_db(expires_at) <= now {
@@ -128,8 +151,10 @@ pub fn find(conn: &mut DbConn, secret: &str, now: DateTime<Utc>) -> DomainResult
     }
     Ok(Some(Flow {
         user_id: UserId::parse(&user)?,
+        amr: from_json(&amr)?,
+        method: Method::new(method),
         request_id,
-        steps: serde_json::from_str(&steps).map_err(|e| DomainError::Corrupt(e.to_string()))?,
+        steps: from_json(&steps)?,
         position: usize::try_from(position).unwrap_or(0),
     }))
 }

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use super::DomainResult;
 use super::clock::{from_db, to_db};
+use super::types::{UserId, normalize};
 use crate::store::DbConn;
 use crate::store::schema::rate_limits;
 
@@ -20,16 +21,70 @@ pub struct Limit {
     pub window: Duration,
 }
 
-/// Failed logins per identifier: 10 per 15 minutes.
-pub const LOGIN_FAILURES_PER_ACCOUNT: Limit = Limit {
-    max: 10,
-    window: Duration::minutes(15),
-};
-/// Failed logins per client address: 100 per 15 minutes (schools share one address).
-pub const LOGIN_FAILURES_PER_ADDRESS: Limit = Limit {
-    max: 100,
-    window: Duration::minutes(15),
-};
+impl Limit {
+    /// The window in whole minutes, for messages that say how long to wait.
+    pub fn minutes(self) -> i64 {
+        self.window.num_minutes()
+    }
+}
+
+/// What is counted, and against which limit. The stored key is the variant's prefix and
+/// the normalized subject, so every instance counts on the same row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThrottleKey {
+    /// Failed logins with this identifier, as typed (whether or not an account has it):
+    /// 10 per 15 minutes (NIST 800-63B §5.2.2).
+    LoginFailuresOfIdentifier(String),
+    /// Failed logins from this client address: 100 per 15 minutes (schools share one).
+    LoginFailuresFromAddress(String),
+    /// "Forgot password/identifier" requests from this address: 20 an hour.
+    RecoveryRequestsFromAddress(String),
+    /// Reset mails about this account: 3 an hour; more requests send nothing more.
+    ResetMailsOfAccount(UserId),
+    /// Identifier reminders to this mailbox: 3 an hour.
+    RemindersToMailbox(String),
+    /// Wrong reset codes for this identifier: 5 per 15 minutes (a code has about 40 bits).
+    CodeFailuresOfIdentifier(String),
+    /// Wrong reset codes from this address: 50 per 15 minutes.
+    CodeFailuresFromAddress(String),
+}
+
+impl ThrottleKey {
+    pub fn login_identifier(typed: &str) -> Self {
+        Self::LoginFailuresOfIdentifier(normalize(typed))
+    }
+    pub fn reminders_to(mailbox: &str) -> Self {
+        Self::RemindersToMailbox(normalize(mailbox))
+    }
+    pub fn code_identifier(typed: &str) -> Self {
+        Self::CodeFailuresOfIdentifier(normalize(typed))
+    }
+
+    pub fn limit(&self) -> Limit {
+        let per = |max, window| Limit { max, window };
+        match self {
+            Self::LoginFailuresOfIdentifier(_) => per(10, Duration::minutes(15)),
+            Self::LoginFailuresFromAddress(_) => per(100, Duration::minutes(15)),
+            Self::RecoveryRequestsFromAddress(_) => per(20, Duration::hours(1)),
+            Self::ResetMailsOfAccount(_) => per(3, Duration::hours(1)),
+            Self::RemindersToMailbox(_) => per(3, Duration::hours(1)),
+            Self::CodeFailuresOfIdentifier(_) => per(5, Duration::minutes(15)),
+            Self::CodeFailuresFromAddress(_) => per(50, Duration::minutes(15)),
+        }
+    }
+
+    fn stored(&self) -> String {
+        match self {
+            Self::LoginFailuresOfIdentifier(id) => format!("login-failure:account:{id}"),
+            Self::LoginFailuresFromAddress(a) => format!("login-failure:address:{a}"),
+            Self::RecoveryRequestsFromAddress(a) => format!("recovery:address:{a}"),
+            Self::ResetMailsOfAccount(user) => format!("recovery:mails:{user}"),
+            Self::RemindersToMailbox(m) => format!("recovery:reminders:{m}"),
+            Self::CodeFailuresOfIdentifier(id) => format!("recovery:code-failures:{id}"),
+            Self::CodeFailuresFromAddress(a) => format!("recovery:code-failures-address:{a}"),
+        }
+    }
+}
 
 /// The longest window of any limit (recovery requests: an hour); older windows are purged.
 pub const LONGEST_WINDOW: Duration = Duration::hours(1);
@@ -37,12 +92,12 @@ pub const LONGEST_WINDOW: Duration = Duration::hours(1);
 /// When `key` may be hit again, if its window is full.
 pub fn blocked_until(
     conn: &mut DbConn,
-    key: &str,
-    limit: Limit,
+    key: &ThrottleKey,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<DateTime<Utc>>> {
+    let limit = key.limit();
     let row: Option<(chrono::NaiveDateTime, i32)> = rate_limits::table
-        .find(key)
+        .find(key.stored())
         .select((rate_limits::window_start, rate_limits::hits))
         .first(conn)
         .optional()?;
@@ -54,8 +109,10 @@ pub fn blocked_until(
 
 /// Counts one hit on `key`. Each statement is atomic, so concurrent instances never lose a
 /// hit: increment within the window; else restart an expired window; else create it.
-pub fn hit(conn: &mut DbConn, key: &str, limit: Limit, now: DateTime<Utc>) -> DomainResult<()> {
-    let window_open_since = to_db(now - limit.window);
+pub fn hit(conn: &mut DbConn, key: &ThrottleKey, now: DateTime<Utc>) -> DomainResult<()> {
+    let window_open_since = to_db(now - key.limit().window);
+    let key = key.stored();
+    let key = key.as_str();
     let counted = diesel::update(
         rate_limits::table
             .find(key)
@@ -92,8 +149,8 @@ pub fn hit(conn: &mut DbConn, key: &str, limit: Limit, now: DateTime<Utc>) -> Do
 }
 
 /// Forgets `key` (a successful login clears the identifier's failures).
-pub fn clear(conn: &mut DbConn, key: &str) -> DomainResult<()> {
-    diesel::delete(rate_limits::table.find(key)).execute(conn)?;
+pub fn clear(conn: &mut DbConn, key: &ThrottleKey) -> DomainResult<()> {
+    diesel::delete(rate_limits::table.find(key.stored())).execute(conn)?;
     Ok(())
 }
 

@@ -278,6 +278,8 @@ diesel::table! {
         position -> Integer,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        amr -> Text,
+        method -> Text,
     }
 }
 

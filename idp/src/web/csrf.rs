@@ -3,29 +3,23 @@
 //! instances through the database, so any instance can check any form.
 
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use aws_lc_rs::hmac;
 
+use super::cookies;
 use crate::crypto;
-use crate::domain::Idp;
-
-pub const COOKIE: &str = "idp_csrf";
+use crate::domain::{DomainResult, Idp};
 
 /// The form token for this browser, and the cookie to set if it has none yet.
-pub fn token(idp: &Idp, req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
-    if let Some(c) = req.cookie(COOKIE)
-        && crypto::b64url_decode(c.value()).is_some_and(|v| v.len() == 32)
+pub fn token(idp: &Idp, req: &HttpRequest) -> DomainResult<(String, Option<Cookie<'static>>)> {
+    if let Some(value) = cookies::value(req, cookies::CSRF)
+        && crypto::b64url_decode(&value).is_some_and(|v| v.len() == 32)
     {
-        return (sign(idp, c.value()), None);
+        return Ok((sign(idp, &value), None));
     }
-    let value = crypto::random_token().unwrap_or_default();
-    let cookie = Cookie::build(COOKIE, value.clone())
-        .path("/")
-        .http_only(true)
-        .secure(idp.settings.https())
-        .same_site(SameSite::Lax)
-        .finish();
-    (sign(idp, &value), Some(cookie))
+    let value = crypto::random_token()?;
+    let token = sign(idp, &value);
+    Ok((token, Some(cookies::csrf(value, idp.settings.https()))))
 }
 
 fn sign(idp: &Idp, value: &str) -> String {
@@ -33,11 +27,11 @@ fn sign(idp: &Idp, value: &str) -> String {
 }
 
 pub fn verify(idp: &Idp, req: &HttpRequest, form_token: Option<&str>) -> bool {
-    let (Some(cookie), Some(form_token)) = (req.cookie(COOKIE), form_token) else {
+    let (Some(cookie), Some(form_token)) = (cookies::value(req, cookies::CSRF), form_token) else {
         return false;
     };
     let Some(mac) = crypto::b64url_decode(form_token) else {
         return false;
     };
-    hmac::verify(&idp.csrf_key, cookie.value().as_bytes(), &mac).is_ok()
+    hmac::verify(&idp.csrf_key, cookie.as_bytes(), &mac).is_ok()
 }

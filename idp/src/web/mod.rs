@@ -2,6 +2,7 @@
 //! map the result. Errors become HTTP in `error` only.
 
 pub mod client_address;
+pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod handlers;
@@ -40,8 +41,6 @@ impl AppState {
         i18n::negotiate(ui_locales, accept, self.default_locale())
     }
 }
-
-pub const SESSION_COOKIE: &str = "idp_session";
 
 /// Builds the server on `listener`. The returned server runs until stopped.
 pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {

@@ -295,9 +295,18 @@ pub fn decide(
             }
             let request_id = save_pending(idp, conn, &req)?;
             let ttl = Duration::seconds(idp.settings.login_request_ttl_seconds);
+            let who = crate::domain::login::Authenticated {
+                user,
+                amr: session
+                    .amr
+                    .iter()
+                    .map(crate::domain::login::Amr::new)
+                    .collect(),
+                method: crate::domain::login::Method::SSO_SESSION,
+            };
             let flow = crate::domain::required_actions::start(
                 conn,
-                user.id,
+                &who,
                 Some(&request_id),
                 &steps,
                 ttl,
@@ -371,7 +380,8 @@ pub fn issue_code(
                 scope: req.scope.join(" "),
                 nonce: req.nonce.clone(),
                 auth_time: to_db(session.auth_time),
-                amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
+                amr: serde_json::to_string(&session.amr)
+                    .map_err(|e| DomainError::Corrupt(e.to_string()))?,
                 created_at: to_db(now),
                 revoked_at: None,
             })

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::crypto;
 use crate::domain::clock::{from_db, to_db};
+use crate::domain::login::Amr;
 use crate::domain::types::{SessionId, UserId};
 use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
@@ -25,7 +26,7 @@ pub fn create(
     idp: &Idp,
     conn: &mut DbConn,
     user: UserId,
-    amr: &[&str],
+    amr: &[Amr],
 ) -> DomainResult<(SsoSession, String)> {
     let now = idp.now();
     let cookie = crypto::random_token()?;
@@ -33,7 +34,7 @@ pub fn create(
         id: SessionId::new(),
         user_id: user,
         auth_time: now,
-        amr: amr.iter().map(|s| s.to_string()).collect(),
+        amr: amr.iter().map(|a| a.as_str().to_owned()).collect(),
     };
     diesel::insert_into(sso_sessions::table)
         .values(SsoSessionRow {
@@ -41,7 +42,8 @@ pub fn create(
             cookie_hash: crypto::sha256(cookie.as_bytes()),
             user_id: user.to_string(),
             auth_time: to_db(now),
-            amr: serde_json::to_string(&session.amr).unwrap_or_else(|_| "[]".into()),
+            amr: serde_json::to_string(&session.amr)
+                .map_err(|e| crate::domain::DomainError::Corrupt(e.to_string()))?,
             created_at: to_db(now),
             expires_at: to_db(now + Duration::seconds(idp.settings.sso_session_ttl_seconds)),
             ended_at: None,
@@ -68,7 +70,8 @@ pub fn find(
             id: SessionId::parse(&r.id)?,
             user_id: UserId::parse(&r.user_id)?,
             auth_time: from_db(r.auth_time),
-            amr: serde_json::from_str(&r.amr).unwrap_or_default(),
+            amr: serde_json::from_str(&r.amr)
+                .map_err(|e| crate::domain::DomainError::Corrupt(format!("session amr: {e}")))?,
         })
     })
     .transpose()

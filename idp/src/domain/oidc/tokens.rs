@@ -96,7 +96,8 @@ fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> 
                     .collect(),
                 nonce: r.nonce,
                 auth_time: from_db(r.auth_time),
-                amr: serde_json::from_str(&r.amr).unwrap_or_default(),
+                amr: serde_json::from_str(&r.amr)
+                    .map_err(|e| DomainError::Corrupt(format!("grant amr: {e}")))?,
             },
             r.revoked_at.map(from_db),
             r.client_id,

@@ -5,16 +5,18 @@
 use diesel::Connection;
 use serde_json::json;
 
+use super::Origin;
 use super::recipients;
 use super::request::queue;
-use super::{CODE_FAILURES_PER_ACCOUNT, CODE_FAILURES_PER_ADDRESS, Origin};
 use crate::crypto::password::Verification;
+use crate::domain::login::{self, Amr, Authenticated, Finished, Method, Then};
 use crate::domain::oidc::{authorize, sessions};
 use crate::domain::password_policy::Violation;
 use crate::domain::resets::{self, Purpose, Reset, Unusable, UnusableReset};
+use crate::domain::throttle::{self, ThrottleKey};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
-use crate::domain::{DomainError, DomainResult, Idp, audit, throttle};
+use crate::domain::{DomainError, DomainResult, Idp, audit};
 use crate::store::DbConn;
 
 /// What proves the right to set the password.
@@ -67,12 +69,16 @@ impl Problem {
     }
 }
 
-/// The password is set.
+/// The password is set and the person logged in.
 #[derive(Debug, Clone)]
 pub struct Done {
     pub user: User,
     pub resume_request: Option<String>,
     pub purpose: Purpose,
+    /// The new SSO session's cookie.
+    pub session_cookie: String,
+    /// Where the "password changed" page goes on to: `/resume` for the pending login.
+    pub next: String,
 }
 
 #[derive(Debug, Clone)]
@@ -83,8 +89,10 @@ pub enum Outcome {
     /// The password was refused; the reset is still usable.
     Rejected(Box<Reset>, Box<User>, Vec<Problem>),
     Unusable(UnusableReset),
-    /// Too many wrong codes for this identifier or from this address.
-    Throttled,
+    /// Too many wrong codes for this identifier or from this address: wait `minutes`.
+    Throttled {
+        minutes: i64,
+    },
 }
 
 /// A refused link, naming its pending login only while that login still waits (a new link
@@ -111,14 +119,13 @@ pub fn open(
     let found = match credential {
         Credential::Token(token) => resets::find_by_token(conn, token, now)?,
         Credential::Code { identifier, code } => {
-            let account_key = format!("recovery:code-failures:{}", normalize(identifier));
-            let address_key = format!("recovery:code-failures-address:{}", origin.address);
-            if throttle::blocked_until(conn, &account_key, CODE_FAILURES_PER_ACCOUNT, now)?
-                .is_some()
-                || throttle::blocked_until(conn, &address_key, CODE_FAILURES_PER_ADDRESS, now)?
-                    .is_some()
-            {
-                return Ok(Outcome::Throttled);
+            let account_key = ThrottleKey::code_identifier(identifier);
+            let address_key = ThrottleKey::CodeFailuresFromAddress(origin.address.to_owned());
+            for key in [&account_key, &address_key] {
+                if throttle::blocked_until(conn, key, now)?.is_some() {
+                    let minutes = key.limit().minutes();
+                    return Ok(Outcome::Throttled { minutes });
+                }
             }
             let user = users::find_by_username(conn, identifier)?;
             let found = match &user {
@@ -126,16 +133,13 @@ pub fn open(
                 None => Err(Unusable::Unknown.into()),
             };
             if found.is_err() {
-                throttle::hit(conn, &account_key, CODE_FAILURES_PER_ACCOUNT, now)?;
-                throttle::hit(conn, &address_key, CODE_FAILURES_PER_ADDRESS, now)?;
-                let event = audit::Event {
-                    kind: audit::Kind::ResetCodeFailed,
-                    user: user.map(|u| u.id),
-                    client_id: origin.client_id,
-                    address: Some(origin.address),
-                    detail: identifier,
-                };
-                audit::record(conn, event, now)?;
+                throttle::hit(conn, &account_key, now)?;
+                throttle::hit(conn, &address_key, now)?;
+                audit::Event::new(audit::Kind::ResetCodeFailed)
+                    .from(origin)
+                    .user(user.map(|u| u.id))
+                    .detail(identifier)
+                    .record(conn, now)?;
             }
             found
         }
@@ -221,20 +225,36 @@ pub fn complete(
             Err(e) => return Err(e),
         }
         if reset.purpose == Purpose::Reset {
-            let event = audit::Event {
-                kind: audit::Kind::ResetUsed,
-                user: Some(user.id),
-                client_id: origin.client_id,
-                address: Some(origin.address),
-                detail: credential.kind(),
-            };
-            audit::record(conn, event, now)?;
+            audit::Event::new(audit::Kind::ResetUsed)
+                .from(origin)
+                .user(user.id)
+                .detail(credential.kind())
+                .record(conn, now)?;
         }
         apply_new_password(idp, conn, &user, &hash, &recipients, reset.purpose, origin)?;
+        // The person proved the mailbox and chose a password: they are logged in, as
+        // after a reset at the best providers; a page first, then `/resume`.
+        let who = Authenticated {
+            user: (*user).clone(),
+            amr: vec![Amr::PASSWORD],
+            method: Method::RESET,
+        };
+        let then = Then::Resume(reset.resume_request.clone());
+        let Finished::LoggedIn {
+            session_cookie,
+            next,
+        } = login::finish(idp, conn, who, origin, then)?
+        else {
+            return Err(DomainError::Corrupt(
+                "a reset owes no wizard before its page".into(),
+            ));
+        };
         Ok(Outcome::Done(Box::new(Done {
             user: (*user).clone(),
             resume_request: reset.resume_request.clone(),
             purpose: reset.purpose,
+            session_cookie,
+            next: next.unwrap_or_else(|| "/".to_owned()),
         })))
     })
 }
@@ -262,14 +282,11 @@ pub fn apply_new_password(
         }
     }
     let audit = |conn: &mut DbConn, kind, detail: &str| {
-        let event = audit::Event {
-            kind,
-            user: Some(user.id),
-            client_id: origin.client_id,
-            address: Some(origin.address),
-            detail,
-        };
-        audit::record(conn, event, now)
+        audit::Event::new(kind)
+            .from(origin)
+            .user(user.id)
+            .detail(detail)
+            .record(conn, now)
     };
     audit(conn, audit::Kind::PasswordChanged, purpose.as_str())?;
     for to in recipients {

@@ -19,7 +19,7 @@ pub use recipients::Recipient;
 pub use request::{Requested, ResetRequest, forgot_identifier, forgot_password};
 pub use temporary::{Delivery, IssuedTemporary, issue_temporary_password};
 
-use super::throttle::Limit;
+pub use super::audit::Origin;
 
 /// Which fields of the "Forgot password?" form identify the account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,39 +96,4 @@ impl RecoverySettings {
     pub fn reset_ttl(&self) -> Duration {
         Duration::seconds(self.reset_ttl_seconds)
     }
-}
-
-/// Reset and reminder requests per client address: 20 an hour (a school shares one).
-pub const REQUESTS_PER_ADDRESS: Limit = Limit {
-    max: 20,
-    window: Duration::hours(1),
-};
-/// Reset mails per account: 3 an hour; more requests send nothing more.
-pub const MAILS_PER_ACCOUNT: Limit = Limit {
-    max: 3,
-    window: Duration::hours(1),
-};
-/// Identifier reminders per e-mail address: 3 an hour.
-pub const REMINDERS_PER_MAILBOX: Limit = Limit {
-    max: 3,
-    window: Duration::hours(1),
-};
-/// Wrong reset codes per identifier: 5 per 15 minutes (a code has about 40 bits).
-pub const CODE_FAILURES_PER_ACCOUNT: Limit = Limit {
-    max: 5,
-    window: Duration::minutes(15),
-};
-/// Wrong reset codes per client address: 50 per 15 minutes.
-pub const CODE_FAILURES_PER_ADDRESS: Limit = Limit {
-    max: 50,
-    window: Duration::minutes(15),
-};
-
-/// Who asked, for throttling and the audit trail.
-#[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
-    /// The client's network address.
-    pub address: &'a str,
-    /// The application whose login page the person came from.
-    pub client_id: Option<&'a str>,
 }

@@ -8,11 +8,12 @@ use diesel::Connection;
 use serde_json::{Value, json};
 
 use super::recipients::{self, Recipient};
-use super::{IdentifyBy, MAILS_PER_ACCOUNT, Origin, REMINDERS_PER_MAILBOX, REQUESTS_PER_ADDRESS};
+use super::{IdentifyBy, Origin};
 use crate::domain::resets::{self, Purpose};
+use crate::domain::throttle::{self, ThrottleKey};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
-use crate::domain::{DomainError, DomainResult, Idp, audit, links, mail, throttle};
+use crate::domain::{DomainError, DomainResult, Idp, audit, links, mail};
 use crate::store::DbConn;
 
 /// What the "Forgot password?" form sent.
@@ -30,8 +31,11 @@ pub struct ResetRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requested {
     Accepted,
-    /// Too many requests from this client address (says nothing about any account).
-    Throttled,
+    /// Too many requests from this client address (says nothing about any account):
+    /// wait `minutes`.
+    Throttled {
+        minutes: i64,
+    },
     /// The form is not filled as asked; the message key says how.
     Incomplete(&'static str),
 }
@@ -74,19 +78,15 @@ fn matching_accounts(conn: &mut DbConn, lookup: &Lookup) -> DomainResult<Vec<Use
     Ok(found.into_iter().filter(|u: &User| !u.disabled).collect())
 }
 
-fn address_key(origin: &Origin<'_>) -> String {
-    format!("recovery:address:{}", origin.address)
-}
-
-/// Counts a request from the client's address; false when it is over its limit.
+/// Counts a request from the client's address; `Throttled` when it is over its limit.
 fn admit(
     conn: &mut DbConn,
     origin: &Origin<'_>,
     detail: &str,
     now: DateTime<Utc>,
-) -> DomainResult<bool> {
-    let key = address_key(origin);
-    if throttle::blocked_until(conn, &key, REQUESTS_PER_ADDRESS, now)?.is_some() {
+) -> DomainResult<Result<(), Requested>> {
+    let key = ThrottleKey::RecoveryRequestsFromAddress(origin.address.to_owned());
+    if throttle::blocked_until(conn, &key, now)?.is_some() {
         record(
             conn,
             origin,
@@ -95,10 +95,11 @@ fn admit(
             detail,
             now,
         )?;
-        return Ok(false);
+        let minutes = key.limit().minutes();
+        return Ok(Err(Requested::Throttled { minutes }));
     }
-    throttle::hit(conn, &key, REQUESTS_PER_ADDRESS, now)?;
-    Ok(true)
+    throttle::hit(conn, &key, now)?;
+    Ok(Ok(()))
 }
 
 fn record(
@@ -109,14 +110,11 @@ fn record(
     detail: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let event = audit::Event {
-        kind,
-        user: user.map(|u| u.id),
-        client_id: origin.client_id,
-        address: Some(origin.address),
-        detail,
-    };
-    audit::record(conn, event, now)
+    audit::Event::new(kind)
+        .from(*origin)
+        .user(user.map(|u| u.id))
+        .detail(detail)
+        .record(conn, now)
 }
 
 /// Renders mail `name` for `to` and puts it in the outbox.
@@ -165,8 +163,8 @@ pub fn forgot_password(
         Lookup::Both(id, email) => format!("{id} / {email}"),
     };
     let origin = request.origin;
-    if !admit(conn, &origin, &typed, now)? {
-        return Ok(Requested::Throttled);
+    if let Err(throttled) = admit(conn, &origin, &typed, now)? {
+        return Ok(throttled);
     }
     let matched = matching_accounts(conn, &lookup)?;
     if matched.is_empty() {
@@ -184,8 +182,8 @@ pub fn forgot_password(
     // nothing more, and the answer stays the same.
     let mut accounts = Vec::new();
     for user in matched {
-        let key = format!("recovery:mails:{}", user.id);
-        if throttle::blocked_until(conn, &key, MAILS_PER_ACCOUNT, now)?.is_some() {
+        let key = ThrottleKey::ResetMailsOfAccount(user.id);
+        if throttle::blocked_until(conn, &key, now)?.is_some() {
             record(
                 conn,
                 &origin,
@@ -196,7 +194,7 @@ pub fn forgot_password(
             )?;
             continue;
         }
-        throttle::hit(conn, &key, MAILS_PER_ACCOUNT, now)?;
+        throttle::hit(conn, &key, now)?;
         accounts.push(user);
     }
     let default = idp.default_locale();
@@ -263,8 +261,8 @@ pub fn forgot_identifier(
     if !email.contains('@') {
         return Ok(Requested::Incomplete("forgot-error-email-missing"));
     }
-    if !admit(conn, &origin, email, now)? {
-        return Ok(Requested::Throttled);
+    if let Err(throttled) = admit(conn, &origin, email, now)? {
+        return Ok(throttled);
     }
     let owners: Vec<User> = users::find_by_email(conn, email)?
         .into_iter()
@@ -281,8 +279,8 @@ pub fn forgot_identifier(
         )?;
         return Ok(Requested::Accepted);
     };
-    let key = format!("recovery:reminders:{}", normalize(email));
-    if throttle::blocked_until(conn, &key, REMINDERS_PER_MAILBOX, now)?.is_some() {
+    let key = ThrottleKey::reminders_to(email);
+    if throttle::blocked_until(conn, &key, now)?.is_some() {
         record(
             conn,
             &origin,
@@ -293,7 +291,7 @@ pub fn forgot_identifier(
         )?;
         return Ok(Requested::Accepted);
     }
-    throttle::hit(conn, &key, REMINDERS_PER_MAILBOX, now)?;
+    throttle::hit(conn, &key, now)?;
     let mut listed: Vec<(User, Option<String>)> = Vec::new();
     for owner in &owners {
         if !listed.iter().any(|(u, _)| u.id == owner.id) {

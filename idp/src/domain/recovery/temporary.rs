@@ -83,14 +83,10 @@ pub fn issue_temporary_password(
             Delivery::Mail => "mailed",
             Delivery::Show => "shown",
         };
-        let event = audit::Event {
-            kind: audit::Kind::TemporaryPasswordIssued,
-            user: Some(user.id),
-            client_id: None,
-            address: None,
-            detail: how,
-        };
-        audit::record(conn, event, now)?;
+        audit::Event::new(audit::Kind::TemporaryPasswordIssued)
+            .user(user.id)
+            .detail(how)
+            .record(conn, now)?;
         let mut mailed_to = Vec::new();
         if delivery == Delivery::Mail {
             for to in &recipients {
@@ -103,14 +99,10 @@ pub fn issue_temporary_password(
                     "login_url": idp.endpoint("/login"),
                 });
                 queue(idp, conn, "temporary_password", to, data, now)?;
-                let event = audit::Event {
-                    kind: audit::Kind::MailQueued,
-                    user: Some(user.id),
-                    client_id: None,
-                    address: None,
-                    detail: &to.address,
-                };
-                audit::record(conn, event, now)?;
+                audit::Event::new(audit::Kind::MailQueued)
+                    .user(user.id)
+                    .detail(&to.address)
+                    .record(conn, now)?;
                 mailed_to.push(to.address.clone());
             }
         }

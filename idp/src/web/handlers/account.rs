@@ -7,20 +7,19 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{form_page, problem_box, rule_lines, user_locale};
+use super::forms::{PageError, form_page, problem_box, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
-use super::{
-    State, client_address, domain_error_page, run, see_other, session_cookie, session_cookie_for,
-};
+use super::{State, client_address, domain_error_page, run, see_other, session_cookie};
+use crate::domain::login::{self, Failure, Finished, Method, PasswordAuthenticator, Then};
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, NewPassword, Origin, Problem};
 use crate::domain::resets::Purpose;
 use crate::domain::schools::{self, DataChanges};
 use crate::domain::types::SchoolId;
-use crate::domain::users::{self, Contact, LoginFailure, User};
-use crate::domain::{DomainError, DomainResult, Idp, links, throttle};
+use crate::domain::users::{self, Contact, User};
+use crate::domain::{DomainError, DomainResult, Idp, links};
 use crate::store::DbConn;
-use crate::web::csrf;
+use crate::web::{cookies, csrf};
 
 /// Everything the page shows.
 struct View {
@@ -50,7 +49,7 @@ fn render(
     view: &View,
     done: Option<&str>,
     problems: &[Problem],
-    error: Option<&str>,
+    error: Option<PageError>,
 ) -> HttpResponse {
     let locale = user_locale(state, req, &view.user);
     let schools: Vec<Value> = view
@@ -80,7 +79,7 @@ fn render(
         })
         .collect();
     let p = &view.user.profile;
-    let data = json!({
+    let mut data = json!({
         "account": view.user.username,
         "kind": format!("account-kind-{}", view.user.kind.as_str()),
         "own": own_fields(&view.user),
@@ -97,10 +96,10 @@ fn render(
         "children": children,
         "rules": rule_lines(state, locale, &view.user),
         "problems": problem_box(state, locale, problems),
-        "error": error,
         "done": done.map(|d| format!("account-done-{d}")),
         "max_length": state.idp.settings.password_policy.max_length,
     });
+    PageError::fill(error, &mut data);
     form_page(state, req, "account", locale, StatusCode::OK, data)
 }
 
@@ -161,53 +160,56 @@ pub struct AccountForm {
 enum Posted {
     NotSignedIn,
     Done(&'static str, Option<String>),
-    Refused(Box<View>, Vec<Problem>, Option<&'static str>),
+    Refused(Box<View>, Vec<Problem>, Option<PageError>),
 }
 
-/// Why a password change was refused: the rules broken, or a message key.
-type Refusal = (Vec<Problem>, Option<&'static str>);
+/// Why a password change was refused: the rules broken, or a message.
+type Refusal = (Vec<Problem>, Option<PageError>);
 
+/// The current password, checked like a login (same throttles), then the new one; the
+/// other sessions end with the change and this browser gets a new one (the cookie).
 fn change_password(
     idp: &Idp,
     conn: &mut DbConn,
     user: &User,
     form: &AccountForm,
     address: &str,
-) -> DomainResult<Result<(), Refusal>> {
-    let now = idp.now();
-    let key = format!(
-        "login-failure:account:{}",
-        crate::domain::types::normalize(&user.username)
-    );
-    if throttle::blocked_until(conn, &key, throttle::LOGIN_FAILURES_PER_ACCOUNT, now)?.is_some() {
-        return Ok(Err((Vec::new(), Some("login-error-throttled"))));
-    }
-    match users::authenticate(conn, &idp.hasher, &user.username, &form.current, now)? {
-        Ok(_) => {}
-        Err(
-            LoginFailure::BadCredentials
-            | LoginFailure::Disabled
-            | LoginFailure::TemporaryPasswordExpired,
-        ) => {
-            throttle::hit(conn, &key, throttle::LOGIN_FAILURES_PER_ACCOUNT, now)?;
-            return Ok(Err((Vec::new(), Some("account-error-current"))));
+) -> DomainResult<Result<String, Refusal>> {
+    let origin = Origin::of(address);
+    let current = PasswordAuthenticator::read(&user.username, &form.current);
+    let checked = match current {
+        Ok(current) => login::authenticate(idp, conn, &current, origin)?,
+        Err(failure) => Err(failure),
+    };
+    let mut who = match checked {
+        Ok(who) => who,
+        Err(Failure::Throttled { minutes }) => {
+            let throttled = PageError::wait("login-error-throttled", minutes);
+            return Ok(Err((Vec::new(), Some(throttled))));
         }
-    }
+        Err(_) => {
+            return Ok(Err((
+                Vec::new(),
+                Some(PageError::new("account-error-current")),
+            )));
+        }
+    };
     let new = NewPassword {
         password: &form.password,
         confirmation: &form.confirmation,
         email: None,
     };
-    let origin = Origin {
-        address,
-        client_id: None,
-    };
     let problems = recovery::change_password(idp, conn, user, new, Purpose::Change, origin)?;
-    Ok(if problems.is_empty() {
-        Ok(())
-    } else {
-        Err((problems, None))
-    })
+    if !problems.is_empty() {
+        return Ok(Err((problems, None)));
+    }
+    who.method = Method::PASSWORD_CHANGE;
+    match login::finish(idp, conn, who, origin, Then::Stay)? {
+        Finished::LoggedIn { session_cookie, .. } => Ok(Ok(session_cookie)),
+        Finished::RequiredActions { .. } => Err(DomainError::Corrupt(
+            "staying on the account page owes no wizard".into(),
+        )),
+    }
 }
 
 fn edit_data(idp: &Idp, conn: &mut DbConn, user: &User, form: &AccountForm) -> DomainResult<()> {
@@ -254,16 +256,12 @@ pub async fn account_submit(
             return Ok(Posted::Refused(
                 Box::new(load(conn, user)?),
                 Vec::new(),
-                Some("login-error-form-expired"),
+                Some(PageError::new("login-error-form-expired")),
             ));
         }
         match form.form.as_str() {
             "password" => match change_password(idp, conn, &user, &form, &address)? {
-                Ok(()) => {
-                    // Other sessions ended with the change; this browser stays logged in.
-                    let (_, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
-                    Ok(Posted::Done("password", Some(cookie)))
-                }
+                Ok(cookie) => Ok(Posted::Done("password", Some(cookie))),
                 Err((problems, error)) => Ok(Posted::Refused(
                     Box::new(load(conn, user)?),
                     problems,
@@ -275,7 +273,7 @@ pub async fn account_submit(
                 Err(e) if e.is_client_error() => Ok(Posted::Refused(
                     Box::new(load(conn, user)?),
                     Vec::new(),
-                    Some("account-error-data"),
+                    Some(PageError::new("account-error-data")),
                 )),
                 Err(e) => Err(e),
             },
@@ -290,7 +288,7 @@ pub async fn account_submit(
                     Err(e) if e.is_client_error() => Ok(Posted::Refused(
                         Box::new(load(conn, user)?),
                         Vec::new(),
-                        Some("account-error-request"),
+                        Some(PageError::new("account-error-request")),
                     )),
                     Err(e) => Err(e),
                 }
@@ -307,11 +305,8 @@ pub async fn account_submit(
         Ok(Posted::NotSignedIn) => see_other("/login"),
         Ok(Posted::Done(what, cookie)) => {
             let mut resp = see_other(&format!("/account?done={what}"));
-            if let Some(cookie) = cookie
-                && let Err(e) = resp.add_cookie(&session_cookie_for(&state, cookie))
-            {
-                tracing::error!(error = %e, "cannot set the session cookie");
-            }
+            let https = state.idp.settings.https();
+            cookies::add(&mut resp, cookie.map(|c| cookies::session(c, https)));
             resp
         }
         Ok(Posted::Refused(view, problems, error)) => {

@@ -5,15 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    State, domain_error_page, page, parse_pairs, run, see_other, session_cookie, session_cookie_for,
-};
+use super::forms::{PageError, form_page};
+use super::{State, domain_error_page, page, parse_pairs, run, see_other, session_cookie};
+use crate::domain::login::{self, FormOutcome};
 use crate::domain::oidc::authorize::{self, AuthRequest, FatalError, Outcome};
 use crate::domain::oidc::sessions;
-use crate::domain::required_actions;
-use crate::domain::types::normalize;
-use crate::domain::users::{self, LoginFailure};
-use crate::domain::{audit, throttle};
 use crate::web::csrf;
 
 #[tracing::instrument(skip_all, name = "authorize")]
@@ -69,34 +65,24 @@ pub struct LoginQuery {
     request: Option<String>,
 }
 
-/// Renders the form; `error` is a message key.
+/// Renders the form, with a message when the last try failed.
 fn login_page(
     state: &State,
     req: &HttpRequest,
     request_id: &str,
     pending: Option<&AuthRequest>,
     identifier: &str,
-    error: Option<&str>,
+    error: Option<PageError>,
     status: StatusCode,
 ) -> HttpResponse {
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
-    let (csrf_token, csrf_cookie) = csrf::token(&state.idp, req);
-    let html = state.pages.render(
-        "login",
-        locale,
-        json!({
-            "request": request_id,
-            "csrf": csrf_token,
-            "identifier": identifier,
-            "error": error,
-            "client_name": pending.map(|p| p.client_name.clone()),
-        }),
-    );
-    let mut builder = page(status);
-    if let Some(c) = csrf_cookie {
-        builder.cookie(c);
-    }
-    builder.body(html)
+    let mut data = json!({
+        "request": request_id,
+        "identifier": identifier,
+        "client_name": pending.map(|p| p.client_name.clone()),
+    });
+    PageError::fill(error, &mut data);
+    form_page(state, req, "login", locale, status, data)
 }
 
 #[tracing::instrument(skip_all, name = "login_form")]
@@ -138,7 +124,7 @@ pub async fn login_form(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     request: String,
@@ -149,19 +135,6 @@ pub struct LoginForm {
     password: String,
 }
 
-enum LoginResult {
-    Expired,
-    Failed(&'static str, Option<Box<AuthRequest>>),
-    Done {
-        redirect: String,
-        cookie: String,
-    },
-    /// The account owes required actions: on to the wizard with this flow.
-    RequiredActions {
-        flow: String,
-    },
-}
-
 #[tracing::instrument(skip_all, name = "login_submit")]
 pub async fn login_submit(
     state: State,
@@ -170,153 +143,36 @@ pub async fn login_submit(
 ) -> HttpResponse {
     let form = form.into_inner();
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+        let expired = PageError::new("login-error-form-expired");
+        let status = StatusCode::BAD_REQUEST;
         return login_page(
             &state,
             &req,
             &form.request,
             None,
             &form.identifier,
-            Some("login-error-form-expired"),
-            StatusCode::BAD_REQUEST,
+            Some(expired),
+            status,
         );
     }
-    let request_id = form.request.clone();
-    let identifier = form.identifier.clone();
     let address = super::client_address(&state, &req);
+    let f = form.clone();
     let result = run(&state, move |idp, conn| {
-        let pending = if request_id.is_empty() {
-            None
-        } else {
-            match authorize::load_pending(idp, conn, &request_id)? {
-                Some(p) => Some(p),
-                None => return Ok(LoginResult::Expired),
-            }
-        };
-        // People type their e-mail address where the identifier goes (the CREOS guide's
-        // red warning); identifiers never contain '@', so say so precisely. This depends
-        // only on what was typed, never on whether an account exists.
-        if normalize(&form.identifier).contains('@') {
-            return Ok(LoginResult::Failed(
-                "login-error-email-as-identifier",
-                pending.map(Box::new),
-            ));
-        }
-        let now = idp.now();
-        let account_key = format!("login-failure:account:{}", normalize(&form.identifier));
-        let address_key = format!("login-failure:address:{address}");
-        let client_id = pending.as_ref().map(|p| p.client_id.to_string());
-        let audit = |conn: &mut crate::store::DbConn, kind, user| {
-            let event = audit::Event {
-                kind,
-                user,
-                client_id: client_id.as_deref(),
-                address: Some(&address),
-                detail: &form.identifier,
-            };
-            audit::record(conn, event, now)
-        };
-        // Checked before the password, so a throttled guess costs no argon2 run either.
-        if throttle::blocked_until(
-            conn,
-            &account_key,
-            throttle::LOGIN_FAILURES_PER_ACCOUNT,
-            now,
-        )?
-        .is_some()
-            || throttle::blocked_until(
-                conn,
-                &address_key,
-                throttle::LOGIN_FAILURES_PER_ADDRESS,
-                now,
-            )?
-            .is_some()
-        {
-            audit(conn, audit::Kind::LoginThrottled, None)?;
-            return Ok(LoginResult::Failed(
-                "login-error-throttled",
-                pending.map(Box::new),
-            ));
-        }
-        let user =
-            match users::authenticate(conn, &idp.hasher, &form.identifier, &form.password, now)? {
-                Ok(u) => u,
-                Err(LoginFailure::TemporaryPasswordExpired) => {
-                    audit(conn, audit::Kind::LoginFailed, None)?;
-                    return Ok(LoginResult::Failed(
-                        "login-error-temporary-expired",
-                        pending.map(Box::new),
-                    ));
-                }
-                Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
-                    throttle::hit(
-                        conn,
-                        &account_key,
-                        throttle::LOGIN_FAILURES_PER_ACCOUNT,
-                        now,
-                    )?;
-                    throttle::hit(
-                        conn,
-                        &address_key,
-                        throttle::LOGIN_FAILURES_PER_ADDRESS,
-                        now,
-                    )?;
-                    audit(conn, audit::Kind::LoginFailed, None)?;
-                    return Ok(LoginResult::Failed(
-                        "login-error-credentials",
-                        pending.map(Box::new),
-                    ));
-                }
-            };
-        throttle::clear(conn, &account_key)?;
-        // What the account still owes (first-login wizard, a temporary password, new
-        // terms) comes before any code.
-        let steps = required_actions::owed(conn, &user)?;
-        if !steps.is_empty() {
-            if user.password_change_required {
-                audit(conn, audit::Kind::PasswordChangeRequired, Some(user.id))?;
-            }
-            audit(conn, audit::Kind::RequiredActionsStarted, Some(user.id))?;
-            let ttl = chrono::Duration::seconds(idp.settings.login_request_ttl_seconds);
-            let request = pending.is_some().then_some(request_id.as_str());
-            let flow = required_actions::start(conn, user.id, request, &steps, ttl, now)?;
-            return Ok(LoginResult::RequiredActions { flow });
-        }
-        audit(conn, audit::Kind::LoginSucceeded, Some(user.id))?;
-        if user.first_login_at.is_none() {
-            // A first login with nothing to check (no school data) is still the first.
-            users::mark_first_login(conn, user.id, now)?;
-        }
-        let (session, cookie) = sessions::create(idp, conn, user.id, &["pwd"])?;
-        let redirect = match pending {
-            Some(p) => {
-                authorize::delete_pending(conn, &request_id)?;
-                authorize::issue_code(idp, conn, &p, &session)?
-            }
-            None => "/".to_owned(),
-        };
-        tracing::info!(user = %user.id, "login succeeded");
-        Ok(LoginResult::Done { redirect, cookie })
+        login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)
     })
     .await;
     match result {
-        Ok(LoginResult::Done { redirect, cookie }) => {
-            let mut resp = see_other(&redirect);
-            if let Err(e) = resp.add_cookie(&session_cookie_for(&state, cookie)) {
-                tracing::error!(error = %e, "cannot set the session cookie");
-            }
-            resp
-        }
-        Ok(LoginResult::Failed(message, pending)) => login_page(
+        Ok(FormOutcome::Finished(finished)) => super::after_login(&state, finished, "/"),
+        Ok(FormOutcome::Failed(failure, pending)) => login_page(
             &state,
             &req,
             &form.request,
             pending.as_deref(),
-            &identifier,
-            Some(message),
+            &form.identifier,
+            Some(PageError::from(failure)),
             StatusCode::OK,
         ),
-        Ok(LoginResult::RequiredActions { flow }) => super::wizard::to_wizard(&state, flow),
-        Ok(LoginResult::Expired) => super::error_page(
+        Ok(FormOutcome::Expired) => super::error_page(
             &state,
             state.locale(&req, None),
             StatusCode::BAD_REQUEST,

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::{State, page};
+use crate::domain::login::Failure;
 use crate::domain::password_policy::{Violation, personal_fragments};
 use crate::domain::recovery;
 use crate::domain::users::User;
@@ -21,7 +22,10 @@ pub(super) fn form_page(
     status: StatusCode,
     mut data: Value,
 ) -> HttpResponse {
-    let (token, cookie) = csrf::token(&state.idp, req);
+    let (token, cookie) = match csrf::token(&state.idp, req) {
+        Ok(t) => t,
+        Err(e) => return super::domain_error_page(state, req, &e),
+    };
     if let Some(map) = data.as_object_mut() {
         map.insert("csrf".into(), Value::from(token));
     }
@@ -113,6 +117,44 @@ pub(super) fn expired_form_box(state: &State, locale: Locale) -> Value {
         .translations
         .get(locale, "login-error-form-expired", None);
     json!({"heading": "reset-not-saved", "items": [text]})
+}
+
+/// A message a page shows: its key, and the waiting time it names, if any.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PageError {
+    key: &'static str,
+    minutes: Option<i64>,
+}
+
+impl PageError {
+    pub fn new(key: &'static str) -> Self {
+        Self { key, minutes: None }
+    }
+
+    /// A message that says to wait `minutes` (from the throttle's limit).
+    pub fn wait(key: &'static str, minutes: i64) -> Self {
+        Self {
+            key,
+            minutes: Some(minutes),
+        }
+    }
+
+    /// Sets `error` (the key) and `minutes` in a page's data.
+    pub fn fill(error: Option<Self>, data: &mut Value) {
+        if let Some(map) = data.as_object_mut() {
+            map.insert("error".into(), json!(error.map(|e| e.key)));
+            map.insert("minutes".into(), json!(error.and_then(|e| e.minutes)));
+        }
+    }
+}
+
+impl From<Failure> for PageError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Throttled { minutes } => Self::wait(failure.message_key(), minutes),
+            other => Self::new(other.message_key()),
+        }
+    }
 }
 
 /// The account's own language first: the link comes from a mail written in it.

@@ -1,6 +1,5 @@
 //! RP-Initiated Logout 1.0.
 
-use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,7 +10,7 @@ use crate::domain::oidc::params::Params;
 use crate::domain::oidc::{sessions, tokens};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, clients};
 use crate::store::DbConn;
-use crate::web::{SESSION_COOKIE, csrf};
+use crate::web::{cookies, csrf};
 
 #[tracing::instrument(skip_all, name = "logout")]
 pub async fn logout_get(state: State, req: HttpRequest) -> HttpResponse {
@@ -79,7 +78,7 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
         Ok(p) => p,
         Err(e) => return domain_error_page(&state, &req, &e),
     };
-    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let cookie = cookies::value(&req, cookies::SESSION);
     let result = run(&state, move |idp, conn| {
         let hint = match params.get("id_token_hint") {
             Some(h) => Some(tokens::verify_id_token_hint(idp, h)?),
@@ -133,17 +132,9 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
             client_id,
             state: rp_state,
         }) => {
-            let (token, csrf_cookie) = csrf::token(&state.idp, &req);
-            let html = state.pages.render(
-                "logout",
-                state.locale(&req, None),
-                json!({ "csrf": token, "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state }),
-            );
-            let mut b = page(StatusCode::OK);
-            if let Some(c) = csrf_cookie {
-                b.cookie(c);
-            }
-            b.body(html)
+            let data = json!({ "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state });
+            let locale = state.locale(&req, None);
+            super::forms::form_page(&state, &req, "logout", locale, StatusCode::OK, data)
         }
         Err(e) => domain_error_page(&state, &req, &e),
     }
@@ -176,7 +167,7 @@ pub async fn logout_confirm(
             None,
         );
     }
-    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let cookie = cookies::value(&req, cookies::SESSION);
     let result = run(&state, move |idp, conn| {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let target = checked_target(
@@ -196,8 +187,7 @@ pub async fn logout_confirm(
 }
 
 fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpResponse {
-    let mut removal = Cookie::build(SESSION_COOKIE, "").path("/").finish();
-    removal.make_removal();
+    let removal = cookies::session_removal(state.idp.settings.https());
     match target {
         Some(to) => HttpResponse::SeeOther()
             .insert_header((LOCATION, to))

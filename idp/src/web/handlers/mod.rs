@@ -10,14 +10,14 @@ mod reset;
 mod tokens;
 mod wizard;
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::State;
 use super::error;
+use super::{State, cookies};
+use crate::domain::login::Finished;
 use crate::domain::{DomainError, DomainResult, Idp};
 use crate::i18n::Locale;
 use crate::store::DbConn;
@@ -144,19 +144,30 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// The SSO session cookie the browser sent, if any.
 pub fn session_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(super::SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
+    cookies::value(req, cookies::SESSION)
 }
 
-/// The SSO session cookie to set: not readable by scripts, sent on top-level navigation
-/// back from applications (Lax), Secure whenever the issuer is https.
-pub fn session_cookie_for(state: &State, value: String) -> Cookie<'static> {
-    Cookie::build(super::SESSION_COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .secure(state.idp.settings.https())
-        .same_site(SameSite::Lax)
-        .finish()
+/// Where a finished login sends the browser: on to the application (or a page) with the
+/// new session, or to the wizard first. `next` of none (stay) goes to `stay`.
+pub fn after_login(state: &State, finished: Finished, stay: &str) -> HttpResponse {
+    let https = state.idp.settings.https();
+    match finished {
+        Finished::LoggedIn {
+            session_cookie,
+            next,
+        } => {
+            let mut resp = see_other(next.as_deref().unwrap_or(stay));
+            cookies::add(
+                &mut resp,
+                [
+                    cookies::session(session_cookie, https),
+                    cookies::flow_removal(https),
+                ],
+            );
+            resp
+        }
+        Finished::RequiredActions { flow } => wizard::to_wizard(state, flow),
+    }
 }
 
 /// A page answer with the security headers every page carries. No `form-action`: the

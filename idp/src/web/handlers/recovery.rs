@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::form_page;
+use super::forms::{PageError, form_page};
 use super::{State, client_address, domain_error_page, run};
 use crate::domain::oidc::authorize::{self, AuthRequest};
 use crate::domain::recovery::{self, IdentifyBy, Origin, Requested};
@@ -59,18 +59,19 @@ fn forgot_data(
     request: &str,
     identifier: &str,
     email: &str,
-    error: Option<&str>,
+    error: Option<PageError>,
 ) -> Value {
     let mode = state.idp.settings.recovery.identify_by;
-    json!({
+    let mut data = json!({
         "request": request,
         "ask_either": mode == IdentifyBy::Either,
         "ask_identifier": matches!(mode, IdentifyBy::Identifier | IdentifyBy::Both),
         "ask_email": matches!(mode, IdentifyBy::Email | IdentifyBy::Both),
         "identifier": identifier,
         "email": email,
-        "error": error,
-    })
+    });
+    PageError::fill(error, &mut data);
+    data
 }
 
 #[tracing::instrument(skip_all, name = "forgot_form")]
@@ -103,7 +104,7 @@ pub async fn forgot_submit(
             &form.request,
             &form.identifier,
             &form.email,
-            Some("login-error-form-expired"),
+            Some(PageError::new("login-error-form-expired")),
         );
         return form_page(
             &state,
@@ -141,8 +142,8 @@ pub async fn forgot_submit(
             });
             return form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data);
         }
-        Ok(Requested::Throttled) => "forgot-error-throttled",
-        Ok(Requested::Incomplete(message)) => message,
+        Ok(Requested::Throttled { minutes }) => PageError::wait("forgot-error-throttled", minutes),
+        Ok(Requested::Incomplete(message)) => PageError::new(message),
         Err(e) => return domain_error_page(&state, &req, &e),
     };
     let data = forgot_data(
@@ -164,7 +165,8 @@ pub async fn forgot_identifier_form(
     let request = query.into_inner().request;
     let pending = pending(&state, &request).await;
     let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
-    let data = json!({"request": request, "email": "", "error": null});
+    let mut data = json!({"request": request, "email": ""});
+    PageError::fill(None, &mut data);
     form_page(
         &state,
         &req,
@@ -185,12 +187,14 @@ pub async fn forgot_identifier_submit(
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
     let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
-    let page_with = |error: &str, status| {
-        let data = json!({"request": form.request, "email": form.email, "error": error});
+    let page_with = |error: PageError, status| {
+        let mut data = json!({"request": form.request, "email": form.email});
+        PageError::fill(Some(error), &mut data);
         form_page(&state, &req, "forgot_identifier", locale, status, data)
     };
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
-        return page_with("login-error-form-expired", StatusCode::BAD_REQUEST);
+        let expired = PageError::new("login-error-form-expired");
+        return page_with(expired, StatusCode::BAD_REQUEST);
     }
     let address = client_address(&state, &req);
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
@@ -209,8 +213,11 @@ pub async fn forgot_identifier_submit(
             let data = json!({"request": form.request, "what": "identifier", "hours": 0});
             form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data)
         }
-        Ok(Requested::Throttled) => page_with("forgot-error-throttled", StatusCode::OK),
-        Ok(Requested::Incomplete(message)) => page_with(message, StatusCode::OK),
+        Ok(Requested::Throttled { minutes }) => page_with(
+            PageError::wait("forgot-error-throttled", minutes),
+            StatusCode::OK,
+        ),
+        Ok(Requested::Incomplete(message)) => page_with(PageError::new(message), StatusCode::OK),
         Err(e) => domain_error_page(&state, &req, &e),
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::forms::{expired_form_box, form_page, problem_box, rule_lines, user_locale};
+use super::forms::{PageError, expired_form_box, form_page, problem_box, rule_lines, user_locale};
 use super::recovery::RequestQuery;
 use super::{State, client_address, domain_error_page, page, run, see_other, session_cookie};
 use crate::domain::oidc::authorize::{self, Outcome};
@@ -14,7 +14,7 @@ use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, CompletionOutcome, Credential, NewPassword, Origin};
 use crate::domain::resets::{Purpose, Unusable, UnusableReset};
 use crate::domain::users::User;
-use crate::web::csrf;
+use crate::web::{cookies, csrf};
 
 /// What the new-password form shows.
 struct ResetView<'a> {
@@ -148,14 +148,14 @@ fn code_page(
     state: &State,
     req: &HttpRequest,
     form: &CodeForm,
-    error: Option<&str>,
+    error: Option<PageError>,
 ) -> HttpResponse {
-    let data = json!({
+    let mut data = json!({
         "request": form.request,
         "identifier": form.identifier,
         "code": form.code,
-        "error": error,
     });
+    PageError::fill(error, &mut data);
     form_page(
         state,
         req,
@@ -190,7 +190,8 @@ pub async fn reset_code_submit(
 ) -> HttpResponse {
     let form = form.into_inner();
     if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
-        return code_page(&state, &req, &form, Some("login-error-form-expired"));
+        let expired = PageError::new("login-error-form-expired");
+        return code_page(&state, &req, &form, Some(expired));
     }
     let address = client_address(&state, &req);
     let (identifier, code) = (form.identifier.clone(), form.code.clone());
@@ -224,10 +225,16 @@ pub async fn reset_code_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Throttled) => {
-            code_page(&state, &req, &form, Some("reset-error-code-throttled"))
+        Ok(CompletionOutcome::Throttled { minutes }) => {
+            let throttled = PageError::wait("reset-error-code-throttled", minutes);
+            code_page(&state, &req, &form, Some(throttled))
         }
-        Ok(_) => code_page(&state, &req, &form, Some("reset-error-code")),
+        Ok(_) => code_page(
+            &state,
+            &req,
+            &form,
+            Some(PageError::new("reset-error-code")),
+        ),
         Err(e) => domain_error_page(&state, &req, &e),
     }
 }
@@ -261,13 +268,6 @@ impl ResetForm {
     }
 }
 
-/// What submitting the new-password form led to.
-enum Submitted {
-    /// The password is set and the browser has this session cookie.
-    Done(Box<recovery::Done>, String),
-    Other(CompletionOutcome),
-}
-
 /// Submitting the form is what uses the reset, once, if the password is acceptable.
 #[tracing::instrument(skip_all, name = "reset_submit")]
 pub async fn reset_submit(
@@ -287,51 +287,36 @@ pub async fn reset_submit(
         let credential = f.credential();
         if !form_ok {
             // Show the form again (nothing used), asking to resubmit.
-            return Ok(Submitted::Other(recovery::open(
-                idp, conn, credential, origin,
-            )?));
+            return recovery::open(idp, conn, credential, origin);
         }
         let new = NewPassword {
             password: &f.password,
             confirmation: &f.confirmation,
             email: f.email.as_deref(),
         };
-        match recovery::complete(idp, conn, credential, new, origin)? {
-            // The person proved the mailbox and chose a
-            // password: they are logged in, as after a reset at the best providers.
-            CompletionOutcome::Done(done) => {
-                let (_, cookie) = sessions::create(idp, conn, done.user.id, &["pwd"])?;
-                Ok(Submitted::Done(done, cookie))
-            }
-            other => Ok(Submitted::Other(other)),
-        }
+        recovery::complete(idp, conn, credential, new, origin)
     })
     .await;
     let locale_of = |user: &User| user_locale(&state, &req, user);
     match result {
-        Ok(Submitted::Done(done, cookie)) => {
-            let continue_url = match &done.resume_request {
-                Some(request) => format!("/resume?request={}", urlencode(request)),
-                None => "/".to_owned(),
-            };
+        Ok(CompletionOutcome::Done(done)) => {
             let html = state.pages.render(
                 "reset_done",
                 locale_of(&done.user),
                 json!({
-                    "refresh_url": continue_url,
+                    "refresh_url": done.next,
                     "refresh_delay": state.idp.settings.recovery.redirect_delay_seconds,
-                    "continue_url": continue_url,
+                    "continue_url": done.next,
                     "account": done.user.username,
                     "has_app": done.resume_request.is_some(),
                 }),
             );
             let mut resp = page(StatusCode::OK).body(html);
-            if let Err(e) = resp.add_cookie(&super::session_cookie_for(&state, cookie)) {
-                tracing::error!(error = %e, "cannot set the session cookie");
-            }
+            let https = state.idp.settings.https();
+            cookies::add(&mut resp, [cookies::session(done.session_cookie, https)]);
             resp
         }
-        Ok(Submitted::Other(CompletionOutcome::Open(reset, user))) => {
+        Ok(CompletionOutcome::Open(reset, user)) => {
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
@@ -341,7 +326,7 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
-        Ok(Submitted::Other(CompletionOutcome::Rejected(reset, user, problems))) => {
+        Ok(CompletionOutcome::Rejected(reset, user, problems)) => {
             let problems = problem_box(&state, locale_of(&user), &problems);
             let view = ResetView {
                 credential: form.credential(),
@@ -352,13 +337,13 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok(Submitted::Other(CompletionOutcome::Unusable(unusable))) => unusable_page(
+        Ok(CompletionOutcome::Unusable(unusable)) => unusable_page(
             &state,
             &req,
             unusable,
             !form.code.is_empty() && form.token.is_empty(),
         ),
-        Ok(Submitted::Other(CompletionOutcome::Throttled | CompletionOutcome::Done(_))) => {
+        Ok(CompletionOutcome::Throttled { .. }) => {
             unusable_page(&state, &req, Unusable::Unknown.into(), true)
         }
         Err(e) => domain_error_page(&state, &req, &e),

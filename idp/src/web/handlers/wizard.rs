@@ -2,17 +2,15 @@
 //! data → terms), shown between a right password and the code sent to the application.
 //! Steps are tabs; Back and Next move between them; leaving and coming back resumes.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{form_page, problem_box, rule_lines, user_locale};
-use super::{
-    State, client_address, domain_error_page, error_page, run, see_other, session_cookie_for,
-};
-use crate::domain::oidc::{authorize, sessions};
+use super::{State, client_address, domain_error_page, error_page, run, see_other};
+use crate::domain::login::{self, Authenticated, Finished, Then};
+use crate::domain::oidc::authorize;
 use crate::domain::recovery::{self, NewPassword, Origin};
 use crate::domain::required_actions::{self, Flow, Step};
 use crate::domain::resets::Purpose;
@@ -21,31 +19,17 @@ use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, audit, links, terms};
 use crate::i18n::Locale;
 use crate::store::DbConn;
-use crate::web::csrf;
-
-pub const FLOW_COOKIE: &str = "idp_flow";
-
-/// The cookie that carries a login flow to the wizard.
-pub fn flow_cookie(state: &State, value: String) -> Cookie<'static> {
-    Cookie::build(FLOW_COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .secure(state.idp.settings.https())
-        .same_site(SameSite::Lax)
-        .finish()
-}
+use crate::web::{cookies, csrf};
 
 /// Sends the browser to the wizard with its flow.
 pub fn to_wizard(state: &State, flow: String) -> HttpResponse {
     let mut resp = see_other("/wizard");
-    if let Err(e) = resp.add_cookie(&flow_cookie(state, flow)) {
-        tracing::error!(error = %e, "cannot set the login-flow cookie");
-    }
+    cookies::add(&mut resp, [cookies::flow(flow, state.idp.settings.https())]);
     resp
 }
 
 fn flow_secret(req: &HttpRequest) -> Option<String> {
-    req.cookie(FLOW_COOKIE).map(|c| c.value().to_owned())
+    cookies::value(req, cookies::FLOW)
 }
 
 /// One labelled value of a person's data; a missing value is shown as missing.
@@ -209,52 +193,42 @@ pub struct WizardForm {
 enum Next {
     /// Show the wizard (with the reasons a new password was refused).
     Show(Box<View>, Vec<recovery::Problem>),
-    /// The login is done: send the browser on with a session.
-    Finished {
-        redirect: String,
-        session: String,
-    },
+    /// The login is done (or owes new required actions).
+    Finished(Finished),
     /// Terms refused: back to the application with access_denied, or a page.
     Refused(Option<String>),
     Expired,
 }
 
-/// The login is complete: the first login is recorded, a session opens and the pending
-/// authorization gets its code.
+/// The wizard is done: the first login is recorded, and the login ends as every login
+/// does, with how the person authenticated before the wizard.
 fn finish(
     idp: &Idp,
     conn: &mut DbConn,
     secret: &str,
-    flow: &Flow,
+    flow: Flow,
     address: &str,
 ) -> DomainResult<Next> {
-    let now = idp.now();
-    users::mark_first_login(conn, flow.user_id, now)?;
+    users::mark_first_login(conn, flow.user_id, idp.now())?;
     required_actions::end(conn, secret)?;
-    let (session, cookie) = sessions::create(idp, conn, flow.user_id, &["pwd"])?;
+    let Some(user) = users::find_by_id(conn, flow.user_id)? else {
+        return Ok(Next::Expired);
+    };
     let pending = match &flow.request_id {
-        Some(id) => authorize::load_pending(idp, conn, id)?.map(|p| (id.clone(), p)),
+        Some(id) => authorize::load_pending(idp, conn, id)?,
         None => None,
     };
-    let event = audit::Event {
-        kind: audit::Kind::LoginSucceeded,
-        user: Some(flow.user_id),
-        client_id: pending.as_ref().map(|(_, p)| p.client_id.as_str()),
-        address: Some(address),
-        detail: "after required actions",
+    let origin = Origin {
+        address,
+        client_id: pending.as_ref().map(|p| p.client_id.as_str()),
     };
-    audit::record(conn, event, now)?;
-    let redirect = match pending {
-        Some((id, p)) => {
-            authorize::delete_pending(conn, &id)?;
-            authorize::issue_code(idp, conn, &p, &session)?
-        }
-        None => "/".to_owned(),
+    let who = Authenticated {
+        user,
+        amr: flow.amr,
+        method: flow.method,
     };
-    Ok(Next::Finished {
-        redirect,
-        session: cookie,
-    })
+    let finished = login::finish(idp, conn, who, origin, Then::Answer(flow.request_id))?;
+    Ok(Next::Finished(finished))
 }
 
 fn submit(
@@ -278,14 +252,11 @@ fn submit(
         ("back", _) => flow.position = flow.position.saturating_sub(1),
         ("refuse", Some(Step::Terms)) => {
             for t in &terms::owed_by(conn, flow.user_id)? {
-                let event = audit::Event {
-                    kind: audit::Kind::TermsRefused,
-                    user: Some(flow.user_id),
-                    client_id: None,
-                    address: Some(address),
-                    detail: &t.version,
-                };
-                audit::record(conn, event, now)?;
+                audit::Event::new(audit::Kind::TermsRefused)
+                    .from(Origin::of(address))
+                    .user(flow.user_id)
+                    .detail(&t.version)
+                    .record(conn, now)?;
             }
             required_actions::end(conn, secret)?;
             let redirect = match &flow.request_id {
@@ -307,14 +278,11 @@ fn submit(
         ("accept", Some(Step::Terms)) => {
             for t in terms::owed_by(conn, flow.user_id)? {
                 terms::accept(conn, flow.user_id, &t.id, now)?;
-                let event = audit::Event {
-                    kind: audit::Kind::TermsAccepted,
-                    user: Some(flow.user_id),
-                    client_id: None,
-                    address: Some(address),
-                    detail: &t.version,
-                };
-                audit::record(conn, event, now)?;
+                audit::Event::new(audit::Kind::TermsAccepted)
+                    .from(Origin::of(address))
+                    .user(flow.user_id)
+                    .detail(&t.version)
+                    .record(conn, now)?;
             }
             flow.position += 1;
         }
@@ -349,7 +317,7 @@ fn submit(
         _ => {}
     }
     if flow.position >= flow.steps.len() {
-        return finish(idp, conn, secret, &flow, address);
+        return finish(idp, conn, secret, flow, address);
     }
     required_actions::move_to(conn, secret, flow.position)?;
     Ok(Next::Show(Box::new(load(conn, flow)?), problems))
@@ -376,17 +344,7 @@ pub async fn wizard_submit(
     .await;
     match result {
         Ok(Next::Show(view, problems)) => render(&state, &req, &view, &problems, StatusCode::OK),
-        Ok(Next::Finished { redirect, session }) => {
-            let mut resp = see_other(&redirect);
-            let mut gone = flow_cookie(&state, String::new());
-            gone.make_removal();
-            for cookie in [session_cookie_for(&state, session), gone] {
-                if let Err(e) = resp.add_cookie(&cookie) {
-                    tracing::error!(error = %e, "cannot set a cookie");
-                }
-            }
-            resp
-        }
+        Ok(Next::Finished(finished)) => super::after_login(&state, finished, "/"),
         Ok(Next::Refused(Some(redirect))) => see_other(&redirect),
         Ok(Next::Refused(None)) => error_page(
             &state,

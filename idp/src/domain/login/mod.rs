@@ -1,0 +1,310 @@
+//! One login pipeline. An *authenticator* turns what a person presented into
+//! [`Authenticated`] (who, and how: the `amr`) or a typed [`Failure`]; [`authenticate`]
+//! runs one under the throttles; [`finish`] is the one end of every login: the throttle
+//! reset, the audit event, the required actions (the wizard), the SSO session with its
+//! `amr`, and the code or the page to go on to.
+//!
+//! ```text
+//! login form ─► PasswordAuthenticator ─┐
+//! (legacy hash, upstream provider:     ├─► authenticate ─► finish ─┬─► code for the app
+//!  more authenticators, same path)  ───┘    (throttles,            ├─► wizard (required actions)
+//!                                            audit)                └─► page, then /resume
+//! wizard end, completed reset, password change on the account page ─► finish
+//! ```
+//!
+//! A new way to log in is one more [`Authenticator`]; nothing else changes.
+
+mod password;
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use password::PasswordAuthenticator;
+
+use super::audit::{self, Origin};
+use super::oidc::{authorize, sessions};
+use super::throttle::{self, ThrottleKey};
+use super::users::{self, User};
+use super::{DomainResult, Idp, required_actions};
+use crate::store::DbConn;
+
+/// An authentication method reference (RFC 8176 §2): how the person proved who they are.
+/// It goes into the SSO session and the ID token's `amr` (OIDC Core §2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Amr(Cow<'static, str>);
+
+impl Amr {
+    /// A password (RFC 8176 §2 `pwd`).
+    pub const PASSWORD: Amr = Amr(Cow::Borrowed("pwd"));
+    /// A one-time code (`otp`).
+    pub const ONE_TIME_CODE: Amr = Amr(Cow::Borrowed("otp"));
+    /// A hardware-bound key (`hwk`), e.g. a security key.
+    pub const HARDWARE_KEY: Amr = Amr(Cow::Borrowed("hwk"));
+
+    /// A value an upstream provider reported.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Cow::Owned(value.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How a login was proven, as the audit trail and a login flow name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Method(Cow<'static, str>);
+
+impl Method {
+    /// Identifier and password on the login form.
+    pub const PASSWORD: Method = Method(Cow::Borrowed("password"));
+    /// A reset link or code, then a new password.
+    pub const RESET: Method = Method(Cow::Borrowed("reset"));
+    /// The current password, asked again to change it on the account page.
+    pub const PASSWORD_CHANGE: Method = Method(Cow::Borrowed("password change"));
+    /// An SSO session that still owed required actions.
+    pub const SSO_SESSION: Method = Method(Cow::Borrowed("sso session"));
+
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(Cow::Owned(name.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who a person proved to be, and how.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub amr: Vec<Amr>,
+    pub method: Method,
+}
+
+/// Why a login did not go through. What the person is told never says whether an
+/// account exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Wrong identifier or password, or a disabled account: one answer for all.
+    BadCredentials,
+    /// An e-mail address typed where the identifier goes (identifiers never hold '@', so
+    /// this says nothing about accounts; the CREOS guide's red warning).
+    EmailAsIdentifier,
+    /// A temporary password that was right but has expired.
+    TemporaryPasswordExpired,
+    /// Too many failures for this identifier or from this address: wait `minutes`.
+    Throttled { minutes: i64 },
+}
+
+impl Failure {
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Self::BadCredentials => "login-error-credentials",
+            Self::EmailAsIdentifier => "login-error-email-as-identifier",
+            Self::TemporaryPasswordExpired => "login-error-temporary-expired",
+            Self::Throttled { .. } => "login-error-throttled",
+        }
+    }
+
+    /// Whether it counts against the throttles (a guess that was wrong).
+    fn counts(self) -> bool {
+        self == Self::BadCredentials
+    }
+}
+
+/// One way of proving who you are.
+pub trait Authenticator {
+    /// The identifier the person typed, throttled besides the client's address; `None`
+    /// when the proof carries none (an upstream provider's answer).
+    fn identifier(&self) -> Option<&str>;
+
+    /// Checks the proof. Must take as long for an unknown account as for a known one.
+    fn authenticate(
+        &self,
+        idp: &Idp,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Result<Authenticated, Failure>>;
+}
+
+/// Runs `authenticator` under the login throttles (NIST 800-63B §5.2.2, OWASP ASVS
+/// V2.2.1): a throttled attempt costs no password hash; a wrong guess counts against the
+/// identifier and the address; failures are audited.
+pub fn authenticate(
+    idp: &Idp,
+    conn: &mut DbConn,
+    authenticator: &dyn Authenticator,
+    origin: Origin<'_>,
+) -> DomainResult<Result<Authenticated, Failure>> {
+    let now = idp.now();
+    let typed = authenticator.identifier().unwrap_or_default();
+    let mut keys = vec![ThrottleKey::LoginFailuresFromAddress(
+        origin.address.to_owned(),
+    )];
+    keys.extend(
+        authenticator
+            .identifier()
+            .map(ThrottleKey::login_identifier),
+    );
+    let event = |kind| audit::Event::new(kind).from(origin).detail(typed);
+    for key in &keys {
+        if throttle::blocked_until(conn, key, now)?.is_some() {
+            event(audit::Kind::LoginThrottled).record(conn, now)?;
+            let minutes = key.limit().minutes();
+            return Ok(Err(Failure::Throttled { minutes }));
+        }
+    }
+    let outcome = authenticator.authenticate(idp, conn, now)?;
+    if let Err(failure) = outcome {
+        if failure.counts() {
+            for key in &keys {
+                throttle::hit(conn, key, now)?;
+            }
+        }
+        event(audit::Kind::LoginFailed).record(conn, now)?;
+    }
+    Ok(outcome)
+}
+
+/// What comes after a login.
+#[derive(Debug, Clone)]
+pub enum Then {
+    /// Answer the pending authorization request with this id with a code (none: the
+    /// home page), once the account owes nothing: the login form, the wizard's end.
+    Answer(Option<String>),
+    /// Show a page first; `/resume` answers the pending request later (after a reset).
+    Resume(Option<String>),
+    /// Stay where the person is (a password change on the account page).
+    Stay,
+}
+
+/// Where a finished login leaves the browser.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// Logged in: set the SSO session cookie, then go on to `next` (none: stay).
+    LoggedIn {
+        session_cookie: String,
+        next: Option<String>,
+    },
+    /// The account owes required actions first: the wizard, with this flow's secret.
+    RequiredActions { flow: String },
+}
+
+/// The one end of every login.
+pub fn finish(
+    idp: &Idp,
+    conn: &mut DbConn,
+    who: Authenticated,
+    origin: Origin<'_>,
+    then: Then,
+) -> DomainResult<Finished> {
+    let now = idp.now();
+    throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
+    if let Then::Answer(request) = &then {
+        let steps = required_actions::owed(conn, &who.user)?;
+        if !steps.is_empty() {
+            return start_required_actions(idp, conn, &who, &steps, request.as_deref(), origin);
+        }
+        if who.user.first_login_at.is_none() {
+            // A first login with nothing to check is still the first.
+            users::mark_first_login(conn, who.user.id, now)?;
+        }
+    }
+    audit::Event::new(audit::Kind::LoginSucceeded)
+        .from(origin)
+        .user(who.user.id)
+        .detail(who.method.as_str())
+        .record(conn, now)?;
+    let (session, session_cookie) = sessions::create(idp, conn, who.user.id, &who.amr)?;
+    tracing::info!(user = %who.user.id, method = who.method.as_str(), "login succeeded");
+    let next = match then {
+        Then::Answer(Some(request)) => Some(match authorize::load_pending(idp, conn, &request)? {
+            Some(pending) => {
+                authorize::delete_pending(conn, &request)?;
+                authorize::issue_code(idp, conn, &pending, &session)?
+            }
+            None => "/".to_owned(),
+        }),
+        Then::Resume(Some(request)) => Some(format!("/resume?request={}", urlencode(&request))),
+        Then::Answer(None) | Then::Resume(None) => Some("/".to_owned()),
+        Then::Stay => None,
+    };
+    Ok(Finished::LoggedIn {
+        session_cookie,
+        next,
+    })
+}
+
+/// The wizard comes before any code; the flow remembers how the person authenticated.
+fn start_required_actions(
+    idp: &Idp,
+    conn: &mut DbConn,
+    who: &Authenticated,
+    steps: &[required_actions::Step],
+    request: Option<&str>,
+    origin: Origin<'_>,
+) -> DomainResult<Finished> {
+    let now = idp.now();
+    let event = |kind| audit::Event::new(kind).from(origin).user(who.user.id);
+    if who.user.password_change_required {
+        event(audit::Kind::PasswordChangeRequired).record(conn, now)?;
+    }
+    event(audit::Kind::RequiredActionsStarted).record(conn, now)?;
+    let ttl = Duration::seconds(idp.settings.login_request_ttl_seconds);
+    let flow = required_actions::start(conn, who, request, steps, ttl, now)?;
+    Ok(Finished::RequiredActions { flow })
+}
+
+/// What the login form led to.
+#[derive(Debug)]
+pub enum FormOutcome {
+    /// The pending authorization request expired before the form was sent.
+    Expired,
+    /// Not logged in: why, and the pending request to show the form for again.
+    Failed(Failure, Option<Box<authorize::AuthRequest>>),
+    Finished(Finished),
+}
+
+/// The login form from start to end: the pending request it serves (`""`: none), the
+/// password authenticator, the pipeline.
+pub fn with_password(
+    idp: &Idp,
+    conn: &mut DbConn,
+    request_id: &str,
+    identifier: &str,
+    password: &str,
+    address: &str,
+) -> DomainResult<FormOutcome> {
+    let pending = match request_id {
+        "" => None,
+        id => match authorize::load_pending(idp, conn, id)? {
+            Some(p) => Some(Box::new(p)),
+            None => return Ok(FormOutcome::Expired),
+        },
+    };
+    let authenticator = match PasswordAuthenticator::read(identifier, password) {
+        Ok(a) => a,
+        Err(failure) => return Ok(FormOutcome::Failed(failure, pending)),
+    };
+    let client_id = pending.as_ref().map(|p| p.client_id.to_string());
+    let origin = Origin {
+        address,
+        client_id: client_id.as_deref(),
+    };
+    match authenticate(idp, conn, &authenticator, origin)? {
+        Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
+        Ok(who) => {
+            let then = Then::Answer(pending.map(|_| request_id.to_owned()));
+            finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
+        }
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,0 +1,2 @@
+ALTER TABLE login_flows DROP COLUMN method;
+ALTER TABLE login_flows DROP COLUMN amr;
