@@ -6,6 +6,7 @@ mod admin;
 mod browser;
 mod deliverability;
 mod flow;
+mod login;
 mod mail;
 mod negative;
 mod onboarding;
