@@ -88,9 +88,9 @@ pub struct Settings {
     /// Where replies to mail go (`Reply-To`), e.g. the organising body's help desk; without
     /// it replies go to `mail_from`.
     pub mail_reply_to: Option<String>,
-    /// The organising body's time zone (IANA name): times in mails and pages are shown in
-    /// it.
-    pub time_zone: chrono_tz::Tz,
+    /// The organising body's time zone (an IANA name, from the system's tz database):
+    /// times in mails and pages are shown in it.
+    pub time_zone: String,
     /// Optional DKIM signing of every mail.
     pub dkim: Option<crate::domain::mail::DkimSettings>,
     /// Where mail goes as `.eml` files when no SMTP server is configured.
@@ -130,7 +130,7 @@ impl Default for Settings {
             dkim: None,
             mail_from: "Service d'identification <no-reply@localhost>".into(),
             mail_reply_to: None,
-            time_zone: chrono_tz::Europe::Brussels,
+            time_zone: "Europe/Brussels".into(),
             outbox_dir: "./data/outbox".into(),
             mail_poll_seconds: 2,
             trusted_proxies: Default::default(),
@@ -303,6 +303,7 @@ impl Settings {
         if crate::i18n::Locale::parse(&self.default_locale).is_none() {
             return Err(key_error("default_locale", "one of fr, nl, en, de"));
         }
+        crate::i18n::Zone::load(&self.time_zone).map_err(|e| key_error("time_zone", e))?;
         if self.max_body_bytes < 1024 {
             return Err(key_error("max_body_bytes", "must be at least 1024"));
         }
@@ -447,6 +448,12 @@ mod tests {
         assert!(err.to_string().contains("issuer"), "{err}");
         let err = Settings::load(None, env(&[("IDP_MASTER_KEY", "c2hvcnQ=")])).unwrap_err();
         assert!(err.to_string().contains("master_key"), "{err}");
+        let err = Settings::load(None, env(&[("IDP_TIME_ZONE", "Europe/Bruxelles")])).unwrap_err();
+        assert!(err.to_string().contains("time_zone"), "{err}");
+        let err = Settings::load(None, env(&[("IDP_MAIL_REPLY_TO", "help desk")])).unwrap_err();
+        assert!(err.to_string().contains("mail_reply_to"), "{err}");
+        let ok = Settings::load(None, env(&[("IDP_TIME_ZONE", "Europe/Luxembourg")]));
+        assert_eq!(ok.unwrap().time_zone, "Europe/Luxembourg");
     }
 
     #[test]

@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
 
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
@@ -57,8 +56,8 @@ impl Locale {
     }
 
     /// `when` as readers of this language write it, in the organising body's time `zone`.
-    pub fn format_datetime(self, when: DateTime<Utc>, zone: Tz) -> String {
-        when.with_timezone(&zone)
+    pub fn format_datetime(self, when: DateTime<Utc>, zone: &Zone) -> String {
+        when.with_timezone(&zone.offset_at(when))
             .format(self.datetime_pattern())
             .to_string()
     }
@@ -164,6 +163,60 @@ impl handlebars::HelperDef for TranslateHelper {
     }
 }
 
+/// The organising body's time zone, an IANA name read from the system's time-zone
+/// database (`/usr/share/zoneinfo`; Debian's `tzdata` is always installed), so new
+/// daylight-saving rules arrive with the system's updates, not with a rebuild.
+#[derive(Clone)]
+pub struct Zone {
+    name: String,
+    rules: std::sync::Arc<tz::TimeZone>,
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Zone {
+    /// The zone `name` (`Europe/Brussels`), or why it cannot be had.
+    pub fn load(name: &str) -> Result<Self, String> {
+        let plausible = !name.is_empty()
+            && !name.starts_with('/')
+            && !name.contains("..")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+        if !plausible {
+            return Err(format!(
+                "{name:?} is not an IANA time-zone name like Europe/Brussels"
+            ));
+        }
+        // The ':' form reads the database only, never a POSIX rule a typo might make.
+        let rules = tz::TimeZone::from_posix_tz(&format!(":{name}")).map_err(|e| {
+            format!("{name}: not in the system's time-zone database (install tzdata): {e}")
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            rules: std::sync::Arc::new(rules),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's offset from UTC at `when` (daylight-saving time included); UTC for a
+    /// moment the database has no rule for.
+    pub fn offset_at(&self, when: DateTime<Utc>) -> FixedOffset {
+        self.rules
+            .find_local_time_type(when.timestamp())
+            .ok()
+            .and_then(|t| FixedOffset::east_opt(t.ut_offset()))
+            .unwrap_or_else(|| Utc.fix())
+    }
+}
+
 /// The language of the data being rendered (`@root.lang`), French when it has none.
 fn root_locale(ctx: &handlebars::Context) -> Locale {
     ctx.data()
@@ -177,11 +230,11 @@ fn root_locale(ctx: &handlebars::Context) -> Locale {
 /// shows an RFC 3339 moment in the organising body's time zone, as readers of `@root.lang`
 /// write it. The domain hands over moments, never texts, so mails and pages agree.
 pub struct DateTimeHelper {
-    zone: Tz,
+    zone: Zone,
 }
 
 impl DateTimeHelper {
-    pub fn new(zone: Tz) -> Self {
+    pub fn new(zone: Zone) -> Self {
         Self { zone }
     }
 }
@@ -201,7 +254,7 @@ impl handlebars::HelperDef for DateTimeHelper {
             .ok_or(handlebars::RenderErrorReason::InvalidParamType(
                 "an RFC 3339 date and time",
             ))?;
-        let text = root_locale(ctx).format_datetime(when.with_timezone(&Utc), self.zone);
+        let text = root_locale(ctx).format_datetime(when.with_timezone(&Utc), &self.zone);
         Ok(handlebars::ScopedJson::Derived(serde_json::Value::String(
             text,
         )))
@@ -305,7 +358,7 @@ mod tests {
         let when = DateTime::parse_from_rfc3339("2026-11-23T18:55:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let brussels = chrono_tz::Europe::Brussels;
+        let brussels = &Zone::load("Europe/Brussels").unwrap();
         assert_eq!(
             Locale::Fr.format_datetime(when, brussels),
             "23/11/2026 à 19:55"
@@ -329,6 +382,17 @@ mod tests {
         assert_eq!(
             Locale::Fr.format_datetime(july, brussels),
             "01/07/2026 à 10:00"
+        );
+        // Names that are not zones are refused, with the reason.
+        assert!(
+            Zone::load("Europe/Bruxelles")
+                .unwrap_err()
+                .contains("tzdata")
+        );
+        assert!(Zone::load("../etc/passwd").is_err());
+        assert!(
+            Zone::load("CET-1CEST").is_err(),
+            "POSIX rules are not names"
         );
         let birth = NaiveDate::from_ymd_opt(2014, 3, 9).unwrap();
         assert_eq!(Locale::Nl.format_date(birth), "09/03/2014");

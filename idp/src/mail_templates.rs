@@ -8,7 +8,7 @@ use handlebars::Handlebars;
 use serde_json::Value;
 
 use crate::domain::mail::OutgoingMail;
-use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations};
+use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
 /// Mails this provider sends, by name: subject, text body, HTML body.
 macro_rules! mail {
@@ -45,10 +45,7 @@ pub struct MailTemplateError(String, String);
 
 impl MailTemplates {
     /// Mail templates whose times are shown in the organising body's time `zone`.
-    pub fn load(
-        translations: Arc<Translations>,
-        zone: chrono_tz::Tz,
-    ) -> Result<Self, MailTemplateError> {
+    pub fn load(translations: Arc<Translations>, zone: Zone) -> Result<Self, MailTemplateError> {
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
@@ -56,7 +53,7 @@ impl MailTemplates {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         html.register_helper("t", Box::new(TranslateHelper::html(translations)));
-        plain.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
+        plain.register_helper("datetime", Box::new(DateTimeHelper::new(zone.clone())));
         html.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
         fn err(name: &'static str) -> impl Fn(handlebars::TemplateError) -> MailTemplateError {
             move |e| MailTemplateError(name.to_owned(), e.to_string())
@@ -132,7 +129,7 @@ mod tests {
     fn renders_each_part_in_the_recipients_language() {
         let mails = MailTemplates::load(
             Arc::new(Translations::load().unwrap()),
-            chrono_tz::Europe::Brussels,
+            Zone::load("Europe/Brussels").unwrap(),
         )
         .unwrap();
         let data = json!({"identifier": "jean.dupont", "email": "jean.dupont@hotmail.com"});
@@ -171,7 +168,7 @@ mod tests {
     fn every_mail_renders_in_every_language() {
         let mails = MailTemplates::load(
             Arc::new(Translations::load().unwrap()),
-            chrono_tz::Europe::Brussels,
+            Zone::load("Europe/Brussels").unwrap(),
         )
         .unwrap();
         let account = json!({"identifier": "lea.dupont", "email": "famille@example.org", "name": "Léa Dupont", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD"});

@@ -5,9 +5,9 @@
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
+use super::SigningAlg;
 use super::keys::SigningKey;
 use super::{CryptoError, b64url};
-use crate::domain::types::SigningAlg;
 
 /// Serialises `claims` and signs them with `key`; `typ` goes in the header (`JWT`, or
 /// `at+jwt` for access tokens per RFC 9068 §2.1).

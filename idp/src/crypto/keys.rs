@@ -9,8 +9,8 @@ use aws_lc_rs::signature::{
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
+use super::SigningAlg;
 use super::{CryptoError, b64url};
-use crate::domain::types::SigningAlg;
 
 /// A private key ready to sign, with its public half as a JWK and as a verification key.
 pub struct SigningKey {

@@ -14,6 +14,37 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[error("cryptographic failure: {0}")]
 pub struct CryptoError(pub String);
 
+/// JWS algorithms this provider signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+}
+
+/// A name that is not one of [`SigningAlg`]'s.
+#[derive(Debug, thiserror::Error)]
+#[error("RS256 or ES256")]
+pub struct UnknownAlg;
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [Self::RS256, Self::ES256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, UnknownAlg> {
+        match text {
+            "RS256" => Ok(Self::RS256),
+            "ES256" => Ok(Self::ES256),
+            _ => Err(UnknownAlg),
+        }
+    }
+}
+
 /// `len` bytes from the operating system's CSPRNG.
 pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     let mut buf = vec![0u8; len];

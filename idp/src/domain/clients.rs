@@ -147,7 +147,8 @@ impl Client {
                 .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type")))
                 .collect::<Result<_, _>>()?,
             scopes: json_list(&row.scopes)?,
-            id_token_signed_response_alg: SigningAlg::parse(&row.id_token_signed_response_alg)?,
+            id_token_signed_response_alg: SigningAlg::parse(&row.id_token_signed_response_alg)
+                .map_err(|e| DomainError::Corrupt(format!("client {}: alg {e}", row.id)))?,
             jwks: match &row.jwks {
                 Some(text) => Some(serde_json::from_str(text).map_err(|_| corrupt("jwks"))?),
                 None => None,
@@ -289,7 +290,7 @@ impl NewClient {
         now: DateTime<Utc>,
     ) -> DomainResult<ClientRow> {
         let list = |v: Vec<String>| {
-            serde_json::to_string(&v).map_err(|e| DomainError::Corrupt(e.to_string()))
+            serde_json::to_string(&v).map_err(|e| DomainError::Internal(e.to_string()))
         };
         Ok(ClientRow {
             id: self.id.to_string(),

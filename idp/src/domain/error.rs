@@ -63,6 +63,10 @@ pub enum DomainError {
     /// Stored data that cannot be read back: a bug or tampering, never the caller's fault.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Our own failure with sound data: a blocking task that died, a template that did not
+    /// render. Never the caller's fault either.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database: {0}")]
     Store(#[from] diesel::result::Error),
     #[error("database pool: {0}")]

@@ -162,7 +162,8 @@ pub fn load(
         } else {
             row.private_key.clone()
         };
-        let alg = SigningAlg::parse(&row.alg)?;
+        let alg = SigningAlg::parse(&row.alg)
+            .map_err(|e| DomainError::Corrupt(format!("signing key {}: alg {e}", row.id)))?;
         loaded.push(LoadedKey {
             key: SigningKey::from_pkcs8(&row.id, alg, &pkcs8)?,
             activates_at: from_db(row.activates_at),

@@ -41,8 +41,6 @@ pub struct Idp {
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
     pub master: Option<MasterKey>,
-    pub csrf_key: aws_lc_rs::hmac::Key,
-    pub discovery_json: Arc<[u8]>,
     pub mailer: mail::Mailer,
     pub translations: Arc<crate::i18n::Translations>,
     pub mail_templates: crate::mail_templates::MailTemplates,
@@ -63,7 +61,6 @@ impl Idp {
         clients::sync_static(&mut conn, &settings.clients, now)?;
         keys::ensure_keys(&mut conn, master.as_ref(), now)?;
         let key_set = keys::load(&mut conn, master.as_ref(), now)?;
-        let csrf_secret = secrets::get_or_create(&mut conn, "csrf", master.as_ref(), now)?;
         let hasher = PasswordHasher::new(settings.password_hashing)?;
         let sender = mail::Sender::parse(&settings.mail_from, settings.mail_reply_to.as_deref())?;
         let mailer = mail::Mailer::new(
@@ -73,20 +70,16 @@ impl Idp {
             settings.dkim.as_ref(),
         )?;
         let translations = Arc::new(crate::i18n::Translations::load()?);
+        let zone = crate::i18n::Zone::load(&settings.time_zone)
+            .map_err(|e| DomainError::invalid("time_zone", e))?;
         let mail_templates =
-            crate::mail_templates::MailTemplates::load(translations.clone(), settings.time_zone)?;
-        let discovery_json = oidc::discovery::document(&settings)
-            .to_string()
-            .into_bytes()
-            .into();
+            crate::mail_templates::MailTemplates::load(translations.clone(), zone)?;
         Ok(Self {
-            csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
             settings,
             pool,
             clock,
             hasher,
             master,
-            discovery_json,
             mailer,
             translations,
             mail_templates,

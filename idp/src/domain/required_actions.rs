@@ -111,7 +111,7 @@ pub fn start(
 }
 
 fn to_json(value: &impl Serialize) -> DomainResult<String> {
-    serde_json::to_string(value).map_err(|e| DomainError::Corrupt(e.to_string()))
+    serde_json::to_string(value).map_err(|e| DomainError::Internal(e.to_string()))
 }
 
 fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> DomainResult<T> {

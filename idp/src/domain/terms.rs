@@ -107,7 +107,7 @@ pub fn publish(
             terms::version.eq(version),
             terms::texts
                 .eq(serde_json::to_string(&texts)
-                    .map_err(|e| DomainError::Corrupt(e.to_string()))?),
+                    .map_err(|e| DomainError::Internal(e.to_string()))?),
             terms::published_at.eq(to_db(now)),
         ))
         .execute(conn)?;

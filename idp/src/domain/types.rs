@@ -230,28 +230,12 @@ impl From<RedirectUri> for String {
     }
 }
 
-/// JWS algorithms this provider signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SigningAlg {
-    RS256,
-    ES256,
-}
+pub use crate::crypto::{SigningAlg, UnknownAlg};
 
-impl SigningAlg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-        }
+impl From<UnknownAlg> for DomainError {
+    fn from(_: UnknownAlg) -> Self {
+        DomainError::invalid("alg", "RS256 or ES256")
     }
-    pub fn parse(text: &str) -> Result<Self, DomainError> {
-        match text {
-            "RS256" => Ok(Self::RS256),
-            "ES256" => Ok(Self::ES256),
-            _ => Err(DomainError::invalid("alg", "RS256 or ES256")),
-        }
-    }
-    pub const ALL: [SigningAlg; 2] = [Self::RS256, Self::ES256];
 }
 
 /// What an account is for; claims and the first-login wizard depend on it.

@@ -19,10 +19,15 @@ use crate::domain::Idp;
 use crate::i18n::{self, Locale};
 use pages::Pages;
 
-/// Shared by every worker.
+/// Shared by every worker: the domain, and what only the web needs.
 pub struct AppState {
     pub idp: Arc<Idp>,
     pub pages: Pages,
+    /// Signs CSRF form tokens; the secret lives in the database, so every instance checks
+    /// every form.
+    pub csrf_key: aws_lc_rs::hmac::Key,
+    /// The discovery document, built once (it depends on the settings only).
+    pub discovery_json: Arc<[u8]>,
 }
 
 pub type State = web::Data<AppState>;
@@ -50,9 +55,18 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let csrf_secret = {
+        let mut conn = idp.conn().map_err(std::io::Error::other)?;
+        let (master, now) = (idp.master.as_ref(), idp.now());
+        crate::domain::secrets::get_or_create(&mut conn, "csrf", master, now)
+            .map_err(std::io::Error::other)?
+    };
+    let discovery = crate::domain::oidc::discovery::document(&idp.settings);
     let state = web::Data::new(AppState {
         idp: idp.clone(),
         pages,
+        csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
+        discovery_json: discovery.to_string().into_bytes().into(),
     });
     spawn_mail_worker(idp.clone());
     spawn_key_reloader(idp);

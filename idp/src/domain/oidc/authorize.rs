@@ -330,7 +330,7 @@ pub fn decide(
 fn save_pending(idp: &Idp, conn: &mut DbConn, req: &AuthRequest) -> DomainResult<String> {
     let now = idp.now();
     let id = crypto::random_token()?;
-    let params = serde_json::to_string(req).map_err(|e| DomainError::Corrupt(e.to_string()))?;
+    let params = serde_json::to_string(req).map_err(|e| DomainError::Internal(e.to_string()))?;
     diesel::insert_into(auth_requests::table)
         .values(AuthRequestRow {
             id_hash: crypto::sha256(id.as_bytes()),
@@ -381,7 +381,7 @@ pub fn issue_code(
                 nonce: req.nonce.clone(),
                 auth_time: to_db(session.auth_time),
                 amr: serde_json::to_string(&session.amr)
-                    .map_err(|e| DomainError::Corrupt(e.to_string()))?,
+                    .map_err(|e| DomainError::Internal(e.to_string()))?,
                 created_at: to_db(now),
                 revoked_at: None,
             })

@@ -43,7 +43,7 @@ pub fn create(
             user_id: user.to_string(),
             auth_time: to_db(now),
             amr: serde_json::to_string(&session.amr)
-                .map_err(|e| crate::domain::DomainError::Corrupt(e.to_string()))?,
+                .map_err(|e| crate::domain::DomainError::Internal(e.to_string()))?,
             created_at: to_db(now),
             expires_at: to_db(now + Duration::seconds(idp.settings.sso_session_ttl_seconds)),
             ended_at: None,

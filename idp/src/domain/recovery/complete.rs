@@ -245,7 +245,7 @@ pub fn complete(
             next,
         } = login::finish(idp, conn, who, origin, then)?
         else {
-            return Err(DomainError::Corrupt(
+            return Err(DomainError::Internal(
                 "a reset owes no wizard before its page".into(),
             ));
         };

@@ -129,7 +129,7 @@ pub(super) fn queue(
     let mail = idp
         .mail_templates
         .render(name, to.locale, &to.address, data)
-        .map_err(|e| DomainError::Corrupt(e.to_string()))?;
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
     mail::enqueue(conn, &mail, now)
 }
 

@@ -206,7 +206,7 @@ fn change_password(
     who.method = Method::PASSWORD_CHANGE;
     match login::finish(idp, conn, who, origin, Then::Stay)? {
         Finished::LoggedIn { session_cookie, .. } => Ok(Ok(session_cookie)),
-        Finished::RequiredActions { .. } => Err(DomainError::Corrupt(
+        Finished::RequiredActions { .. } => Err(DomainError::Internal(
             "staying on the account page owes no wizard".into(),
         )),
     }
@@ -246,7 +246,7 @@ pub async fn account_submit(
 ) -> HttpResponse {
     let form = form.into_inner();
     let cookie = session_cookie(&req);
-    let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
+    let form_ok = csrf::verify(&state, &req, form.csrf.as_deref());
     let address = client_address(&state, &req);
     let result = run(&state, move |idp, conn| {
         let Some(user) = sessions::account_of(conn, cookie.as_deref(), idp.now())? else {

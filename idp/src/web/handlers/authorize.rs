@@ -142,7 +142,7 @@ pub async fn login_submit(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
         let status = StatusCode::BAD_REQUEST;
         return login_page(

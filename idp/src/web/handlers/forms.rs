@@ -22,7 +22,7 @@ pub(super) fn form_page(
     status: StatusCode,
     mut data: Value,
 ) -> HttpResponse {
-    let (token, cookie) = match csrf::token(&state.idp, req) {
+    let (token, cookie) = match csrf::token(state, req) {
         Ok(t) => t,
         Err(e) => return super::domain_error_page(state, req, &e),
     };

@@ -158,7 +158,7 @@ pub async fn logout_confirm(
     form: web::Form<ConfirmForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         return super::error_page(
             &state,
             state.locale(&req, None),

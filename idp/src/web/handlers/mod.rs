@@ -85,7 +85,7 @@ where
         f(&idp, &mut conn)
     })
     .await
-    .map_err(|e| DomainError::Corrupt(format!("blocking task failed: {e}")))?
+    .map_err(|e| DomainError::Internal(format!("blocking task failed: {e}")))?
 }
 
 /// Query or form pairs; a malformed encoding is the client's error.

@@ -98,7 +98,7 @@ pub async fn forgot_submit(
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
     let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let data = forgot_data(
             &state,
             &form.request,
@@ -192,7 +192,7 @@ pub async fn forgot_identifier_submit(
         PageError::fill(Some(error), &mut data);
         form_page(&state, &req, "forgot_identifier", locale, status, data)
     };
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
         return page_with(expired, StatusCode::BAD_REQUEST);
     }

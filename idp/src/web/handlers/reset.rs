@@ -189,7 +189,7 @@ pub async fn reset_code_submit(
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
         return code_page(&state, &req, &form, Some(expired));
     }
@@ -276,7 +276,7 @@ pub async fn reset_submit(
     form: web::Form<ResetForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let form_ok = csrf::verify(&state.idp, &req, form.csrf.as_deref());
+    let form_ok = csrf::verify(&state, &req, form.csrf.as_deref());
     let address = client_address(&state, &req);
     let f = form.clone();
     let result = run(&state, move |idp, conn| {

@@ -333,7 +333,7 @@ pub async fn wizard_submit(
         return expired(&state, &req);
     };
     let mut form = form.into_inner();
-    if !csrf::verify(&state.idp, &req, form.csrf.as_deref()) {
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         // Nothing changes; the same step is shown again with a fresh form.
         form.action = String::new();
     }
