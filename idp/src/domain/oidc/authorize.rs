@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::params::Params;
+use super::scope::Scope;
 use super::sessions::SsoSession;
 use crate::crypto;
 use crate::domain::clients::{self, Client, GrantType, SUPPORTED_SCOPES};
@@ -24,7 +25,7 @@ pub struct AuthRequest {
     pub client_id: ClientId,
     pub client_name: String,
     pub redirect_uri: String,
-    pub scope: Vec<String>,
+    pub scope: Scope,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -126,7 +127,7 @@ pub fn validate(
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri: redirect_uri.to_owned(),
-        scope: Vec::new(),
+        scope: Scope::default(),
         state,
         nonce: None,
         code_challenge: None,
@@ -174,18 +175,10 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
         return Err(invalid("only response_mode=query is supported"));
     }
     // Scopes: the intersection of what was asked, what we know and what the client may have.
-    let asked = params.get("scope").unwrap_or("");
-    req.scope = asked
-        .split(' ')
-        .filter(|s| SUPPORTED_SCOPES.contains(s) && client.scopes.iter().any(|c| c == s))
-        .map(str::to_owned)
-        .fold(Vec::new(), |mut v, s| {
-            if !v.contains(&s) {
-                v.push(s);
-            }
-            v
-        });
-    if !req.scope.iter().any(|s| s == "openid") {
+    let asked = Scope::parse(params.get("scope").unwrap_or(""));
+    req.scope =
+        asked.only(|s| SUPPORTED_SCOPES.contains(&s) && client.scopes.iter().any(|c| c == s));
+    if !req.scope.contains(Scope::OPENID) {
         return Err(DomainError::oauth(
             ErrorCode::InvalidScope,
             "scope must include openid",
@@ -377,7 +370,7 @@ pub fn issue_code(
                 client_id: req.client_id.to_string(),
                 user_id: session.user_id.to_string(),
                 sso_session_id: Some(session.id.to_string()),
-                scope: req.scope.join(" "),
+                scope: req.scope.to_string(),
                 nonce: req.nonce.clone(),
                 auth_time: to_db(session.auth_time),
                 amr: serde_json::to_string(&session.amr)

@@ -6,5 +6,6 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod params;
+pub mod scope;
 pub mod sessions;
 pub mod tokens;

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use crate::crypto;
 use crate::domain::clock::{from_db, to_db};
 use crate::domain::login::Amr;
+use crate::domain::oidc::scope::Scope;
 use crate::domain::types::{SessionId, UserId};
 use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
@@ -99,14 +100,18 @@ pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult
         diesel::update(sso_sessions::table.find(id.to_string()))
             .set(sso_sessions::ended_at.eq(to_db(now)))
             .execute(conn)?;
-        diesel::update(
-            grants::table
-                .filter(grants::sso_session_id.eq(id.to_string()))
-                .filter(grants::revoked_at.is_null())
-                .filter(grants::scope.not_like("%offline_access%")),
-        )
-        .set(grants::revoked_at.eq(to_db(now)))
-        .execute(conn)?;
+        let live: Vec<(String, String)> = grants::table
+            .filter(grants::sso_session_id.eq(id.to_string()))
+            .filter(grants::revoked_at.is_null())
+            .select((grants::id, grants::scope))
+            .load(conn)?;
+        for (grant, scope) in live {
+            if !Scope::parse(&scope).contains(Scope::OFFLINE_ACCESS) {
+                diesel::update(grants::table.find(grant))
+                    .set(grants::revoked_at.eq(to_db(now)))
+                    .execute(conn)?;
+            }
+        }
         Ok(())
     })
 }

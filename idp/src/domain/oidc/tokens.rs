@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::params::Params;
+use super::scope::Scope;
 use crate::crypto::{self, jws};
 use crate::domain::clients::{Client, GrantType};
 use crate::domain::clock::{from_db, to_db};
@@ -70,7 +71,7 @@ struct Grant {
     id: GrantId,
     user_id: UserId,
     session_id: Option<String>,
-    scope: Vec<String>,
+    scope: Scope,
     nonce: Option<String>,
     auth_time: DateTime<Utc>,
     amr: Vec<String>,
@@ -88,12 +89,7 @@ fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> 
                 id: GrantId::parse(&r.id)?,
                 user_id: UserId::parse(&r.user_id)?,
                 session_id: r.sso_session_id,
-                scope: r
-                    .scope
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                scope: Scope::parse(&r.scope),
                 nonce: r.nonce,
                 auth_time: from_db(r.auth_time),
                 amr: serde_json::from_str(&r.amr)
@@ -209,6 +205,15 @@ fn active_user(conn: &mut DbConn, id: UserId) -> DomainResult<User> {
     }
 }
 
+/// The refresh token stored under `hash` (tokens are kept only as their SHA-256).
+fn find_refresh_token(conn: &mut DbConn, hash: &[u8]) -> DomainResult<Option<RefreshTokenRow>> {
+    Ok(refresh_tokens::table
+        .find(hash)
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 fn refresh(
     idp: &Idp,
     conn: &mut DbConn,
@@ -218,11 +223,7 @@ fn refresh(
     let now = idp.now();
     let token = params.require("refresh_token")?;
     let hash = crypto::sha256(token.as_bytes());
-    let row: RefreshTokenRow = refresh_tokens::table
-        .find(&hash)
-        .select(RefreshTokenRow::as_select())
-        .first(conn)
-        .optional()?
+    let row = find_refresh_token(conn, &hash)?
         .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
     let (mut grant, revoked, grant_client) = load_grant(conn, &row.grant_id)?
         .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
@@ -251,12 +252,8 @@ fn refresh(
         return Err(invalid_grant("the refresh token has expired"));
     }
     if let Some(asked) = params.get("scope") {
-        let asked: Vec<String> = asked
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Some(extra) = asked.iter().find(|s| !grant.scope.contains(s)) {
+        let asked = Scope::parse(asked);
+        if let Some(extra) = asked.beyond(&grant.scope) {
             return Err(DomainError::oauth(
                 ErrorCode::InvalidScope,
                 format!("scope {extra} was not granted"),
@@ -279,23 +276,16 @@ fn issue_user_tokens(
     let now = idp.now();
     let keys = idp.keys();
     let ttl = idp.settings.access_token_ttl_seconds;
-    let scope = grant.scope.join(" ");
+    let scope = grant.scope.to_string();
     let access = AccessClaims {
-        iss: idp.settings.issuer.clone(),
-        sub: user.id.to_string(),
-        aud: idp.settings.issuer.clone(),
-        client_id: client.id.to_string(),
-        iat: now.timestamp(),
-        exp: now.timestamp() + ttl,
-        jti: uuid::Uuid::new_v4().to_string(),
-        scope: scope.clone(),
         auth_time: Some(grant.auth_time.timestamp()),
         sid: grant.session_id.clone(),
         grant_id: Some(grant.id.to_string()),
+        ..AccessClaims::new(idp, client, user.id.to_string(), &scope, now)
     };
     let access_key = keys.signing_key(idp.settings.access_token_signing_alg, now)?;
     let access_token = jws::sign(access_key, "at+jwt", &access)?;
-    let id_token = if grant.scope.iter().any(|s| s == "openid") {
+    let id_token = if grant.scope.contains(Scope::OPENID) {
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(idp.settings.issuer));
         claims.insert("sub".into(), json!(user.id.to_string()));
@@ -358,10 +348,10 @@ fn issue_user_tokens(
 pub fn scope_claims(
     conn: &mut DbConn,
     user: &User,
-    scope: &[String],
+    scope: &Scope,
     claims: &mut Map<String, Value>,
 ) -> DomainResult<()> {
-    let has = |s: &str| scope.iter().any(|x| x == s);
+    let has = |s: &str| scope.contains(s);
     if has("school") {
         let schools = crate::domain::schools::schools_of(conn, user.id)?;
         let mut bodies: Vec<Value> = Vec::new();
@@ -416,35 +406,18 @@ pub fn scope_claims(
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
 fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
     let now = idp.now();
-    let asked: Vec<&str> = params
-        .get("scope")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let asked = Scope::parse(params.get("scope").unwrap_or(""));
     if let Some(bad) = asked.iter().find(|s| {
-        !client.scopes.iter().any(|c| c == *s) || ["openid", "offline_access"].contains(s)
+        !client.scopes.iter().any(|c| c == s) || [Scope::OPENID, Scope::OFFLINE_ACCESS].contains(s)
     }) {
         return Err(DomainError::oauth(
             ErrorCode::InvalidScope,
             format!("scope {bad} is not available to this client"),
         ));
     }
-    let scope = asked.join(" ");
+    let scope = asked.to_string();
     let ttl = idp.settings.access_token_ttl_seconds;
-    let claims = AccessClaims {
-        iss: idp.settings.issuer.clone(),
-        sub: client.id.to_string(),
-        aud: idp.settings.issuer.clone(),
-        client_id: client.id.to_string(),
-        iat: now.timestamp(),
-        exp: now.timestamp() + ttl,
-        jti: uuid::Uuid::new_v4().to_string(),
-        scope: scope.clone(),
-        auth_time: None,
-        sid: None,
-        grant_id: None,
-    };
+    let claims = AccessClaims::new(idp, client, client.id.to_string(), &scope, now);
     let key = idp.keys();
     let token = jws::sign(
         key.signing_key(idp.settings.access_token_signing_alg, now)?,
@@ -478,6 +451,27 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+}
+
+impl AccessClaims {
+    /// The claims every access token carries (RFC 9068 §2.2): issued now to `client` for
+    /// `sub` with `scope`, for the configured lifetime, with a fresh `jti`. Tokens of a
+    /// login add `auth_time`, `sid` and the grant.
+    fn new(idp: &Idp, client: &Client, sub: String, scope: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            iss: idp.settings.issuer.clone(),
+            sub,
+            aud: idp.settings.issuer.clone(),
+            client_id: client.id.to_string(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + idp.settings.access_token_ttl_seconds,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scope.to_owned(),
+            auth_time: None,
+            sid: None,
+            grant_id: None,
+        }
+    }
 }
 
 fn jwt_alg(alg: SigningAlg) -> Algorithm {
@@ -573,8 +567,8 @@ pub fn verify_id_token_hint(idp: &Idp, token: &str) -> DomainResult<IdTokenHint>
 /// The UserInfo response (OIDC Core §5.3).
 pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value> {
     let claims = verify_access_token(idp, conn, token)?;
-    let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
-    if !scope.iter().any(|s| s == "openid") {
+    let scope = Scope::parse(&claims.scope);
+    if !scope.contains(Scope::OPENID) {
         return Err(DomainError::oauth(
             ErrorCode::InvalidToken,
             "the token was not issued for OpenID Connect",
@@ -602,12 +596,7 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
 pub fn revoke(idp: &Idp, conn: &mut DbConn, client: &Client, token: &str) -> DomainResult<()> {
     let now = idp.now();
     let hash = crypto::sha256(token.as_bytes());
-    let refresh: Option<RefreshTokenRow> = refresh_tokens::table
-        .find(&hash)
-        .select(RefreshTokenRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(row) = refresh {
+    if let Some(row) = find_refresh_token(conn, &hash)? {
         if let Some((_, _, owner)) = load_grant(conn, &row.grant_id)? {
             if owner != client.id.as_str() {
                 return Err(DomainError::oauth(
@@ -660,18 +649,13 @@ pub fn introspect(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Val
         return Ok(out);
     }
     let hash = crypto::sha256(token.as_bytes());
-    let refresh: Option<RefreshTokenRow> = refresh_tokens::table
-        .find(&hash)
-        .select(RefreshTokenRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(row) = refresh
+    if let Some(row) = find_refresh_token(conn, &hash)?
         && row.used_at.is_none()
         && from_db(row.expires_at) > now
         && let Some((grant, None, client_id)) = load_grant(conn, &row.grant_id)?
     {
         return Ok(json!({
-            "active": true, "token_type": "refresh_token", "scope": grant.scope.join(" "),
+            "active": true, "token_type": "refresh_token", "scope": grant.scope.to_string(),
             "client_id": client_id, "sub": grant.user_id.to_string(), "iss": idp.settings.issuer,
             "exp": from_db(row.expires_at).timestamp(), "iat": from_db(row.created_at).timestamp(),
         }));
