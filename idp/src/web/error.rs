@@ -1,9 +1,9 @@
 //! The one place where domain errors become HTTP answers: status codes and RFC 6749 §5.2
 //! JSON bodies, RFC 6750 §3 bearer challenges, or error pages.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::domain::{DomainError, ErrorCode};
@@ -75,12 +75,42 @@ pub fn bearer(err: &DomainError) -> HttpResponse {
         .json(json!({ "error": code.as_str(), "error_description": description(err) }))
 }
 
-/// The status a page shows for this error.
-pub fn page_status(err: &DomainError) -> StatusCode {
-    if err.is_client_error() {
-        StatusCode::BAD_REQUEST
-    } else {
-        log(err);
-        StatusCode::INTERNAL_SERVER_ERROR
+/// A domain error that ends a page request. Page handlers return
+/// `Result<HttpResponse, ErrorPage>` and use `?`; `handlers::render_error_page`, wrapped
+/// around every route, writes the page in the visitor's language (it has the request and
+/// the templates, which `ResponseError` has not).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ErrorPage(#[from] pub DomainError);
+
+impl ResponseError for ErrorPage {
+    /// A client's error is a 400; ours a 500 (and is logged as such).
+    fn status_code(&self) -> StatusCode {
+        if self.0.is_client_error() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.0);
+        HttpResponse::new(self.status_code())
+    }
+}
+
+impl ErrorPage {
+    /// The message key the page shows, and the technical detail for the school's IT: the
+    /// RFC 6749 code and description of a client's error; nothing of our own failures.
+    pub fn message(&self) -> (&'static str, Option<String>) {
+        if self.0.is_client_error() {
+            let code = self.0.code().as_str();
+            (
+                "error-bad-request",
+                Some(format!("{code}: {}", description(&self.0))),
+            )
+        } else {
+            ("error-internal", None)
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpRequest, HttpServer, web};
 
 use crate::domain::Idp;
@@ -72,6 +73,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(ErrorHandlers::new().default_handler(handlers::render_error_page))
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::FormConfig::default().limit(max_body))

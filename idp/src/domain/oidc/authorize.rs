@@ -38,10 +38,16 @@ pub struct AuthRequest {
     pub expected_sub: Option<String>,
 }
 
-/// An error before the redirect URI is trusted: shown on a page, never redirected
-/// (RFC 6749 §4.1.2.1, RFC 9700 §4.11).
+/// What checking an authorization request found.
 #[derive(Debug)]
-pub struct FatalError(pub DomainError);
+pub enum Validated {
+    Valid(AuthRequest),
+    /// The client and redirect URI are trusted: the error goes back to the client.
+    Refused(AuthRequest, DomainError),
+    /// The client or the redirect URI cannot be trusted: an error page, never a redirect
+    /// (RFC 6749 §4.1.2.1, RFC 9700 §4.11).
+    Untrusted(DomainError),
+}
 
 /// What the endpoint does next.
 #[derive(Debug)]
@@ -55,6 +61,8 @@ pub enum Outcome {
     },
     /// The session's account owes required actions: on to the wizard with this flow.
     RequiredActions { flow: String },
+    /// The client or redirect URI cannot be trusted: show this error, never redirect.
+    Untrusted(DomainError),
 }
 
 /// Builds the redirect to the client: `params` appended to its query, plus `iss`
@@ -92,38 +100,64 @@ pub fn error_redirect(idp: &Idp, req: &AuthRequest, err: &DomainError) -> String
     )
 }
 
-/// Validates the client and redirect URI first; any later error goes back to the client.
-pub fn validate(
+/// The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): the request checked,
+/// then answered from the browser's SSO session or sent to the login form.
+pub fn authorize(
     idp: &Idp,
     conn: &mut DbConn,
     pairs: Vec<(String, String)>,
-) -> Result<Result<AuthRequest, (AuthRequest, DomainError)>, FatalError> {
-    let params = Params::from_pairs(pairs).map_err(FatalError)?;
-    let client_id = params.require("client_id").map_err(FatalError)?;
-    let client = clients::find(conn, client_id)
-        .map_err(FatalError)?
-        .ok_or_else(|| {
-            FatalError(DomainError::oauth(
-                ErrorCode::InvalidRequest,
-                "unknown client_id",
-            ))
-        })?;
+    session_cookie: Option<&str>,
+) -> DomainResult<Outcome> {
+    let req = match validate(idp, conn, pairs) {
+        Validated::Valid(req) => req,
+        Validated::Refused(req, e) => return Ok(Outcome::Redirect(error_redirect(idp, &req, &e))),
+        Validated::Untrusted(e) => return Ok(Outcome::Untrusted(e)),
+    };
+    let session = match session_cookie {
+        Some(cookie) => super::sessions::find(conn, cookie, idp.now())?,
+        None => None,
+    };
+    decide(idp, conn, req, session.as_ref())
+}
+
+/// Validates the client and redirect URI first; any later error goes back to the client.
+pub fn validate(idp: &Idp, conn: &mut DbConn, pairs: Vec<(String, String)>) -> Validated {
+    let (params, client, mut req) = match trusted(conn, pairs) {
+        Ok(t) => t,
+        Err(e) => return Validated::Untrusted(e),
+    };
+    match fill(idp, &client, &params, &mut req) {
+        Ok(()) => Validated::Valid(req),
+        Err(e) => Validated::Refused(req, e),
+    }
+}
+
+/// The client, its registered redirect URI and the `state`: what must hold before any
+/// error may be sent back to the client.
+fn trusted(
+    conn: &mut DbConn,
+    pairs: Vec<(String, String)>,
+) -> DomainResult<(Params, Client, AuthRequest)> {
+    let params = Params::from_pairs(pairs)?;
+    let client_id = params.require("client_id")?;
+    let client = clients::find(conn, client_id)?
+        .ok_or_else(|| DomainError::oauth(ErrorCode::InvalidRequest, "unknown client_id"))?;
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
-    let redirect_uri = params.require("redirect_uri").map_err(FatalError)?;
+    let redirect_uri = params.require("redirect_uri")?;
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(FatalError(DomainError::oauth(
+        return Err(DomainError::oauth(
             ErrorCode::InvalidRequest,
             "redirect_uri is not registered for this client",
-        )));
+        ));
     }
     let state = params.get("state").map(str::to_owned);
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN) {
-        return Err(FatalError(DomainError::oauth(
+        return Err(DomainError::oauth(
             ErrorCode::InvalidRequest,
             "state is too long",
-        )));
+        ));
     }
-    let mut req = AuthRequest {
+    let req = AuthRequest {
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -138,10 +172,7 @@ pub fn validate(
         ui_locales: params.get("ui_locales").map(str::to_owned),
         expected_sub: None,
     };
-    match fill(idp, &client, &params, &mut req) {
-        Ok(()) => Ok(Ok(req)),
-        Err(e) => Ok(Err((req, e))),
-    }
+    Ok((params, client, req))
 }
 
 fn invalid(msg: &'static str) -> DomainError {

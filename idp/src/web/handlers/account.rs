@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::forms::{PageError, form_page, problem_box, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
-use super::{State, client_address, domain_error_page, run, see_other, session_cookie};
+use super::{PageResult, State, client_address, run, see_other, session_cookie};
 use crate::domain::login::{self, Failure, Finished, Method, PasswordAuthenticator, Then};
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, NewPassword, Origin, Problem};
@@ -113,7 +113,7 @@ pub async fn account(
     state: State,
     req: HttpRequest,
     query: web::Query<AccountQuery>,
-) -> HttpResponse {
+) -> PageResult {
     let cookie = session_cookie(&req);
     let view = run(&state, move |idp, conn| {
         match sessions::account_of(conn, cookie.as_deref(), idp.now())? {
@@ -121,16 +121,15 @@ pub async fn account(
             None => Ok(None),
         }
     })
-    .await;
+    .await?;
     let done = query
         .into_inner()
         .done
         .filter(|d| ["password", "data", "request"].contains(&d.as_str()));
-    match view {
-        Ok(Some(view)) => render(&state, &req, &view, done.as_deref(), &[], None),
-        Ok(None) => see_other("/login"),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    Ok(match view {
+        Some(view) => render(&state, &req, &view, done.as_deref(), &[], None),
+        None => see_other("/login"),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,7 +242,7 @@ pub async fn account_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<AccountForm>,
-) -> HttpResponse {
+) -> PageResult {
     let form = form.into_inner();
     let cookie = session_cookie(&req);
     let form_ok = csrf::verify(&state, &req, form.csrf.as_deref());
@@ -300,18 +299,17 @@ pub async fn account_submit(
             )),
         }
     })
-    .await;
-    match result {
-        Ok(Posted::NotSignedIn) => see_other("/login"),
-        Ok(Posted::Done(what, cookie)) => {
+    .await?;
+    Ok(match result {
+        Posted::NotSignedIn => see_other("/login"),
+        Posted::Done(what, cookie) => {
             let mut resp = see_other(&format!("/account?done={what}"));
             let https = state.idp.settings.https();
             cookies::add(&mut resp, cookie.map(|c| cookies::session(c, https)));
             resp
         }
-        Ok(Posted::Refused(view, problems, error)) => {
+        Posted::Refused(view, problems, error) => {
             render(&state, &req, &view, None, &problems, error)
         }
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    })
 }

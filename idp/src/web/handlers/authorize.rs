@@ -6,58 +6,36 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::forms::{PageError, form_page};
-use super::{State, domain_error_page, page, parse_pairs, run, see_other, session_cookie};
+use super::{PageResult, State, page, parse_pairs, run, see_other, session_cookie};
 use crate::domain::login::{self, FormOutcome};
-use crate::domain::oidc::authorize::{self, AuthRequest, FatalError, Outcome};
+use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
 use crate::domain::oidc::sessions;
 use crate::web::csrf;
 
 #[tracing::instrument(skip_all, name = "authorize")]
-pub async fn authorize_get(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn authorize_get(state: State, req: HttpRequest) -> PageResult {
     let query = req.query_string().to_owned();
     authorize(state, req, query).await
 }
 
 #[tracing::instrument(skip_all, name = "authorize")]
-pub async fn authorize_post(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn authorize_post(state: State, req: HttpRequest, body: web::Bytes) -> PageResult {
     authorize(state, req, String::from_utf8_lossy(&body).into_owned()).await
 }
 
-async fn authorize(state: State, req: HttpRequest, raw: String) -> HttpResponse {
-    let pairs = match parse_pairs(&raw) {
-        Ok(p) => p,
-        Err(e) => return domain_error_page(&state, &req, &e),
-    };
+async fn authorize(state: State, req: HttpRequest, raw: String) -> PageResult {
+    let pairs = parse_pairs(&raw)?;
     let cookie = session_cookie(&req);
-    let result = run(&state, move |idp, conn| {
-        let validated = match authorize::validate(idp, conn, pairs) {
-            Ok(v) => v,
-            Err(FatalError(e)) => return Ok(Err(e)),
-        };
-        let auth_req = match validated {
-            Ok(r) => r,
-            Err((r, e)) => {
-                return Ok(Ok(Outcome::Redirect(authorize::error_redirect(
-                    idp, &r, &e,
-                ))));
-            }
-        };
-        let session = match &cookie {
-            Some(c) => sessions::find(conn, c, idp.now())?,
-            None => None,
-        };
-        authorize::decide(idp, conn, auth_req, session.as_ref()).map(Ok)
+    let outcome = run(&state, move |idp, conn| {
+        authorize::authorize(idp, conn, pairs, cookie.as_deref())
     })
-    .await;
-    match result {
-        Ok(Ok(Outcome::Redirect(to))) => see_other(&to),
-        Ok(Ok(Outcome::Login { request_id, .. })) => {
-            see_other(&format!("/login?request={request_id}"))
-        }
-        Ok(Ok(Outcome::RequiredActions { flow })) => super::wizard::to_wizard(&state, flow),
-        Ok(Err(fatal)) => domain_error_page(&state, &req, &fatal),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    .await?;
+    Ok(match outcome {
+        Outcome::Redirect(to) => see_other(&to),
+        Outcome::Login { request_id, .. } => see_other(&format!("/login?request={request_id}")),
+        Outcome::RequiredActions { flow } => super::wizard::to_wizard(&state, flow),
+        Outcome::Untrusted(e) => return Err(e.into()),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,19 +68,20 @@ pub async fn login_form(
     state: State,
     req: HttpRequest,
     query: web::Query<LoginQuery>,
-) -> HttpResponse {
+) -> PageResult {
     let request_id = query.into_inner().request.unwrap_or_default();
     if request_id.is_empty() {
-        return login_page(&state, &req, "", None, "", None, StatusCode::OK);
+        return Ok(login_page(&state, &req, "", None, "", None, StatusCode::OK));
     }
     let id = request_id.clone();
-    match run(&state, move |idp, conn| {
+    let pending = run(&state, move |idp, conn| {
         authorize::load_pending(idp, conn, &id)
     })
-    .await
-    {
-        Ok(Some(pending)) => {
+    .await?;
+    Ok(match pending {
+        Some(pending) => {
             let hint = pending.login_hint.clone().unwrap_or_default();
+            let status = StatusCode::OK;
             login_page(
                 &state,
                 &req,
@@ -110,18 +89,18 @@ pub async fn login_form(
                 Some(&pending),
                 &hint,
                 None,
-                StatusCode::OK,
+                status,
             )
         }
-        Ok(None) => super::error_page(
-            &state,
-            state.locale(&req, None),
-            StatusCode::BAD_REQUEST,
-            "login-error-request-expired",
-            None,
-        ),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+        None => request_expired(&state, &req),
+    })
+}
+
+/// The page for a login whose pending authorization request has expired.
+fn request_expired(state: &State, req: &HttpRequest) -> HttpResponse {
+    let locale = state.locale(req, None);
+    let message = "login-error-request-expired";
+    super::error_page(state, locale, StatusCode::BAD_REQUEST, message, None)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,30 +119,25 @@ pub async fn login_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<LoginForm>,
-) -> HttpResponse {
+) -> PageResult {
     let form = form.into_inner();
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
-        let expired = PageError::new("login-error-form-expired");
+        let expired = Some(PageError::new("login-error-form-expired"));
+        let (request, identifier) = (&form.request, &form.identifier);
         let status = StatusCode::BAD_REQUEST;
-        return login_page(
-            &state,
-            &req,
-            &form.request,
-            None,
-            &form.identifier,
-            Some(expired),
-            status,
-        );
+        return Ok(login_page(
+            &state, &req, request, None, identifier, expired, status,
+        ));
     }
     let address = super::client_address(&state, &req);
     let f = form.clone();
-    let result = run(&state, move |idp, conn| {
+    let outcome = run(&state, move |idp, conn| {
         login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)
     })
-    .await;
-    match result {
-        Ok(FormOutcome::Finished(finished)) => super::after_login(&state, finished, "/"),
-        Ok(FormOutcome::Failed(failure, pending)) => login_page(
+    .await?;
+    Ok(match outcome {
+        FormOutcome::Finished(finished) => super::after_login(&state, finished, "/"),
+        FormOutcome::Failed(failure, pending) => login_page(
             &state,
             &req,
             &form.request,
@@ -172,34 +146,21 @@ pub async fn login_submit(
             Some(PageError::from(failure)),
             StatusCode::OK,
         ),
-        Ok(FormOutcome::Expired) => super::error_page(
-            &state,
-            state.locale(&req, None),
-            StatusCode::BAD_REQUEST,
-            "login-error-request-expired",
-            None,
-        ),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+        FormOutcome::Expired => request_expired(&state, &req),
+    })
 }
 
 /// Where a person lands without an application: who is logged in, and a way in or out.
 #[tracing::instrument(skip_all, name = "home")]
-pub async fn home(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn home(state: State, req: HttpRequest) -> PageResult {
     let cookie = session_cookie(&req);
     let username = run(&state, move |idp, conn| {
         Ok(sessions::account_of(conn, cookie.as_deref(), idp.now())?.map(|u| u.username))
     })
-    .await;
-    match username {
-        Ok(username) => {
-            let html = state.pages.render(
-                "home",
-                state.locale(&req, None),
-                json!({ "username": username }),
-            );
-            page(StatusCode::OK).body(html)
-        }
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    .await?;
+    let locale = state.locale(&req, None);
+    let html = state
+        .pages
+        .render("home", locale, json!({ "username": username }));
+    Ok(page(StatusCode::OK).body(html))
 }

@@ -24,7 +24,11 @@ pub(super) fn form_page(
 ) -> HttpResponse {
     let (token, cookie) = match csrf::token(state, req) {
         Ok(t) => t,
-        Err(e) => return super::domain_error_page(state, req, &e),
+        Err(e) => {
+            tracing::error!(error = %e, "no CSRF token");
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return super::error_page(state, locale, status, "error-internal", None);
+        }
     };
     if let Some(map) = data.as_object_mut() {
         map.insert("csrf".into(), Value::from(token));

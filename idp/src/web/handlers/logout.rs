@@ -5,7 +5,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{State, domain_error_page, page, parse_pairs, run};
+use super::{PageResult, State, page, parse_pairs, run};
 use crate::domain::oidc::params::Params;
 use crate::domain::oidc::{sessions, tokens};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, clients};
@@ -13,13 +13,13 @@ use crate::store::DbConn;
 use crate::web::{cookies, csrf};
 
 #[tracing::instrument(skip_all, name = "logout")]
-pub async fn logout_get(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn logout_get(state: State, req: HttpRequest) -> PageResult {
     let q = req.query_string().to_owned();
     logout(state, req, q).await
 }
 
 #[tracing::instrument(skip_all, name = "logout")]
-pub async fn logout_post(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn logout_post(state: State, req: HttpRequest, body: web::Bytes) -> PageResult {
     logout(state, req, String::from_utf8_lossy(&body).into_owned()).await
 }
 
@@ -73,11 +73,8 @@ fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResu
     Ok(())
 }
 
-async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
-    let params = match parse_pairs(&raw).and_then(Params::from_pairs) {
-        Ok(p) => p,
-        Err(e) => return domain_error_page(&state, &req, &e),
-    };
+async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
+    let params = parse_pairs(&raw).and_then(Params::from_pairs)?;
     let cookie = cookies::value(&req, cookies::SESSION);
     let result = run(&state, move |idp, conn| {
         let hint = match params.get("id_token_hint") {
@@ -124,20 +121,19 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> HttpResponse {
             state: params.get("state").unwrap_or("").to_owned(),
         })
     })
-    .await;
-    match result {
-        Ok(Decision::Done(target)) => finished(&state, &req, target),
-        Ok(Decision::Confirm {
+    .await?;
+    Ok(match result {
+        Decision::Done(target) => finished(&state, &req, target),
+        Decision::Confirm {
             target_uri,
             client_id,
             state: rp_state,
-        }) => {
+        } => {
             let data = json!({ "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state });
             let locale = state.locale(&req, None);
             super::forms::form_page(&state, &req, "logout", locale, StatusCode::OK, data)
         }
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -156,16 +152,16 @@ pub async fn logout_confirm(
     state: State,
     req: HttpRequest,
     form: web::Form<ConfirmForm>,
-) -> HttpResponse {
+) -> PageResult {
     let form = form.into_inner();
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
-        return super::error_page(
+        return Ok(super::error_page(
             &state,
             state.locale(&req, None),
             StatusCode::BAD_REQUEST,
             "login-error-form-expired",
             None,
-        );
+        ));
     }
     let cookie = cookies::value(&req, cookies::SESSION);
     let result = run(&state, move |idp, conn| {
@@ -179,11 +175,8 @@ pub async fn logout_confirm(
         end_current(idp, conn, cookie.as_deref())?;
         Ok(target)
     })
-    .await;
-    match result {
-        Ok(target) => finished(&state, &req, target),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    .await?;
+    Ok(finished(&state, &req, result))
 }
 
 fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpResponse {

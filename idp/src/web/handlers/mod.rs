@@ -10,8 +10,10 @@ mod reset;
 mod tokens;
 mod wizard;
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
@@ -114,20 +116,27 @@ pub fn error_page(
     page(status).body(html)
 }
 
-pub fn domain_error_page(state: &State, req: &HttpRequest, err: &DomainError) -> HttpResponse {
-    let status = error::page_status(err);
-    // The person reads their own language only; the technical words (in English, as the
-    // RFCs write them) wait under "details for the school's IT".
-    let (message, detail) = if err.is_client_error() {
-        let code = err.code().as_str();
-        (
-            "error-bad-request",
-            Some(format!("{code}: {}", error::description(err))),
-        )
-    } else {
-        ("error-internal", None)
+/// Turns an `ErrorPage` a handler returned into the error page, in the visitor's language.
+/// The person reads their own language only; the technical words (in English, as the RFCs
+/// write them) wait under "details for the school's IT". Other responses pass untouched.
+pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let found = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<error::ErrorPage>())
+        .map(error::ErrorPage::message);
+    let (Some((message, detail)), Some(state)) =
+        (found, res.request().app_data::<State>().cloned())
+    else {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
-    error_page(state, state.locale(req, None), status, message, detail)
+    let status = res.status();
+    let locale = state.locale(res.request(), None);
+    let page = error_page(&state, locale, status, message, detail);
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, page).map_into_right_body(),
+    ))
 }
 
 /// The client's address (behind trusted proxies, the one they saw).
@@ -181,6 +190,8 @@ pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
         .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"));
     b
 }
+
+pub type PageResult = Result<HttpResponse, error::ErrorPage>;
 
 async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
     error_page(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{PageError, form_page};
-use super::{State, client_address, domain_error_page, run};
+use super::{PageResult, State, client_address, run};
 use crate::domain::oidc::authorize::{self, AuthRequest};
 use crate::domain::recovery::{self, IdentifyBy, Origin, Requested};
 use crate::web::csrf;
@@ -93,7 +93,7 @@ pub async fn forgot_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<ForgotForm>,
-) -> HttpResponse {
+) -> PageResult {
     let started = Instant::now();
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
@@ -106,14 +106,14 @@ pub async fn forgot_submit(
             &form.email,
             Some(PageError::new("login-error-form-expired")),
         );
-        return form_page(
+        return Ok(form_page(
             &state,
             &req,
             "forgot",
             locale,
             StatusCode::BAD_REQUEST,
             data,
-        );
+        ));
     }
     let address = client_address(&state, &req);
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
@@ -140,11 +140,18 @@ pub async fn forgot_submit(
                 "what": "password",
                 "hours": state.idp.settings.recovery.reset_ttl_seconds / 3600,
             });
-            return form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data);
+            return Ok(form_page(
+                &state,
+                &req,
+                "forgot_sent",
+                locale,
+                StatusCode::OK,
+                data,
+            ));
         }
         Ok(Requested::Throttled { minutes }) => PageError::wait("forgot-error-throttled", minutes),
         Ok(Requested::Incomplete(message)) => PageError::new(message),
-        Err(e) => return domain_error_page(&state, &req, &e),
+        Err(e) => return Err(e.into()),
     };
     let data = forgot_data(
         &state,
@@ -153,7 +160,14 @@ pub async fn forgot_submit(
         &form.email,
         Some(error),
     );
-    form_page(&state, &req, "forgot", locale, StatusCode::OK, data)
+    Ok(form_page(
+        &state,
+        &req,
+        "forgot",
+        locale,
+        StatusCode::OK,
+        data,
+    ))
 }
 
 #[tracing::instrument(skip_all, name = "forgot_identifier_form")]
@@ -182,7 +196,7 @@ pub async fn forgot_identifier_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<ForgotForm>,
-) -> HttpResponse {
+) -> PageResult {
     let started = Instant::now();
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
@@ -194,7 +208,7 @@ pub async fn forgot_identifier_submit(
     };
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
-        return page_with(expired, StatusCode::BAD_REQUEST);
+        return Ok(page_with(expired, StatusCode::BAD_REQUEST));
     }
     let address = client_address(&state, &req);
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
@@ -206,18 +220,17 @@ pub async fn forgot_identifier_submit(
         };
         recovery::forgot_identifier(idp, conn, &email, origin)
     })
-    .await;
+    .await?;
     pad(&state, started).await;
-    match result {
-        Ok(Requested::Accepted) => {
+    Ok(match result {
+        Requested::Accepted => {
             let data = json!({"request": form.request, "what": "identifier", "hours": 0});
             form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data)
         }
-        Ok(Requested::Throttled { minutes }) => page_with(
+        Requested::Throttled { minutes } => page_with(
             PageError::wait("forgot-error-throttled", minutes),
             StatusCode::OK,
         ),
-        Ok(Requested::Incomplete(message)) => page_with(PageError::new(message), StatusCode::OK),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+        Requested::Incomplete(message) => page_with(PageError::new(message), StatusCode::OK),
+    })
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::forms::{PageError, expired_form_box, form_page, problem_box, rule_lines, user_locale};
 use super::recovery::RequestQuery;
-use super::{State, client_address, domain_error_page, page, run, see_other, session_cookie};
+use super::{PageResult, State, client_address, page, run, see_other, session_cookie};
 use crate::domain::oidc::authorize::{self, Outcome};
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, CompletionOutcome, Credential, NewPassword, Origin};
@@ -100,12 +100,12 @@ pub async fn reset_form(
     state: State,
     req: HttpRequest,
     query: web::Query<TokenQuery>,
-) -> HttpResponse {
+) -> PageResult {
     show_reset_form(&state, &req, query.into_inner().token).await
 }
 
 /// The new-password form for a reset token.
-async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> HttpResponse {
+async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> PageResult {
     let address = client_address(state, req);
     let t = token.clone();
     let opened = run(state, move |idp, conn| {
@@ -115,9 +115,9 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Htt
         };
         recovery::open(idp, conn, Credential::Token(&t), origin)
     })
-    .await;
-    match opened {
-        Ok(CompletionOutcome::Open(reset, user)) => {
+    .await?;
+    Ok(match opened {
+        CompletionOutcome::Open(reset, user) => {
             let view = ResetView {
                 credential: Credential::Token(&token),
                 user: &user,
@@ -127,10 +127,9 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Htt
             };
             reset_page(state, req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Unusable(unusable)) => unusable_page(state, req, unusable, false),
-        Ok(_) => unusable_page(state, req, Unusable::Unknown.into(), false),
-        Err(e) => domain_error_page(state, req, &e),
-    }
+        CompletionOutcome::Unusable(unusable) => unusable_page(state, req, unusable, false),
+        _ => unusable_page(state, req, Unusable::Unknown.into(), false),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,11 +186,11 @@ pub async fn reset_code_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<CodeForm>,
-) -> HttpResponse {
+) -> PageResult {
     let form = form.into_inner();
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
-        return code_page(&state, &req, &form, Some(expired));
+        return Ok(code_page(&state, &req, &form, Some(expired)));
     }
     let address = client_address(&state, &req);
     let (identifier, code) = (form.identifier.clone(), form.code.clone());
@@ -210,9 +209,9 @@ pub async fn reset_code_submit(
             origin,
         )
     })
-    .await;
-    match opened {
-        Ok(CompletionOutcome::Open(reset, user)) => {
+    .await?;
+    Ok(match opened {
+        CompletionOutcome::Open(reset, user) => {
             let view = ResetView {
                 credential: Credential::Code {
                     identifier: &form.identifier,
@@ -225,18 +224,17 @@ pub async fn reset_code_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Throttled { minutes }) => {
+        CompletionOutcome::Throttled { minutes } => {
             let throttled = PageError::wait("reset-error-code-throttled", minutes);
             code_page(&state, &req, &form, Some(throttled))
         }
-        Ok(_) => code_page(
+        _ => code_page(
             &state,
             &req,
             &form,
             Some(PageError::new("reset-error-code")),
         ),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,7 +272,7 @@ pub async fn reset_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<ResetForm>,
-) -> HttpResponse {
+) -> PageResult {
     let form = form.into_inner();
     let form_ok = csrf::verify(&state, &req, form.csrf.as_deref());
     let address = client_address(&state, &req);
@@ -296,10 +294,10 @@ pub async fn reset_submit(
         };
         recovery::complete(idp, conn, credential, new, origin)
     })
-    .await;
+    .await?;
     let locale_of = |user: &User| user_locale(&state, &req, user);
-    match result {
-        Ok(CompletionOutcome::Done(done)) => {
+    Ok(match result {
+        CompletionOutcome::Done(done) => {
             let html = state.pages.render(
                 "reset_done",
                 locale_of(&done.user),
@@ -316,7 +314,7 @@ pub async fn reset_submit(
             cookies::add(&mut resp, [cookies::session(done.session_cookie, https)]);
             resp
         }
-        Ok(CompletionOutcome::Open(reset, user)) => {
+        CompletionOutcome::Open(reset, user) => {
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
@@ -326,7 +324,7 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
-        Ok(CompletionOutcome::Rejected(reset, user, problems)) => {
+        CompletionOutcome::Rejected(reset, user, problems) => {
             let problems = problem_box(&state, locale_of(&user), &problems);
             let view = ResetView {
                 credential: form.credential(),
@@ -337,17 +335,16 @@ pub async fn reset_submit(
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
-        Ok(CompletionOutcome::Unusable(unusable)) => unusable_page(
+        CompletionOutcome::Unusable(unusable) => unusable_page(
             &state,
             &req,
             unusable,
             !form.code.is_empty() && form.token.is_empty(),
         ),
-        Ok(CompletionOutcome::Throttled { .. }) => {
+        CompletionOutcome::Throttled { .. } => {
             unusable_page(&state, &req, Unusable::Unknown.into(), true)
         }
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    })
 }
 
 fn urlencode(text: &str) -> String {
@@ -356,11 +353,7 @@ fn urlencode(text: &str) -> String {
 
 /// Back to the application of the pending login, now that the browser has a session.
 #[tracing::instrument(skip_all, name = "resume")]
-pub async fn resume(
-    state: State,
-    req: HttpRequest,
-    query: web::Query<RequestQuery>,
-) -> HttpResponse {
+pub async fn resume(state: State, req: HttpRequest, query: web::Query<RequestQuery>) -> PageResult {
     let request = query.into_inner().request;
     let cookie = session_cookie(&req);
     let result = run(&state, move |idp, conn| {
@@ -374,13 +367,13 @@ pub async fn resume(
         authorize::delete_pending(conn, &request)?;
         authorize::decide(idp, conn, pending, session.as_ref())
     })
-    .await;
-    match result {
-        Ok(Outcome::Redirect(to)) => see_other(&to),
-        Ok(Outcome::Login { request_id, .. }) => see_other(&format!("/login?request={request_id}")),
-        Ok(Outcome::RequiredActions { flow }) => super::wizard::to_wizard(&state, flow),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    .await?;
+    Ok(match result {
+        Outcome::Redirect(to) => see_other(&to),
+        Outcome::Login { request_id, .. } => see_other(&format!("/login?request={request_id}")),
+        Outcome::RequiredActions { flow } => super::wizard::to_wizard(&state, flow),
+        Outcome::Untrusted(e) => return Err(e.into()),
+    })
 }
 
 /// The script that ticks each rule as the person types; the form works without it.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::forms::{form_page, problem_box, rule_lines, user_locale};
-use super::{State, client_address, domain_error_page, error_page, run, see_other};
+use super::{PageResult, State, client_address, error_page, run, see_other};
 use crate::domain::login::{self, Authenticated, Finished, Then};
 use crate::domain::oidc::authorize;
 use crate::domain::recovery::{self, NewPassword, Origin};
@@ -160,9 +160,9 @@ fn expired(state: &State, req: &HttpRequest) -> HttpResponse {
 }
 
 #[tracing::instrument(skip_all, name = "wizard")]
-pub async fn wizard(state: State, req: HttpRequest) -> HttpResponse {
+pub async fn wizard(state: State, req: HttpRequest) -> PageResult {
     let Some(secret) = flow_secret(&req) else {
-        return expired(&state, &req);
+        return Ok(expired(&state, &req));
     };
     let view = run(&state, move |idp, conn| {
         match required_actions::find(conn, &secret, idp.now())? {
@@ -170,12 +170,11 @@ pub async fn wizard(state: State, req: HttpRequest) -> HttpResponse {
             None => Ok(None),
         }
     })
-    .await;
-    match view {
-        Ok(Some(view)) => render(&state, &req, &view, &[], StatusCode::OK),
-        Ok(None) => expired(&state, &req),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+    .await?;
+    Ok(match view {
+        Some(view) => render(&state, &req, &view, &[], StatusCode::OK),
+        None => expired(&state, &req),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,9 +327,9 @@ pub async fn wizard_submit(
     state: State,
     req: HttpRequest,
     form: web::Form<WizardForm>,
-) -> HttpResponse {
+) -> PageResult {
     let Some(secret) = flow_secret(&req) else {
-        return expired(&state, &req);
+        return Ok(expired(&state, &req));
     };
     let mut form = form.into_inner();
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
@@ -341,19 +340,18 @@ pub async fn wizard_submit(
     let result = run(&state, move |idp, conn| {
         submit(idp, conn, &secret, &form, &address)
     })
-    .await;
-    match result {
-        Ok(Next::Show(view, problems)) => render(&state, &req, &view, &problems, StatusCode::OK),
-        Ok(Next::Finished(finished)) => super::after_login(&state, finished, "/"),
-        Ok(Next::Refused(Some(redirect))) => see_other(&redirect),
-        Ok(Next::Refused(None)) => error_page(
+    .await?;
+    Ok(match result {
+        Next::Show(view, problems) => render(&state, &req, &view, &problems, StatusCode::OK),
+        Next::Finished(finished) => super::after_login(&state, finished, "/"),
+        Next::Refused(Some(redirect)) => see_other(&redirect),
+        Next::Refused(None) => error_page(
             &state,
             state.locale(&req, None),
             StatusCode::OK,
             "wizard-refused",
             None,
         ),
-        Ok(Next::Expired) => expired(&state, &req),
-        Err(e) => domain_error_page(&state, &req, &e),
-    }
+        Next::Expired => expired(&state, &req),
+    })
 }
