@@ -5,6 +5,7 @@
 //! - `web`: thin actix handlers and pages;
 //! - `cli`: the `idp` command.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;

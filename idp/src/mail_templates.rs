@@ -7,14 +7,14 @@ use std::sync::Arc;
 use handlebars::Handlebars;
 use serde_json::Value;
 
-use crate::domain::mail::OutgoingMail;
+use crate::domain::mail::{MailKind, MailRenderer, OutgoingMail, RenderError};
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-/// Mails this provider sends, by name: subject, text body, HTML body.
+/// The templates of each mail the domain sends: subject, text body, HTML body.
 macro_rules! mail {
-    ($name:literal) => {
+    ($kind:expr, $name:literal) => {
         (
-            $name,
+            $kind,
             [
                 include_str!(concat!("../../templates/mail/", $name, ".subject.hbs")),
                 include_str!(concat!("../../templates/mail/", $name, ".text.hbs")),
@@ -24,12 +24,12 @@ macro_rules! mail {
     };
 }
 
-pub const MAILS: [(&str, [&str; 3]); 5] = [
-    mail!("test"),
-    mail!("reset"),
-    mail!("password_changed"),
-    mail!("identifiers"),
-    mail!("temporary_password"),
+const MAILS: [(MailKind, [&str; 3]); 5] = [
+    mail!(MailKind::Test, "test"),
+    mail!(MailKind::Reset, "reset"),
+    mail!(MailKind::PasswordChanged, "password_changed"),
+    mail!(MailKind::Identifiers, "identifiers"),
+    mail!(MailKind::TemporaryPassword, "temporary_password"),
 ];
 
 pub struct MailTemplates {
@@ -74,7 +74,8 @@ impl MailTemplates {
             include_str!("../../templates/mail/partials/layout.html.hbs"),
         )
         .map_err(err("layout_html"))?;
-        for (name, [subject, text, body]) in MAILS {
+        for (kind, [subject, text, body]) in MAILS {
+            let name = kind.name();
             plain
                 .register_template_string(&format!("{name}.subject"), subject)
                 .map_err(err(name))?;
@@ -86,19 +87,25 @@ impl MailTemplates {
         }
         Ok(Self { plain, html })
     }
+}
 
-    /// Renders mail `name` for `recipient` in `locale`; `data` gets `lang` added.
-    pub fn render(
+impl MailRenderer for MailTemplates {
+    /// Renders the mail of `kind` for `recipient` in `locale`; `data` gets `lang` added.
+    fn render(
         &self,
-        name: &str,
+        kind: MailKind,
         locale: Locale,
         recipient: &str,
         mut data: Value,
-    ) -> Result<OutgoingMail, MailTemplateError> {
+    ) -> Result<OutgoingMail, RenderError> {
         if let Some(map) = data.as_object_mut() {
             map.insert("lang".into(), Value::from(locale.as_str()));
         }
-        let err = |e: handlebars::RenderError| MailTemplateError(name.to_owned(), e.to_string());
+        let name = kind.name();
+        let err = |e: handlebars::RenderError| RenderError {
+            kind: name,
+            message: e.to_string(),
+        };
         Ok(OutgoingMail {
             recipient: recipient.to_owned(),
             language: Some(locale),
@@ -125,6 +132,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every mail the domain may ask for has its templates.
+    #[test]
+    fn every_kind_has_templates() {
+        for kind in MailKind::ALL {
+            assert!(MAILS.iter().any(|(k, _)| *k == kind), "{kind:?}");
+        }
+    }
+
     #[test]
     fn renders_each_part_in_the_recipients_language() {
         let mails = MailTemplates::load(
@@ -134,7 +149,12 @@ mod tests {
         .unwrap();
         let data = json!({"identifier": "jean.dupont", "email": "jean.dupont@hotmail.com"});
         let fr = mails
-            .render("test", Locale::Fr, "jean.dupont@hotmail.com", data.clone())
+            .render(
+                MailKind::Test,
+                Locale::Fr,
+                "jean.dupont@hotmail.com",
+                data.clone(),
+            )
             .unwrap();
         assert_eq!(fr.subject, "Message de test du service d'identification");
         assert!(
@@ -149,12 +169,12 @@ mod tests {
         assert!(fr.html_body.contains("<strong>jean.dupont</strong>"));
         assert!(fr.html_body.contains("lang=\"fr\""));
         let nl = mails
-            .render("test", Locale::Nl, "x@example.org", data)
+            .render(MailKind::Test, Locale::Nl, "x@example.org", data)
             .unwrap();
         assert!(nl.text_body.contains("Je gebruikersnaam: jean.dupont"));
         let evil = mails
             .render(
-                "test",
+                MailKind::Test,
                 Locale::En,
                 "x@example.org",
                 json!({"identifier": "<script>", "email": null}),
@@ -174,31 +194,31 @@ mod tests {
         let account = json!({"identifier": "lea.dupont", "email": "famille@example.org", "name": "Léa Dupont", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD"});
         let cases = [
             (
-                "reset",
+                MailKind::Reset,
                 json!({"several": true, "accounts": [account.clone(), account], "hours": 48, "code_url": "https://sts/reset/code", "forgot_url": "https://sts/forgot"}),
             ),
             (
-                "password_changed",
+                MailKind::PasswordChanged,
                 json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23T18:55:00Z", "forgot_url": "https://sts/forgot"}),
             ),
             (
-                "identifiers",
+                MailKind::Identifiers,
                 json!({"accounts": [{"identifier": "lea.dupont", "name": null, "relation": null}], "email": "famille@example.org", "login_url": "https://sts/login", "forgot_url": "https://sts/forgot"}),
             ),
             (
-                "temporary_password",
+                MailKind::TemporaryPassword,
                 json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "password": "Kq7m-2xpd-W9rt", "expires": "2026-11-30T10:00:00Z", "login_url": "https://sts/login"}),
             ),
         ];
         for locale in Locale::ALL {
             for (name, data) in &cases {
                 let mail = mails
-                    .render(name, locale, "x@example.org", data.clone())
+                    .render(*name, locale, "x@example.org", data.clone())
                     .unwrap();
                 for part in [&mail.subject, &mail.text_body, &mail.html_body] {
                     assert!(
                         !part.contains("mail-"),
-                        "untranslated key in {name}: {part}"
+                        "untranslated key in {name:?}: {part}"
                     );
                 }
             }
@@ -206,7 +226,7 @@ mod tests {
         // Times in the organising body's zone, as the reader's language writes them.
         let changed = mails
             .render(
-                "password_changed",
+                MailKind::PasswordChanged,
                 Locale::Fr,
                 "x@example.org",
                 cases[1].1.clone(),
@@ -221,7 +241,7 @@ mod tests {
         assert!(!changed.text_body.contains("UTC"));
         let temporary = mails
             .render(
-                "temporary_password",
+                MailKind::TemporaryPassword,
                 Locale::De,
                 "x@example.org",
                 cases[3].1.clone(),
@@ -233,7 +253,12 @@ mod tests {
             temporary.text_body
         );
         let reset = mails
-            .render("reset", Locale::Fr, "x@example.org", cases[0].1.clone())
+            .render(
+                MailKind::Reset,
+                Locale::Fr,
+                "x@example.org",
+                cases[0].1.clone(),
+            )
             .unwrap();
         assert_eq!(
             reset

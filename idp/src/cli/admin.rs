@@ -11,6 +11,7 @@ use super::CliResult;
 use crate::config::Settings;
 use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
 use crate::domain::clock::SystemClock;
+use crate::domain::mail::MailKind;
 use crate::domain::types::{ClientId, Email, RedirectUri, SigningAlg};
 use crate::domain::{DomainError, Idp, keys};
 use crate::i18n::Locale;
@@ -79,7 +80,7 @@ pub enum KeysCommand {
 }
 
 pub(super) fn open(settings: Settings) -> Result<Idp, Box<dyn std::error::Error>> {
-    Ok(Idp::start(settings, Arc::new(SystemClock))?)
+    Ok(crate::app::start(settings, Arc::new(SystemClock))?)
 }
 
 pub(super) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
@@ -281,8 +282,8 @@ pub fn mail(settings: Settings, command: MailCommand, json_out: bool) -> CliResu
     let MailCommand::Test { to, locale } = command;
     let to = Email::parse(&to)?;
     let locale = Locale::parse(&locale).ok_or("--locale: fr, nl, en or de")?;
-    let mail = idp.mail_templates.render(
-        "test",
+    let mail = idp.mail.render(
+        MailKind::Test,
         locale,
         to.as_str(),
         json!({ "identifier": "jean.dupont", "email": to.as_str() }),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::domain::Idp;
 use crate::domain::clock::SystemClock;
 
 #[derive(Debug, Parser)]
@@ -136,7 +135,7 @@ fn migrate(settings: &Settings) -> CliResult {
 
 fn serve(settings: Settings) -> CliResult {
     let listen = settings.listen.clone();
-    let idp = Arc::new(Idp::start(settings, Arc::new(SystemClock))?);
+    let idp = Arc::new(crate::app::start(settings, Arc::new(SystemClock))?);
     let listener = std::net::TcpListener::bind(&listen)?;
     let issuer = idp.settings.issuer.clone();
     actix_web::rt::System::new().block_on(async move {

@@ -30,6 +30,63 @@ pub struct OutgoingMail {
     pub html_body: String,
 }
 
+/// The mails the STS sends. What each says is the renderer's business; the domain gives
+/// the facts (identifiers, links, codes, moments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// `idp mail test`: proves the mail set-up.
+    Test,
+    /// A reset link and code, for one account or several sharing a mailbox.
+    Reset,
+    /// "Your password was changed."
+    PasswordChanged,
+    /// "Forgot your identifier?": the identifiers using an address.
+    Identifiers,
+    /// A temporary password an administrator issued.
+    TemporaryPassword,
+}
+
+impl MailKind {
+    pub const ALL: [MailKind; 5] = [
+        Self::Test,
+        Self::Reset,
+        Self::PasswordChanged,
+        Self::Identifiers,
+        Self::TemporaryPassword,
+    ];
+
+    /// Its name, as its templates are named.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Reset => "reset",
+            Self::PasswordChanged => "password_changed",
+            Self::Identifiers => "identifiers",
+            Self::TemporaryPassword => "temporary_password",
+        }
+    }
+}
+
+/// Writes a mail of `kind` for one recipient in their language from the facts in `data`.
+/// The domain knows mail only through this; `mail_templates` implements it.
+pub trait MailRenderer: Send + Sync {
+    fn render(
+        &self,
+        kind: MailKind,
+        locale: Locale,
+        recipient: &str,
+        data: serde_json::Value,
+    ) -> Result<OutgoingMail, RenderError>;
+}
+
+/// A mail that could not be written: a template fault, never the recipient's.
+#[derive(Debug, thiserror::Error)]
+#[error("mail {kind}: {message}")]
+pub struct RenderError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
 /// How long a claim protects a mail being sent from the other instances.
 const CLAIM: Duration = Duration::seconds(120);
 /// Longest wait between two attempts.

@@ -42,14 +42,22 @@ pub struct Idp {
     pub hasher: PasswordHasher,
     pub master: Option<MasterKey>,
     pub mailer: mail::Mailer,
+    /// The texts of pages and mails, shared with the web.
     pub translations: Arc<crate::i18n::Translations>,
-    pub mail_templates: crate::mail_templates::MailTemplates,
+    /// Writes mails; the domain knows it only through the trait.
+    pub mail: Box<dyn mail::MailRenderer>,
     keys: RwLock<Arc<KeySet>>,
 }
 
 impl Idp {
     /// Opens the store, applies migrations, syncs configured clients, ensures keys exist.
-    pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+    /// `crate::app::start` gives it the parts it knows only through traits.
+    pub fn start(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        translations: Arc<crate::i18n::Translations>,
+        mail: Box<dyn mail::MailRenderer>,
+    ) -> Result<Self, StartError> {
         let pool = crate::store::connect(&settings.database_url, settings.database_pool_size)?;
         let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
         crate::store::migrate(&mut conn)?;
@@ -69,11 +77,6 @@ impl Idp {
             sender,
             settings.dkim.as_ref(),
         )?;
-        let translations = Arc::new(crate::i18n::Translations::load()?);
-        let zone = crate::i18n::Zone::load(&settings.time_zone)
-            .map_err(|e| DomainError::invalid("time_zone", e))?;
-        let mail_templates =
-            crate::mail_templates::MailTemplates::load(translations.clone(), zone)?;
         Ok(Self {
             settings,
             pool,
@@ -82,7 +85,7 @@ impl Idp {
             master,
             mailer,
             translations,
-            mail_templates,
+            mail,
             keys: RwLock::new(key_set),
         })
     }
@@ -131,10 +134,6 @@ pub enum StartError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
-    #[error(transparent)]
-    I18n(#[from] crate::i18n::I18nError),
-    #[error(transparent)]
-    MailTemplate(#[from] crate::mail_templates::MailTemplateError),
     #[error(transparent)]
     Mail(#[from] mail::MailError),
 }

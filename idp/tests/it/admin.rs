@@ -115,7 +115,7 @@ async fn master_key_encrypts_keys(backend: Backend) {
     assert!(!access_token_kid(&server).await.is_empty());
     let mut settings = server.idp.settings.clone();
     settings.master_key = None;
-    let err = idp::domain::Idp::start(settings, Arc::new(idp::domain::clock::SystemClock))
+    let err = idp::app::start(settings, Arc::new(idp::domain::clock::SystemClock))
         .err()
         .unwrap();
     assert!(err.to_string().contains("IDP_MASTER_KEY"), "{err}");

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use idp::domain::links::{self, RelationLabel};
+use idp::domain::mail::MailKind;
 use idp::domain::recovery::{self, Delivery, NewPassword, Origin, ResetRequest};
 use idp::domain::resets::Purpose;
 use idp::domain::users;
@@ -182,7 +183,7 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
     })
     .await;
     // Recipient → (the mail it gets, its language).
-    let mut expected: BTreeMap<&str, (&str, Locale)> = BTreeMap::new();
+    let mut expected: BTreeMap<&str, (MailKind, Locale)> = BTreeMap::new();
     let idp = &server.idp;
     let mut conn = idp.conn().unwrap();
 
@@ -194,7 +195,7 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
         origin: ORIGIN,
     };
     recovery::forgot_password(idp, &mut conn, reset).unwrap();
-    expected.insert("marie.claes@example.be", ("reset", Locale::Fr));
+    expected.insert("marie.claes@example.be", (MailKind::Reset, Locale::Fr));
 
     add_user(
         &server,
@@ -213,11 +214,14 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
         ..reset
     };
     recovery::forgot_password(idp, &mut conn, family).unwrap();
-    expected.insert("gezin.peeters@example.be", ("reset", Locale::Nl));
+    expected.insert("gezin.peeters@example.be", (MailKind::Reset, Locale::Nl));
 
     let noah = add_user(&server, "noah.weber", Some("noah.weber@example.de"), "de");
     recovery::issue_temporary_password(idp, &mut conn, &noah, Delivery::Mail).unwrap();
-    expected.insert("noah.weber@example.de", ("temporary_password", Locale::De));
+    expected.insert(
+        "noah.weber@example.de",
+        (MailKind::TemporaryPassword, Locale::De),
+    );
 
     let sofie = add_user(
         &server,
@@ -233,7 +237,10 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
     let refused =
         recovery::change_password(idp, &mut conn, &sofie, new, Purpose::Change, ORIGIN).unwrap();
     assert!(refused.is_empty(), "{refused:?}");
-    expected.insert("sofie.smith@example.org", ("password_changed", Locale::En));
+    expected.insert(
+        "sofie.smith@example.org",
+        (MailKind::PasswordChanged, Locale::En),
+    );
 
     // A guardian asks which identifiers use the address: hers and her child's.
     let child = add_user(&server, "emma.dubois", None, "fr");
@@ -241,26 +248,23 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
     let mother_label = RelationLabel::parse("mother").unwrap();
     links::link(&mut conn, child.id, mother.id, &mother_label, idp.now()).unwrap();
     recovery::forgot_identifier(idp, &mut conn, "claire@example.fr", ORIGIN).unwrap();
-    expected.insert("claire@example.fr", ("identifiers", Locale::Fr));
+    expected.insert("claire@example.fr", (MailKind::Identifiers, Locale::Fr));
 
     let test = idp
-        .mail_templates
+        .mail
         .render(
-            "test",
+            MailKind::Test,
             Locale::Fr,
             "ict@example.be",
             serde_json::json!({"identifier": "ict.coordinator", "email": "ict@example.be"}),
         )
         .unwrap();
     idp::domain::mail::enqueue(&mut conn, &test, idp.now()).unwrap();
-    expected.insert("ict@example.be", ("test", Locale::Fr));
+    expected.insert("ict@example.be", (MailKind::Test, Locale::Fr));
 
     // Every kind of mail the STS sends is here: a new one fails this test until it is.
-    let kinds: BTreeSet<&str> = expected.values().map(|(kind, _)| *kind).collect();
-    let all: BTreeSet<&str> = idp::mail_templates::MAILS
-        .iter()
-        .map(|(name, _)| *name)
-        .collect();
+    let kinds: BTreeSet<&str> = expected.values().map(|(kind, _)| kind.name()).collect();
+    let all: BTreeSet<&str> = MailKind::ALL.iter().map(|kind| kind.name()).collect();
     assert_eq!(kinds, all, "every kind of mail is scored");
 
     inbox.wait_for(expected.len()).await;

@@ -174,7 +174,7 @@ impl TestServer {
         let mut settings = test_settings(&db.url, &base, &addr.to_string());
         tweak(&mut settings);
         let clock = OffsetClock::default();
-        let idp = Arc::new(Idp::start(settings, Arc::new(clock.clone())).unwrap());
+        let idp = Arc::new(idp::app::start(settings, Arc::new(clock.clone())).unwrap());
         seed(&idp);
         let server_idp = idp.clone();
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();

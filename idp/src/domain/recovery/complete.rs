@@ -10,6 +10,7 @@ use super::recipients;
 use super::request::queue;
 use crate::crypto::password::Verification;
 use crate::domain::login::{self, Amr, Authenticated, Finished, Method, Then};
+use crate::domain::mail::MailKind;
 use crate::domain::oidc::{authorize, sessions};
 use crate::domain::password_policy::Violation;
 use crate::domain::resets::{self, Purpose, Reset, Unusable, UnusableReset};
@@ -298,7 +299,7 @@ pub fn apply_new_password(
             "when": now.to_rfc3339(),
             "forgot_url": idp.endpoint("/forgot"),
         });
-        queue(idp, conn, "password_changed", to, data, now)?;
+        queue(idp, conn, MailKind::PasswordChanged, to, data, now)?;
     }
     Ok(())
 }

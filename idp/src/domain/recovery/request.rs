@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use super::recipients::{self, Recipient};
 use super::{IdentifyBy, Origin};
+use crate::domain::mail::{self, MailKind};
 use crate::domain::resets::{self, Purpose};
 use crate::domain::throttle::{self, ThrottleKey};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
-use crate::domain::{DomainError, DomainResult, Idp, audit, links, mail};
+use crate::domain::{DomainError, DomainResult, Idp, audit, links};
 use crate::store::DbConn;
 
 /// What the "Forgot password?" form sent.
@@ -121,14 +122,14 @@ fn record(
 pub(super) fn queue(
     idp: &Idp,
     conn: &mut DbConn,
-    name: &str,
+    kind: MailKind,
     to: &Recipient,
     data: Value,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let mail = idp
-        .mail_templates
-        .render(name, to.locale, &to.address, data)
+        .mail
+        .render(kind, to.locale, &to.address, data)
         .map_err(|e| DomainError::Internal(e.to_string()))?;
     mail::enqueue(conn, &mail, now)
 }
@@ -242,7 +243,7 @@ pub fn forgot_password(
                 "code_url": idp.endpoint("/reset/code"),
                 "forgot_url": idp.endpoint("/forgot"),
             });
-            queue(idp, conn, "reset", &to, data, now)?;
+            queue(idp, conn, MailKind::Reset, &to, data, now)?;
         }
         Ok(Requested::Accepted)
     })
@@ -332,7 +333,7 @@ pub fn forgot_identifier(
             "login_url": idp.endpoint("/login"),
             "forgot_url": idp.endpoint("/forgot"),
         });
-        queue(idp, conn, "identifiers", &to, data, now)?;
+        queue(idp, conn, MailKind::Identifiers, &to, data, now)?;
         Ok(Requested::Accepted)
     })
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::recipients;
 use super::request::queue;
 use crate::crypto;
+use crate::domain::mail::MailKind;
 use crate::domain::oidc::sessions;
 use crate::domain::resets;
 use crate::domain::users::{self, User};
@@ -98,7 +99,7 @@ pub fn issue_temporary_password(
                     "expires": expires_at.to_rfc3339(),
                     "login_url": idp.endpoint("/login"),
                 });
-                queue(idp, conn, "temporary_password", to, data, now)?;
+                queue(idp, conn, MailKind::TemporaryPassword, to, data, now)?;
                 audit::Event::new(audit::Kind::MailQueued)
                     .user(user.id)
                     .detail(&to.address)
