@@ -272,7 +272,7 @@ async fn login_and_wizard_reach_the_application() {
     let authorize = format!(
         "{}?response_type=code&client_id=browser-app&redirect_uri={}&scope=openid&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         server.url("/authorize"),
-        crate::flow::urlencode(&callback)
+        urlencode(&callback)
     );
     let page = browser.new_page(authorize).await.unwrap();
     wait_for(&page, "name=\"identifier\"").await;

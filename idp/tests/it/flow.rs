@@ -261,7 +261,3 @@ async fn public_client_pkce(backend: Backend) {
     );
 }
 both_backends!(public_client_pkce);
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}

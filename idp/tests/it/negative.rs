@@ -2,18 +2,15 @@
 //! a redirect to an unregistered URI.
 
 use crate::both_backends;
-use crate::flow::urlencode;
 use crate::support::*;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn authorize_url(server: &TestServer, extra: &str) -> String {
-    format!(
-        "{}?response_type=code&client_id=school-app&redirect_uri={}&scope=openid%20profile&state=st&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
-        server.url("/authorize"),
-        urlencode(REDIRECT)
-    )
+/// The authorization request these tests start from, then bend.
+fn pkce_request(server: &TestServer) -> String {
+    let pkce = format!("&state=st&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    authorize_url(server, "openid profile", &pkce)
 }
 
 /// A code from a fresh browser (so each one goes through the login form).
@@ -21,7 +18,7 @@ async fn code(server: &TestServer) -> String {
     let back = login_through(
         &browser(),
         server,
-        &authorize_url(server, ""),
+        &pkce_request(server),
         USERNAME,
         PASSWORD,
     )
@@ -46,15 +43,14 @@ async fn bad_redirect_and_client(backend: Backend) {
     let server = TestServer::start(backend).await;
     let b = browser();
     for url in [
-        authorize_url(&server, "")
-            .replace(&urlencode(REDIRECT), &urlencode("https://evil.example/cb")),
-        authorize_url(&server, "").replace(
+        pkce_request(&server).replace(&urlencode(REDIRECT), &urlencode("https://evil.example/cb")),
+        pkce_request(&server).replace(
             &urlencode(REDIRECT),
             &urlencode("http://127.0.0.1:9/cb/extra"),
         ),
-        authorize_url(&server, "").replace("client_id=school-app", "client_id=nobody"),
-        authorize_url(&server, "").replace(&format!("&redirect_uri={}", urlencode(REDIRECT)), ""),
-        format!("{}&state=again", authorize_url(&server, "")),
+        pkce_request(&server).replace("client_id=school-app", "client_id=nobody"),
+        pkce_request(&server).replace(&format!("&redirect_uri={}", urlencode(REDIRECT)), ""),
+        format!("{}&state=again", pkce_request(&server)),
         format!("{}?client_id=%zz", server.url("/authorize")),
     ] {
         let resp = b.get(&url).send().await.unwrap();
@@ -87,7 +83,7 @@ async fn bad_redirect_and_client(backend: Backend) {
         ("&response_mode=fragment", "invalid_request"),
         ("&max_age=soon", "invalid_request"),
     ] {
-        let url = authorize_url(&server, "").replace("&code_challenge_method=S256", "") + extra;
+        let url = pkce_request(&server).replace("&code_challenge_method=S256", "") + extra;
         let url = if extra.contains("code_challenge_method") {
             url
         } else {
@@ -109,7 +105,7 @@ async fn bad_redirect_and_client(backend: Backend) {
         );
     }
     let resp = b
-        .get(authorize_url(&server, "").replace("response_type=code", "response_type=token"))
+        .get(pkce_request(&server).replace("response_type=code", "response_type=token"))
         .send()
         .await
         .unwrap();
@@ -325,7 +321,7 @@ async fn login_messages(backend: Backend) {
     let server = TestServer::start(backend).await;
     let b = browser();
     let resp = b
-        .get(authorize_url(&server, "&ui_locales=en"))
+        .get(pkce_request(&server) + "&ui_locales=en")
         .send()
         .await
         .unwrap();

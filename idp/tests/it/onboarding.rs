@@ -12,16 +12,7 @@ use idp::domain::users::{self, NewUser, Profile};
 use idp::i18n::Locale;
 
 use crate::both_backends;
-use crate::flow::urlencode;
 use crate::support::*;
-
-fn authorize_url(server: &TestServer, extra: &str) -> String {
-    format!(
-        "{}?response_type=code&client_id=school-app&redirect_uri={}&scope=openid%20school&state=st&nonce=n{extra}",
-        server.url("/authorize"),
-        urlencode(REDIRECT)
-    )
-}
 
 fn person(
     server: &TestServer,
@@ -119,7 +110,11 @@ async fn log_in(
     extra: &str,
 ) -> String {
     let resp = browser
-        .get(authorize_url(server, extra))
+        .get(authorize_url(
+            server,
+            "openid school",
+            &format!("&state=st&nonce=n{extra}"),
+        ))
         .send()
         .await
         .unwrap();

@@ -7,7 +7,6 @@ use idp::domain::types::AccountKind;
 use idp::domain::users;
 
 use crate::both_backends;
-use crate::flow::urlencode;
 use crate::support::*;
 
 fn payload(jwt: &str) -> serde_json::Value {

@@ -2,7 +2,6 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::flow::urlencode;
 use crate::support::*;
 
 struct Instance(Child);
@@ -24,14 +23,6 @@ fn idp(db: &str, issuer: &str, args: &[&str]) -> Command {
         .env("IDP_DATABASE_POOL_SIZE", "2")
         .env("IDP_LOG", "warn");
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_ready(base: &str) {

@@ -1,7 +1,6 @@
 //! The SSO session against `prompt`, `max_age`, `id_token_hint`, logout and disabled accounts.
 
 use crate::both_backends;
-use crate::flow::urlencode;
 use crate::support::*;
 
 fn authorize(server: &TestServer, extra: &str) -> String {

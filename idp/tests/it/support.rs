@@ -581,3 +581,18 @@ pub fn school_without_terms(server: &TestServer) -> idp::domain::types::SchoolId
     };
     schools::create_school(&mut conn, school, now).unwrap().id
 }
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An authorization request of `school-app` to `server` for `scope` (space-separated), then
+/// `extra` (`"&state=st&nonce=n"`, `"&prompt=none"`).
+pub fn authorize_url(server: &TestServer, scope: &str, extra: &str) -> String {
+    format!(
+        "{}?response_type=code&client_id=school-app&redirect_uri={}&scope={}{extra}",
+        server.url("/authorize"),
+        urlencode(REDIRECT),
+        urlencode(scope)
+    )
+}

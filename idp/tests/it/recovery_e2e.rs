@@ -9,17 +9,13 @@ use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 
 use crate::both_backends;
-use crate::flow::urlencode;
 use crate::support::*;
 
 const NEW_PASSWORD: &str = "Velo-Riviere-Lune-42";
 
-fn authorize_url(server: &TestServer) -> String {
-    format!(
-        "{}?response_type=code&client_id=school-app&redirect_uri={}&scope=openid%20offline_access&state=st8&nonce=n1",
-        server.url("/authorize"),
-        urlencode(REDIRECT)
-    )
+/// The application's authorization request in these tests.
+fn app_request(server: &TestServer) -> String {
+    authorize_url(server, "openid offline_access", "&state=st8&nonce=n1")
 }
 
 /// A page's HTML with the entities handlebars writes turned back into characters.
@@ -85,7 +81,7 @@ async fn submit_password(
 
 /// The pending login of a fresh authorization request.
 async fn pending_login(browser: &reqwest::Client, server: &TestServer) -> String {
-    let resp = browser.get(authorize_url(server)).send().await.unwrap();
+    let resp = browser.get(app_request(server)).send().await.unwrap();
     query_param(&server.url(&location(&resp)), "request").unwrap()
 }
 
@@ -122,7 +118,7 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     let before = login_through(
         &browser(),
         &server,
-        &authorize_url(&server),
+        &app_request(&server),
         USERNAME,
         PASSWORD,
     )
