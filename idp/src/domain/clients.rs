@@ -355,7 +355,9 @@ pub fn sync_static(
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     for c in statics {
-        let new = NewClient::from_static(c)?;
+        // Named, so the operator knows which `[[clients]]` entry to mend.
+        let new = NewClient::from_static(c)
+            .map_err(|e| DomainError::invalid("clients", format!("{} ({e})", c.id)))?;
         let secret = new.secret.clone();
         let mut row = new.into_row(secret.as_deref(), true, now)?;
         conn.transaction(|conn| {

@@ -14,6 +14,7 @@ use lettre::{FileTransport, Message, SmtpTransport, Transport as _};
 
 use super::clock::to_db;
 use super::{DomainError, DomainResult};
+pub use crate::config::{DkimAlgorithm, DkimSettings};
 use crate::i18n::Locale;
 use crate::store::DbConn;
 use crate::store::schema::mail_outbox;
@@ -198,27 +199,6 @@ pub struct Mailer {
 enum Transport {
     Smtp(Box<SmtpTransport>),
     Files(PathBuf),
-}
-
-/// DKIM signing (RFC 6376) of outgoing mail, so receivers can check it comes from the
-/// school's domain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DkimSettings {
-    /// The signing domain (`d=`), e.g. `sts.school.example`.
-    pub domain: String,
-    /// The selector (`s=`): the key is published at `SELECTOR._domainkey.DOMAIN`.
-    pub selector: String,
-    /// `rsa` (a PKCS#1 PEM file) or `ed25519` (a file with the base64 of the 32-byte key).
-    pub algorithm: DkimAlgorithm,
-    pub private_key_file: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DkimAlgorithm {
-    Rsa,
-    Ed25519,
 }
 
 fn dkim_config(settings: &DkimSettings) -> Result<DkimConfig, MailError> {
@@ -460,6 +440,15 @@ mod tests {
         ] {
             assert!(first.lines().any(|l| l == header), "{header} in {first}");
         }
+    }
+
+    /// A sender or reply-to address that is not one is refused, naming its setting.
+    #[test]
+    fn settings_that_are_no_address_are_named() {
+        let err = Sender::parse("STS <sts@example.org>", Some("help desk")).unwrap_err();
+        assert!(err.to_string().contains("mail_reply_to"), "{err}");
+        let err = Sender::parse("no-reply", None).unwrap_err();
+        assert!(err.to_string().contains("mail_from"), "{err}");
     }
 
     /// A name outside ASCII still needs RFC 2047; a plain one is written as it is.

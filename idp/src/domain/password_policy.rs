@@ -7,17 +7,7 @@
 //! configure it: CREOS requires a digit, an upper-case letter and a special character;
 //! Smartschool 3 of 4 classes.
 
-use serde::{Deserialize, Serialize};
-
-/// A class of characters a rule can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CharClass {
-    Lower,
-    Upper,
-    Digit,
-    Special,
-}
+pub use crate::config::{CharClass, ClassesOf, PasswordPolicy};
 
 impl CharClass {
     fn matches(self, c: char) -> bool {
@@ -34,48 +24,6 @@ impl CharClass {
             Self::Upper => "upper",
             Self::Digit => "digit",
             Self::Special => "special",
-        }
-    }
-}
-
-/// "At least `count` of these classes" (Smartschool: 3 of lower, upper, digit, special).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClassesOf {
-    pub count: usize,
-    pub of: Vec<CharClass>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PasswordPolicy {
-    /// Fewest characters (NIST: at least 8).
-    pub min_length: usize,
-    /// Most characters (NIST: allow at least 64).
-    pub max_length: usize,
-    /// Classes that must each appear.
-    pub required_classes: Vec<CharClass>,
-    /// Optionally, a number of classes out of a set.
-    pub classes_of: Option<ClassesOf>,
-    /// Refuse passwords containing the identifier, a name or the e-mail's local part.
-    pub forbid_personal_info: bool,
-    /// Extra refused passwords (compared without regard to case), e.g. the school's name.
-    pub blocklist: Vec<String>,
-    /// Minimum zxcvbn score (0 to 4; 0 turns the estimate off). zxcvbn also knows the
-    /// commonest passwords, which score 0.
-    pub min_strength: u8,
-}
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        Self {
-            min_length: 8,
-            max_length: 128,
-            required_classes: Vec::new(),
-            classes_of: None,
-            forbid_personal_info: true,
-            blocklist: Vec::new(),
-            min_strength: 2,
         }
     }
 }
@@ -127,27 +75,6 @@ impl Violation {
 }
 
 impl PasswordPolicy {
-    /// Checks the configuration itself (at start-up).
-    pub fn validate(&self) -> Result<(), String> {
-        if self.min_length < 1 || self.max_length < self.min_length || self.max_length > 1024 {
-            return Err("need 1 ≤ min_length ≤ max_length ≤ 1024".into());
-        }
-        if self.max_length < 64 {
-            return Err("max_length must allow at least 64 characters (NIST 800-63B)".into());
-        }
-        if let Some(c) = &self.classes_of
-            && (c.count == 0 || c.count > c.of.len())
-        {
-            return Err(
-                "classes_of.count must be between 1 and the number of classes listed".into(),
-            );
-        }
-        if self.min_strength > 4 {
-            return Err("min_strength is a zxcvbn score, 0 to 4".into());
-        }
-        Ok(())
-    }
-
     /// Every rule, as the violation it would give, in the order `check` lists them: what
     /// the new-password page shows before anything is typed (the blocklist is not shown).
     pub fn rules(&self) -> Vec<Violation> {

@@ -5,34 +5,8 @@
 
 use std::net::IpAddr;
 
+pub use crate::config::TrustedProxies;
 use actix_web::HttpRequest;
-use ipnet::IpNet;
-use serde::Deserialize;
-
-/// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of the reverse proxies in front of the
-/// instances.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Vec<String>")]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TryFrom<Vec<String>> for TrustedProxies {
-    type Error = String;
-
-    fn try_from(list: Vec<String>) -> Result<Self, String> {
-        list.iter()
-            .map(|entry| {
-                let entry = entry.trim();
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("{entry:?} is not an address or a network such as 10.0.0.0/8")
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-}
 
 impl TrustedProxies {
     fn trusts(&self, ip: IpAddr) -> bool {

@@ -1,0 +1,208 @@
+//! The sections of the settings: plain data, checked for sound values when loaded. What
+//! they mean lives where they are used (the password rules in `domain::password_policy`,
+//! the trusted proxies in `web::client_address`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::Duration;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A class of characters a rule can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CharClass {
+    Lower,
+    Upper,
+    Digit,
+    Special,
+}
+
+/// "At least `count` of these classes" (Smartschool: 3 of lower, upper, digit, special).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassesOf {
+    pub count: usize,
+    pub of: Vec<CharClass>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordPolicy {
+    /// Fewest characters (NIST: at least 8).
+    pub min_length: usize,
+    /// Most characters (NIST: allow at least 64).
+    pub max_length: usize,
+    /// Classes that must each appear.
+    pub required_classes: Vec<CharClass>,
+    /// Optionally, a number of classes out of a set.
+    pub classes_of: Option<ClassesOf>,
+    /// Refuse passwords containing the identifier, a name or the e-mail's local part.
+    pub forbid_personal_info: bool,
+    /// Extra refused passwords (compared without regard to case), e.g. the school's name.
+    pub blocklist: Vec<String>,
+    /// Minimum zxcvbn score (0 to 4; 0 turns the estimate off). zxcvbn also knows the
+    /// commonest passwords, which score 0.
+    pub min_strength: u8,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 128,
+            required_classes: Vec::new(),
+            classes_of: None,
+            forbid_personal_info: true,
+            blocklist: Vec::new(),
+            min_strength: 2,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// Checks the configuration itself (at start-up).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_length < 1 || self.max_length < self.min_length || self.max_length > 1024 {
+            return Err("need 1 ≤ min_length ≤ max_length ≤ 1024".into());
+        }
+        if self.max_length < 64 {
+            return Err("max_length must allow at least 64 characters (NIST 800-63B)".into());
+        }
+        if let Some(c) = &self.classes_of
+            && (c.count == 0 || c.count > c.of.len())
+        {
+            return Err(
+                "classes_of.count must be between 1 and the number of classes listed".into(),
+            );
+        }
+        if self.min_strength > 4 {
+            return Err("min_strength is a zxcvbn score, 0 to 4".into());
+        }
+        Ok(())
+    }
+}
+
+/// Which fields of the "Forgot password?" form identify the account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentifyBy {
+    /// The identifier only.
+    Identifier,
+    /// The e-mail address only: every account using it gets a link (families).
+    Email,
+    /// One field taking either (CREOS).
+    #[default]
+    Either,
+    /// Both, and they must belong to the same account (Smartschool).
+    Both,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySettings {
+    /// Which fields identify the account on the "Forgot password?" form.
+    pub identify_by: IdentifyBy,
+    /// How long a reset link and its code stay valid.
+    pub reset_ttl_seconds: i64,
+    /// Ask again for the account's e-mail address with the new password (CREOS).
+    pub confirm_email_on_reset: bool,
+    /// End the account's sessions and refresh tokens when its password is reset.
+    pub end_sessions_on_reset: bool,
+    /// How long a temporary password works.
+    pub temporary_password_ttl_seconds: i64,
+    /// Shortest time a request takes to answer, so timing does not reveal a match.
+    pub response_floor_millis: u64,
+    /// Seconds the confirmation page waits before going back to the application (CREOS).
+    pub redirect_delay_seconds: u32,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            identify_by: IdentifyBy::Either,
+            reset_ttl_seconds: 48 * 3600,
+            confirm_email_on_reset: false,
+            end_sessions_on_reset: true,
+            temporary_password_ttl_seconds: 7 * 86_400,
+            response_floor_millis: 400,
+            redirect_delay_seconds: 5,
+        }
+    }
+}
+
+impl RecoverySettings {
+    /// A bad value, as (key, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(600..=14 * 86_400).contains(&self.reset_ttl_seconds) {
+            return Err((
+                "reset_ttl_seconds",
+                "must be between 600 (10 minutes) and 1209600 (14 days)".into(),
+            ));
+        }
+        if !(3600..=90 * 86_400).contains(&self.temporary_password_ttl_seconds) {
+            return Err((
+                "temporary_password_ttl_seconds",
+                "must be between 3600 (1 hour) and 7776000 (90 days)".into(),
+            ));
+        }
+        if self.response_floor_millis > 5000 {
+            return Err(("response_floor_millis", "must be at most 5000".into()));
+        }
+        if self.redirect_delay_seconds > 60 {
+            return Err(("redirect_delay_seconds", "must be at most 60".into()));
+        }
+        Ok(())
+    }
+
+    pub fn reset_ttl(&self) -> Duration {
+        Duration::seconds(self.reset_ttl_seconds)
+    }
+}
+
+/// DKIM signing (RFC 6376) of outgoing mail, so receivers can check it comes from the
+/// school's domain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    /// The signing domain (`d=`), e.g. `sts.school.example`.
+    pub domain: String,
+    /// The selector (`s=`): the key is published at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: String,
+    /// `rsa` (a PKCS#1 PEM file) or `ed25519` (a file with the base64 of the 32-byte key).
+    pub algorithm: DkimAlgorithm,
+    pub private_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+/// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of the reverse proxies in front of the
+/// instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(list: Vec<String>) -> Result<Self, String> {
+        list.iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("{entry:?} is not an address or a network such as 10.0.0.0/8")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
