@@ -21,6 +21,7 @@ pub mod terms;
 pub mod throttle;
 pub mod types;
 pub mod users;
+pub mod wizard;
 
 use std::sync::{Arc, RwLock};
 
