@@ -1,6 +1,7 @@
 //! The identity provider's domain: accounts, clients, keys and the OIDC protocol. It knows
 //! nothing of HTTP; the web layer extracts input, calls in here and maps the result.
 
+pub mod account;
 pub mod audit;
 pub mod clients;
 pub mod clock;

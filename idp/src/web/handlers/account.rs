@@ -10,14 +10,13 @@ use serde_json::{Value, json};
 use super::forms::{PageError, form_page, problem_box, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
 use super::{PageResult, State, client_address, run, see_other, session_cookie};
-use crate::domain::login::{self, Failure, Finished, Method, PasswordAuthenticator, Then};
+use crate::domain::account::{self, DataEdit, PasswordRefusal};
 use crate::domain::oidc::sessions;
-use crate::domain::recovery::{self, NewPassword, Origin, Problem};
-use crate::domain::resets::Purpose;
+use crate::domain::recovery::{NewPassword, Problem};
 use crate::domain::schools::{self, DataChanges};
 use crate::domain::types::SchoolId;
-use crate::domain::users::{self, Contact, User};
-use crate::domain::{DomainError, DomainResult, Idp, links};
+use crate::domain::users::User;
+use crate::domain::{DomainError, DomainResult, links};
 use crate::store::DbConn;
 use crate::web::{cookies, csrf};
 
@@ -156,85 +155,37 @@ pub struct AccountForm {
     message: String,
 }
 
+impl AccountForm {
+    fn data_edit(&self) -> DataEdit {
+        DataEdit {
+            street_address: self.street_address.clone(),
+            postal_code: self.postal_code.clone(),
+            locality: self.locality.clone(),
+            country: self.country.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+}
+
 enum Posted {
     NotSignedIn,
     Done(&'static str, Option<String>),
     Refused(Box<View>, Vec<Problem>, Option<PageError>),
 }
 
-/// Why a password change was refused: the rules broken, or a message.
-type Refusal = (Vec<Problem>, Option<PageError>);
-
-/// The current password, checked like a login (same throttles), then the new one; the
-/// other sessions end with the change and this browser gets a new one (the cookie).
-fn change_password(
-    idp: &Idp,
-    conn: &mut DbConn,
-    user: &User,
-    form: &AccountForm,
-    address: &str,
-) -> DomainResult<Result<String, Refusal>> {
-    let origin = Origin::of(address);
-    let current = PasswordAuthenticator::read(&user.username, &form.current);
-    let checked = match current {
-        Ok(current) => login::authenticate(idp, conn, &current, origin)?,
-        Err(failure) => Err(failure),
-    };
-    let mut who = match checked {
-        Ok(who) => who,
-        Err(Failure::Throttled { minutes }) => {
-            let throttled = PageError::wait("login-error-throttled", minutes);
-            return Ok(Err((Vec::new(), Some(throttled))));
+/// The message or rules a refused password change shows.
+fn refusal(refused: PasswordRefusal) -> (Vec<Problem>, Option<PageError>) {
+    match refused {
+        PasswordRefusal::Throttled { minutes } => (
+            Vec::new(),
+            Some(PageError::wait("login-error-throttled", minutes)),
+        ),
+        PasswordRefusal::WrongCurrent => {
+            (Vec::new(), Some(PageError::new("account-error-current")))
         }
-        Err(_) => {
-            return Ok(Err((
-                Vec::new(),
-                Some(PageError::new("account-error-current")),
-            )));
-        }
-    };
-    let new = NewPassword {
-        password: &form.password,
-        confirmation: &form.confirmation,
-        email: None,
-    };
-    let problems = recovery::change_password(idp, conn, user, new, Purpose::Change, origin)?;
-    if !problems.is_empty() {
-        return Ok(Err((problems, None)));
+        PasswordRefusal::Problems(problems) => (problems, None),
     }
-    who.method = Method::PASSWORD_CHANGE;
-    match login::finish(idp, conn, who, origin, Then::Stay)? {
-        Finished::LoggedIn { session_cookie, .. } => Ok(Ok(session_cookie)),
-        Finished::RequiredActions { .. } => Err(DomainError::Internal(
-            "staying on the account page owes no wizard".into(),
-        )),
-    }
-}
-
-fn edit_data(idp: &Idp, conn: &mut DbConn, user: &User, form: &AccountForm) -> DomainResult<()> {
-    let now = idp.now();
-    if !schools::schools_of(conn, user.id)?
-        .iter()
-        .any(|s| s.data_changes == DataChanges::Edit)
-    {
-        return Err(DomainError::invalid(
-            "data",
-            "a school that lets its people edit their data",
-        ));
-    }
-    let mut profile = user.profile.clone();
-    profile.street_address = form.street_address.clone();
-    profile.postal_code = form.postal_code.clone();
-    profile.locality = form.locality.clone();
-    profile.country = form.country.clone();
-    users::set_profile(conn, user.id, &profile, now)?;
-    let contact = Contact {
-        given_name: user.given_name.clone(),
-        family_name: user.family_name.clone(),
-        email: form.email.clone(),
-        phone_number: form.phone.clone(),
-    };
-    users::set_contact(conn, user.id, &contact, now)
 }
 
 #[tracing::instrument(skip_all, name = "account_submit")]
@@ -259,15 +210,27 @@ pub async fn account_submit(
             ));
         }
         match form.form.as_str() {
-            "password" => match change_password(idp, conn, &user, &form, &address)? {
-                Ok(cookie) => Ok(Posted::Done("password", Some(cookie))),
-                Err((problems, error)) => Ok(Posted::Refused(
-                    Box::new(load(conn, user)?),
-                    problems,
-                    error,
-                )),
-            },
-            "data" => match edit_data(idp, conn, &user, &form) {
+            "password" => {
+                let new = NewPassword {
+                    password: &form.password,
+                    confirmation: &form.confirmation,
+                    email: None,
+                };
+                let changed =
+                    account::change_password(idp, conn, &user, &form.current, new, &address)?;
+                match changed {
+                    Ok(cookie) => Ok(Posted::Done("password", Some(cookie))),
+                    Err(refused) => {
+                        let (problems, error) = refusal(refused);
+                        Ok(Posted::Refused(
+                            Box::new(load(conn, user)?),
+                            problems,
+                            error,
+                        ))
+                    }
+                }
+            }
+            "data" => match account::edit_data(idp, conn, &user, form.data_edit()) {
                 Ok(()) => Ok(Posted::Done("data", None)),
                 Err(e) if e.is_client_error() => Ok(Posted::Refused(
                     Box::new(load(conn, user)?),
