@@ -1,6 +1,9 @@
 //! The `idp` command: serve, migrate, and administer clients, users, schools and keys.
 
-mod admin;
+mod clients;
+mod keys;
+mod mail;
+mod output;
 mod schools;
 mod users;
 
@@ -42,7 +45,7 @@ pub enum Command {
     /// Manage relying parties.
     Client {
         #[command(subcommand)]
-        command: admin::ClientCommand,
+        command: clients::ClientCommand,
     },
     /// Manage accounts.
     User {
@@ -67,12 +70,12 @@ pub enum Command {
     /// Mail.
     Mail {
         #[command(subcommand)]
-        command: admin::MailCommand,
+        command: mail::MailCommand,
     },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
-        command: admin::KeysCommand,
+        command: keys::KeysCommand,
     },
 }
 
@@ -97,13 +100,13 @@ pub fn main() -> ExitCode {
         Command::Db {
             command: DbCommand::Migrate,
         } => migrate(&settings),
-        Command::Client { command } => admin::client(settings, command, cli.json),
+        Command::Client { command } => clients::client(settings, command, cli.json),
         Command::User { command } => users::user(settings, command, cli.json),
         Command::Org { command } => schools::org(settings, command, cli.json),
         Command::School { command } => schools::school(settings, command, cli.json),
         Command::Terms { command } => schools::terms(settings, command, cli.json),
-        Command::Keys { command } => admin::keys(settings, command, cli.json),
-        Command::Mail { command } => admin::mail(settings, command, cli.json),
+        Command::Keys { command } => keys::keys(settings, command, cli.json),
+        Command::Mail { command } => mail::mail(settings, command, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

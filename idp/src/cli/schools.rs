@@ -4,9 +4,30 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::CliResult;
-use super::admin::{open, print};
+use super::output::{open, print};
 use crate::config::Settings;
 use crate::domain::schools::{self, DataChanges, NewSchool};
+
+/// What a school's people may do about the data it holds.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DataChangesArg {
+    /// Edit it themselves on the account page.
+    Edit,
+    /// Send a change request the school handles.
+    Request,
+    /// See how to contact the school.
+    Contact,
+}
+
+impl From<DataChangesArg> for DataChanges {
+    fn from(arg: DataChangesArg) -> Self {
+        match arg {
+            DataChangesArg::Edit => Self::Edit,
+            DataChangesArg::Request => Self::Request,
+            DataChangesArg::Contact => Self::Contact,
+        }
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -26,9 +47,9 @@ pub enum SchoolCommand {
         org: String,
         #[arg(long)]
         name: String,
-        /// What people may do about their data: edit, request or contact.
-        #[arg(long, default_value = "contact")]
-        data_changes: String,
+        /// What people may do about their data.
+        #[arg(long, value_enum, default_value = "contact")]
+        data_changes: DataChangesArg,
         /// How to reach the school's office, shown to people.
         #[arg(long)]
         contact: Option<String>,
@@ -93,7 +114,7 @@ pub fn school(settings: Settings, command: SchoolCommand, json_out: bool) -> Cli
             let new = NewSchool {
                 organising_body: body.id,
                 name: &name,
-                data_changes: DataChanges::parse(&data_changes)?,
+                data_changes: data_changes.into(),
                 contact: contact.as_deref(),
             };
             let school = schools::create_school(&mut conn, new, idp.now())?;

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::CliResult;
-use super::admin::{open, print};
+use super::output::{open, print};
 use crate::config::Settings;
 use crate::domain::password_policy::PasswordContext;
 use crate::domain::recovery::{self, Delivery};
@@ -15,15 +15,34 @@ use crate::domain::users::{self, NewUser};
 use crate::domain::{DomainError, Idp, links};
 use crate::i18n::Locale;
 
+/// What an account is for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    Pupil,
+    Guardian,
+    Staff,
+    Administrator,
+}
+
+impl From<KindArg> for AccountKind {
+    fn from(arg: KindArg) -> Self {
+        match arg {
+            KindArg::Pupil => Self::Pupil,
+            KindArg::Guardian => Self::Guardian,
+            KindArg::Staff => Self::Staff,
+            KindArg::Administrator => Self::Administrator,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create an account; the password is read from stdin unless given.
     Create {
         #[arg(long)]
         username: String,
-        /// pupil, guardian, staff or administrator.
-        #[arg(long, default_value = "pupil")]
-        kind: String,
+        #[arg(long, value_enum, default_value = "pupil")]
+        kind: KindArg,
         #[arg(long)]
         email: Option<String>,
         #[arg(long)]
@@ -95,7 +114,8 @@ pub enum UserCommand {
     /// Change what an account is: pupil, guardian, staff or administrator.
     SetKind {
         user: String,
-        kind: String,
+        #[arg(value_enum)]
+        kind: KindArg,
     },
     /// Set what the school holds about the person; only the fields given change, an
     /// empty value removes one.
@@ -195,7 +215,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
                 enforce_policy(&idp, p, &who)?;
             }
             let new = NewUser {
-                kind: AccountKind::parse(&kind)?,
+                kind: kind.into(),
                 username: Username::parse(&username)?,
                 email: email.as_deref().map(Email::parse).transpose()?,
                 email_verified: false,
@@ -327,7 +347,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
         }
         UserCommand::SetKind { user, kind } => {
             let u = users::lookup(&mut conn, &user)?;
-            let kind = AccountKind::parse(&kind)?;
+            let kind = AccountKind::from(kind);
             users::set_kind(&mut conn, u.id, kind, now)?;
             print(json_out, json!({"user": u.id, "kind": kind}), || {
                 format!("{} is now {}", u.username, kind.as_str())

@@ -1,0 +1,216 @@
+//! `idp client`: register, list, show and delete relying parties.
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+
+use super::CliResult;
+use super::output::{open, print, spaced};
+use crate::config::Settings;
+use crate::domain::clients::{self, AuthMethod, GrantType, NewClient};
+use crate::domain::types::{ClientId, RedirectUri, SigningAlg};
+use crate::domain::{DomainError, Idp};
+
+// Parsed once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret once.
+    Create(CreateArgs),
+    List,
+    Show {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    name: String,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    public: bool,
+    /// Use this secret instead of generating one (at least 32 characters).
+    #[arg(long)]
+    secret: Option<String>,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Grant types (repeat for several); by default authorization_code and refresh_token.
+    #[arg(long = "grant", value_enum)]
+    grants: Vec<GrantArg>,
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// RS256 (the default, as OIDC requires) or ES256.
+    #[arg(long, value_enum, default_value = "RS256")]
+    id_token_alg: AlgArg,
+    /// By default client_secret_basic (none for --public, private_key_jwt with --jwks-file).
+    #[arg(long, value_enum)]
+    auth_method: Option<AuthMethodArg>,
+    /// File with the client's JWK Set, for private_key_jwt.
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum GrantArg {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl From<GrantArg> for GrantType {
+    fn from(arg: GrantArg) -> Self {
+        match arg {
+            GrantArg::AuthorizationCode => Self::AuthorizationCode,
+            GrantArg::RefreshToken => Self::RefreshToken,
+            GrantArg::ClientCredentials => Self::ClientCredentials,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+}
+
+impl From<AlgArg> for SigningAlg {
+    fn from(arg: AlgArg) -> Self {
+        match arg {
+            AlgArg::Rs256 => Self::RS256,
+            AlgArg::Es256 => Self::ES256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum AuthMethodArg {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl From<AuthMethodArg> for AuthMethod {
+    fn from(arg: AuthMethodArg) -> Self {
+        match arg {
+            AuthMethodArg::ClientSecretBasic => Self::ClientSecretBasic,
+            AuthMethodArg::ClientSecretPost => Self::ClientSecretPost,
+            AuthMethodArg::PrivateKeyJwt => Self::PrivateKeyJwt,
+            AuthMethodArg::None => Self::None,
+        }
+    }
+}
+
+pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> CliResult {
+    let idp = open(settings)?;
+    match command {
+        ClientCommand::Create(args) => create(&idp, args, json_out),
+        ClientCommand::List => list(&idp, json_out),
+        ClientCommand::Show { id } => show(&idp, &id, json_out),
+        ClientCommand::Delete { id } => delete(&idp, &id, json_out),
+    }
+}
+
+fn client_text(c: &clients::Client) -> String {
+    format!(
+        "{}  {}\n  auth: {}\n  grants: {}\n  scopes: {}\n  redirect URIs: {}\n  post-logout URIs: {}\n  ID token alg: {}",
+        c.id,
+        c.name,
+        c.token_endpoint_auth_method.as_str(),
+        spaced(c.grant_types.iter().map(|g| g.as_str())),
+        spaced(c.scopes.iter().map(String::as_str)),
+        spaced(c.redirect_uris.iter().map(|r| r.as_str())),
+        spaced(c.post_logout_redirect_uris.iter().map(|r| r.as_str())),
+        c.id_token_signed_response_alg.as_str(),
+    )
+}
+
+fn create(idp: &Idp, args: CreateArgs, json_out: bool) -> CliResult {
+    let method = match (args.auth_method, args.public) {
+        (Some(m), _) => m.into(),
+        (None, true) => AuthMethod::None,
+        (None, false) if args.jwks_file.is_some() => AuthMethod::PrivateKeyJwt,
+        (None, false) => AuthMethod::ClientSecretBasic,
+    };
+    let grant_types = if args.grants.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        args.grants.into_iter().map(GrantType::from).collect()
+    };
+    let jwks = match args.jwks_file {
+        Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+        None => None,
+    };
+    let uris = |list: &[String]| -> Result<Vec<RedirectUri>, DomainError> {
+        list.iter().map(|u| RedirectUri::parse(u)).collect()
+    };
+    let new = NewClient {
+        id: ClientId::parse(&args.id)?,
+        name: args.name,
+        secret: args.secret,
+        token_endpoint_auth_method: method,
+        redirect_uris: uris(&args.redirect_uris)?,
+        post_logout_redirect_uris: uris(&args.post_logout_redirect_uris)?,
+        grant_types,
+        scopes: if args.scopes.is_empty() {
+            clients::SUPPORTED_SCOPES.map(String::from).to_vec()
+        } else {
+            args.scopes
+        },
+        id_token_signed_response_alg: args.id_token_alg.into(),
+        jwks,
+    };
+    let (client, secret) = clients::create(&mut *idp.conn()?, new, idp.now())?;
+    print(
+        json_out,
+        json!({ "client": client, "client_secret": secret }),
+        || {
+            let mut out = client_text(&client);
+            if let Some(s) = &secret {
+                out.push_str(&format!("\n  secret (shown once, store it now): {s}"));
+            }
+            out
+        },
+    );
+    Ok(())
+}
+
+fn list(idp: &Idp, json_out: bool) -> CliResult {
+    let all = clients::list(&mut *idp.conn()?)?;
+    print(json_out, json!(all), || {
+        all.iter()
+            .map(|c| {
+                let method = c.token_endpoint_auth_method.as_str();
+                format!("{}  {}  ({method})", c.id, c.name)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+fn show(idp: &Idp, id: &str, json_out: bool) -> CliResult {
+    let c = clients::find(&mut *idp.conn()?, id)?
+        .ok_or_else(|| DomainError::NotFound(format!("client {id}").into()))?;
+    print(json_out, json!(c), || client_text(&c));
+    Ok(())
+}
+
+fn delete(idp: &Idp, id: &str, json_out: bool) -> CliResult {
+    clients::delete(&mut *idp.conn()?, id)?;
+    print(json_out, json!({ "deleted": id }), || {
+        format!("client {id} deleted")
+    });
+    Ok(())
+}
