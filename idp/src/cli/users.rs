@@ -393,7 +393,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let mut contact = users::Contact {
                 given_name: u.given_name.clone(),
                 family_name: u.family_name.clone(),
-                email: u.email.clone(),
+                email: u.email.as_deref().map(String::from),
                 phone_number: u.phone_number.clone(),
             };
             merge(&mut contact.given_name, given_name);

@@ -31,8 +31,8 @@ pub struct Profile {
 pub struct User {
     pub id: UserId,
     pub kind: AccountKind,
-    pub username: String,
-    pub email: Option<String>,
+    pub username: Username,
+    pub email: Option<Email>,
     pub email_verified: bool,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -89,8 +89,15 @@ impl User {
                 sex: row.sex,
             },
             first_login_at: row.first_login_at.map(from_db),
-            username: row.username,
-            email: row.email,
+            // Stored only after `parse`; a row that fails it was written by hand.
+            username: Username::parse(&row.username)
+                .map_err(|e| DomainError::Corrupt(format!("user {}: {e}", row.id)))?,
+            email: row
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| DomainError::Corrupt(format!("user {}: {e}", row.id)))?,
             email_verified: row.email_verified,
             given_name: row.given_name,
             family_name: row.family_name,

@@ -52,13 +52,16 @@ pub(super) fn person_fields(user: &User, locale: Locale) -> Vec<Value> {
 pub(super) fn own_fields(user: &User) -> Vec<Value> {
     let p = &user.profile;
     vec![
-        field("wizard-field-identifier", Some(user.username.clone())),
+        field("wizard-field-identifier", Some(user.username.to_string())),
         field("wizard-field-name", user.name()),
         field("wizard-field-address", p.street_address.clone()),
         field("wizard-field-postal-code", p.postal_code.clone()),
         field("wizard-field-locality", p.locality.clone()),
         field("wizard-field-country", p.country.clone()),
-        field("wizard-field-email", user.email.clone()),
+        field(
+            "wizard-field-email",
+            user.email.as_deref().map(String::from),
+        ),
         field("wizard-field-phone", user.phone_number.clone()),
     ]
 }
