@@ -9,8 +9,6 @@ use idp::domain::login::{
 use idp::domain::users;
 use idp::domain::{DomainResult, Idp};
 use idp::store::DbConn;
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, TokenResponse};
 
 use crate::both_backends;
 use crate::support::*;
@@ -47,16 +45,8 @@ impl Authenticator for SecurityKey<'_> {
 async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (client, http) = relying_party(&server, "school-app", Some(SECRET)).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, _, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge)
-        .url();
-    let resp = browser().get(auth_url.as_str()).send().await.unwrap();
+    let rp = rp_request(&client, &[]);
+    let resp = browser().get(&rp.url).send().await.unwrap();
     let request = query_param(&server.url(&location(&resp)), "request").unwrap();
 
     let idp = &server.idp;
@@ -80,18 +70,7 @@ async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
     };
     assert!(back.starts_with(REDIRECT), "{back}");
     let code = query_param(&back, "code").unwrap();
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
-    let claims = tokens
-        .id_token()
-        .expect("an ID token")
-        .claims(&client.id_token_verifier(), &nonce)
-        .expect("a valid ID token");
+    let (_, claims) = rp_redeem(&client, &http, code, rp).await;
     let amr: Vec<String> = claims
         .auth_method_refs()
         .unwrap()

@@ -5,8 +5,6 @@ use idp::config::Settings;
 use idp::domain::audit;
 use idp::domain::links::{self, RelationLabel};
 use idp::domain::users;
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
 
 use crate::both_backends;
 use crate::support::*;
@@ -137,19 +135,10 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
 
     // The relying party: discovery, an authorization request with PKCE and a nonce.
     let (client, http) = relying_party(&server, "school-app", Some(SECRET)).await;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf_state, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let rp = rp_request(&client, &["profile"]);
 
     let browser = browser();
-    let resp = browser.get(auth_url.as_str()).send().await.unwrap();
+    let resp = browser.get(&rp.url).send().await.unwrap();
     let request = query_param(&server.url(&location(&resp)), "request").unwrap();
     let (_, login_page) =
         get_text(&browser, &server.url(&format!("/login?request={request}"))).await;
@@ -249,21 +238,10 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     assert!(back.starts_with(REDIRECT), "{back}");
     assert_eq!(
         query_param(&back, "state").as_deref(),
-        Some(csrf_state.secret().as_str())
+        Some(rp.state.secret().as_str())
     );
     let code = query_param(&back, "code").unwrap();
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
-    let claims = tokens
-        .id_token()
-        .expect("an ID token")
-        .claims(&client.id_token_verifier(), &nonce)
-        .expect("a valid ID token");
+    let (_, claims) = rp_redeem(&client, &http, code, rp).await;
     assert_eq!(
         claims.preferred_username().map(|u| u.as_str()),
         Some(USERNAME)

@@ -596,3 +596,63 @@ pub fn authorize_url(server: &TestServer, scope: &str, extra: &str) -> String {
         urlencode(scope)
     )
 }
+
+/// A relying party's authorization request, as it keeps it: the URL the browser goes to,
+/// and the `state`, `nonce` and PKCE verifier it checks the answer with.
+pub struct RpRequest {
+    pub url: String,
+    pub state: openidconnect::CsrfToken,
+    pub nonce: openidconnect::Nonce,
+    pub verifier: openidconnect::PkceCodeVerifier,
+}
+
+/// An authorization-code request of `client` with PKCE (S256), a `state`, a `nonce` and
+/// `scopes` besides `openid`.
+pub fn rp_request(client: &RelyingParty, scopes: &[&str]) -> RpRequest {
+    use openidconnect::core::CoreAuthenticationFlow;
+    use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).to_owned()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+    RpRequest {
+        url: url.to_string(),
+        state,
+        nonce,
+        verifier,
+    }
+}
+
+/// Redeems `code` as the relying party and verifies the ID token (signature, issuer,
+/// audience, nonce): the token response and the ID token's claims.
+pub async fn rp_redeem(
+    client: &RelyingParty,
+    http: &reqwest::Client,
+    code: String,
+    request: RpRequest,
+) -> (
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreIdTokenClaims,
+) {
+    use openidconnect::{AuthorizationCode, TokenResponse};
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(request.verifier)
+        .request_async(http)
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&client.id_token_verifier(), &request.nonce)
+        .expect("a valid ID token")
+        .clone();
+    (tokens, claims)
+}
