@@ -104,36 +104,43 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// A validated text value reads as the text it is (pages, mails, claims); only its `parse`
+/// makes one.
+macro_rules! read_as_text {
+    ($name:ident) => {
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
 /// The identifier a person logs in with (not their e-mail address).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Username(String);
 
-/// Read as the text it is (pages, mails, claims); only `parse` makes one.
-impl std::ops::Deref for Username {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for Username {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Username {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
+read_as_text!(Username);
 
 impl Username {
     pub const MAX_LEN: usize = 64;
@@ -166,6 +173,12 @@ impl Username {
     }
 }
 
+/// `text` encoded for a URL's query (pending-login ids are URL-safe already; this keeps any
+/// other value from breaking the URL).
+pub fn query_value(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// Case-insensitive form of an identifier or address as typed at login.
 pub fn normalize(text: &str) -> String {
     text.trim().to_lowercase()
@@ -176,31 +189,7 @@ pub fn normalize(text: &str) -> String {
 #[serde(transparent)]
 pub struct Email(String);
 
-/// Read as the text it is (pages, mails, claims); only `parse` makes one.
-impl std::ops::Deref for Email {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for Email {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Email {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
+read_as_text!(Email);
 
 impl Email {
     pub fn parse(text: &str) -> Result<Self, DomainError> {

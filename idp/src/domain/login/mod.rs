@@ -26,6 +26,7 @@ pub use password::PasswordAuthenticator;
 use super::audit::{self, Origin};
 use super::oidc::{authorize, sessions};
 use super::throttle::{self, ThrottleKey};
+use super::types::query_value;
 use super::users::{self, User};
 use super::{DomainResult, Idp, required_actions};
 use crate::store::DbConn;
@@ -230,7 +231,7 @@ pub fn finish(
             }
             None => "/".to_owned(),
         }),
-        Then::Resume(Some(request)) => Some(format!("/resume?request={}", urlencode(&request))),
+        Then::Resume(Some(request)) => Some(format!("/resume?request={}", query_value(&request))),
         Then::Answer(None) | Then::Resume(None) => Some("/".to_owned()),
         Then::Stay => None,
     };
@@ -303,8 +304,4 @@ pub fn with_password(
             finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
         }
     }
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -13,6 +13,7 @@ use crate::domain::oidc::authorize::{self, Outcome};
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{self, CompletionOutcome, Credential, NewPassword, Origin};
 use crate::domain::resets::{Purpose, Unusable, UnusableReset};
+use crate::domain::types::query_value;
 use crate::domain::users::User;
 use crate::web::{cookies, csrf};
 
@@ -73,7 +74,7 @@ fn unusable_page(
     };
     // A typed code names no pending login: it could belong to anyone's account.
     let request = match unusable.resume_request {
-        Some(request) if !by_code => format!("?request={}", urlencode(&request)),
+        Some(request) if !by_code => format!("?request={}", query_value(&request)),
         _ => String::new(),
     };
     let html = state.pages.render(
@@ -345,10 +346,6 @@ pub async fn reset_submit(
             unusable_page(&state, &req, Unusable::Unknown.into(), true)
         }
     })
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Back to the application of the pending login, now that the browser has a session.
