@@ -312,17 +312,13 @@ impl Translations {
         key.to_owned()
     }
 
-    /// The text of a password-policy violation.
-    pub fn violation(
-        &self,
-        locale: Locale,
-        v: &crate::domain::password_policy::Violation,
-    ) -> String {
+    /// The message `key` with numeric arguments (a password rule's limits: `min`, `count`).
+    pub fn with_counts(&self, locale: Locale, key: &str, counts: &[(&str, usize)]) -> String {
         let mut args = FluentArgs::new();
-        for (name, value) in v.message_args() {
-            args.set(name, value);
+        for (name, value) in counts {
+            args.set(*name, *value);
         }
-        self.get(locale, &v.message_key(), Some(&args))
+        self.get(locale, key, Some(&args))
     }
 
     /// Message ids of a locale, for the completeness test.
@@ -427,7 +423,7 @@ mod tests {
             assert!(french.contains(&v.message_key()), "no text for {v:?}");
         }
         assert_eq!(
-            t.violation(Locale::Fr, &Violation::TooShort { min: 8 }),
+            t.with_counts(Locale::Fr, "password-rule-min-length", &[("min", 8)]),
             "Le mot de passe doit faire au moins 8 caractères."
         );
     }

@@ -465,7 +465,12 @@ fn enforce_policy(idp: &Idp, password: &str, who: &PasswordContext<'_>) -> CliRe
     }
     let lines: Vec<String> = violations
         .iter()
-        .map(|v| format!("  - {}", idp.translations.violation(Locale::En, v)))
+        .map(|v| {
+            let text =
+                idp.translations
+                    .with_counts(Locale::En, &v.message_key(), &v.message_args());
+            format!("  - {text}")
+        })
         .collect();
     Err(format!(
         "the password breaks the password policy (--skip-policy to accept it anyway):\n{}",

@@ -41,6 +41,12 @@ pub(super) fn form_page(
     builder.body(html)
 }
 
+/// What a broken password rule says, in `locale`.
+fn violation_text(state: &State, locale: Locale, v: &Violation) -> String {
+    let (key, counts) = (v.message_key(), v.message_args());
+    state.pages.translations.with_counts(locale, &key, &counts)
+}
+
 /// One rule line of the new-password page; `data-*` attributes let the page script tick it.
 fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> Value {
     let policy = &state.idp.settings.password_policy;
@@ -66,7 +72,7 @@ fn rule_line(state: &State, locale: Locale, v: &Violation, words: &[String]) -> 
     // Only the server can judge strength and the block-list: the script leaves them be.
     let checked_live = !matches!(v, Violation::TooWeak | Violation::Blocklisted);
     json!({
-        "text": state.pages.translations.violation(locale, v),
+        "text": violation_text(state, locale, v),
         "check": if checked_live { check } else { String::new() },
         "value": value,
     })
@@ -104,7 +110,7 @@ pub(super) fn problem_box(state: &State, locale: Locale, problems: &[recovery::P
     let items: Vec<String> = problems
         .iter()
         .map(|p| match p {
-            recovery::Problem::Policy(v) => t.violation(locale, v),
+            recovery::Problem::Policy(v) => violation_text(state, locale, v),
             other => t.get(locale, &other.message_key(), None),
         })
         .collect();
