@@ -27,8 +27,9 @@ pub struct AppState {
     /// Signs CSRF form tokens; the secret lives in the database, so every instance checks
     /// every form.
     pub csrf_key: aws_lc_rs::hmac::Key,
-    /// The discovery document, built once (it depends on the settings only).
-    pub discovery_json: Arc<[u8]>,
+    /// The discovery document, built once (it depends on the settings only); each answer
+    /// shares these bytes, nothing is copied.
+    pub discovery_json: web::Bytes,
 }
 
 pub type State = web::Data<AppState>;
@@ -67,7 +68,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
         idp: idp.clone(),
         pages,
         csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
-        discovery_json: discovery.to_string().into_bytes().into(),
+        discovery_json: web::Bytes::from(discovery.to_string()),
     });
     spawn_mail_worker(idp.clone());
     spawn_key_reloader(idp);

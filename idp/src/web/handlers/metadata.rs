@@ -11,7 +11,7 @@ pub async fn discovery(state: State) -> HttpResponse {
         .content_type("application/json")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .insert_header(("Access-Control-Allow-Origin", "*"))
-        .body(Bytes::copy_from_slice(&state.discovery_json))
+        .body(state.discovery_json.clone())
 }
 
 #[tracing::instrument(skip_all, name = "jwks")]
