@@ -3,6 +3,7 @@
 
 pub mod jws;
 pub mod keys;
+pub mod legacy;
 pub mod password;
 pub mod sealing;
 

@@ -1,0 +1,432 @@
+//! Password hashes of legacy school systems, as `account-migration` moves them in. Each is
+//! read once, at import: a hash that cannot be read is a row error there, never a failure
+//! at login. At the first login the legacy-hash authenticator verifies it, and the account
+//! gets an argon2id hash instead (what Auth0, Kratos, Zitadel and Kanidm do; nobody
+//! re-hashes at import, which is why imports stay fast).
+//!
+//! Cost parameters come from the hash itself, so they are capped: a header claiming a
+//! billion PBKDF2 iterations must not turn one login into a denial of service.
+//!
+//! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
+//! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`, and
+//! bcrypt `$2a$`, `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied
+//! it).
+
+use std::num::NonZeroU32;
+
+use aws_lc_rs::{constant_time, digest, pbkdf2};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The most PBKDF2 iterations a legacy hash may ask for: above Django 5's 1,000,000 and
+/// ASP.NET Core's 100,000, about half a second on these machines.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
+/// The highest bcrypt cost a legacy hash may ask for (2^13 rounds, about half a second).
+pub const MAX_BCRYPT_COST: u32 = 13;
+
+/// A legacy hash, read and checked for sound parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyHash {
+    /// PBKDF2 over the UTF-8 password: ASP.NET Identity V2 (HMAC-SHA1, 1000 iterations) and
+    /// V3 (its header names the PRF, the iterations and the salt), Django.
+    Pbkdf2 {
+        format: &'static str,
+        prf: Prf,
+        iterations: NonZeroU32,
+        salt: Vec<u8>,
+        derived: Vec<u8>,
+    },
+    /// LDAP: a digest of the password followed by the salt (none for `{SHA}`).
+    SaltedDigest {
+        format: &'static str,
+        digest: Digest,
+        salt: Vec<u8>,
+        hash: Vec<u8>,
+    },
+    /// bcrypt in modular-crypt form.
+    Bcrypt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prf {
+    HmacSha1,
+    HmacSha256,
+    HmacSha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// Why a stored hash cannot be used; said in the import report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegacyHashError {
+    #[error("not a hash format we read")]
+    UnknownFormat,
+    #[error("{0}: malformed")]
+    Malformed(&'static str),
+    #[error("{0}: {1} iterations, more than the {MAX_PBKDF2_ITERATIONS} allowed")]
+    TooManyIterations(&'static str, u32),
+    #[error("bcrypt cost {0}, more than the {MAX_BCRYPT_COST} allowed")]
+    CostTooHigh(u32),
+}
+
+impl Prf {
+    fn algorithm(self) -> pbkdf2::Algorithm {
+        match self {
+            Self::HmacSha1 => pbkdf2::PBKDF2_HMAC_SHA1,
+            Self::HmacSha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            Self::HmacSha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    fn output_len(self) -> usize {
+        match self {
+            Self::HmacSha1 => 20,
+            Self::HmacSha256 => 32,
+            Self::HmacSha512 => 64,
+        }
+    }
+}
+
+impl Digest {
+    fn algorithm(self) -> &'static digest::Algorithm {
+        match self {
+            Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha512 => &digest::SHA512,
+        }
+    }
+
+    fn output_len(self) -> usize {
+        self.algorithm().output_len()
+    }
+}
+
+fn iterations(format: &'static str, n: u32) -> Result<NonZeroU32, LegacyHashError> {
+    if n > MAX_PBKDF2_ITERATIONS {
+        return Err(LegacyHashError::TooManyIterations(format, n));
+    }
+    NonZeroU32::new(n).ok_or(LegacyHashError::Malformed(format))
+}
+
+fn base64(format: &'static str, text: &str) -> Result<Vec<u8>, LegacyHashError> {
+    STANDARD
+        .decode(text.trim())
+        .map_err(|_| LegacyHashError::Malformed(format))
+}
+
+impl LegacyHash {
+    /// Reads a self-describing stored hash.
+    pub fn parse(stored: &str) -> Result<Self, LegacyHashError> {
+        let stored = stored.trim();
+        if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
+            return bcrypt_hash(stored);
+        }
+        if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
+            return django(rest, "django pbkdf2_sha256", Prf::HmacSha256);
+        }
+        if let Some(rest) = stored.strip_prefix("pbkdf2_sha1$") {
+            return django(rest, "django pbkdf2_sha1", Prf::HmacSha1);
+        }
+        if stored.starts_with('{') {
+            return ldap(stored);
+        }
+        aspnet(stored)
+    }
+
+    /// The format's name, for the audit trail and reports.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Self::Pbkdf2 { format, .. } | Self::SaltedDigest { format, .. } => format,
+            Self::Bcrypt(_) => "bcrypt",
+        }
+    }
+
+    /// Whether `password` is the one this hash was made from (compared in constant time).
+    pub fn verify(&self, password: &str) -> bool {
+        match self {
+            Self::Pbkdf2 {
+                prf,
+                iterations,
+                salt,
+                derived,
+                ..
+            } => pbkdf2::verify(
+                prf.algorithm(),
+                *iterations,
+                salt,
+                password.as_bytes(),
+                derived,
+            )
+            .is_ok(),
+            Self::SaltedDigest {
+                digest, salt, hash, ..
+            } => {
+                let mut input = password.as_bytes().to_vec();
+                input.extend_from_slice(salt);
+                let computed = digest::digest(digest.algorithm(), &input);
+                constant_time::verify_slices_are_equal(computed.as_ref(), hash).is_ok()
+            }
+            // The legacy systems truncated at 72 bytes; so does this check.
+            Self::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
+        }
+    }
+
+    /// Whether the format is one fast digest (the LDAP schemes, salted or not): cheap to
+    /// guess offline, so the first login also asks for a new password.
+    pub fn is_weak(&self) -> bool {
+        matches!(self, Self::SaltedDigest { .. })
+    }
+}
+
+fn bcrypt_hash(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let parts: bcrypt::HashParts = stored
+        .parse()
+        .map_err(|_| LegacyHashError::Malformed("bcrypt"))?;
+    if parts.get_cost() > MAX_BCRYPT_COST {
+        return Err(LegacyHashError::CostTooHigh(parts.get_cost()));
+    }
+    Ok(LegacyHash::Bcrypt(stored.to_owned()))
+}
+
+/// Django: `pbkdf2_sha256$ITERATIONS$SALT$BASE64`; the salt is used as its UTF-8 text.
+fn django(rest: &str, format: &'static str, prf: Prf) -> Result<LegacyHash, LegacyHashError> {
+    let mut fields = rest.splitn(3, '$');
+    let (Some(count), Some(salt), Some(hash)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(LegacyHashError::Malformed(format));
+    };
+    let count: u32 = count
+        .parse()
+        .map_err(|_| LegacyHashError::Malformed(format))?;
+    let derived = base64(format, hash)?;
+    if salt.is_empty() || derived.len() != prf.output_len() {
+        return Err(LegacyHashError::Malformed(format));
+    }
+    Ok(LegacyHash::Pbkdf2 {
+        format,
+        prf,
+        iterations: iterations(format, count)?,
+        salt: salt.as_bytes().to_vec(),
+        derived,
+    })
+}
+
+/// LDAP userPassword schemes (RFC 2307 and the salted variants OpenLDAP writes).
+fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let (scheme, rest) = stored
+        .strip_prefix('{')
+        .and_then(|s| s.split_once('}'))
+        .ok_or(LegacyHashError::UnknownFormat)?;
+    let (format, digest, salted) = match scheme.to_ascii_uppercase().as_str() {
+        "SHA" => ("ldap {SHA}", Digest::Sha1, false),
+        "SSHA" => ("ldap {SSHA}", Digest::Sha1, true),
+        "SSHA256" => ("ldap {SSHA256}", Digest::Sha256, true),
+        "SSHA512" => ("ldap {SSHA512}", Digest::Sha512, true),
+        _ => return Err(LegacyHashError::UnknownFormat),
+    };
+    let bytes = base64(format, rest)?;
+    let n = digest.output_len();
+    if bytes.len() < n || (!salted && bytes.len() != n) || (salted && bytes.len() == n) {
+        return Err(LegacyHashError::Malformed(format));
+    }
+    let (hash, salt) = bytes.split_at(n);
+    Ok(LegacyHash::SaltedDigest {
+        format,
+        digest,
+        salt: salt.to_vec(),
+        hash: hash.to_vec(),
+    })
+}
+
+/// ASP.NET Identity: base64 of a format byte, then V2 (0x00): 16-byte salt and 32-byte
+/// PBKDF2-HMAC-SHA1 subkey, 1000 iterations; V3 (0x01): PRF, iterations and salt length as
+/// big-endian u32, the salt, the subkey (at least 16 bytes).
+fn aspnet(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let bytes = STANDARD
+        .decode(stored)
+        .map_err(|_| LegacyHashError::UnknownFormat)?;
+    match bytes.split_first() {
+        Some((0x00, rest)) if rest.len() == 48 => {
+            let (salt, derived) = rest.split_at(16);
+            Ok(LegacyHash::Pbkdf2 {
+                format: "aspnet identity v2",
+                prf: Prf::HmacSha1,
+                iterations: iterations("aspnet identity v2", 1000)?,
+                salt: salt.to_vec(),
+                derived: derived.to_vec(),
+            })
+        }
+        Some((0x01, rest)) => aspnet_v3(rest),
+        _ => Err(LegacyHashError::UnknownFormat),
+    }
+}
+
+fn aspnet_v3(rest: &[u8]) -> Result<LegacyHash, LegacyHashError> {
+    const FORMAT: &str = "aspnet identity v3";
+    let malformed = LegacyHashError::Malformed(FORMAT);
+    let word = |at: usize| -> Result<u32, LegacyHashError> {
+        let bytes: [u8; 4] = rest
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(malformed.clone())?;
+        Ok(u32::from_be_bytes(bytes))
+    };
+    let prf = match word(0)? {
+        0 => Prf::HmacSha1,
+        1 => Prf::HmacSha256,
+        2 => Prf::HmacSha512,
+        _ => return Err(malformed),
+    };
+    let count = word(4)?;
+    let salt_len = usize::try_from(word(8)?).map_err(|_| malformed.clone())?;
+    let body = rest.get(12..).ok_or(malformed.clone())?;
+    if salt_len < 16 || body.len() < salt_len + 16 {
+        return Err(malformed);
+    }
+    let (salt, derived) = body.split_at(salt_len);
+    Ok(LegacyHash::Pbkdf2 {
+        format: FORMAT,
+        prf,
+        iterations: iterations(FORMAT, count)?,
+        salt: salt.to_vec(),
+        derived: derived.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The password of the vectors below. The vectors come from implementations that share
+    /// no code with this one: Python's hashlib (ASP.NET layouts built by hand from the
+    /// format), passlib (Django, LDAP) and pyca's bcrypt, plus the OpenBSD bcrypt vector.
+    const PASSWORD: &str = "Ecole-2019!";
+
+    fn check(stored: &str, format: &str) {
+        let hash = LegacyHash::parse(stored).unwrap_or_else(|e| panic!("{stored}: {e}"));
+        assert_eq!(hash.format(), format);
+        assert!(hash.verify(PASSWORD), "{format}: the right password");
+        assert!(!hash.verify("ecole-2019!"), "{format}: a wrong password");
+        assert!(!hash.verify(""), "{format}: no password");
+    }
+
+    #[test]
+    fn aspnet_identity_v2_and_v3_with_each_prf() {
+        check(
+            "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
+            "aspnet identity v2",
+        );
+        for v3 in [
+            "AQAAAAAAACcQAAAAEGRlZmdoaWprbG1ub3BxcnP6UMV2CyDtPlmtiW/6sIqEpLF/UNhi0zacC4ceUCq2AA==",
+            "AQAAAAEAACcQAAAAEGRlZmdoaWprbG1ub3BxcnOmsV53ZNW9+jOm1P664c/yiJBqMtX8hq3kyC9rmSYagw==",
+            "AQAAAAIAACcQAAAAEGRlZmdoaWprbG1ub3BxcnNEIsjwFszkYq+uYhZNiEZFsOsA7bhpB1LyYC4onFfPrw==",
+        ] {
+            check(v3, "aspnet identity v3");
+        }
+    }
+
+    #[test]
+    fn django_pbkdf2() {
+        check(
+            "pbkdf2_sha256$20000$Pa55w0rdSa1t$XO3WEt8V2719ctGb4CZjy+myVtdNTIH1OwJX4q28Fjg=",
+            "django pbkdf2_sha256",
+        );
+        check(
+            "pbkdf2_sha1$20000$Pa55w0rdSa1t$L+ILicWGIBtwRkJwfr6R8/O4+LE=",
+            "django pbkdf2_sha1",
+        );
+    }
+
+    #[test]
+    fn ldap_schemes() {
+        check("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=", "ldap {SHA}");
+        check(
+            "{SSHA}GTOWNyPzOSdDl0rrGiR1QB8oj9YBAgMEBQYHCA==",
+            "ldap {SSHA}",
+        );
+        check(
+            "{SSHA256}K7FLbvOZjPHwOf/skFG8GhdNlQ5pycvN0LAaB5LcqlwBAgMEBQYHCA==",
+            "ldap {SSHA256}",
+        );
+        check(
+            "{SSHA512}tns1SoqQWo55Tk5kd6VDGaWY0QXU4u3AYGf6VGDcyxI37bOZApUokDguU5jNormZceaz+E06Kmb37C+u2Y5NkgECAwQFBgcI",
+            "ldap {SSHA512}",
+        );
+        assert!(LegacyHash::parse("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=").is_ok_and(|h| h.is_weak()));
+    }
+
+    #[test]
+    fn bcrypt_prefixes_and_the_72_byte_rule() {
+        check(
+            "$2a$05$AkRr2Y7rVsTfkRbRa9zUVOzCoVUhGAr4ea/XsXD5cfOuJyuKq7WX6",
+            "bcrypt",
+        );
+        check(
+            "$2b$05$mCUaWXDJoTxQSd7WhUqm9.GajP.JpDqTjqX1yVFBP2Pm9BFDoBLhm",
+            "bcrypt",
+        );
+        check(
+            "$2y$05$537UgP.5UnXcm0BeVn1yhuElnlWj6NRU7vof0m0mNjpq.6.mGoIOS",
+            "bcrypt",
+        );
+        // OpenBSD's published vector.
+        let openbsd =
+            LegacyHash::parse("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW")
+                .unwrap();
+        assert!(openbsd.verify("U*U") && !openbsd.verify("U*V"));
+        // Made from the first 72 bytes: what follows them never mattered.
+        let long =
+            LegacyHash::parse("$2b$04$PD/pJ9xyOjBmxx1Ag3OIqOd2CRXVJ8d53aipRG/69tS9drmug72Qm")
+                .unwrap();
+        let x72 = "x".repeat(72);
+        assert!(long.verify(&x72) && long.verify(&format!("{x72}tail")));
+        assert!(!long.verify(&"x".repeat(71)));
+    }
+
+    /// Hashes that cannot be read are refused at import, with the reason; hostile costs too.
+    #[test]
+    fn unreadable_and_hostile_hashes_are_refused() {
+        assert_eq!(
+            LegacyHash::parse("5f4dcc3b5aa765d61d8327deb882cf99"),
+            Err(LegacyHashError::UnknownFormat)
+        );
+        assert_eq!(
+            LegacyHash::parse("{CRYPT}abc"),
+            Err(LegacyHashError::UnknownFormat)
+        );
+        assert!(matches!(
+            LegacyHash::parse("$2b$31$mCUaWXDJoTxQSd7WhUqm9.GajP.JpDqTjqX1yVFBP2Pm9BFDoBLhm"),
+            Err(LegacyHashError::CostTooHigh(31))
+        ));
+        assert!(matches!(
+            LegacyHash::parse(
+                "pbkdf2_sha256$1000000000$salt$XO3WEt8V2719ctGb4CZjy+myVtdNTIH1OwJX4q28Fjg="
+            ),
+            Err(LegacyHashError::TooManyIterations(_, 1_000_000_000))
+        ));
+        // An ASP.NET V3 header claiming a billion iterations.
+        let mut v3 = vec![1u8, 0, 0, 0, 1];
+        v3.extend_from_slice(&1_000_000_000u32.to_be_bytes());
+        v3.extend_from_slice(&16u32.to_be_bytes());
+        v3.extend_from_slice(&[7u8; 48]);
+        assert!(matches!(
+            LegacyHash::parse(&STANDARD.encode(&v3)),
+            Err(LegacyHashError::TooManyIterations(_, 1_000_000_000))
+        ));
+        // Truncated or inconsistent headers.
+        for broken in [
+            STANDARD.encode([1u8, 0, 0, 0]),
+            STANDARD.encode([1u8, 0, 0, 0, 9, 0, 0, 39, 16, 0, 0, 0, 16]),
+            "pbkdf2_sha256$20000$salt".to_owned(),
+            "{SSHA}AAAA".to_owned(),
+            "$2b$05$short".to_owned(),
+        ] {
+            assert!(LegacyHash::parse(&broken).is_err(), "{broken}");
+        }
+    }
+}
