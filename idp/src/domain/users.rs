@@ -9,6 +9,7 @@ use super::clock::{from_db, to_db};
 use super::password_policy::PasswordContext;
 use super::types::{AccountKind, Email, UserId, Username, normalize};
 use super::{DomainError, DomainResult};
+use crate::crypto::legacy::LegacyHash;
 use crate::crypto::password::{PasswordHasher, Verification};
 use crate::store::DbConn;
 use crate::store::models::UserRow;
@@ -48,6 +49,9 @@ pub struct User {
     pub first_login_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// A legacy system's hash, until the first login replaces it (`crypto::legacy`).
+    #[serde(skip)]
+    pub legacy_password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -107,6 +111,7 @@ impl User {
             password_change_required: row.password_change_required,
             password_expires_at: row.password_expires_at.map(from_db),
             password_hash: row.password_hash,
+            legacy_password_hash: row.legacy_password_hash,
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
         })
@@ -169,6 +174,7 @@ pub fn create(
         nationality: None,
         sex: None,
         first_login_at: None,
+        legacy_password_hash: None,
     };
     conn.transaction(|conn| {
         let taken: i64 = users::table
@@ -419,19 +425,49 @@ pub enum LoginFailure {
     TemporaryPasswordExpired,
 }
 
+/// How a right password was recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recognised {
+    /// The account's argon2id hash.
+    Argon2,
+    /// A legacy system's hash, now replaced by argon2id.
+    Legacy(LegacyHash),
+}
+
 /// Checks an identifier and password. An unknown identifier costs one argon2 verification
 /// against a dummy hash, so the answer's timing does not tell whether the account exists
-/// (OWASP ASVS V2.2, Authentication cheat sheet "Authentication responses").
+/// (OWASP ASVS V2.2, Authentication cheat sheet "Authentication responses"). An account
+/// that has only a legacy hash is checked against it; a wrong password then also costs a
+/// dummy argon2 verification, so the hash format tells nothing; a right one costs the
+/// legacy check and one argon2id hash, which replaces the legacy one.
 pub fn authenticate(
     conn: &mut DbConn,
     hasher: &PasswordHasher,
     identifier: &str,
     password: &str,
     now: DateTime<Utc>,
-) -> DomainResult<Result<User, LoginFailure>> {
+) -> DomainResult<Result<(User, Recognised), LoginFailure>> {
     let user = find_by_username(conn, identifier)?;
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verification = hasher.verify(password, stored)?;
+    let legacy = match &user {
+        Some(u) if u.password_hash.is_none() => u
+            .legacy_password_hash
+            .as_deref()
+            .map(LegacyHash::parse)
+            .transpose()
+            .map_err(|e| DomainError::Corrupt(format!("user {}: legacy hash: {e}", u.id)))?,
+        _ => None,
+    };
+    let verification = match &legacy {
+        Some(hash) if hash.verify(password) => Verification::Match,
+        Some(_) => {
+            let _ = hasher.verify(password, None)?;
+            Verification::Mismatch
+        }
+        None => hasher.verify(
+            password,
+            user.as_ref().and_then(|u| u.password_hash.as_deref()),
+        )?,
+    };
     let Some(user) = user else {
         return Ok(Err(LoginFailure::BadCredentials));
     };
@@ -443,10 +479,67 @@ pub fn authenticate(
         {
             Ok(Err(LoginFailure::TemporaryPasswordExpired))
         }
-        Verification::Match => Ok(Ok(user)),
+        Verification::Match => match legacy {
+            Some(hash) => {
+                replace_legacy_hash(conn, user.id, &hasher.hash(password)?, now)?;
+                Ok(Ok((user, Recognised::Legacy(hash))))
+            }
+            None => Ok(Ok((user, Recognised::Argon2))),
+        },
         Verification::MatchRehash(new_hash) => {
             upgrade_password_hash(conn, user.id, &new_hash, now)?;
-            Ok(Ok(user))
+            Ok(Ok((user, Recognised::Argon2)))
         }
     }
+}
+
+/// Stores a legacy system's hash for an account that has no password here (what
+/// `account-migration` imports). A hash that cannot be read is refused now, never at login.
+pub fn set_legacy_password_hash(
+    conn: &mut DbConn,
+    id: UserId,
+    stored: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<LegacyHash> {
+    let hash = LegacyHash::parse(stored)
+        .map_err(|e| DomainError::invalid("legacy_password_hash", e.to_string()))?;
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::legacy_password_hash.eq(stored.trim()),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(hash)
+}
+
+/// The first login with a legacy hash: argon2id from now on, the legacy hash gone.
+fn replace_legacy_hash(
+    conn: &mut DbConn,
+    id: UserId,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::password_hash.eq(hash),
+            users::legacy_password_hash.eq(None::<String>),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The next login must choose a new password first (the wizard's step).
+pub fn require_password_change(
+    conn: &mut DbConn,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set((
+            users::password_change_required.eq(true),
+            users::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

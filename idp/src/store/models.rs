@@ -33,6 +33,7 @@ pub struct UserRow {
     pub nationality: Option<String>,
     pub sex: Option<String>,
     pub first_login_at: Option<NaiveDateTime>,
+    pub legacy_password_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -27,6 +27,7 @@ diesel::table! {
         nationality -> Nullable<Text>,
         sex -> Nullable<Text>,
         first_login_at -> Nullable<Timestamp>,
+        legacy_password_hash -> Nullable<Text>,
     }
 }
 

@@ -96,3 +96,136 @@ async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
     assert_eq!(throttled.unwrap_err(), Failure::Throttled { minutes: 15 });
 }
 both_backends!(a_new_authenticator_reaches_the_id_token);
+
+/// The password of the legacy vectors (see `crypto::legacy`'s tests for their origin).
+const LEGACY_PASSWORD: &str = "Ecole-2019!";
+
+/// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
+const LEGACY_HASHES: [(&str, bool); 13] = [
+    (
+        "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
+        false,
+    ),
+    (
+        "AQAAAAAAACcQAAAAEGRlZmdoaWprbG1ub3BxcnP6UMV2CyDtPlmtiW/6sIqEpLF/UNhi0zacC4ceUCq2AA==",
+        false,
+    ),
+    (
+        "AQAAAAEAACcQAAAAEGRlZmdoaWprbG1ub3BxcnOmsV53ZNW9+jOm1P664c/yiJBqMtX8hq3kyC9rmSYagw==",
+        false,
+    ),
+    (
+        "AQAAAAIAACcQAAAAEGRlZmdoaWprbG1ub3BxcnNEIsjwFszkYq+uYhZNiEZFsOsA7bhpB1LyYC4onFfPrw==",
+        false,
+    ),
+    (
+        "pbkdf2_sha256$20000$Pa55w0rdSa1t$XO3WEt8V2719ctGb4CZjy+myVtdNTIH1OwJX4q28Fjg=",
+        false,
+    ),
+    (
+        "pbkdf2_sha1$20000$Pa55w0rdSa1t$L+ILicWGIBtwRkJwfr6R8/O4+LE=",
+        false,
+    ),
+    (
+        "$2a$05$AkRr2Y7rVsTfkRbRa9zUVOzCoVUhGAr4ea/XsXD5cfOuJyuKq7WX6",
+        false,
+    ),
+    (
+        "$2b$05$mCUaWXDJoTxQSd7WhUqm9.GajP.JpDqTjqX1yVFBP2Pm9BFDoBLhm",
+        false,
+    ),
+    (
+        "$2y$05$537UgP.5UnXcm0BeVn1yhuElnlWj6NRU7vof0m0mNjpq.6.mGoIOS",
+        false,
+    ),
+    ("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=", true),
+    ("{SSHA}GTOWNyPzOSdDl0rrGiR1QB8oj9YBAgMEBQYHCA==", true),
+    (
+        "{SSHA256}K7FLbvOZjPHwOf/skFG8GhdNlQ5pycvN0LAaB5LcqlwBAgMEBQYHCA==",
+        true,
+    ),
+    (
+        "{SSHA512}tns1SoqQWo55Tk5kd6VDGaWY0QXU4u3AYGf6VGDcyxI37bOZApUokDguU5jNormZceaz+E06Kmb37C+u2Y5NkgECAwQFBgcI",
+        true,
+    ),
+];
+
+/// A returning account with no password here, only a legacy system's hash.
+fn legacy_account(server: &TestServer, username: &str, stored: &str) -> users::User {
+    let mut conn = server.idp.conn().unwrap();
+    let now = server.idp.now();
+    let new = users::NewUser {
+        kind: Default::default(),
+        username: idp::domain::types::Username::parse(username).unwrap(),
+        email: None,
+        email_verified: false,
+        given_name: None,
+        family_name: None,
+        phone_number: None,
+        locale: Some("fr".into()),
+        password: None,
+    };
+    let user = users::create(&mut conn, &server.idp.hasher, new, now).unwrap();
+    users::mark_first_login(&mut conn, user.id, now).unwrap();
+    users::set_legacy_password_hash(&mut conn, user.id, stored, now).unwrap();
+    user
+}
+
+/// One login form answer for `username` and `password`, from a fresh browser.
+async fn log_in_once(server: &TestServer, username: &str, password: &str) -> reqwest::Response {
+    let url = authorize_url(server, "openid", "&state=st&nonce=n");
+    login_response(&browser(), server, &url, username, password).await
+}
+
+/// Every legacy format: a wrong password fails; the right one logs in once through the
+/// login form (straight to the application, or first to the new-password step for a weak
+/// format); then the account has an argon2id hash and the legacy one is gone.
+async fn legacy_hashes_are_replaced_at_the_first_login(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for (n, (stored, weak)) in LEGACY_HASHES.iter().enumerate() {
+        let username = format!("legacy.{n}");
+        let account = legacy_account(&server, &username, stored);
+        let wrong = log_in_once(&server, &username, "ecole-2019!").await;
+        assert_eq!(wrong.status(), 200, "{stored}: a wrong password is refused");
+        let right = log_in_once(&server, &username, LEGACY_PASSWORD).await;
+        assert_eq!(right.status(), 303, "{stored}");
+        let next = location(&right);
+        if *weak {
+            assert_eq!(
+                next, "/wizard",
+                "{stored}: a weak format asks for a new password"
+            );
+        } else {
+            assert!(next.starts_with(REDIRECT), "{stored}: {next}");
+            assert!(query_param(&next, "code").is_some());
+        }
+        let mut conn = server.idp.conn().unwrap();
+        let after = users::find_by_id(&mut conn, account.id).unwrap().unwrap();
+        let argon2 = after.password_hash.as_deref().unwrap_or_default();
+        assert!(argon2.starts_with("$argon2id$"), "{stored}: {argon2}");
+        assert_eq!(
+            after.legacy_password_hash, None,
+            "{stored}: the legacy hash is gone"
+        );
+        assert_eq!(after.password_change_required, *weak);
+        let kinds = idp::domain::audit::kinds_for(&mut conn, account.id).unwrap();
+        assert!(!*weak || kinds.contains(&"password_change_required".to_owned()));
+    }
+    // The argon2id hash now serves: the same password, the usual way.
+    let again = log_in_once(&server, "legacy.0", LEGACY_PASSWORD).await;
+    assert!(location(&again).starts_with(REDIRECT));
+    // A hash that cannot be read is refused when stored, never at login.
+    let mut conn = server.idp.conn().unwrap();
+    let someone = users::find_by_username(&mut conn, USERNAME)
+        .unwrap()
+        .unwrap();
+    let refused =
+        users::set_legacy_password_hash(&mut conn, someone.id, "md5:abc", server.idp.now());
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("legacy_password_hash")
+    );
+}
+both_backends!(legacy_hashes_are_replaced_at_the_first_login);

@@ -316,14 +316,14 @@ pub fn login_form(page: &str, identifier: &str, password: &str) -> [(&'static st
     ]
 }
 
-/// Follows an authorization URL through the login form; returns the redirect to the client.
-pub async fn login_through(
+/// Follows an authorization URL to the login form and submits it; the form's answer.
+pub async fn login_response(
     browser: &reqwest::Client,
     server: &TestServer,
     authorize_url: &str,
     username: &str,
     password: &str,
-) -> String {
+) -> reqwest::Response {
     let resp = browser.get(authorize_url).send().await.unwrap();
     assert_eq!(
         resp.status(),
@@ -340,12 +340,23 @@ pub async fn login_through(
         .text()
         .await
         .unwrap();
-    let resp = browser
+    browser
         .post(server.url("/login"))
         .form(&login_form(&page, username, password))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Follows an authorization URL through the login form; returns the redirect to the client.
+pub async fn login_through(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let resp = login_response(browser, server, authorize_url, username, password).await;
     assert_eq!(
         resp.status(),
         303,

@@ -1,11 +1,11 @@
 //! The first authenticator: identifier and password, checked against the account's argon2id
-//! hash.
+//! hash, or once against a legacy system's hash, which argon2id then replaces.
 
 use chrono::{DateTime, Utc};
 
 use super::{Amr, Authenticated, Authenticator, Failure, Method};
 use crate::domain::types::normalize;
-use crate::domain::users::{self, LoginFailure};
+use crate::domain::users::{self, LoginFailure, Recognised};
 use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
 
@@ -42,16 +42,36 @@ impl Authenticator for PasswordAuthenticator<'_> {
         now: DateTime<Utc>,
     ) -> DomainResult<Result<Authenticated, Failure>> {
         let checked = users::authenticate(conn, &idp.hasher, self.identifier, self.password, now)?;
-        Ok(match checked {
-            Ok(user) => Ok(Authenticated {
-                user,
-                amr: vec![Amr::PASSWORD],
-                method: Method::PASSWORD,
-            }),
-            Err(LoginFailure::TemporaryPasswordExpired) => Err(Failure::TemporaryPasswordExpired),
-            Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
-                Err(Failure::BadCredentials)
+        let (mut user, recognised) = match checked {
+            Ok(found) => found,
+            Err(LoginFailure::TemporaryPasswordExpired) => {
+                return Ok(Err(Failure::TemporaryPasswordExpired));
             }
-        })
+            Err(LoginFailure::BadCredentials | LoginFailure::Disabled) => {
+                return Ok(Err(Failure::BadCredentials));
+            }
+        };
+        let method = match recognised {
+            Recognised::Argon2 => Method::PASSWORD,
+            Recognised::Legacy(hash) => {
+                // A weak legacy format, or a password today's policy refuses: a new one
+                // before any code (the wizard's new-password step).
+                let refused = !idp
+                    .settings
+                    .password_policy
+                    .check(self.password, &user.password_context())
+                    .is_empty();
+                if hash.is_weak() || refused {
+                    users::require_password_change(conn, user.id, now)?;
+                    user.password_change_required = true;
+                }
+                Method::new(format!("legacy {}", hash.format()))
+            }
+        };
+        Ok(Ok(Authenticated {
+            user,
+            amr: vec![Amr::PASSWORD],
+            method,
+        }))
     }
 }
