@@ -8,9 +8,9 @@
 //! billion PBKDF2 iterations must not turn one login into a denial of service.
 //!
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
-//! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`, and
-//! bcrypt `$2a$`, `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied
-//! it).
+//! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
+//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress) and bcrypt `$2a$`,
+//! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it).
 
 use std::num::NonZeroU32;
 
@@ -23,6 +23,11 @@ use base64::engine::general_purpose::STANDARD;
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
 /// The highest bcrypt cost a legacy hash may ask for (2^13 rounds, about half a second).
 pub const MAX_BCRYPT_COST: u32 = 13;
+/// The most rounds, as a power of two, a phpass hash may ask for (2^20 MD5 rounds).
+pub const MAX_PHPASS_LOG2: u32 = 20;
+
+/// phpass's alphabet, for its round count and its output.
+const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A legacy hash, read and checked for sound parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +48,14 @@ pub enum LegacyHash {
         salt: Vec<u8>,
         hash: Vec<u8>,
     },
+    /// phpass portable hashes (`$P$`, `$H$`): 2^log2 rounds of MD5 over the salt, then the
+    /// previous digest, with the password.
+    Phpass {
+        log2: u32,
+        /// The first 12 characters: marker, round count, 8-character salt.
+        setting: String,
+        stored: String,
+    },
     /// bcrypt in modular-crypt form.
     Bcrypt(String),
 }
@@ -56,6 +69,7 @@ pub enum Prf {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Digest {
+    Md5,
     Sha1,
     Sha256,
     Sha512,
@@ -72,6 +86,8 @@ pub enum LegacyHashError {
     TooManyIterations(&'static str, u32),
     #[error("bcrypt cost {0}, more than the {MAX_BCRYPT_COST} allowed")]
     CostTooHigh(u32),
+    #[error("phpass: 2^{0} rounds, more than the 2^{MAX_PHPASS_LOG2} allowed")]
+    TooManyRounds(u32),
 }
 
 impl Prf {
@@ -93,16 +109,24 @@ impl Prf {
 }
 
 impl Digest {
-    fn algorithm(self) -> &'static digest::Algorithm {
-        match self {
+    fn digest(self, input: &[u8]) -> Vec<u8> {
+        use md5::Digest as _;
+        let algorithm = match self {
+            Self::Md5 => return md5::Md5::digest(input).to_vec(),
             Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
             Self::Sha256 => &digest::SHA256,
             Self::Sha512 => &digest::SHA512,
-        }
+        };
+        digest::digest(algorithm, input).as_ref().to_vec()
     }
 
     fn output_len(self) -> usize {
-        self.algorithm().output_len()
+        match self {
+            Self::Md5 => 16,
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
     }
 }
 
@@ -135,6 +159,9 @@ impl LegacyHash {
         if stored.starts_with('{') {
             return ldap(stored);
         }
+        if stored.starts_with("$P$") || stored.starts_with("$H$") {
+            return phpass(stored);
+        }
         aspnet(stored)
     }
 
@@ -142,6 +169,7 @@ impl LegacyHash {
     pub fn format(&self) -> &'static str {
         match self {
             Self::Pbkdf2 { format, .. } | Self::SaltedDigest { format, .. } => format,
+            Self::Phpass { .. } => "phpass",
             Self::Bcrypt(_) => "bcrypt",
         }
     }
@@ -168,8 +196,16 @@ impl LegacyHash {
             } => {
                 let mut input = password.as_bytes().to_vec();
                 input.extend_from_slice(salt);
-                let computed = digest::digest(digest.algorithm(), &input);
-                constant_time::verify_slices_are_equal(computed.as_ref(), hash).is_ok()
+                constant_time::verify_slices_are_equal(&digest.digest(&input), hash).is_ok()
+            }
+            Self::Phpass {
+                log2,
+                setting,
+                stored,
+            } => {
+                let computed = phpass_hash(password, setting, *log2);
+                constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes())
+                    .is_ok()
             }
             // The legacy systems truncated at 72 bytes; so does this check.
             Self::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
@@ -223,6 +259,8 @@ fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         .and_then(|s| s.split_once('}'))
         .ok_or(LegacyHashError::UnknownFormat)?;
     let (format, digest, salted) = match scheme.to_ascii_uppercase().as_str() {
+        "MD5" => ("ldap {MD5}", Digest::Md5, false),
+        "SMD5" => ("ldap {SMD5}", Digest::Md5, true),
         "SHA" => ("ldap {SHA}", Digest::Sha1, false),
         "SSHA" => ("ldap {SSHA}", Digest::Sha1, true),
         "SSHA256" => ("ldap {SSHA256}", Digest::Sha256, true),
@@ -241,6 +279,59 @@ fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         salt: salt.to_vec(),
         hash: hash.to_vec(),
     })
+}
+
+/// phpass: `$P$`, the round count as one `ITOA64` character, 8 salt characters, then 22
+/// characters of the 16-byte digest.
+fn phpass(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let malformed = LegacyHashError::Malformed("phpass");
+    if stored.len() != 34 || !stored.is_ascii() {
+        return Err(malformed);
+    }
+    let log2 = ITOA64
+        .iter()
+        .position(|c| *c == stored.as_bytes()[3])
+        .and_then(|p| u32::try_from(p).ok())
+        .ok_or(malformed.clone())?;
+    if log2 < 7 {
+        return Err(malformed);
+    }
+    if log2 > MAX_PHPASS_LOG2 {
+        return Err(LegacyHashError::TooManyRounds(log2));
+    }
+    Ok(LegacyHash::Phpass {
+        log2,
+        setting: stored[..12].to_owned(),
+        stored: stored.to_owned(),
+    })
+}
+
+/// The phpass hash of `password` for `setting` (its first 12 characters).
+fn phpass_hash(password: &str, setting: &str, log2: u32) -> String {
+    let salt = setting.get(4..12).unwrap_or_default();
+    let mut hash = Digest::Md5.digest(&[salt.as_bytes(), password.as_bytes()].concat());
+    for _ in 0..(1u64 << log2) {
+        hash = Digest::Md5.digest(&[&hash, password.as_bytes()].concat());
+    }
+    let mut out = setting.to_owned();
+    out.push_str(&phpass_encode(&hash));
+    out
+}
+
+/// phpass's own base-64: little-endian groups of three bytes, `ITOA64` characters.
+fn phpass_encode(input: &[u8]) -> String {
+    let char_at = |v: u32| char::from(ITOA64[(v & 0x3f) as usize]);
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let value = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (i, b)| v | (u32::from(*b) << (8 * i)));
+        for k in 0..=chunk.len() {
+            out.push(char_at(value >> (6 * k)));
+        }
+    }
+    out
 }
 
 /// ASP.NET Identity: base64 of a format byte, then V2 (0x00): 16-byte salt and 32-byte
@@ -357,7 +448,20 @@ mod tests {
             "{SSHA512}tns1SoqQWo55Tk5kd6VDGaWY0QXU4u3AYGf6VGDcyxI37bOZApUokDguU5jNormZceaz+E06Kmb37C+u2Y5NkgECAwQFBgcI",
             "ldap {SSHA512}",
         );
+        check("{MD5}NdQYRcqHjjpj0bP8PO7ydQ==", "ldap {MD5}");
+        check("{SMD5}lr5m5hf3mdqimRlda4XsgQECAwQ=", "ldap {SMD5}");
         assert!(LegacyHash::parse("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=").is_ok_and(|h| h.is_weak()));
+    }
+
+    #[test]
+    fn phpass_portable_hashes() {
+        check("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy/", "phpass");
+        check("$H$8ABCDEFGHdGUNV0yt54m6nElmmNKRZ.", "phpass");
+        assert!(matches!(
+            LegacyHash::parse("$P$Wabcdefgh0Mq1CyD3sR27oCd54MYzy/"),
+            Err(LegacyHashError::TooManyRounds(_))
+        ));
+        assert!(LegacyHash::parse("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy").is_err());
     }
 
     #[test]
