@@ -9,8 +9,10 @@
 //!
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
 //! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
-//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress) and bcrypt `$2a$`,
-//! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it).
+//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), bcrypt `$2a$`,
+//! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it), and the
+//! formats an import mapping declares with their salt column ([`Declared`]: ASP.NET
+//! Membership, bare MD5/SHA-1/SHA-256 digests), kept in a canonical text of our own.
 
 use std::num::NonZeroU32;
 
@@ -41,12 +43,16 @@ pub enum LegacyHash {
         salt: Vec<u8>,
         derived: Vec<u8>,
     },
-    /// LDAP: a digest of the password followed by the salt (none for `{SHA}`).
+    /// One digest of the password and a salt (none for `{SHA}`): LDAP (salt after the
+    /// UTF-8 password), ASP.NET Membership (salt before the UTF-16LE password), bare digests
+    /// as the import's mapping declares them.
     SaltedDigest {
         format: &'static str,
         digest: Digest,
         salt: Vec<u8>,
         hash: Vec<u8>,
+        salt_first: bool,
+        utf16: bool,
     },
     /// phpass portable hashes (`$P$`, `$H$`): 2^log2 rounds of MD5 over the salt, then the
     /// previous digest, with the password.
@@ -159,6 +165,9 @@ impl LegacyHash {
         if stored.starts_with('{') {
             return ldap(stored);
         }
+        if let Some(rest) = stored.strip_prefix("$legacy$") {
+            return declared(rest);
+        }
         if stored.starts_with("$P$") || stored.starts_with("$H$") {
             return phpass(stored);
         }
@@ -192,10 +201,23 @@ impl LegacyHash {
             )
             .is_ok(),
             Self::SaltedDigest {
-                digest, salt, hash, ..
+                digest,
+                salt,
+                hash,
+                salt_first,
+                utf16,
+                ..
             } => {
-                let mut input = password.as_bytes().to_vec();
-                input.extend_from_slice(salt);
+                let password: Vec<u8> = if *utf16 {
+                    password.encode_utf16().flat_map(u16::to_le_bytes).collect()
+                } else {
+                    password.as_bytes().to_vec()
+                };
+                let input = if *salt_first {
+                    [salt.as_slice(), &password].concat()
+                } else {
+                    [password.as_slice(), salt].concat()
+                };
                 constant_time::verify_slices_are_equal(&digest.digest(&input), hash).is_ok()
             }
             Self::Phpass {
@@ -278,6 +300,128 @@ fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         digest,
         salt: salt.to_vec(),
         hash: hash.to_vec(),
+        salt_first: false,
+        utf16: false,
+    })
+}
+
+/// A format the import's mapping declares, because the hash says nothing about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    /// ASP.NET `SqlMembershipProvider`: the digest of the salt column's bytes (base64)
+    /// followed by the UTF-16LE password; the hash in base64.
+    MembershipSha1,
+    MembershipSha256,
+    /// A bare digest of the UTF-8 password, with the salt column's text (if any) before or
+    /// after it; the hash in hex or base64.
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+/// Where a declared salt goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaltAt {
+    Before,
+    After,
+}
+
+impl Declared {
+    const ALL: [Declared; 5] = [
+        Self::MembershipSha1,
+        Self::MembershipSha256,
+        Self::Md5,
+        Self::Sha1,
+        Self::Sha256,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MembershipSha1 => "aspnet membership sha1",
+            Self::MembershipSha256 => "aspnet membership sha256",
+            Self::Md5 => "md5",
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+        }
+    }
+
+    fn digest(self) -> Digest {
+        match self {
+            Self::Md5 => Digest::Md5,
+            Self::MembershipSha1 | Self::Sha1 => Digest::Sha1,
+            Self::MembershipSha256 | Self::Sha256 => Digest::Sha256,
+        }
+    }
+
+    fn membership(self) -> bool {
+        matches!(self, Self::MembershipSha1 | Self::MembershipSha256)
+    }
+
+    /// The canonical text stored for a declared hash, which `LegacyHash::parse` reads back:
+    /// `$legacy$NAME$before|after$SALT$HASH`, salt and hash in base64. Checked now, so an
+    /// unreadable row is an import error, never a failure at login.
+    pub fn store(self, hash: &str, salt: &str, salt_at: SaltAt) -> Result<String, LegacyHashError> {
+        let malformed = LegacyHashError::Malformed(self.name());
+        let n = self.digest().output_len();
+        let (salt, salt_at) = if self.membership() {
+            // The provider always puts its (base64) salt first.
+            let salt = base64(self.name(), salt)?;
+            if salt.is_empty() {
+                return Err(malformed);
+            }
+            (salt, SaltAt::Before)
+        } else {
+            (salt.as_bytes().to_vec(), salt_at)
+        };
+        let hash = hash.trim();
+        let bytes = if !self.membership()
+            && hash.len() == 2 * n
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            (0..n)
+                .map(|i| u8::from_str_radix(&hash[2 * i..2 * i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| malformed.clone())?
+        } else {
+            base64(self.name(), hash)?
+        };
+        if bytes.len() != n {
+            return Err(malformed);
+        }
+        let at = match salt_at {
+            SaltAt::Before => "before",
+            SaltAt::After => "after",
+        };
+        Ok(format!(
+            "$legacy${}${at}${}${}",
+            self.name(),
+            STANDARD.encode(salt),
+            STANDARD.encode(bytes)
+        ))
+    }
+}
+
+/// The canonical text `Declared::store` wrote.
+fn declared(rest: &str) -> Result<LegacyHash, LegacyHashError> {
+    let fields: Vec<&str> = rest.split('$').collect();
+    let [name, at, salt, hash] = fields.as_slice() else {
+        return Err(LegacyHashError::UnknownFormat);
+    };
+    let format = Declared::ALL
+        .into_iter()
+        .find(|d| d.name() == *name)
+        .ok_or(LegacyHashError::UnknownFormat)?;
+    let hash = base64(format.name(), hash)?;
+    if hash.len() != format.digest().output_len() || !matches!(*at, "before" | "after") {
+        return Err(LegacyHashError::Malformed(format.name()));
+    }
+    Ok(LegacyHash::SaltedDigest {
+        format: format.name(),
+        digest: format.digest(),
+        salt: base64(format.name(), salt)?,
+        hash,
+        salt_first: *at == "before",
+        utf16: format.membership(),
     })
 }
 
@@ -451,6 +595,68 @@ mod tests {
         check("{MD5}NdQYRcqHjjpj0bP8PO7ydQ==", "ldap {MD5}");
         check("{SMD5}lr5m5hf3mdqimRlda4XsgQECAwQ=", "ldap {SMD5}");
         assert!(LegacyHash::parse("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=").is_ok_and(|h| h.is_weak()));
+    }
+
+    /// Formats the mapping declares: stored in their canonical text, read back at login.
+    #[test]
+    fn declared_formats_with_their_salt() {
+        let store = |format: Declared, hash: &str, salt: &str, at: SaltAt| {
+            let text = format.store(hash, salt, at).unwrap();
+            check(&text, format.name());
+            assert!(LegacyHash::parse(&text).unwrap().is_weak());
+        };
+        let salt = "AAECAwQFBgcICQoLDA0ODw==";
+        store(
+            Declared::MembershipSha1,
+            "RQWmlBmErMEDcDEeyGgVBuiEzgk=",
+            salt,
+            SaltAt::After,
+        );
+        store(
+            Declared::MembershipSha256,
+            "GB9AzdZGKg8jsB76Hyd6sT2laWz6LWlijXJ+S6iVU/0=",
+            salt,
+            SaltAt::Before,
+        );
+        store(
+            Declared::Md5,
+            "35d41845ca878e3a63d1b3fc3ceef275",
+            "",
+            SaltAt::After,
+        );
+        store(
+            Declared::Sha1,
+            "533674078A4A50CF4F96718CB5FCE3781E666C84",
+            "",
+            SaltAt::After,
+        );
+        store(
+            Declared::Sha256,
+            "fc0cd68ceaa079c30767d003318b2a5f547cf6941a13a4579b19fbf57ffdf277",
+            "x9Fq",
+            SaltAt::Before,
+        );
+        store(
+            Declared::Sha256,
+            "+xqtHe0A/HdtSbSpw7c15qWgLbp5obaXiSO0agdRGfQ=",
+            "x9Fq",
+            SaltAt::After,
+        );
+        // The salt on the wrong side, a digest of the wrong length, a missing salt.
+        let wrong_side = Declared::Sha256
+            .store(
+                "+xqtHe0A/HdtSbSpw7c15qWgLbp5obaXiSO0agdRGfQ=",
+                "x9Fq",
+                SaltAt::Before,
+            )
+            .unwrap();
+        assert!(!LegacyHash::parse(&wrong_side).unwrap().verify(PASSWORD));
+        assert!(Declared::Md5.store("35d41845", "", SaltAt::After).is_err());
+        assert!(
+            Declared::MembershipSha1
+                .store("RQWmlBmErMEDcDEeyGgVBuiEzgk=", "", SaltAt::Before)
+                .is_err()
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ both_backends!(a_new_authenticator_reaches_the_id_token);
 const LEGACY_PASSWORD: &str = "Ecole-2019!";
 
 /// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
-const LEGACY_HASHES: [(&str, bool); 17] = [
+const LEGACY_HASHES: [(&str, bool); 18] = [
     (
         "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
         false,
@@ -141,6 +141,10 @@ const LEGACY_HASHES: [(&str, bool); 17] = [
     ("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy/", false),
     ("$H$8ABCDEFGHdGUNV0yt54m6nElmmNKRZ.", false),
     ("{MD5}NdQYRcqHjjpj0bP8PO7ydQ==", true),
+    (
+        "$legacy$aspnet membership sha1$before$AAECAwQFBgcICQoLDA0ODw==$RQWmlBmErMEDcDEeyGgVBuiEzgk=",
+        true,
+    ),
     ("{SMD5}lr5m5hf3mdqimRlda4XsgQECAwQ=", true),
     ("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=", true),
     ("{SSHA}GTOWNyPzOSdDl0rrGiR1QB8oj9YBAgMEBQYHCA==", true),
