@@ -9,7 +9,8 @@
 //!
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
 //! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
-//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), bcrypt `$2a$`,
+//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), SHA-crypt `$5$` /
+//! `$6$`, bcrypt `$2a$`,
 //! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it), and the
 //! formats an import mapping declares with their salt column ([`Declared`]: ASP.NET
 //! Membership, bare MD5/SHA-1/SHA-256 digests), kept in a canonical text of our own.
@@ -25,6 +26,8 @@ use base64::engine::general_purpose::STANDARD;
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
 /// The highest bcrypt cost a legacy hash may ask for (2^13 rounds, about half a second).
 pub const MAX_BCRYPT_COST: u32 = 13;
+/// The most rounds a SHA-crypt hash may ask for (the format allows 999,999,999).
+pub const MAX_SHA_CRYPT_ROUNDS: u32 = 500_000;
 /// The most rounds, as a power of two, a phpass hash may ask for (2^20 MD5 rounds).
 pub const MAX_PHPASS_LOG2: u32 = 20;
 
@@ -62,6 +65,11 @@ pub enum LegacyHash {
         setting: String,
         stored: String,
     },
+    /// SHA-crypt (`$5$`, `$6$`) as glibc's crypt writes it.
+    ShaCrypt {
+        format: &'static str,
+        stored: String,
+    },
     /// bcrypt in modular-crypt form.
     Bcrypt(String),
 }
@@ -94,6 +102,8 @@ pub enum LegacyHashError {
     CostTooHigh(u32),
     #[error("phpass: 2^{0} rounds, more than the 2^{MAX_PHPASS_LOG2} allowed")]
     TooManyRounds(u32),
+    #[error("{0}: {1} rounds, more than the {MAX_SHA_CRYPT_ROUNDS} allowed")]
+    TooManyShaCryptRounds(&'static str, u32),
 }
 
 impl Prf {
@@ -168,6 +178,9 @@ impl LegacyHash {
         if let Some(rest) = stored.strip_prefix("$legacy$") {
             return declared(rest);
         }
+        if stored.starts_with("$5$") || stored.starts_with("$6$") {
+            return sha_crypt(stored);
+        }
         if stored.starts_with("$P$") || stored.starts_with("$H$") {
             return phpass(stored);
         }
@@ -179,6 +192,7 @@ impl LegacyHash {
         match self {
             Self::Pbkdf2 { format, .. } | Self::SaltedDigest { format, .. } => format,
             Self::Phpass { .. } => "phpass",
+            Self::ShaCrypt { format, .. } => format,
             Self::Bcrypt(_) => "bcrypt",
         }
     }
@@ -229,6 +243,10 @@ impl LegacyHash {
                 constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes())
                     .is_ok()
             }
+            Self::ShaCrypt { format, stored } => match *format {
+                "sha256-crypt" => sha_crypt::sha256_check(password, stored).is_ok(),
+                _ => sha_crypt::sha512_check(password, stored).is_ok(),
+            },
             // The legacy systems truncated at 72 bytes; so does this check.
             Self::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
         }
@@ -423,6 +441,41 @@ fn declared(rest: &str) -> Result<LegacyHash, LegacyHashError> {
         salt_first: *at == "before",
         utf16: format.membership(),
     })
+}
+
+/// SHA-crypt: `$5$` or `$6$`, an optional `rounds=N$`, a salt of up to 16 characters, and
+/// the digest in crypt's base-64 (43 or 86 characters). Read without hashing anything, so
+/// an import of many rows stays fast.
+fn sha_crypt(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let (format, digest_len) = if stored.starts_with("$5$") {
+        ("sha256-crypt", 43)
+    } else {
+        ("sha512-crypt", 86)
+    };
+    let malformed = LegacyHashError::Malformed(format);
+    let mut fields: Vec<&str> = stored[3..].split('$').collect();
+    if let Some(rounds) = fields.first().and_then(|f| f.strip_prefix("rounds=")) {
+        let rounds: u32 = rounds.parse().map_err(|_| malformed.clone())?;
+        if rounds > MAX_SHA_CRYPT_ROUNDS {
+            return Err(LegacyHashError::TooManyShaCryptRounds(format, rounds));
+        }
+        fields.remove(0);
+    }
+    let crypt64 = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'/';
+    match fields.as_slice() {
+        [salt, digest]
+            if salt.len() <= 16
+                && !salt.contains(':')
+                && digest.len() == digest_len
+                && digest.bytes().all(crypt64) =>
+        {
+            Ok(LegacyHash::ShaCrypt {
+                format,
+                stored: stored.to_owned(),
+            })
+        }
+        _ => Err(malformed),
+    }
 }
 
 /// phpass: `$P$`, the round count as one `ITOA64` character, 8 salt characters, then 22
@@ -657,6 +710,26 @@ mod tests {
                 .store("RQWmlBmErMEDcDEeyGgVBuiEzgk=", "", SaltAt::Before)
                 .is_err()
         );
+    }
+
+    /// Vectors from glibc's crypt(3).
+    #[test]
+    fn sha_crypt() {
+        check(
+            "$5$rounds=10000$saltstring$nL.UUvu2.a27huxUVz8mdWSSl4Kbi4dqIejdemMSNm3",
+            "sha256-crypt",
+        );
+        check(
+            "$6$saltstring$xWZkuVw0hMH.j1hv0.wDzSGZj2TkcLIfDZ8YMeGEIWaRb5lAQQ2NXHQ3tU.SbAiFbQ8dtG/NUNskao8nYJZMn1",
+            "sha512-crypt",
+        );
+        assert!(matches!(
+            LegacyHash::parse(
+                "$5$rounds=999999999$saltstring$nL.UUvu2.a27huxUVz8mdWSSl4Kbi4dqIejdemMSNm3"
+            ),
+            Err(LegacyHashError::TooManyShaCryptRounds(_, 999_999_999))
+        ));
+        assert!(LegacyHash::parse("$6$saltstring$short").is_err());
     }
 
     #[test]

@@ -101,7 +101,7 @@ both_backends!(a_new_authenticator_reaches_the_id_token);
 const LEGACY_PASSWORD: &str = "Ecole-2019!";
 
 /// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
-const LEGACY_HASHES: [(&str, bool); 18] = [
+const LEGACY_HASHES: [(&str, bool); 20] = [
     (
         "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
         false,
@@ -136,6 +136,14 @@ const LEGACY_HASHES: [(&str, bool); 18] = [
     ),
     (
         "$2y$05$537UgP.5UnXcm0BeVn1yhuElnlWj6NRU7vof0m0mNjpq.6.mGoIOS",
+        false,
+    ),
+    (
+        "$5$rounds=10000$saltstring$nL.UUvu2.a27huxUVz8mdWSSl4Kbi4dqIejdemMSNm3",
+        false,
+    ),
+    (
+        "$6$saltstring$xWZkuVw0hMH.j1hv0.wDzSGZj2TkcLIfDZ8YMeGEIWaRb5lAQQ2NXHQ3tU.SbAiFbQ8dtG/NUNskao8nYJZMn1",
         false,
     ),
     ("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy/", false),
