@@ -10,7 +10,7 @@
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
 //! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
 //! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), SHA-crypt `$5$` /
-//! `$6$`, bcrypt `$2a$`,
+//! `$6$` (also inside LDAP `{CRYPT}`), argon2 PHC strings, bcrypt `$2a$`,
 //! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it), and the
 //! formats an import mapping declares with their salt column ([`Declared`]: ASP.NET
 //! Membership, bare MD5/SHA-1/SHA-256 digests), kept in a canonical text of our own.
@@ -26,6 +26,8 @@ use base64::engine::general_purpose::STANDARD;
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
 /// The highest bcrypt cost a legacy hash may ask for (2^13 rounds, about half a second).
 pub const MAX_BCRYPT_COST: u32 = 13;
+/// The most memory (KiB), passes and lanes an argon2 hash may ask for.
+pub const MAX_ARGON2: (u32, u32, u32) = (65_536, 10, 4);
 /// The most rounds a SHA-crypt hash may ask for (the format allows 999,999,999).
 pub const MAX_SHA_CRYPT_ROUNDS: u32 = 500_000;
 /// The most rounds, as a power of two, a phpass hash may ask for (2^20 MD5 rounds).
@@ -70,6 +72,8 @@ pub enum LegacyHash {
         format: &'static str,
         stored: String,
     },
+    /// argon2 (i, d or id) in PHC form, as other identity providers store it.
+    Argon2(String),
     /// bcrypt in modular-crypt form.
     Bcrypt(String),
 }
@@ -104,6 +108,8 @@ pub enum LegacyHashError {
     TooManyRounds(u32),
     #[error("{0}: {1} rounds, more than the {MAX_SHA_CRYPT_ROUNDS} allowed")]
     TooManyShaCryptRounds(&'static str, u32),
+    #[error("argon2: m={0} KiB, t={1}, p={2}, more than the {MAX_ARGON2:?} allowed")]
+    Argon2TooCostly(u32, u32, u32),
 }
 
 impl Prf {
@@ -163,6 +169,14 @@ impl LegacyHash {
     /// Reads a self-describing stored hash.
     pub fn parse(stored: &str) -> Result<Self, LegacyHashError> {
         let stored = stored.trim();
+        // RFC 2307's `{CRYPT}` holds a crypt(3) string: read the string itself.
+        if let Some(inner) = stored
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("{CRYPT}"))
+            .and_then(|_| stored.get(7..))
+        {
+            return Self::parse(inner);
+        }
         if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
             return bcrypt_hash(stored);
         }
@@ -174,6 +188,9 @@ impl LegacyHash {
         }
         if stored.starts_with('{') {
             return ldap(stored);
+        }
+        if stored.starts_with("$argon2") {
+            return argon2_hash(stored);
         }
         if let Some(rest) = stored.strip_prefix("$legacy$") {
             return declared(rest);
@@ -192,6 +209,7 @@ impl LegacyHash {
         match self {
             Self::Pbkdf2 { format, .. } | Self::SaltedDigest { format, .. } => format,
             Self::Phpass { .. } => "phpass",
+            Self::Argon2(_) => "argon2",
             Self::ShaCrypt { format, .. } => format,
             Self::Bcrypt(_) => "bcrypt",
         }
@@ -247,6 +265,14 @@ impl LegacyHash {
                 "sha256-crypt" => sha_crypt::sha256_check(password, stored).is_ok(),
                 _ => sha_crypt::sha512_check(password, stored).is_ok(),
             },
+            Self::Argon2(stored) => {
+                use argon2::password_hash::{PasswordHash, PasswordVerifier};
+                PasswordHash::new(stored).is_ok_and(|hash| {
+                    argon2::Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
+            }
             // The legacy systems truncated at 72 bytes; so does this check.
             Self::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
         }
@@ -441,6 +467,21 @@ fn declared(rest: &str) -> Result<LegacyHash, LegacyHashError> {
         salt_first: *at == "before",
         utf16: format.membership(),
     })
+}
+
+/// argon2 in PHC form, its costs capped.
+fn argon2_hash(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let malformed = LegacyHashError::Malformed("argon2");
+    let hash = argon2::password_hash::PasswordHash::new(stored).map_err(|_| malformed.clone())?;
+    let params = argon2::Params::try_from(&hash).map_err(|_| malformed.clone())?;
+    if hash.hash.is_none() || argon2::Algorithm::try_from(hash.algorithm).is_err() {
+        return Err(malformed);
+    }
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > MAX_ARGON2.0 || t > MAX_ARGON2.1 || p > MAX_ARGON2.2 {
+        return Err(LegacyHashError::Argon2TooCostly(m, t, p));
+    }
+    Ok(LegacyHash::Argon2(stored.to_owned()))
 }
 
 /// SHA-crypt: `$5$` or `$6$`, an optional `rounds=N$`, a salt of up to 16 characters, and
@@ -712,9 +753,33 @@ mod tests {
         );
     }
 
-    /// Vectors from glibc's crypt(3).
+    /// Vectors from the reference argon2 library (argon2-cffi); hostile costs refused.
+    #[test]
+    fn argon2_phc() {
+        check(
+            "$argon2id$v=19$m=8192,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$7xJUMcehDptsPchxS5B42R9AIyO9ARcKq4ZuTDKsSgA",
+            "argon2",
+        );
+        check(
+            "$argon2i$v=19$m=4096,t=3,p=2$MDEyMzQ1Njc4OWFiY2RlZg$ws+wyeHZWk4tuAFEhQuiVUlr8Ujs6yCzftPcmTv0d8k",
+            "argon2",
+        );
+        assert!(matches!(
+            LegacyHash::parse(
+                "$argon2id$v=19$m=4194304,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$7xJUMcehDptsPchxS5B42R9AIyO9ARcKq4ZuTDKsSgA"
+            ),
+            Err(LegacyHashError::Argon2TooCostly(4_194_304, 2, 1))
+        ));
+        assert!(LegacyHash::parse("$argon2id$v=19$m=8192,t=2,p=1$MDEy").is_err());
+    }
+
+    /// Vectors from glibc's crypt(3), also inside `{CRYPT}`.
     #[test]
     fn sha_crypt() {
+        check(
+            "{CRYPT}$6$saltstring$xWZkuVw0hMH.j1hv0.wDzSGZj2TkcLIfDZ8YMeGEIWaRb5lAQQ2NXHQ3tU.SbAiFbQ8dtG/NUNskao8nYJZMn1",
+            "sha512-crypt",
+        );
         check(
             "$5$rounds=10000$saltstring$nL.UUvu2.a27huxUVz8mdWSSl4Kbi4dqIejdemMSNm3",
             "sha256-crypt",

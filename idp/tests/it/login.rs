@@ -101,7 +101,7 @@ both_backends!(a_new_authenticator_reaches_the_id_token);
 const LEGACY_PASSWORD: &str = "Ecole-2019!";
 
 /// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
-const LEGACY_HASHES: [(&str, bool); 20] = [
+const LEGACY_HASHES: [(&str, bool); 21] = [
     (
         "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
         false,
@@ -144,6 +144,10 @@ const LEGACY_HASHES: [(&str, bool); 20] = [
     ),
     (
         "$6$saltstring$xWZkuVw0hMH.j1hv0.wDzSGZj2TkcLIfDZ8YMeGEIWaRb5lAQQ2NXHQ3tU.SbAiFbQ8dtG/NUNskao8nYJZMn1",
+        false,
+    ),
+    (
+        "$argon2i$v=19$m=4096,t=3,p=2$MDEyMzQ1Njc4OWFiY2RlZg$ws+wyeHZWk4tuAFEhQuiVUlr8Ujs6yCzftPcmTv0d8k",
         false,
     ),
     ("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy/", false),
