@@ -8,7 +8,8 @@
 //! billion PBKDF2 iterations must not turn one login into a denial of service.
 //!
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
-//! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
+//! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{PBKDF2}`, `{PBKDF2-SHA256}`, `{PBKDF2-SHA512}`,
+//! `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
 //! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), SHA-crypt `$5$` /
 //! `$6$` (also inside LDAP `{CRYPT}`), argon2 PHC strings, bcrypt `$2a$`,
 //! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it), and the
@@ -324,6 +325,15 @@ fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         .strip_prefix('{')
         .and_then(|s| s.split_once('}'))
         .ok_or(LegacyHashError::UnknownFormat)?;
+    let pbkdf2_prf = match scheme.to_ascii_uppercase().as_str() {
+        "PBKDF2" => Some(("ldap {PBKDF2}", Prf::HmacSha1)),
+        "PBKDF2-SHA256" => Some(("ldap {PBKDF2-SHA256}", Prf::HmacSha256)),
+        "PBKDF2-SHA512" => Some(("ldap {PBKDF2-SHA512}", Prf::HmacSha512)),
+        _ => None,
+    };
+    if let Some((format, prf)) = pbkdf2_prf {
+        return ldap_pbkdf2(rest, format, prf);
+    }
     let (format, digest, salted) = match scheme.to_ascii_uppercase().as_str() {
         "MD5" => ("ldap {MD5}", Digest::Md5, false),
         "SMD5" => ("ldap {SMD5}", Digest::Md5, true),
@@ -346,6 +356,33 @@ fn ldap(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         hash: hash.to_vec(),
         salt_first: false,
         utf16: false,
+    })
+}
+
+/// passlib's LDAP PBKDF2 schemes: `ROUNDS$SALT$HASH`, salt and hash in "adapted base64"
+/// (`.` for `+`, no padding).
+fn ldap_pbkdf2(rest: &str, format: &'static str, prf: Prf) -> Result<LegacyHash, LegacyHashError> {
+    let malformed = LegacyHashError::Malformed(format);
+    let adapted = |text: &str| {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text.replace('.', "+"))
+            .map_err(|_| malformed.clone())
+    };
+    let fields: Vec<&str> = rest.split('$').collect();
+    let [rounds, salt, hash] = fields.as_slice() else {
+        return Err(malformed);
+    };
+    let rounds: u32 = rounds.parse().map_err(|_| malformed.clone())?;
+    let (salt, derived) = (adapted(salt)?, adapted(hash)?);
+    if salt.is_empty() || derived.len() != prf.output_len() {
+        return Err(malformed);
+    }
+    Ok(LegacyHash::Pbkdf2 {
+        format,
+        prf,
+        iterations: iterations(format, rounds)?,
+        salt,
+        derived,
     })
 }
 
@@ -687,6 +724,23 @@ mod tests {
             "ldap {SSHA512}",
         );
         check("{MD5}NdQYRcqHjjpj0bP8PO7ydQ==", "ldap {MD5}");
+        check(
+            "{PBKDF2-SHA256}29000$MDEyMzQ1Njc4OWFiY2RlZg$yWruDGiFn7lr1h4PFAXHx9W7vy0CeYRu7RPDpBP/Pfc",
+            "ldap {PBKDF2-SHA256}",
+        );
+        check(
+            "{PBKDF2}29000$MDEyMzQ1Njc4OWFiY2RlZg$owc0lELKfybdf16UPPauaYH72OA",
+            "ldap {PBKDF2}",
+        );
+        check(
+            "{PBKDF2-SHA512}25000$MDEyMzQ1Njc4OWFiY2RlZg$t2Og0dRT5RRY.uDFTPwH/RBaW31PZ3cJ3zW0MGK9dAdvKPbFDt87MN5a.4XKYoPFB97AS1.uTzwnVvS1d5DyGA",
+            "ldap {PBKDF2-SHA512}",
+        );
+        assert!(
+            !LegacyHash::parse("{PBKDF2}29000$MDEyMzQ1Njc4OWFiY2RlZg$owc0lELKfybdf16UPPauaYH72OA")
+                .unwrap()
+                .is_weak()
+        );
         check("{SMD5}lr5m5hf3mdqimRlda4XsgQECAwQ=", "ldap {SMD5}");
         assert!(LegacyHash::parse("{SHA}UzZ0B4pKUM9PlnGMtfzjeB5mbIQ=").is_ok_and(|h| h.is_weak()));
     }
