@@ -494,3 +494,34 @@ async fn alternative_transports(backend: Backend) {
     assert_eq!(resp.status(), 401, "public clients may not introspect");
 }
 both_backends!(alternative_transports);
+
+/// What a page's extractor refuses (a form sent as JSON) is an error page in the person's
+/// language, never actix's plain text; the token endpoint keeps its RFC 6749 answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_bodies_get_a_page() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let resp = reqwest::Client::new()
+        .post(server.url("/forgot"))
+        .header("content-type", "application/json")
+        .header("accept-language", "nl-BE")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(kind.starts_with("text/html"), "{kind}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<html lang=\"nl\""), "{html}");
+    assert!(html.contains("id=\"error-detail\""), "{html}");
+    let (status, body) = token_call(&server.base, &[("grant_type", "nonsense")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+}

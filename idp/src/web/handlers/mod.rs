@@ -120,11 +120,17 @@ pub fn error_page(
 /// The person reads their own language only; the technical words (in English, as the RFCs
 /// write them) wait under "details for the school's IT". Other responses pass untouched.
 pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let found = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<error::ErrorPage>())
-        .map(error::ErrorPage::message);
+    let found = res.response().error().and_then(|e| {
+        match e.as_error::<error::ErrorPage>() {
+            Some(page) => Some(page.message()),
+            // What an extractor refused on a page (a form sent as JSON, a body too large):
+            // a page in the person's language too. The API endpoints answer for themselves.
+            None if is_page(res.request().path()) && res.status().is_client_error() => {
+                Some(("error-bad-request", Some(e.to_string())))
+            }
+            None => None,
+        }
+    });
     let (Some((message, detail)), Some(state)) =
         (found, res.request().app_data::<State>().cloned())
     else {
@@ -137,6 +143,19 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, page).map_into_right_body(),
     ))
+}
+
+/// Whether `path` is a page a person sees (not an endpoint an application calls).
+fn is_page(path: &str) -> bool {
+    const API: [&str; 6] = [
+        "/token",
+        "/userinfo",
+        "/revoke",
+        "/introspect",
+        "/jwks",
+        "/.well-known/",
+    ];
+    !API.iter().any(|api| path.starts_with(api))
 }
 
 /// The client's address (behind trusted proxies, the one they saw).
