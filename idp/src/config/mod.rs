@@ -80,6 +80,9 @@ pub struct Settings {
     pub access_token_signing_alg: SigningAlg,
     /// argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane).
     pub password_hashing: Argon2Params,
+    /// Shortest time a refused login takes to answer, so its timing tells nothing of the
+    /// account behind it (unknown, argon2id, or a legacy hash whose check costs more).
+    pub login_failure_floor_millis: u64,
     /// Rules a new password must meet.
     pub password_policy: PasswordPolicy,
     /// Forgotten passwords and identifiers, temporary passwords.
@@ -132,6 +135,7 @@ impl Default for Settings {
             signing_key_reload_seconds: 60,
             access_token_signing_alg: SigningAlg::ES256,
             password_hashing: Argon2Params::default(),
+            login_failure_floor_millis: 300,
             password_policy: Default::default(),
             recovery: Default::default(),
             default_locale: "fr".into(),
@@ -314,6 +318,12 @@ impl Settings {
             return Err(key_error("default_locale", "one of fr, nl, en, de"));
         }
         crate::i18n::Zone::load(&self.time_zone).map_err(|e| key_error("time_zone", e))?;
+        if self.login_failure_floor_millis > 5000 {
+            return Err(key_error(
+                "login_failure_floor_millis",
+                "must be at most 5000",
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(key_error("max_body_bytes", "must be at least 1024"));
         }

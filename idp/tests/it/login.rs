@@ -231,6 +231,17 @@ async fn legacy_hashes_are_replaced_at_the_first_login(backend: Backend) {
         let kinds = idp::domain::audit::kinds_for(&mut conn, account.id).unwrap();
         assert!(!*weak || kinds.contains(&"password_change_required".to_owned()));
     }
+    // A refused login answers after the same minimum time, whatever the account: a legacy
+    // hash's check (which may cost more) does not show.
+    let floor = std::time::Duration::from_millis(300);
+    let timed = TestServer::start_with(backend, |s| s.login_failure_floor_millis = 300).await;
+    legacy_account(&timed, "legacy.timed", LEGACY_HASHES[6].0);
+    for who in ["legacy.timed", "nobody.here", USERNAME] {
+        let started = std::time::Instant::now();
+        let refused = log_in_once(&timed, who, "not-the-password").await;
+        assert_eq!(refused.status(), 200, "{who}");
+        assert!(started.elapsed() >= floor, "{who}");
+    }
     // The argon2id hash now serves: the same password, the usual way.
     let again = log_in_once(&server, "legacy.0", LEGACY_PASSWORD).await;
     assert!(location(&again).starts_with(REDIRECT));

@@ -124,6 +124,11 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
         ("IDP_DATABASE_POOL_SIZE".to_string(), "4".to_string()),
         ("IDP_WORKERS".to_string(), "2".to_string()),
         ("IDP_MAIL_POLL_SECONDS".to_string(), "1".to_string()),
+        // Refused logins answer at once here; `login.rs` checks the floor itself.
+        (
+            "IDP_LOGIN_FAILURE_FLOOR_MILLIS".to_string(),
+            "0".to_string(),
+        ),
         (
             "IDP_OUTBOX_DIR".to_string(),
             std::env::temp_dir()

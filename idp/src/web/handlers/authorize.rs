@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::forms::{PageError, form_page};
 use super::{PageResult, State, page, parse_pairs, run, see_other, session_cookie};
-use crate::domain::login::{self, FormOutcome};
+use crate::domain::login::{self, Failure, FormOutcome};
 use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
 use crate::domain::oidc::sessions;
 use crate::web::csrf;
@@ -131,10 +131,16 @@ pub async fn login_submit(
     }
     let address = super::client_address(&state, &req);
     let f = form.clone();
+    let started = std::time::Instant::now();
     let outcome = run(&state, move |idp, conn| {
         login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)
     })
     .await?;
+    if let FormOutcome::Failed(Failure::BadCredentials, _) = outcome {
+        // An unknown account, a wrong argon2id password and a wrong legacy one (whose
+        // check may cost more) answer after the same minimum time.
+        super::pad_to(state.idp.settings.login_failure_floor_millis, started).await;
+    }
     Ok(match outcome {
         FormOutcome::Finished(finished) => super::after_login(&state, finished, "/"),
         FormOutcome::Failed(failure, pending) => login_page(

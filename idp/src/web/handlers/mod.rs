@@ -145,6 +145,15 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     ))
 }
 
+/// Waits until `floor_millis` have passed since `started`, so an answer's timing tells
+/// nothing of the work behind it.
+pub async fn pad_to(floor_millis: u64, started: std::time::Instant) {
+    let floor = std::time::Duration::from_millis(floor_millis);
+    if let Some(rest) = floor.checked_sub(started.elapsed()) {
+        actix_web::rt::time::sleep(rest).await;
+    }
+}
+
 /// Whether `path` is a page a person sees (not an endpoint an application calls).
 fn is_page(path: &str) -> bool {
     const API: [&str; 6] = [

@@ -1,6 +1,6 @@
 //! "Forgot password?", "Forgot your identifier?" and "check your mail".
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -30,10 +30,7 @@ async fn pending(state: &State, request: &str) -> Option<AuthRequest> {
 /// Gives a request answer a fixed minimum duration, so the time it took does not tell
 /// whether an account matched (OWASP Forgot Password cheat sheet, "consistent time").
 async fn pad(state: &State, started: Instant) {
-    let floor = Duration::from_millis(state.idp.settings.recovery.response_floor_millis);
-    if let Some(rest) = floor.checked_sub(started.elapsed()) {
-        actix_web::rt::time::sleep(rest).await;
-    }
+    super::pad_to(state.idp.settings.recovery.response_floor_millis, started).await;
 }
 
 #[derive(Debug, Deserialize)]
