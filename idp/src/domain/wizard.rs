@@ -86,20 +86,24 @@ fn finish(
     let Some(user) = users::find_by_id(conn, flow.user_id)? else {
         return Ok(Next::Expired);
     };
-    let pending = match &flow.request_id {
-        Some(id) => authorize::load_pending(idp, conn, id)?,
-        None => None,
+    let then = match &flow.request_id {
+        Some(id) => Then::answering(idp, conn, id)?,
+        None => Then::Answer(None),
+    };
+    let client_id = match &then {
+        Then::Answer(Some(pending)) => Some(pending.request.client_id.to_string()),
+        _ => None,
     };
     let origin = Origin {
         address,
-        client_id: pending.as_ref().map(|p| p.client_id.as_str()),
+        client_id: client_id.as_deref(),
     };
     let who = Authenticated {
         user,
         amr: flow.amr,
         method: flow.method,
     };
-    let finished = login::finish(idp, conn, who, origin, Then::Answer(flow.request_id))?;
+    let finished = login::finish(idp, conn, who, origin, then)?;
     Ok(Next::Finished(finished))
 }
 

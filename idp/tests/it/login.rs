@@ -61,7 +61,8 @@ async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
     let who = login::authenticate(idp, &mut conn, &key, origin)
         .unwrap()
         .expect("the key is the account's");
-    let finished = login::finish(idp, &mut conn, who, origin, Then::Answer(Some(request)));
+    let then = Then::answering(idp, &mut conn, &request).unwrap();
+    let finished = login::finish(idp, &mut conn, who, origin, then);
     let Finished::LoggedIn {
         next: Some(back), ..
     } = finished.unwrap()

@@ -172,16 +172,34 @@ pub fn authenticate(
     Ok(outcome)
 }
 
+/// A pending authorization request, as loaded once by whoever finishes the login.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: String,
+    pub request: Box<authorize::AuthRequest>,
+}
+
 /// What comes after a login.
 #[derive(Debug, Clone)]
 pub enum Then {
-    /// Answer the pending authorization request with this id with a code (none: the
-    /// home page), once the account owes nothing: the login form, the wizard's end.
-    Answer(Option<String>),
+    /// Answer this pending authorization request with a code (none, or no longer pending:
+    /// the home page), once the account owes nothing: the login form, the wizard's end.
+    Answer(Option<Pending>),
     /// Show a page first; `/resume` answers the pending request later (after a reset).
     Resume(Option<String>),
     /// Stay where the person is (a password change on the account page).
     Stay,
+}
+
+impl Then {
+    /// Answering the pending request `id`, if it is still pending.
+    pub fn answering(idp: &Idp, conn: &mut DbConn, id: &str) -> DomainResult<Self> {
+        let request = authorize::load_pending(idp, conn, id)?.map(Box::new);
+        Ok(Self::Answer(request.map(|request| Pending {
+            id: id.to_owned(),
+            request,
+        })))
+    }
 }
 
 /// Where a finished login leaves the browser.
@@ -206,10 +224,11 @@ pub fn finish(
 ) -> DomainResult<Finished> {
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
-    if let Then::Answer(request) = &then {
+    if let Then::Answer(pending) = &then {
         let steps = required_actions::owed(conn, &who.user)?;
         if !steps.is_empty() {
-            return start_required_actions(idp, conn, &who, &steps, request.as_deref(), origin);
+            let request = pending.as_ref().map(|p| p.id.as_str());
+            return start_required_actions(idp, conn, &who, &steps, request, origin);
         }
         if who.user.first_login_at.is_none() {
             // A first login with nothing to check is still the first.
@@ -224,13 +243,15 @@ pub fn finish(
     let (session, session_cookie) = sessions::create(idp, conn, who.user.id, &who.amr)?;
     tracing::info!(user = %who.user.id, method = who.method.as_str(), "login succeeded");
     let next = match then {
-        Then::Answer(Some(request)) => Some(match authorize::load_pending(idp, conn, &request)? {
-            Some(pending) => {
-                authorize::delete_pending(conn, &request)?;
-                authorize::issue_code(idp, conn, &pending, &session)?
-            }
-            None => "/".to_owned(),
-        }),
+        Then::Answer(Some(pending)) => {
+            authorize::delete_pending(conn, &pending.id)?;
+            Some(authorize::issue_code(
+                idp,
+                conn,
+                &pending.request,
+                &session,
+            )?)
+        }
         Then::Resume(Some(request)) => Some(format!("/resume?request={}", query_value(&request))),
         Then::Answer(None) | Then::Resume(None) => Some("/".to_owned()),
         Then::Stay => None,
@@ -300,7 +321,10 @@ pub fn with_password(
     match authenticate(idp, conn, &authenticator, origin)? {
         Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
         Ok(who) => {
-            let then = Then::Answer(pending.map(|_| request_id.to_owned()));
+            let then = Then::Answer(pending.map(|request| Pending {
+                id: request_id.to_owned(),
+                request,
+            }));
             finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
         }
     }
