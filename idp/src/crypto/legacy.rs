@@ -416,6 +416,22 @@ impl Declared {
         Self::Sha256,
     ];
 
+    /// The format an import mapping names: `md5`, `sha1`, `sha256`, `aspnet-membership-sha1`
+    /// or `aspnet-membership-sha256` (case, spaces, `-` and `_` do not matter).
+    pub fn parse(name: &str) -> Option<Self> {
+        let wanted: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        Self::ALL.into_iter().find(|d| {
+            d.name()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .eq(wanted.chars())
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::MembershipSha1 => "aspnet membership sha1",

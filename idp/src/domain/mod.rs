@@ -11,6 +11,7 @@ pub mod keys;
 pub mod links;
 pub mod login;
 pub mod mail;
+pub mod migration;
 pub mod oidc;
 pub mod password_policy;
 pub mod recovery;

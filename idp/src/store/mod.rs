@@ -23,6 +23,19 @@ pub enum DbConn {
     Postgres(diesel::PgConnection),
 }
 
+/// Runs `$query` on the backend's own connection, for what diesel's multi-backend
+/// connection cannot express: multi-row inserts and `ON CONFLICT DO NOTHING`, which both
+/// SQLite and PostgreSQL understand alike. Inside a transaction of the `DbConn` too.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::store::DbConn::Sqlite(c) => diesel::RunQueryDsl::execute($query, c),
+            $crate::store::DbConn::Postgres(c) => diesel::RunQueryDsl::execute($query, c),
+        }
+    };
+}
+
 pub type DbPool = Pool<ConnectionManager<DbConn>>;
 pub type PooledDb = PooledConnection<ConnectionManager<DbConn>>;
 

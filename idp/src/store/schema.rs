@@ -301,3 +301,64 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    migration_runs (id) {
+        id -> Text,
+        source -> Text,
+        input -> Text,
+        dry_run -> Bool,
+        status -> Text,
+        counts -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    migrated_accounts (source, legacy_id) {
+        source -> Text,
+        legacy_id -> Text,
+        user_id -> Text,
+        legacy_username -> Text,
+        legacy_username_normalized -> Text,
+        row_digest -> Text,
+        synced_at -> Timestamp,
+        migrated_at -> Timestamp,
+        run_id -> Text,
+        pending_links -> Nullable<Text>,
+        invited_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    migration_problems (run_id, line) {
+        run_id -> Text,
+        line -> Integer,
+        legacy_id -> Nullable<Text>,
+        identifier -> Nullable<Text>,
+        outcome -> Text,
+        reason -> Text,
+        detail -> Text,
+        record -> Text,
+    }
+}
+
+diesel::table! {
+    migration_periods (organising_body_id) {
+        organising_body_id -> Text,
+        starts_on -> Date,
+        ends_on -> Date,
+        notices -> Text,
+        contact -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(migrated_accounts -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    migration_runs,
+    migrated_accounts,
+    migration_problems,
+    migration_periods,
+    users
+);

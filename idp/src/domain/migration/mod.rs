@@ -1,0 +1,487 @@
+//! Accounts moved in from a legacy school system (what the `account-migration` crate
+//! runs): the canonical record and its checks ([`record`]), the batched import into the
+//! store ([`import`]), and here the runs with their reports and the names of what went
+//! wrong, in words an organising body's secretary understands.
+//!
+//! A run is idempotent: every account is keyed by (source, legacy id) in
+//! `migrated_accounts`, with a digest of the legacy row and the moment the import last
+//! wrote the account. A re-run skips unchanged rows, updates changed ones, and reports a
+//! conflict, never overwriting, when the account was changed on the STS since.
+
+pub mod import;
+pub mod record;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::clock::{from_db, to_db};
+use super::{DomainError, DomainResult};
+use crate::store::DbConn;
+use crate::store::schema::{migration_problems, migration_runs};
+
+pub use import::{Batch, Shadow};
+pub use record::{Candidate, Directory, GuardianRef, LegacyRecord};
+
+/// The legacy system's name: with the legacy id, the key of a migrated account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SourceName(String);
+
+impl SourceName {
+    pub fn parse(text: &str) -> DomainResult<Self> {
+        let text = text.trim();
+        let fits = !text.is_empty()
+            && text.len() <= 64
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !fits {
+            return Err(DomainError::invalid(
+                "source",
+                "a name of 1 to 64 letters, digits, '-', '_' or '.' (e.g. smartschool-2019)",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a row was not migrated (or not entirely): a stable code for the report's readers
+/// and for the screens that fix rows, with the words people read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    UnreadableRow,
+    MissingLegacyId,
+    DuplicateLegacyId,
+    MissingIdentifier,
+    InvalidIdentifier,
+    InvalidEmail,
+    UnknownKind,
+    UnknownOrganisingBody,
+    UnknownSchool,
+    InvalidRelation,
+    UnreadableHash,
+    UnreadableActiveFlag,
+    IdentifierTaken,
+    IdentifierCaseDuplicate,
+    GuardianNotFound,
+    ChangedOnSts,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnreadableRow => "unreadable_row",
+            Self::MissingLegacyId => "missing_legacy_id",
+            Self::DuplicateLegacyId => "duplicate_legacy_id",
+            Self::MissingIdentifier => "missing_identifier",
+            Self::InvalidIdentifier => "invalid_identifier",
+            Self::InvalidEmail => "invalid_email",
+            Self::UnknownKind => "unknown_kind",
+            Self::UnknownOrganisingBody => "unknown_organising_body",
+            Self::UnknownSchool => "unknown_school",
+            Self::InvalidRelation => "invalid_relation",
+            Self::UnreadableHash => "unreadable_hash",
+            Self::UnreadableActiveFlag => "unreadable_active_flag",
+            Self::IdentifierTaken => "identifier_taken",
+            Self::IdentifierCaseDuplicate => "identifier_case_duplicate",
+            Self::GuardianNotFound => "guardian_not_found",
+            Self::ChangedOnSts => "changed_on_sts",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        ALL_REASONS.into_iter().find(|r| r.as_str() == code)
+    }
+
+    /// The reason in words, for the report.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::UnreadableRow => "the row could not be read",
+            Self::MissingLegacyId => "the row has no legacy id",
+            Self::DuplicateLegacyId => "another row of this run has the same legacy id",
+            Self::MissingIdentifier => "the row has no identifier",
+            Self::InvalidIdentifier => "the identifier is not valid",
+            Self::InvalidEmail => "the e-mail address is not valid",
+            Self::UnknownKind => "the kind of account is missing or unknown",
+            Self::UnknownOrganisingBody => "the organising body is unknown",
+            Self::UnknownSchool => "the school is unknown",
+            Self::InvalidRelation => "the relation to the guardian is not valid",
+            Self::UnreadableHash => "the password hash cannot be read",
+            Self::UnreadableActiveFlag => "the active flag cannot be read",
+            Self::IdentifierTaken => "the identifier is taken by another person",
+            Self::IdentifierCaseDuplicate => {
+                "another legacy row has this identifier, differing only in case"
+            }
+            Self::GuardianNotFound => "the guardian was not found among the migrated accounts",
+            Self::ChangedOnSts => {
+                "the legacy row changed, but the account was also changed on the STS since \
+                 the last migration (not overwritten)"
+            }
+        }
+    }
+}
+
+const ALL_REASONS: [Reason; 16] = [
+    Reason::UnreadableRow,
+    Reason::MissingLegacyId,
+    Reason::DuplicateLegacyId,
+    Reason::MissingIdentifier,
+    Reason::InvalidIdentifier,
+    Reason::InvalidEmail,
+    Reason::UnknownKind,
+    Reason::UnknownOrganisingBody,
+    Reason::UnknownSchool,
+    Reason::InvalidRelation,
+    Reason::UnreadableHash,
+    Reason::UnreadableActiveFlag,
+    Reason::IdentifierTaken,
+    Reason::IdentifierCaseDuplicate,
+    Reason::GuardianNotFound,
+    Reason::ChangedOnSts,
+];
+
+/// A reason with what it is about (the value that failed, the other legacy row…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub reason: Reason,
+    pub about: String,
+}
+
+impl Problem {
+    pub fn new(reason: Reason, about: impl Into<String>) -> Self {
+        Self {
+            reason,
+            about: about.into(),
+        }
+    }
+
+    /// The reason in words, with what it is about.
+    pub fn detail(&self) -> String {
+        if self.about.is_empty() {
+            self.reason.words().to_owned()
+        } else {
+            format!("{} ({})", self.reason.words(), self.about)
+        }
+    }
+}
+
+/// What became of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// Not migrated; see the reason.
+    Skipped,
+    /// Migrated before, changed on both sides since: left as it is.
+    Conflict,
+    /// Migrated, but a part of it (a guardian link) could not be.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Skipped => "skipped",
+            Self::Conflict => "conflict",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// A row the run reports: where it was, who it was, and what went wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedRow {
+    pub line: u64,
+    pub legacy_id: Option<String>,
+    pub identifier: Option<String>,
+    pub outcome: Outcome,
+    pub reason: Reason,
+    pub detail: String,
+    /// The row as read, so it can be fixed and migrated later.
+    pub record: LegacyRecord,
+}
+
+impl ReportedRow {
+    pub fn new(line: u64, record: LegacyRecord, outcome: Outcome, problem: Problem) -> Self {
+        Self {
+            line,
+            legacy_id: record.legacy_id().map(str::to_owned),
+            identifier: record.identifier.clone(),
+            outcome,
+            reason: problem.reason,
+            detail: problem.detail(),
+            record,
+        }
+    }
+}
+
+/// How many rows met each fate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub conflicts: u64,
+    pub incomplete: u64,
+    pub invited: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Conflict => self.conflicts += 1,
+            Outcome::Incomplete => self.incomplete += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Found unfinished by a later run of the same source (killed, crashed).
+    Interrupted,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> DomainResult<Self> {
+        match text {
+            "running" => Ok(Self::Running),
+            "finished" => Ok(Self::Finished),
+            "interrupted" => Ok(Self::Interrupted),
+            other => Err(DomainError::Corrupt(format!("run status {other}"))),
+        }
+    }
+}
+
+/// One run of the command, as the store keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub id: String,
+    pub source: SourceName,
+    pub input: String,
+    pub dry_run: bool,
+    pub status: RunStatus,
+    pub counts: Counts,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn json<T: Serialize>(value: &T) -> DomainResult<String> {
+    serde_json::to_string(value).map_err(|e| DomainError::Internal(e.to_string()))
+}
+
+/// Starts a run. A run of the same source left `running` (its process was killed) is
+/// marked interrupted: this one finishes its work, since unchanged rows are skipped.
+pub fn start_run(
+    conn: &mut DbConn,
+    source: &SourceName,
+    input: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> DomainResult<Run> {
+    diesel::update(
+        migration_runs::table
+            .filter(migration_runs::source.eq(source.as_str()))
+            .filter(migration_runs::status.eq(RunStatus::Running.as_str())),
+    )
+    .set(migration_runs::status.eq(RunStatus::Interrupted.as_str()))
+    .execute(conn)?;
+    let run = Run {
+        id: uuid::Uuid::new_v4().to_string(),
+        source: source.clone(),
+        input: input.to_owned(),
+        dry_run,
+        status: RunStatus::Running,
+        counts: Counts::default(),
+        started_at: now,
+        finished_at: None,
+    };
+    diesel::insert_into(migration_runs::table)
+        .values((
+            migration_runs::id.eq(&run.id),
+            migration_runs::source.eq(run.source.as_str()),
+            migration_runs::input.eq(&run.input),
+            migration_runs::dry_run.eq(run.dry_run),
+            migration_runs::status.eq(run.status.as_str()),
+            migration_runs::counts.eq(json(&run.counts)?),
+            migration_runs::started_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(run)
+}
+
+/// Saves a run's counts so far (the report stays true when the process is killed).
+pub fn save_counts(conn: &mut DbConn, run: &Run) -> DomainResult<()> {
+    diesel::update(migration_runs::table.find(&run.id))
+        .set(migration_runs::counts.eq(json(&run.counts)?))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn finish_run(conn: &mut DbConn, run: &mut Run, now: DateTime<Utc>) -> DomainResult<()> {
+    run.status = RunStatus::Finished;
+    run.finished_at = Some(now);
+    diesel::update(migration_runs::table.find(&run.id))
+        .set((
+            migration_runs::status.eq(run.status.as_str()),
+            migration_runs::counts.eq(json(&run.counts)?),
+            migration_runs::finished_at.eq(Some(to_db(now))),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Keeps the rows a run reports (skipped, conflicting, incomplete).
+pub fn record_problems(conn: &mut DbConn, run: &Run, rows: &[ReportedRow]) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                migration_problems::run_id.eq(&run.id),
+                migration_problems::line.eq(i32::try_from(row.line).unwrap_or(i32::MAX)),
+                migration_problems::legacy_id.eq(row.legacy_id.as_deref()),
+                migration_problems::identifier.eq(row.identifier.as_deref()),
+                migration_problems::outcome.eq(row.outcome.as_str()),
+                migration_problems::reason.eq(row.reason.as_str()),
+                migration_problems::detail.eq(&row.detail),
+                migration_problems::record.eq(json(&row.record)?),
+            ))
+        })
+        .collect::<DomainResult<Vec<_>>>()?;
+    // A guardian found missing at the end of a run may repeat the line of a row already
+    // reported for something else: the first report of a line stands.
+    for chunk in values.chunks(400) {
+        crate::on_backend!(
+            conn,
+            diesel::insert_into(migration_problems::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+        )?;
+    }
+    Ok(())
+}
+
+type RunRow = (
+    String,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    chrono::NaiveDateTime,
+    Option<chrono::NaiveDateTime>,
+);
+
+fn run_of(row: RunRow) -> DomainResult<Run> {
+    let (id, source, input, dry_run, status, counts, started_at, finished_at) = row;
+    Ok(Run {
+        id,
+        source: SourceName(source),
+        input,
+        dry_run,
+        status: RunStatus::parse(&status)?,
+        counts: serde_json::from_str(&counts).map_err(|e| DomainError::Corrupt(e.to_string()))?,
+        started_at: from_db(started_at),
+        finished_at: finished_at.map(from_db),
+    })
+}
+
+const RUN_COLUMNS: (
+    migration_runs::id,
+    migration_runs::source,
+    migration_runs::input,
+    migration_runs::dry_run,
+    migration_runs::status,
+    migration_runs::counts,
+    migration_runs::started_at,
+    migration_runs::finished_at,
+) = (
+    migration_runs::id,
+    migration_runs::source,
+    migration_runs::input,
+    migration_runs::dry_run,
+    migration_runs::status,
+    migration_runs::counts,
+    migration_runs::started_at,
+    migration_runs::finished_at,
+);
+
+/// Every run, newest first.
+pub fn runs(conn: &mut DbConn) -> DomainResult<Vec<Run>> {
+    let rows: Vec<RunRow> = migration_runs::table
+        .order(migration_runs::started_at.desc())
+        .select(RUN_COLUMNS)
+        .load(conn)?;
+    rows.into_iter().map(run_of).collect()
+}
+
+/// The rows a run reported, in the order of the source.
+pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow>> {
+    type Row = (
+        i32,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = migration_problems::table
+        .filter(migration_problems::run_id.eq(run_id))
+        .order(migration_problems::line)
+        .select((
+            migration_problems::line,
+            migration_problems::legacy_id,
+            migration_problems::identifier,
+            migration_problems::outcome,
+            migration_problems::reason,
+            migration_problems::detail,
+            migration_problems::record,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(line, legacy_id, identifier, outcome, reason, detail, record)| {
+            let corrupt = |what: &str| DomainError::Corrupt(format!("migration problem {what}"));
+            Ok(ReportedRow {
+                line: u64::try_from(line).unwrap_or_default(),
+                legacy_id,
+                identifier,
+                outcome: serde_json::from_value(serde_json::Value::String(outcome))
+                    .map_err(|_| corrupt("outcome"))?,
+                reason: Reason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
+                detail,
+                record: serde_json::from_str(&record).map_err(|_| corrupt("record"))?,
+            })
+        })
+        .collect()
+}
