@@ -1,11 +1,18 @@
 //! Moves accounts from legacy school systems into the STS identity store.
 //!
-//! This crate will read CSV, JSONL and legacy SQL sources, keep legacy password hashes
-//! (ASP.NET Identity V2/V3, bcrypt) to be verified at the first login and re-hashed with
-//! argon2id, and run idempotently with a report per run. It writes through the `idp`
-//! crate's store and domain (`idp::store`, `idp::domain::users`), so migrated accounts obey
-//! the same rules (unique identifiers without regard to case, shared family addresses) as
-//! accounts created any other way.
+//! Sources ([`source`]: CSV, JSON Lines, a legacy database through a mapping) stream the
+//! canonical legacy record; a run ([`run`]) imports them in short batched transactions
+//! through the `idp` crate's domain (`idp::domain::migration`), so a migrated account obeys
+//! the same rules as any other (identifiers unique without regard to case, shared family
+//! addresses, co-accounts, schools, kinds). Legacy password hashes are stored as they came
+//! and replaced by argon2id at each person's first login. Every run is idempotent (keyed by
+//! source and legacy id) and keeps its report in the store and as files ([`report`]).
+
+pub mod cli;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod source;
 
 pub use idp::store::{Backend, DbConn, DbPool};
 

@@ -172,6 +172,7 @@ fn apply(
         }
     }
     link_guardians(conn, ctx, linked, shadow)?;
+    batch.reported.sort_by_key(|r| r.line);
     Ok(batch)
 }
 

@@ -240,6 +240,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    pub fn merge(&mut self, other: &Counts) {
+        self.read += other.read;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+        self.conflicts += other.conflicts;
+        self.incomplete += other.incomplete;
+        self.invited += other.invited;
+    }
+
     pub fn add(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Created => self.created += 1,
@@ -299,6 +310,7 @@ fn json<T: Serialize>(value: &T) -> DomainResult<String> {
 
 /// Starts a run. A run of the same source left `running` (its process was killed) is
 /// marked interrupted: this one finishes its work, since unchanged rows are skipped.
+/// A dry run writes nothing, not even itself: its report is the command's output.
 pub fn start_run(
     conn: &mut DbConn,
     source: &SourceName,
@@ -306,13 +318,6 @@ pub fn start_run(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> DomainResult<Run> {
-    diesel::update(
-        migration_runs::table
-            .filter(migration_runs::source.eq(source.as_str()))
-            .filter(migration_runs::status.eq(RunStatus::Running.as_str())),
-    )
-    .set(migration_runs::status.eq(RunStatus::Interrupted.as_str()))
-    .execute(conn)?;
     let run = Run {
         id: uuid::Uuid::new_v4().to_string(),
         source: source.clone(),
@@ -323,6 +328,16 @@ pub fn start_run(
         started_at: now,
         finished_at: None,
     };
+    if dry_run {
+        return Ok(run);
+    }
+    diesel::update(
+        migration_runs::table
+            .filter(migration_runs::source.eq(source.as_str()))
+            .filter(migration_runs::status.eq(RunStatus::Running.as_str())),
+    )
+    .set(migration_runs::status.eq(RunStatus::Interrupted.as_str()))
+    .execute(conn)?;
     diesel::insert_into(migration_runs::table)
         .values((
             migration_runs::id.eq(&run.id),
@@ -339,6 +354,9 @@ pub fn start_run(
 
 /// Saves a run's counts so far (the report stays true when the process is killed).
 pub fn save_counts(conn: &mut DbConn, run: &Run) -> DomainResult<()> {
+    if run.dry_run {
+        return Ok(());
+    }
     diesel::update(migration_runs::table.find(&run.id))
         .set(migration_runs::counts.eq(json(&run.counts)?))
         .execute(conn)?;
@@ -348,6 +366,9 @@ pub fn save_counts(conn: &mut DbConn, run: &Run) -> DomainResult<()> {
 pub fn finish_run(conn: &mut DbConn, run: &mut Run, now: DateTime<Utc>) -> DomainResult<()> {
     run.status = RunStatus::Finished;
     run.finished_at = Some(now);
+    if run.dry_run {
+        return Ok(());
+    }
     diesel::update(migration_runs::table.find(&run.id))
         .set((
             migration_runs::status.eq(run.status.as_str()),
@@ -360,7 +381,7 @@ pub fn finish_run(conn: &mut DbConn, run: &mut Run, now: DateTime<Utc>) -> Domai
 
 /// Keeps the rows a run reports (skipped, conflicting, incomplete).
 pub fn record_problems(conn: &mut DbConn, run: &Run, rows: &[ReportedRow]) -> DomainResult<()> {
-    if rows.is_empty() {
+    if rows.is_empty() || run.dry_run {
         return Ok(());
     }
     let values = rows

@@ -1,0 +1,223 @@
+//! The `account-migration` command. It reads the STS's own configuration (`--config`,
+//! `IDP_*`) for the database, so it writes exactly where the STS reads.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use idp::config::Settings;
+use idp::domain::clock::SystemClock;
+use idp::domain::migration::{self, SourceName};
+
+use crate::report::ReportFiles;
+use crate::run::{Options, run};
+use crate::source::csv::{CsvSource, Encoding};
+use crate::source::jsonl::JsonLinesSource;
+use crate::source::mapping::Mapping;
+use crate::source::sql::SqlSource;
+use crate::source::Source;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "account-migration",
+    version,
+    about = "Moves accounts from a legacy school system into the STS's identity store"
+)]
+pub struct Cli {
+    /// The STS's configuration file (TOML); `IDP_*` variables override it.
+    #[arg(long, global = true, env = "IDP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the accounts of a source (again: only what changed).
+    Run(RunArgs),
+    /// The runs so far, newest first.
+    Runs,
+    /// The rows a run skipped or found in conflict, as CSV.
+    Report {
+        /// The run's id (see `runs`).
+        run: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The legacy system's name; with each row's legacy id, the key that makes re-runs safe.
+    #[arg(long)]
+    pub source: String,
+    /// A CSV export (any delimiter; UTF-8 or Windows-1252).
+    #[arg(long, conflicts_with_all = ["jsonl", "legacy_db"])]
+    pub csv: Option<PathBuf>,
+    /// A JSON Lines file.
+    #[arg(long, conflicts_with_all = ["csv", "legacy_db"])]
+    pub jsonl: Option<PathBuf>,
+    /// The legacy database (sqlite://PATH or postgres://…), read with --mapping.
+    #[arg(long, requires = "mapping", conflicts_with_all = ["csv", "jsonl"])]
+    pub legacy_db: Option<String>,
+    /// Which column holds which field (TOML; see docs/migration.md).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// The CSV delimiter (default: guessed from the header row).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    pub encoding: Encoding,
+    /// The organising body (name or id) of rows that name none.
+    #[arg(long)]
+    pub organising_body: Option<String>,
+    /// Show what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Where to write the report (BASE.json and BASE.csv); default migration-RUN_ID.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run_command(&settings, args),
+        Command::Runs => runs(&settings),
+        Command::Report { run } => report(&settings, &run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn open_source(args: &RunArgs) -> Result<Box<dyn Source>, Box<dyn std::error::Error>> {
+    let mapping = match &args.mapping {
+        Some(path) => Mapping::read(path)?,
+        None => Mapping::default(),
+    };
+    let delimiter = args
+        .delimiter
+        .map(|c| u8::try_from(c).map_err(|_| format!("delimiter {c:?} is not one byte")))
+        .transpose()?;
+    Ok(match (&args.csv, &args.jsonl, &args.legacy_db) {
+        (Some(path), _, _) => Box::new(CsvSource::open(path, delimiter, args.encoding, &mapping)?),
+        (_, Some(path), _) => Box::new(JsonLinesSource::open(path)?),
+        (_, _, Some(url)) => Box::new(SqlSource::open(url, &mapping)?),
+        _ => return Err("name a source: --csv FILE, --jsonl FILE or --legacy-db URL".into()),
+    })
+}
+
+fn run_command(settings: &Settings, args: RunArgs) -> CliResult {
+    let options = Options {
+        source: SourceName::parse(&args.source)?,
+        dry_run: args.dry_run,
+        batch_size: args.batch_size,
+        organising_body: args.organising_body.clone(),
+    };
+    let mut source = open_source(&args)?;
+    let pool = crate::open_store(&settings.database_url)?;
+    let mut conn = pool.get()?;
+    let base = args.report.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "migration-{}-{}",
+            options.source.as_str(),
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ))
+    });
+    let mut files = ReportFiles::create(&base)?;
+    let mut progress = crate::progress::for_stderr();
+    let done = run(
+        &mut conn,
+        &SystemClock,
+        source.as_mut(),
+        &options,
+        progress.as_mut(),
+        Some(&mut files),
+    )?;
+    let (json, csv) = (files.json_path.clone(), files.csv_path.clone());
+    files.finish(&done)?;
+    let c = done.counts;
+    println!(
+        "{}{} rows read: {} created, {} updated, {} unchanged, {} skipped, {} conflicts, {} incomplete",
+        if done.dry_run { "dry run (nothing written): " } else { "" },
+        c.read,
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.skipped,
+        c.conflicts,
+        c.incomplete
+    );
+    println!("report: {} and {}", display(&json), display(&csv));
+    Ok(())
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn runs(settings: &Settings) -> CliResult {
+    let pool = crate::open_store(&settings.database_url)?;
+    let mut conn = pool.get()?;
+    for run in migration::runs(&mut conn)? {
+        let c = run.counts;
+        println!(
+            "{}  {}  {}  {:?}  read {} created {} updated {} unchanged {} skipped {} conflicts {}",
+            run.id,
+            run.started_at.format("%Y-%m-%d %H:%M"),
+            run.source.as_str(),
+            run.status,
+            c.read,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.skipped,
+            c.conflicts
+        );
+    }
+    Ok(())
+}
+
+fn report(settings: &Settings, run: &str) -> CliResult {
+    let pool = crate::open_store(&settings.database_url)?;
+    let mut conn = pool.get()?;
+    let mut out = csv::Writer::from_writer(std::io::stdout());
+    out.write_record(["line", "legacy_id", "identifier", "outcome", "reason", "detail"])?;
+    for row in migration::problems(&mut conn, run)? {
+        out.write_record([
+            row.line.to_string().as_str(),
+            row.legacy_id.as_deref().unwrap_or(""),
+            row.identifier.as_deref().unwrap_or(""),
+            row.outcome.as_str(),
+            row.reason.as_str(),
+            &row.detail,
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}

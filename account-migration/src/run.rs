@@ -1,0 +1,145 @@
+//! One run: read the source in batches, import each batch in its own short transaction
+//! (through `idp::domain::migration`), keep the report in the store and in files, show
+//! progress. Killed at any moment, a run leaves every batch either in or out; the next run
+//! of the same source skips what is in and finishes the rest.
+
+use idp::domain::clock::Clock;
+use idp::domain::migration::import::{self, Context, Shadow};
+use idp::domain::migration::{
+    self, Directory, LegacyRecord, Outcome, Problem, Reason, ReportedRow, Run, SourceName,
+};
+use idp::domain::{DomainError, DomainResult};
+use idp::store::DbConn;
+
+use crate::progress::Progress;
+use crate::report::{ReportError, ReportFiles};
+use crate::source::{Row, Source};
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: SourceName,
+    /// Show what would happen; write no account (each batch is rolled back).
+    pub dry_run: bool,
+    /// Rows per transaction: small enough that the STS's own writes wait a moment at most.
+    pub batch_size: usize,
+    /// The organising body of rows that name none (by name or id).
+    pub organising_body: Option<String>,
+}
+
+impl Options {
+    pub fn new(source: SourceName) -> Self {
+        Self {
+            source,
+            dry_run: false,
+            batch_size: 500,
+            organising_body: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Store(#[from] DomainError),
+    #[error("{0}")]
+    Report(#[from] ReportError),
+}
+
+/// Runs the migration of `source` into the store behind `conn`.
+pub fn run(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    source: &mut dyn Source,
+    options: &Options,
+    progress: &mut dyn Progress,
+    mut report: Option<&mut ReportFiles>,
+) -> Result<Run, RunError> {
+    let directory = Directory::load(conn, options.organising_body.as_deref())?;
+    let mut run = migration::start_run(
+        conn,
+        &options.source,
+        &source.describe(),
+        options.dry_run,
+        clock.now(),
+    )?;
+    let mut shadow = options.dry_run.then(Shadow::default);
+    let batch_size = options.batch_size.max(1);
+    loop {
+        let rows: Vec<Row> = (&mut *source).take(batch_size).collect();
+        if rows.is_empty() {
+            break;
+        }
+        let (readable, mut reported) = split_unreadable(rows);
+        run.counts.read += reported.len() as u64;
+        run.counts.skipped += reported.len() as u64;
+        let ctx = Context {
+            run: &run,
+            directory: &directory,
+            now: clock.now(),
+        };
+        let batch = import::import_batch(conn, &ctx, readable, shadow.as_mut())?;
+        reported.extend(batch.reported);
+        run.counts.merge(&batch.counts);
+        keep(conn, &run, &reported, report.as_deref_mut())?;
+        progress.update(source.progress(), &run.counts);
+    }
+    let ctx = Context {
+        run: &run,
+        directory: &directory,
+        now: clock.now(),
+    };
+    let links = import::finish_links(conn, &ctx, shadow.as_mut())?;
+    run.counts.merge(&links.counts);
+    keep(conn, &run, &links.reported, report.as_deref_mut())?;
+    migration::finish_run(conn, &mut run, clock.now())?;
+    progress.finish(&run.counts);
+    Ok(run)
+}
+
+/// Rows the source could not read are reported as they are; the others go to the import.
+fn split_unreadable(rows: Vec<Row>) -> (Vec<(u64, LegacyRecord)>, Vec<ReportedRow>) {
+    let mut readable = Vec::with_capacity(rows.len());
+    let mut reported = Vec::new();
+    for row in rows {
+        match row.record {
+            Ok(record) => readable.push((row.line, record)),
+            Err(why) => reported.push(ReportedRow::new(
+                row.line,
+                LegacyRecord::default(),
+                Outcome::Skipped,
+                Problem::new(Reason::UnreadableRow, why),
+            )),
+        }
+    }
+    (readable, reported)
+}
+
+/// The batch's report, in the store and in the files, with the counts so far.
+fn keep(
+    conn: &mut DbConn,
+    run: &Run,
+    reported: &[ReportedRow],
+    report: Option<&mut ReportFiles>,
+) -> Result<(), RunError> {
+    migration::record_problems(conn, run, reported)?;
+    migration::save_counts(conn, run)?;
+    if let Some(files) = report {
+        files.rows(reported)?;
+    }
+    Ok(())
+}
+
+/// A run without report files or progress output (tests, other tools).
+pub fn run_quietly(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    source: &mut dyn Source,
+    options: &Options,
+) -> DomainResult<Run> {
+    match run(conn, clock, source, options, &mut crate::progress::Silent, None) {
+        Ok(run) => Ok(run),
+        Err(RunError::Store(e)) => Err(e),
+        Err(RunError::Report(e)) => Err(DomainError::Internal(e.to_string())),
+    }
+}
