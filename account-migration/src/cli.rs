@@ -11,11 +11,11 @@ use idp::domain::migration::{self, SourceName};
 
 use crate::report::ReportFiles;
 use crate::run::{Options, run};
+use crate::source::Source;
 use crate::source::csv::{CsvSource, Encoding};
 use crate::source::jsonl::JsonLinesSource;
 use crate::source::mapping::Mapping;
 use crate::source::sql::SqlSource;
-use crate::source::Source;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -164,7 +164,11 @@ fn run_command(settings: &Settings, args: RunArgs) -> CliResult {
     let c = done.counts;
     println!(
         "{}{} rows read: {} created, {} updated, {} unchanged, {} skipped, {} conflicts, {} incomplete",
-        if done.dry_run { "dry run (nothing written): " } else { "" },
+        if done.dry_run {
+            "dry run (nothing written): "
+        } else {
+            ""
+        },
         c.read,
         c.created,
         c.updated,
@@ -207,7 +211,14 @@ fn report(settings: &Settings, run: &str) -> CliResult {
     let pool = crate::open_store(&settings.database_url)?;
     let mut conn = pool.get()?;
     let mut out = csv::Writer::from_writer(std::io::stdout());
-    out.write_record(["line", "legacy_id", "identifier", "outcome", "reason", "detail"])?;
+    out.write_record([
+        "line",
+        "legacy_id",
+        "identifier",
+        "outcome",
+        "reason",
+        "detail",
+    ])?;
     for row in migration::problems(&mut conn, run)? {
         out.write_record([
             row.line.to_string().as_str(),

@@ -26,7 +26,12 @@ pub fn for_stderr() -> Box<dyn Progress> {
 fn summary(counts: &Counts, rate: f64) -> String {
     format!(
         "{} rows ({rate:.0}/s): {} created, {} updated, {} unchanged, {} skipped, {} conflicts",
-        counts.read, counts.created, counts.updated, counts.unchanged, counts.skipped, counts.conflicts
+        counts.read,
+        counts.created,
+        counts.updated,
+        counts.unchanged,
+        counts.skipped,
+        counts.conflicts
     )
 }
 
@@ -59,11 +64,13 @@ impl Progress for Bar {
             self.bar.set_length(total);
         }
         self.bar.set_position(position.done);
-        self.bar.set_message(summary(counts, rate(counts, self.started)));
+        self.bar
+            .set_message(summary(counts, rate(counts, self.started)));
     }
 
     fn finish(&mut self, counts: &Counts) {
-        self.bar.finish_with_message(summary(counts, rate(counts, self.started)));
+        self.bar
+            .finish_with_message(summary(counts, rate(counts, self.started)));
     }
 }
 
@@ -93,7 +100,10 @@ impl Progress for LogLines {
             Some(total) if total > 0 => format!(" {}%", position.done * 100 / total),
             _ => String::new(),
         };
-        tracing::info!("migrating{done}: {}", summary(counts, rate(counts, self.started)));
+        tracing::info!(
+            "migrating{done}: {}",
+            summary(counts, rate(counts, self.started))
+        );
     }
 
     fn finish(&mut self, counts: &Counts) {

@@ -30,10 +30,12 @@ impl ReportFiles {
         let json_path = base.with_extension("json");
         let csv_path = base.with_extension("csv");
         let open = |path: &Path| {
-            File::create(path).map(BufWriter::new).map_err(|source| ReportError {
-                path: path.display().to_string(),
-                source,
-            })
+            File::create(path)
+                .map(BufWriter::new)
+                .map_err(|source| ReportError {
+                    path: path.display().to_string(),
+                    source,
+                })
         };
         let mut json = open(&json_path)?;
         let mut csv = csv::Writer::from_writer(open(&csv_path)?);

@@ -91,7 +91,7 @@ pub fn run(
     };
     let links = import::finish_links(conn, &ctx, shadow.as_mut())?;
     run.counts.merge(&links.counts);
-    keep(conn, &run, &links.reported, report.as_deref_mut())?;
+    keep(conn, &run, &links.reported, report)?;
     migration::finish_run(conn, &mut run, clock.now())?;
     progress.finish(&run.counts);
     Ok(run)
@@ -137,7 +137,14 @@ pub fn run_quietly(
     source: &mut dyn Source,
     options: &Options,
 ) -> DomainResult<Run> {
-    match run(conn, clock, source, options, &mut crate::progress::Silent, None) {
+    match run(
+        conn,
+        clock,
+        source,
+        options,
+        &mut crate::progress::Silent,
+        None,
+    ) {
         Ok(run) => Ok(run),
         Err(RunError::Store(e)) => Err(e),
         Err(RunError::Report(e)) => Err(DomainError::Internal(e.to_string())),

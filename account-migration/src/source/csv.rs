@@ -56,8 +56,13 @@ fn sniff_delimiter(header: &[u8]) -> u8 {
 fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, String> {
     match (std::str::from_utf8(bytes), encoding) {
         (Ok(text), Encoding::Auto | Encoding::Utf8) => Ok(text.to_owned()),
-        (Err(_), Encoding::Utf8) => Err("the row is not valid UTF-8 (try --encoding windows-1252)".into()),
-        _ => Ok(WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()),
+        (Err(_), Encoding::Utf8) => {
+            Err("the row is not valid UTF-8 (try --encoding windows-1252)".into())
+        }
+        _ => Ok(WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned()),
     }
 }
 
@@ -85,7 +90,10 @@ impl CsvSource {
             buffered.consume(UTF8_BOM.len());
         }
         let start = buffered.fill_buf().map_err(io)?;
-        let header_end = start.iter().position(|&b| b == b'\n').unwrap_or(start.len());
+        let header_end = start
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(start.len());
         let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(&start[..header_end]));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -144,7 +152,12 @@ impl Iterator for CsvSource {
             let line = self.record.position().map_or(0, |p| p.line());
             return match read {
                 Ok(false) => None,
-                Ok(true) if self.record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) => {
+                Ok(true)
+                    if self
+                        .record
+                        .iter()
+                        .all(|f| f.iter().all(u8::is_ascii_whitespace)) =>
+                {
                     continue; // a blank line
                 }
                 Ok(true) => Some(Row {
@@ -202,6 +215,9 @@ mod tests {
         assert_eq!(decode(b"Andr\xe9", Encoding::Auto).unwrap(), "André");
         assert_eq!(decode("André".as_bytes(), Encoding::Auto).unwrap(), "André");
         assert!(decode(b"Andr\xe9", Encoding::Utf8).is_err());
-        assert_eq!(decode(b"M\xfcller", Encoding::Windows1252).unwrap(), "Müller");
+        assert_eq!(
+            decode(b"M\xfcller", Encoding::Windows1252).unwrap(),
+            "Müller"
+        );
     }
 }

@@ -147,10 +147,9 @@ impl SqlSource {
                 Legacy::Postgres(PgConnection::establish(url).map_err(|e| db(e.to_string()))?)
             }
         };
-        let table = mapping
-            .table
-            .as_deref()
-            .ok_or_else(|| SourceError::Mapping("no table = \"…\" for the legacy database".into()))?;
+        let table = mapping.table.as_deref().ok_or_else(|| {
+            SourceError::Mapping("no table = \"…\" for the legacy database".into())
+        })?;
         let from = quoted(table)?;
         let key_column = mapping.columns.get(&Field::LegacyId).ok_or_else(|| {
             SourceError::Mapping("[columns] has no legacy_id (the key of every row)".into())
@@ -225,17 +224,19 @@ impl Iterator for SqlSource {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
-        if self.page.is_empty() && !self.exhausted && !self.failed {
-            if let Err(e) = self.fetch() {
-                // The database went away mid-run: one row says so, and the run ends with
-                // what it has (a re-run resumes).
-                self.failed = true;
-                self.done += 1;
-                return Some(Row {
-                    line: self.done,
-                    record: Err(format!("legacy database: {e}")),
-                });
-            }
+        if self.page.is_empty()
+            && !self.exhausted
+            && !self.failed
+            && let Err(e) = self.fetch()
+        {
+            // The database went away mid-run: one row says so, and the run ends with what
+            // it has (a re-run resumes).
+            self.failed = true;
+            self.done += 1;
+            return Some(Row {
+                line: self.done,
+                record: Err(format!("legacy database: {e}")),
+            });
         }
         let page = self.page.pop_front()?;
         self.done += 1;

@@ -99,10 +99,10 @@ async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
 both_backends!(a_new_authenticator_reaches_the_id_token);
 
 /// The password of the legacy vectors (see `crypto::legacy`'s tests for their origin).
-const LEGACY_PASSWORD: &str = "Ecole-2019!";
+pub const LEGACY_PASSWORD: &str = "Ecole-2019!";
 
 /// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
-const LEGACY_HASHES: [(&str, bool); 21] = [
+pub const LEGACY_HASHES: [(&str, bool); 21] = [
     (
         "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
         false,

@@ -8,6 +8,7 @@ mod deliverability;
 mod flow;
 mod login;
 mod mail;
+mod migration;
 mod negative;
 mod onboarding;
 mod people;

@@ -109,9 +109,8 @@ pub fn import_batch(
     shadow: Option<&mut Shadow>,
 ) -> DomainResult<Batch> {
     let dry_run = shadow.is_some();
-    let mut shadow = shadow;
     let result = conn.transaction::<Batch, Abort, _>(|conn| {
-        let batch = apply(conn, ctx, rows, shadow.as_deref_mut())?;
+        let batch = apply(conn, ctx, rows, shadow)?;
         if dry_run {
             Err(Abort::DryRun(batch))
         } else {
@@ -132,7 +131,11 @@ fn apply(
 ) -> DomainResult<Batch> {
     let mut batch = Batch::default();
     let candidates = validate(ctx.directory, rows, &mut batch);
-    let known = known(conn, ctx.source(), candidates.iter().map(|c| &c.1.legacy_id))?;
+    let known = known(
+        conn,
+        ctx.source(),
+        candidates.iter().map(|c| &c.1.legacy_id),
+    )?;
     let mut fresh = Vec::new();
     let mut changed = Vec::new();
     for (line, candidate, record) in candidates {
@@ -271,7 +274,10 @@ fn taken_problem(candidate: &Candidate, holder: &(String, String)) -> Problem {
     } else if identifier.as_str() != candidate.username.as_str() {
         Problem::new(
             Reason::IdentifierCaseDuplicate,
-            format!("{} and legacy row {legacy_id}: {identifier}", candidate.username.as_str()),
+            format!(
+                "{} and legacy row {legacy_id}: {identifier}",
+                candidate.username.as_str()
+            ),
         )
     } else {
         Problem::new(
@@ -305,7 +311,12 @@ fn create(
                 .and_then(|s| s.identifiers.get(&key).cloned())
         });
         if let Some(holder) = holder {
-            batch.report(line, &record, Outcome::Skipped, taken_problem(&candidate, &holder));
+            batch.report(
+                line,
+                &record,
+                Outcome::Skipped,
+                taken_problem(&candidate, &holder),
+            );
             continue;
         }
         let user_id = UserId::new().to_string();
@@ -332,7 +343,8 @@ fn create(
             migrated_accounts::legacy_id.eq(candidate.legacy_id.clone()),
             migrated_accounts::user_id.eq(user_id.clone()),
             migrated_accounts::legacy_username.eq(candidate.legacy_username.as_str().to_owned()),
-            migrated_accounts::legacy_username_normalized.eq(candidate.legacy_username.normalized()),
+            migrated_accounts::legacy_username_normalized
+                .eq(candidate.legacy_username.normalized()),
             migrated_accounts::row_digest.eq(candidate.digest.clone()),
             migrated_accounts::synced_at.eq(now),
             migrated_accounts::migrated_at.eq(now),
@@ -409,11 +421,18 @@ fn update(
 ) -> DomainResult<Result<String, Problem>> {
     let current: Option<(NaiveDateTime, Option<String>, String)> = users::table
         .find(&known.user_id)
-        .select((users::updated_at, users::password_hash, users::username_normalized))
+        .select((
+            users::updated_at,
+            users::password_hash,
+            users::username_normalized,
+        ))
         .first(conn)
         .optional()?;
     let Some((updated_at, password_hash, username_normalized)) = current else {
-        return Ok(Err(Problem::new(Reason::ChangedOnSts, "the account was deleted")));
+        return Ok(Err(Problem::new(
+            Reason::ChangedOnSts,
+            "the account was deleted",
+        )));
     };
     if updated_at != known.synced_at {
         return Ok(Err(Problem::new(Reason::ChangedOnSts, "")));
@@ -637,9 +656,11 @@ pub fn finish_links(
                 })
             })
             .transpose()?;
-        diesel::update(migrated_accounts::table.find((ctx.source().as_str(), p.legacy_id.as_str())))
-            .set(migrated_accounts::pending_links.eq(still))
-            .execute(conn)?;
+        diesel::update(
+            migrated_accounts::table.find((ctx.source().as_str(), p.legacy_id.as_str())),
+        )
+        .set(migrated_accounts::pending_links.eq(still))
+        .execute(conn)?;
         if !missing.is_empty() {
             let problem = Problem::new(Reason::GuardianNotFound, missing.join(", "));
             batch.reported.push(ReportedRow::new(

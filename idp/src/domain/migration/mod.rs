@@ -491,18 +491,21 @@ pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow
         ))
         .load(conn)?;
     rows.into_iter()
-        .map(|(line, legacy_id, identifier, outcome, reason, detail, record)| {
-            let corrupt = |what: &str| DomainError::Corrupt(format!("migration problem {what}"));
-            Ok(ReportedRow {
-                line: u64::try_from(line).unwrap_or_default(),
-                legacy_id,
-                identifier,
-                outcome: serde_json::from_value(serde_json::Value::String(outcome))
-                    .map_err(|_| corrupt("outcome"))?,
-                reason: Reason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
-                detail,
-                record: serde_json::from_str(&record).map_err(|_| corrupt("record"))?,
-            })
-        })
+        .map(
+            |(line, legacy_id, identifier, outcome, reason, detail, record)| {
+                let corrupt =
+                    |what: &str| DomainError::Corrupt(format!("migration problem {what}"));
+                Ok(ReportedRow {
+                    line: u64::try_from(line).unwrap_or_default(),
+                    legacy_id,
+                    identifier,
+                    outcome: serde_json::from_value(serde_json::Value::String(outcome))
+                        .map_err(|_| corrupt("outcome"))?,
+                    reason: Reason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
+                    detail,
+                    record: serde_json::from_str(&record).map_err(|_| corrupt("record"))?,
+                })
+            },
+        )
         .collect()
 }

@@ -9,10 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Problem, Reason};
 use crate::crypto::legacy::{Declared, LegacyHash, SaltAt};
+use crate::domain::DomainResult;
 use crate::domain::links::RelationLabel;
 use crate::domain::schools;
 use crate::domain::types::{AccountKind, Email, OrganisingBodyId, SchoolId, Username, normalize};
-use crate::domain::DomainResult;
 use crate::store::DbConn;
 
 /// A guardian (or other co-account) named by its legacy id, with the relation label.
@@ -266,10 +266,15 @@ impl Directory {
         };
         // An account has one address here; a legacy row may list several (the first
         // usable one is kept).
-        let email = match record.emails.iter().map(|e| e.trim()).find(|e| !e.is_empty()) {
-            Some(first) => Some(
-                Email::parse(first).map_err(|_| Problem::new(Reason::InvalidEmail, first))?,
-            ),
+        let email = match record
+            .emails
+            .iter()
+            .map(|e| e.trim())
+            .find(|e| !e.is_empty())
+        {
+            Some(first) => {
+                Some(Email::parse(first).map_err(|_| Problem::new(Reason::InvalidEmail, first))?)
+            }
             None => None,
         };
         let kind = match present(&record.kind) {
