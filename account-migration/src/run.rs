@@ -65,6 +65,7 @@ pub fn run(
     )?;
     let mut shadow = options.dry_run.then(Shadow::default);
     let batch_size = options.batch_size.max(1);
+    let mut next_statistics = 1_000;
     loop {
         let rows: Vec<Row> = (&mut *source).take(batch_size).collect();
         if rows.is_empty() {
@@ -83,6 +84,12 @@ pub fn run(
         run.counts.merge(&batch.counts);
         keep(conn, &run, &reported, report.as_deref_mut())?;
         progress.update(source.progress(), &run.counts);
+        if run.counts.created >= next_statistics {
+            // The tables doubled: the planner learns it, and keeps using the indexes.
+            idp::store::refresh_planner_statistics(conn)
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            next_statistics = run.counts.created * 2;
+        }
     }
     let ctx = Context {
         run: &run,

@@ -9,6 +9,9 @@ use super::DomainError;
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
+        uuid_id!($(#[$doc])* $name, Uuid::new_v4);
+    };
+    ($(#[$doc:meta])* $name:ident, $make:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -16,7 +19,7 @@ macro_rules! uuid_id {
 
         impl $name {
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self($make())
             }
             /// Parses an id read back from the store or from a token.
             pub fn parse(text: &str) -> Result<Self, DomainError> {
@@ -41,8 +44,14 @@ macro_rules! uuid_id {
 }
 
 uuid_id!(
-    /// An account; also its OIDC `sub`, stable and opaque.
-    UserId
+    /// An account; also its OIDC `sub`, stable and never reassigned (OIDC Core §2).
+    /// Time-ordered (UUIDv7, RFC 9562 §5.7), so every index keyed by it grows at its end: a
+    /// bulk import writes each index page once instead of once per account (random ids made
+    /// an import of 100,000 accounts write gigabytes to SQLite's WAL). The creation time it
+    /// carries, to the millisecond, tells a relying app nothing it could misuse (RFC 9562
+    /// §8 notes it); Auth0's ids carry theirs as well.
+    UserId,
+    Uuid::now_v7
 );
 uuid_id!(
     /// A browser's single-sign-on session; also the `sid` claim.
