@@ -10,8 +10,9 @@
 //! Formats so far: ASP.NET Identity V2 and V3 (CREOS-style .NET platforms), Django's
 //! `pbkdf2_sha256` / `pbkdf2_sha1`, LDAP `{PBKDF2}`, `{PBKDF2-SHA256}`, `{PBKDF2-SHA512}`,
 //! `{SHA}`, `{SSHA}`, `{SSHA256}`, `{SSHA512}`,
-//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), SHA-crypt `$5$` /
-//! `$6$` (also inside LDAP `{CRYPT}`), argon2 PHC strings, bcrypt `$2a$`,
+//! `{MD5}`, `{SMD5}`, phpass `$P$` / `$H$` (old Moodle, WordPress), Drupal 7 `$S$` (and
+//! `U$S$`), MD5-crypt `$1$` and SHA-crypt `$5$` / `$6$` (also inside LDAP `{CRYPT}`),
+//! argon2 and scrypt PHC strings, bcrypt `$2a$`,
 //! `$2b$`, `$2y$` (with bcrypt's 72-byte rule, as the legacy systems applied it), and the
 //! formats an import mapping declares with their salt column ([`Declared`]: ASP.NET
 //! Membership, bare MD5/SHA-1/SHA-256 digests), kept in a canonical text of our own.
@@ -61,13 +62,22 @@ pub enum LegacyHash {
         utf16: bool,
     },
     /// phpass portable hashes (`$P$`, `$H$`): 2^log2 rounds of MD5 over the salt, then the
-    /// previous digest, with the password.
+    /// previous digest, with the password. Drupal 7's `$S$` is the same with SHA-512 and
+    /// the text cut at 55 characters; its `U$S$` hashes were made from the MD5 (hex) of the
+    /// password, when Drupal 6 accounts were upgraded.
     Phpass {
         log2: u32,
         /// The first 12 characters: marker, round count, 8-character salt.
         setting: String,
         stored: String,
+        digest: Digest,
+        /// Drupal's `U$` prefix: the password is first replaced by its MD5 in hex.
+        md5_first: bool,
     },
+    /// MD5-crypt (`$1$`), the crypt(3) of old Linux systems and many PHP platforms.
+    Md5Crypt { salt: String, stored: String },
+    /// scrypt in PHC form (`$scrypt$ln=…,r=…,p=…$salt$hash`).
+    Scrypt(String),
     /// SHA-crypt (`$5$`, `$6$`) as glibc's crypt writes it.
     ShaCrypt {
         format: &'static str,
@@ -111,6 +121,8 @@ pub enum LegacyHashError {
     TooManyShaCryptRounds(&'static str, u32),
     #[error("argon2: m={0} KiB, t={1}, p={2}, more than the {MAX_ARGON2:?} allowed")]
     Argon2TooCostly(u32, u32, u32),
+    #[error("scrypt asks for {0} MiB of memory or {1} lanes (at most 64 MiB and 4)")]
+    ScryptTooCostly(u64, u32),
 }
 
 impl Prf {
@@ -200,7 +212,19 @@ impl LegacyHash {
             return sha_crypt(stored);
         }
         if stored.starts_with("$P$") || stored.starts_with("$H$") {
-            return phpass(stored);
+            return phpass(stored, Digest::Md5, false);
+        }
+        if stored.starts_with("$S$") {
+            return phpass(stored, Digest::Sha512, false);
+        }
+        if let Some(rest) = stored.strip_prefix('U').filter(|r| r.starts_with("$S$")) {
+            return phpass(rest, Digest::Sha512, true);
+        }
+        if stored.starts_with("$1$") {
+            return md5_crypt(stored);
+        }
+        if stored.starts_with("$scrypt$") {
+            return scrypt_hash(stored);
         }
         aspnet(stored)
     }
@@ -209,7 +233,13 @@ impl LegacyHash {
     pub fn format(&self) -> &'static str {
         match self {
             Self::Pbkdf2 { format, .. } | Self::SaltedDigest { format, .. } => format,
+            Self::Phpass {
+                digest: Digest::Sha512,
+                ..
+            } => "drupal 7",
             Self::Phpass { .. } => "phpass",
+            Self::Md5Crypt { .. } => "md5-crypt",
+            Self::Scrypt(_) => "scrypt",
             Self::Argon2(_) => "argon2",
             Self::ShaCrypt { format, .. } => format,
             Self::Bcrypt(_) => "bcrypt",
@@ -257,10 +287,34 @@ impl LegacyHash {
                 log2,
                 setting,
                 stored,
+                digest,
+                md5_first,
             } => {
-                let computed = phpass_hash(password, setting, *log2);
+                let prehashed;
+                let password = if *md5_first {
+                    prehashed = hex(&Digest::Md5.digest(password.as_bytes()));
+                    prehashed.as_str()
+                } else {
+                    password
+                };
+                let computed = phpass_hash(password, setting, *log2, *digest);
+                // Drupal keeps the first 55 characters; phpass all 34.
+                let computed = computed.get(..stored.len()).unwrap_or_default();
                 constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes())
                     .is_ok()
+            }
+            Self::Md5Crypt { salt, stored } => {
+                let computed = md5_crypt_hash(password.as_bytes(), salt.as_bytes());
+                constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes())
+                    .is_ok()
+            }
+            Self::Scrypt(stored) => {
+                use scrypt::password_hash::{PasswordHash, PasswordVerifier};
+                PasswordHash::new(stored).is_ok_and(|hash| {
+                    scrypt::Scrypt
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
             }
             Self::ShaCrypt { format, stored } => match *format {
                 "sha256-crypt" => sha_crypt::sha256_check(password, stored).is_ok(),
@@ -574,9 +628,16 @@ fn sha_crypt(stored: &str) -> Result<LegacyHash, LegacyHashError> {
 
 /// phpass: `$P$`, the round count as one `ITOA64` character, 8 salt characters, then 22
 /// characters of the 16-byte digest.
-fn phpass(stored: &str) -> Result<LegacyHash, LegacyHashError> {
-    let malformed = LegacyHashError::Malformed("phpass");
-    if stored.len() != 34 || !stored.is_ascii() {
+fn phpass(stored: &str, digest: Digest, md5_first: bool) -> Result<LegacyHash, LegacyHashError> {
+    let format = if digest == Digest::Md5 {
+        "phpass"
+    } else {
+        "drupal 7"
+    };
+    let malformed = LegacyHashError::Malformed(format);
+    // phpass writes 12 + 22 characters (MD5); Drupal 7 cuts its 98 at 55 (SHA-512).
+    let length = if digest == Digest::Md5 { 34 } else { 55 };
+    if stored.len() != length || !stored.is_ascii() {
         return Err(malformed);
     }
     let log2 = ITOA64
@@ -594,19 +655,121 @@ fn phpass(stored: &str) -> Result<LegacyHash, LegacyHashError> {
         log2,
         setting: stored[..12].to_owned(),
         stored: stored.to_owned(),
+        digest,
+        md5_first,
     })
 }
 
 /// The phpass hash of `password` for `setting` (its first 12 characters).
-fn phpass_hash(password: &str, setting: &str, log2: u32) -> String {
+fn phpass_hash(password: &str, setting: &str, log2: u32, digest: Digest) -> String {
     let salt = setting.get(4..12).unwrap_or_default();
-    let mut hash = Digest::Md5.digest(&[salt.as_bytes(), password.as_bytes()].concat());
+    let mut hash = digest.digest(&[salt.as_bytes(), password.as_bytes()].concat());
     for _ in 0..(1u64 << log2) {
-        hash = Digest::Md5.digest(&[&hash, password.as_bytes()].concat());
+        hash = digest.digest(&[&hash, password.as_bytes()].concat());
     }
     let mut out = setting.to_owned();
     out.push_str(&phpass_encode(&hash));
     out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// MD5-crypt: `$1$`, a salt of up to 8 characters, `$`, 22 characters of crypt's base-64.
+/// Its 1,000 rounds are fixed: nothing to cap.
+fn md5_crypt(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let malformed = LegacyHashError::Malformed("md5-crypt");
+    let rest = stored.get(3..).ok_or(malformed.clone())?;
+    let (salt, hash) = rest.split_once('$').ok_or(malformed.clone())?;
+    let crypt64 = |t: &str| t.bytes().all(|b| ITOA64.contains(&b));
+    if salt.len() > 8 || hash.len() != 22 || !crypt64(salt) || !crypt64(hash) {
+        return Err(malformed);
+    }
+    Ok(LegacyHash::Md5Crypt {
+        salt: salt.to_owned(),
+        stored: stored.to_owned(),
+    })
+}
+
+/// Poul-Henning Kamp's MD5-crypt, as FreeBSD and glibc compute it.
+fn md5_crypt_hash(password: &[u8], salt: &[u8]) -> String {
+    use md5::{Digest as _, Md5};
+    let mut alternate = Md5::new();
+    alternate.update(password);
+    alternate.update(salt);
+    alternate.update(password);
+    let alternate = alternate.finalize();
+    let mut context = Md5::new();
+    context.update(password);
+    context.update(b"$1$");
+    context.update(salt);
+    let mut left = password.len();
+    while left > 0 {
+        let n = left.min(16);
+        context.update(&alternate[..n]);
+        left -= n;
+    }
+    let mut i = password.len();
+    while i > 0 {
+        if i & 1 == 1 {
+            context.update([0u8]);
+        } else {
+            context.update(&password[..1]);
+        }
+        i >>= 1;
+    }
+    let mut result = context.finalize();
+    for round in 0..1000 {
+        let mut step = Md5::new();
+        if round & 1 == 1 {
+            step.update(password);
+        } else {
+            step.update(result);
+        }
+        if round % 3 != 0 {
+            step.update(salt);
+        }
+        if round % 7 != 0 {
+            step.update(password);
+        }
+        if round & 1 == 1 {
+            step.update(result);
+        } else {
+            step.update(password);
+        }
+        result = step.finalize();
+    }
+    let mut out = format!("$1${}$", String::from_utf8_lossy(salt));
+    let mut push = |value: u32, n: usize| {
+        for k in 0..n {
+            out.push(char::from(ITOA64[((value >> (6 * k)) & 0x3f) as usize]));
+        }
+    };
+    let b = |i: usize| u32::from(result[i]);
+    for (x, y, z) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
+        push((b(x) << 16) | (b(y) << 8) | b(z), 4);
+    }
+    push(b(11), 2);
+    out
+}
+
+/// The most memory an scrypt hash may ask for: 128 · r · 2^ln bytes.
+const MAX_SCRYPT_MEMORY: u64 = 64 * 1024 * 1024;
+
+/// scrypt in PHC form, its memory and lanes capped like argon2's.
+fn scrypt_hash(stored: &str) -> Result<LegacyHash, LegacyHashError> {
+    let malformed = LegacyHashError::Malformed("scrypt");
+    let hash = scrypt::password_hash::PasswordHash::new(stored).map_err(|_| malformed.clone())?;
+    let params = scrypt::Params::try_from(&hash).map_err(|_| malformed.clone())?;
+    if hash.hash.is_none() || hash.salt.is_none() {
+        return Err(malformed);
+    }
+    let memory = (128 * u64::from(params.r())) << params.log_n();
+    if memory > MAX_SCRYPT_MEMORY || params.p() > 4 {
+        return Err(LegacyHashError::ScryptTooCostly(memory >> 20, params.p()));
+    }
+    Ok(LegacyHash::Scrypt(stored.to_owned()))
 }
 
 /// phpass's own base-64: little-endian groups of three bytes, `ITOA64` characters.
@@ -695,6 +858,57 @@ mod tests {
         assert!(hash.verify(PASSWORD), "{format}: the right password");
         assert!(!hash.verify("ecole-2019!"), "{format}: a wrong password");
         assert!(!hash.verify(""), "{format}: no password");
+    }
+
+    /// Drupal 7: hashcat's published example (mode 7900, password "hashcat"), then ours
+    /// (made with a script that reproduces it), and a `U$` hash of a Drupal 6 upgrade.
+    #[test]
+    fn drupal_7_sha512_hashes() {
+        let published =
+            LegacyHash::parse("$S$C33783772bRXEx1aCsvY.dqgaaSu76XmVlKrW9Qu8IQlvxHlmzLf").unwrap();
+        assert!(published.verify("hashcat"));
+        assert!(!published.verify("Hashcat"));
+        check(
+            "$S$Dxyzabcde6E1ulllUQWGVd5jINwgar0L7ezb/UFFoNVI1XU/JK2d",
+            "drupal 7",
+        );
+        check(
+            "U$S$DqwertyuikgyXlNRUmEzmEfSihXaaDa98qq8QUplWeXZdE5KGATx",
+            "drupal 7",
+        );
+        assert!(
+            LegacyHash::parse("$S$Dxyzabcde6E1ulllUQWGVd5jINwgar0L7ezb/UFFoNVI1XU/JK2").is_err()
+        );
+        assert!(matches!(
+            LegacyHash::parse("$S$Zxyzabcde6E1ulllUQWGVd5jINwgar0L7ezb/UFFoNVI1XU/JK2d"),
+            Err(LegacyHashError::TooManyRounds(_))
+        ));
+    }
+
+    /// MD5-crypt: hashcat's published example (mode 500, password "hashcat"), and one made
+    /// with passlib.
+    #[test]
+    fn md5_crypt_hashes() {
+        let published = LegacyHash::parse("$1$28772684$iEwNOgGugqO9.bIz5sk8k/").unwrap();
+        assert!(published.verify("hashcat"));
+        check("$1$abcdefgh$nhAblURO52keTP5wnveX9.", "md5-crypt");
+        assert!(LegacyHash::parse("$1$abcdefgh$nhAblURO52keTP5wnveX9").is_err());
+        assert!(LegacyHash::parse("$1$abcdefghi$nhAblURO52keTP5wnveX9.").is_err());
+    }
+
+    /// scrypt PHC strings (made with Python's hashlib.scrypt), memory capped.
+    #[test]
+    fn scrypt_phc_strings() {
+        check(
+            "$scrypt$ln=10,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$4oCf61FlPxaaR1ZtjJ6d71Q+W+HI+3B3qdQjLczKoF0",
+            "scrypt",
+        );
+        assert!(matches!(
+            LegacyHash::parse(
+                "$scrypt$ln=20,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$4oCf61FlPxaaR1ZtjJ6d71Q+W+HI+3B3qdQjLczKoF0"
+            ),
+            Err(LegacyHashError::ScryptTooCostly(1024, 1))
+        ));
     }
 
     #[test]

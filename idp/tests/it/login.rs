@@ -102,7 +102,7 @@ both_backends!(a_new_authenticator_reaches_the_id_token);
 pub const LEGACY_PASSWORD: &str = "Ecole-2019!";
 
 /// Stored hashes of legacy systems, and whether their format is weak (one fast digest).
-pub const LEGACY_HASHES: [(&str, bool); 21] = [
+pub const LEGACY_HASHES: [(&str, bool); 25] = [
     (
         "AAABAgMEBQYHCAkKCwwNDg/fUNffrD0w/zW+27zGWtP0VdPxHKoKIHGlOGjSjQSBxg==",
         false,
@@ -152,6 +152,19 @@ pub const LEGACY_HASHES: [(&str, bool); 21] = [
         false,
     ),
     ("$P$6abcdefgh0Mq1CyD3sR27oCd54MYzy/", false),
+    (
+        "$S$Dxyzabcde6E1ulllUQWGVd5jINwgar0L7ezb/UFFoNVI1XU/JK2d",
+        false,
+    ),
+    (
+        "U$S$DqwertyuikgyXlNRUmEzmEfSihXaaDa98qq8QUplWeXZdE5KGATx",
+        false,
+    ),
+    ("$1$abcdefgh$nhAblURO52keTP5wnveX9.", false),
+    (
+        "$scrypt$ln=10,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$4oCf61FlPxaaR1ZtjJ6d71Q+W+HI+3B3qdQjLczKoF0",
+        false,
+    ),
     ("$H$8ABCDEFGHdGUNV0yt54m6nElmmNKRZ.", false),
     ("{MD5}NdQYRcqHjjpj0bP8PO7ydQ==", true),
     (
