@@ -87,6 +87,9 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     /// Forgotten passwords and identifiers, temporary passwords.
     pub recovery: RecoverySettings,
+    /// Days after its migration that an account's old identifier (the legacy platform's)
+    /// still logs in, each time with a notice naming the new one; 0: never.
+    pub old_identifier_days: u32,
     /// Language of pages when neither `ui_locales` nor the browser names a supported one.
     pub default_locale: String,
     /// Largest request body accepted, in bytes.
@@ -138,6 +141,7 @@ impl Default for Settings {
             login_failure_floor_millis: 300,
             password_policy: Default::default(),
             recovery: Default::default(),
+            old_identifier_days: 180,
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
             smtp_url: None,
@@ -318,6 +322,9 @@ impl Settings {
             return Err(key_error("default_locale", "one of fr, nl, en, de"));
         }
         crate::i18n::Zone::load(&self.time_zone).map_err(|e| key_error("time_zone", e))?;
+        if self.old_identifier_days > 3650 {
+            return Err(key_error("old_identifier_days", "must be at most 3650"));
+        }
         if self.login_failure_floor_millis > 5000 {
             return Err(key_error(
                 "login_failure_floor_millis",

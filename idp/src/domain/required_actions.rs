@@ -1,5 +1,6 @@
 //! Required actions (as Keycloak calls them): after the password is checked and before any
-//! code is issued, what the account still owes, in order: the first-login welcome, a
+//! code is issued, what the account still owes, in order: "your account has moved" (a
+//! migrated account's first login, or a login with its old identifier), the welcome, a
 //! review of the pupil's data (guardians), a review of its own data, a new password (a
 //! temporary one was used), the current terms. A login flow row holds the steps and where
 //! the person stands, so the wizard can be left and resumed, on any instance.
@@ -12,7 +13,7 @@ use super::clock::{from_db, to_db};
 use super::login::{Amr, Authenticated, Method};
 use super::types::{AccountKind, UserId};
 use super::users::User;
-use super::{DomainError, DomainResult, links, schools, terms};
+use super::{DomainError, DomainResult, links, migration, schools, terms};
 use crate::crypto;
 use crate::store::DbConn;
 use crate::store::schema::login_flows;
@@ -20,6 +21,9 @@ use crate::store::schema::login_flows;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    /// "Your account has moved": the first login of a migrated account, or a login with
+    /// the old platform's identifier.
+    AccountMoved,
     Welcome,
     PupilData,
     OwnData,
@@ -30,6 +34,7 @@ pub enum Step {
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AccountMoved => "account_moved",
             Self::Welcome => "welcome",
             Self::PupilData => "pupil_data",
             Self::OwnData => "own_data",
@@ -54,6 +59,9 @@ pub fn owed(conn: &mut DbConn, user: &User) -> DomainResult<Vec<Step>> {
         }
         if !steps.is_empty() {
             steps.insert(0, Step::Welcome);
+        }
+        if migration::moved(conn, user.id)?.is_some() {
+            steps.insert(0, Step::AccountMoved);
         }
     }
     if user.password_change_required {

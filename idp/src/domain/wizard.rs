@@ -9,7 +9,7 @@ use super::recovery::{self, NewPassword, Origin};
 use super::required_actions::{self, Flow, Step};
 use super::resets::Purpose;
 use super::users::{self, User};
-use super::{DomainError, DomainResult, ErrorCode, Idp, audit, links, schools, terms};
+use super::{DomainError, DomainResult, ErrorCode, Idp, audit, links, migration, schools, terms};
 use crate::store::DbConn;
 
 /// What the person pressed.
@@ -44,6 +44,8 @@ pub struct View {
     pub schools: Vec<schools::School>,
     /// The terms still to accept.
     pub terms: Vec<terms::Terms>,
+    /// Where the account came from, when a migration brought it.
+    pub moved: Option<migration::Moved>,
 }
 
 pub fn load(conn: &mut DbConn, flow: Flow) -> DomainResult<View> {
@@ -52,7 +54,9 @@ pub fn load(conn: &mut DbConn, flow: Flow) -> DomainResult<View> {
     let pupils = links::accounts_of(conn, user.id)?;
     let schools = schools::schools_of(conn, user.id)?;
     let terms = terms::owed_by(conn, user.id)?;
+    let moved = migration::moved(conn, user.id)?;
     Ok(View {
+        moved,
         flow,
         user,
         pupils,
@@ -102,6 +106,7 @@ fn finish(
         user,
         amr: flow.amr,
         method: flow.method,
+        old_identifier: None,
     };
     let finished = login::finish(idp, conn, who, origin, then)?;
     Ok(Next::Finished(finished))

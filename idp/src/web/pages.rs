@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use handlebars::Handlebars;
 
-use crate::i18n::{Locale, TranslateHelper, Translations};
+use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
 const TEMPLATES: [(&str, &str); 15] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
@@ -57,10 +57,11 @@ pub enum PagesError {
 }
 
 impl Pages {
-    pub fn load(translations: Arc<Translations>) -> Result<Self, PagesError> {
+    pub fn load(translations: Arc<Translations>, zone: Zone) -> Result<Self, PagesError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_helper("t", Box::new(TranslateHelper::html(translations.clone())));
+        registry.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
         for (name, source) in TEMPLATES {
             registry
                 .register_template_string(name, source)
@@ -106,7 +107,11 @@ mod tests {
 
     #[test]
     fn login_page_renders_in_every_language() {
-        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let pages = Pages::load(
+            Arc::new(Translations::load().unwrap()),
+            Zone::load("Europe/Brussels").unwrap(),
+        )
+        .unwrap();
         for locale in Locale::ALL {
             let html = pages.render(
                 "login",
@@ -127,7 +132,11 @@ mod tests {
     /// no message key shows through untranslated.
     #[test]
     fn recovery_pages_render_in_every_language() {
-        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let pages = Pages::load(
+            Arc::new(Translations::load().unwrap()),
+            Zone::load("Europe/Brussels").unwrap(),
+        )
+        .unwrap();
         let rule = json!({"text": "8+", "check": "min-length", "param": "min", "value": "8"});
         let cases = [
             (
@@ -188,7 +197,11 @@ mod tests {
     /// The wizard (each step) and the account page render in every language.
     #[test]
     fn wizard_and_account_render_in_every_language() {
-        let pages = Pages::load(Arc::new(Translations::load().unwrap())).unwrap();
+        let pages = Pages::load(
+            Arc::new(Translations::load().unwrap()),
+            Zone::load("Europe/Brussels").unwrap(),
+        )
+        .unwrap();
         let field = json!({"label": "wizard-field-name", "value": null});
         let tabs = json!([{"label": "wizard-tab-welcome", "current": true, "done": false},
             {"label": "wizard-tab-pupil-data", "current": false, "done": false},

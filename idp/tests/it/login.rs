@@ -34,6 +34,7 @@ impl Authenticator for SecurityKey<'_> {
                 user,
                 amr: vec![Amr::HARDWARE_KEY],
                 method: Method::new("security key"),
+                old_identifier: None,
             }),
             None => Err(Failure::BadCredentials),
         })

@@ -568,3 +568,135 @@ async fn killed_in_the_middle_then_resumed(backend: Backend) {
     );
 }
 both_backends!(killed_in_the_middle_then_resumed);
+
+/// The wizard page the browser is on, and its answer to "Next".
+async fn wizard_next(browser: &reqwest::Client, server: &TestServer) -> (String, String) {
+    let page = browser
+        .get(server.url("/wizard"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/wizard"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf")),
+            ("action", "next".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "{page}");
+    (page, location(&resp))
+}
+
+/// A migrated account's first login shows "your account has moved" with the new
+/// identifier; the old one keeps working, each time with that notice, until
+/// `old_identifier_days` after the migration. An account migrated without a password
+/// resets by its identifier at once.
+async fn the_old_identifier_works_with_its_notice(backend: Backend) {
+    let dir = temp_dir();
+    let (server, inbox) = TestServer::with_mail(backend, |s| s.old_identifier_days = 180).await;
+    let rows = format!(
+        "{}\n{}\n",
+        serde_json::json!({"legacy_id": "7", "identifier": "lucas.peeters",
+            "old_identifier": "LPeeters", "kind": "pupil", "locale": "en",
+            "password_hash": LEGACY_HASHES[7].0}),
+        serde_json::json!({"legacy_id": "8", "identifier": "sofie.claes", "kind": "staff",
+            "email": "sofie.claes@example.be", "locale": "en"}),
+    );
+    let path = write(&dir.0, "moved.jsonl", rows.as_bytes());
+    migrate(
+        &server,
+        "old",
+        &mut JsonLinesSource::open(&path).unwrap(),
+        false,
+    );
+
+    // First login, with the old identifier: the moved step names both.
+    let browser = browser();
+    let url = authorize_url(&server, "openid", "&state=st&nonce=n");
+    let resp = login_response(&browser, &server, &url, "lpeeters", LEGACY_PASSWORD).await;
+    assert_eq!(location(&resp), "/wizard");
+    let (page, next) = wizard_next(&browser, &server).await;
+    assert!(page.contains("Your account has moved"), "{page}");
+    assert!(
+        page.contains("log in with the identifier lucas.peeters")
+            && page.contains("Your old identifier LPeeters keeps working until"),
+        "{page}"
+    );
+    assert!(next.starts_with(REDIRECT), "{next}");
+
+    // Again with the old identifier: the notice again, then the application.
+    let browser = crate::support::browser();
+    let resp = login_response(&browser, &server, &url, "LPEETERS", LEGACY_PASSWORD).await;
+    assert_eq!(location(&resp), "/wizard");
+    let (page, next) = wizard_next(&browser, &server).await;
+    assert!(page.contains("lucas.peeters"), "{page}");
+    assert!(next.starts_with(REDIRECT), "{next}");
+    // With the new identifier: straight to the application.
+    let resp = login_response(
+        &crate::support::browser(),
+        &server,
+        &url,
+        "lucas.peeters",
+        LEGACY_PASSWORD,
+    )
+    .await;
+    assert!(location(&resp).starts_with(REDIRECT));
+
+    // 181 days later the old identifier is no one's.
+    server.clock.advance(chrono::Duration::days(181));
+    let resp = login_response(
+        &crate::support::browser(),
+        &server,
+        &url,
+        "lpeeters",
+        LEGACY_PASSWORD,
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "refused like any unknown identifier");
+    let resp = login_response(
+        &crate::support::browser(),
+        &server,
+        &url,
+        "lucas.peeters",
+        LEGACY_PASSWORD,
+    )
+    .await;
+    assert!(location(&resp).starts_with(REDIRECT));
+
+    // No hash: "Forgot password?" by identifier sends the reset at once.
+    let browser = crate::support::browser();
+    let resp = browser.get(&url).send().await.unwrap();
+    let request = query_param(&server.url(&location(&resp)), "request").unwrap();
+    let forgot = browser
+        .get(server.url(&format!("/forgot?request={request}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/forgot"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", input_value(&forgot, "csrf").as_str()),
+            ("identifier", "sofie.claes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mails = inbox.wait_for(1).await;
+    assert!(
+        mails[0].to.contains("sofie.claes@example.be"),
+        "{:?}",
+        mails[0].to
+    );
+    assert!(!mails[0].links(&server, "/reset").is_empty());
+}
+both_backends!(the_old_identifier_works_with_its_notice);

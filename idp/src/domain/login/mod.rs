@@ -85,6 +85,9 @@ pub struct Authenticated {
     pub user: User,
     pub amr: Vec<Amr>,
     pub method: Method,
+    /// The old platform's identifier the person typed (still valid after a migration): the
+    /// login then shows them the new one.
+    pub old_identifier: Option<String>,
 }
 
 /// Why a login did not go through. What the person is told never says whether an
@@ -225,7 +228,10 @@ pub fn finish(
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
     if let Then::Answer(pending) = &then {
-        let steps = required_actions::owed(conn, &who.user)?;
+        let mut steps = required_actions::owed(conn, &who.user)?;
+        if who.old_identifier.is_some() && !steps.contains(&required_actions::Step::AccountMoved) {
+            steps.insert(0, required_actions::Step::AccountMoved);
+        }
         if !steps.is_empty() {
             let request = pending.as_ref().map(|p| p.id.as_str());
             return start_required_actions(idp, conn, &who, &steps, request, origin);

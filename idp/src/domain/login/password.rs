@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{Amr, Authenticated, Authenticator, Failure, Method};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, LoginFailure, Recognised};
-use crate::domain::{DomainResult, Idp};
+use crate::domain::{DomainResult, Idp, migration};
 use crate::store::DbConn;
 
 /// An identifier and a password, as typed.
@@ -41,7 +41,12 @@ impl Authenticator for PasswordAuthenticator<'_> {
         conn: &mut DbConn,
         now: DateTime<Utc>,
     ) -> DomainResult<Result<Authenticated, Failure>> {
-        let checked = users::authenticate(conn, &idp.hasher, self.identifier, self.password, now)?;
+        let old_identifier = self.old_identifier(idp, conn, now)?;
+        let identifier = match &old_identifier {
+            Some((_, current)) => current.as_str(),
+            None => self.identifier,
+        };
+        let checked = users::authenticate(conn, &idp.hasher, identifier, self.password, now)?;
         let (mut user, recognised) = match checked {
             Ok(found) => found,
             Err(LoginFailure::TemporaryPasswordExpired) => {
@@ -72,6 +77,33 @@ impl Authenticator for PasswordAuthenticator<'_> {
             user,
             amr: vec![Amr::PASSWORD],
             method,
+            old_identifier: old_identifier.map(|(old, _)| old),
+        }))
+    }
+}
+
+impl PasswordAuthenticator<'_> {
+    /// When no account has the typed identifier, the account a migration gave it to, for
+    /// `old_identifier_days` after: (what was typed, the account's identifier now).
+    fn old_identifier(
+        &self,
+        idp: &Idp,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Option<(String, String)>> {
+        if users::find_by_username(conn, self.identifier)?.is_some() {
+            return Ok(None);
+        }
+        let days = idp.settings.old_identifier_days;
+        let Some(id) = migration::account_by_old_identifier(conn, self.identifier, now, days)?
+        else {
+            return Ok(None);
+        };
+        Ok(users::find_by_id(conn, id)?.map(|user| {
+            (
+                self.identifier.trim().to_owned(),
+                user.username.as_str().to_owned(),
+            )
         }))
     }
 }

@@ -16,9 +16,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::clock::{from_db, to_db};
+use super::types::{UserId, normalize};
 use super::{DomainError, DomainResult};
 use crate::store::DbConn;
-use crate::store::schema::{migration_problems, migration_runs};
+use crate::store::schema::{migrated_accounts, migration_problems, migration_runs};
 
 pub use import::{Batch, Shadow};
 pub use record::{Candidate, Directory, GuardianRef, LegacyRecord};
@@ -508,4 +509,55 @@ pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow
             },
         )
         .collect()
+}
+
+/// Where a migrated account came from: what the "your account has moved" step tells.
+#[derive(Debug, Clone, Serialize)]
+pub struct Moved {
+    /// What the person typed on the old platform.
+    pub legacy_username: String,
+    pub migrated_at: DateTime<Utc>,
+}
+
+/// The migration of `user`, if it came from a legacy system (the first, when several did).
+pub fn moved(conn: &mut DbConn, user: UserId) -> DomainResult<Option<Moved>> {
+    let row: Option<(String, chrono::NaiveDateTime)> = migrated_accounts::table
+        .filter(migrated_accounts::user_id.eq(user.to_string()))
+        .order(migrated_accounts::migrated_at)
+        .select((
+            migrated_accounts::legacy_username,
+            migrated_accounts::migrated_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(legacy_username, at)| Moved {
+        legacy_username,
+        migrated_at: from_db(at),
+    }))
+}
+
+/// The account an old platform's identifier now belongs to, for `days` after its migration
+/// (`old_identifier_days`). Only one account may answer: an old identifier two legacy
+/// systems both used opens neither.
+pub fn account_by_old_identifier(
+    conn: &mut DbConn,
+    typed: &str,
+    now: DateTime<Utc>,
+    days: u32,
+) -> DomainResult<Option<UserId>> {
+    if days == 0 {
+        return Ok(None);
+    }
+    let since = to_db(now - chrono::Duration::days(i64::from(days)));
+    let mut ids: Vec<String> = migrated_accounts::table
+        .filter(migrated_accounts::legacy_username_normalized.eq(normalize(typed)))
+        .filter(migrated_accounts::migrated_at.ge(since))
+        .select(migrated_accounts::user_id)
+        .limit(3)
+        .load(conn)?;
+    ids.dedup();
+    match ids.as_slice() {
+        [one] => Ok(Some(UserId::parse(one)?)),
+        _ => Ok(None),
+    }
 }

@@ -327,6 +327,7 @@ pub fn decide(
                     .map(crate::domain::login::Amr::new)
                     .collect(),
                 method: crate::domain::login::Method::SSO_SESSION,
+                old_identifier: None,
             };
             let flow = crate::domain::required_actions::start(
                 conn,

@@ -239,6 +239,7 @@ pub fn complete(
             user: (*user).clone(),
             amr: vec![Amr::PASSWORD],
             method: Method::RESET,
+            old_identifier: None,
         };
         let then = Then::Resume(reset.resume_request.clone());
         let Finished::LoggedIn {

@@ -104,8 +104,22 @@ fn render(
         .iter()
         .map(|t| json!({"version": t.version, "text": t.text(locale)}))
         .collect();
+    // The old identifier keeps working `old_identifier_days` after the migration.
+    let days = state.idp.settings.old_identifier_days;
+    let moved = view.moved.as_ref().map(|m| {
+        let changed = !m
+            .legacy_username
+            .eq_ignore_ascii_case(view.user.username.as_str());
+        json!({
+            "identifier": view.user.username,
+            "old": changed.then_some(&m.legacy_username),
+            "until": (days > 0)
+                .then(|| (m.migrated_at + chrono::Duration::days(i64::from(days))).to_rfc3339()),
+        })
+    });
     let data = json!({
         "step": step.as_str(),
+        "moved": moved,
         "tabs": tabs,
         "position": view.flow.position + 1,
         "count": view.flow.steps.len(),
