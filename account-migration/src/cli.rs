@@ -37,6 +37,9 @@ pub enum Command {
     Run(RunArgs),
     /// The runs so far, newest first.
     Runs,
+    /// Mail "your account moved, choose your password" to the migrated accounts of a source
+    /// not invited yet, spread over time per recipient domain.
+    Invite(InviteArgs),
     /// The rows a run skipped or found in conflict, as CSV.
     Report {
         /// The run's id (see `runs`).
@@ -80,6 +83,21 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    #[arg(long)]
+    pub source: String,
+    /// Mails per hour to one recipient domain (all of @school.example, all of @gmail.com).
+    #[arg(long, default_value_t = 300)]
+    pub per_domain_per_hour: u32,
+    /// Also invite accounts whose legacy password still works.
+    #[arg(long)]
+    pub everyone: bool,
+    /// Days each invitation's link and code work after it leaves.
+    #[arg(long, default_value_t = 14)]
+    pub valid_days: u32,
+}
+
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn main() -> ExitCode {
@@ -95,6 +113,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_command(&settings, args),
         Command::Runs => runs(&settings),
+        Command::Invite(args) => invite(settings, args),
         Command::Report { run } => report(&settings, &run),
     };
     match result {
@@ -230,5 +249,27 @@ fn report(settings: &Settings, run: &str) -> CliResult {
         ])?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn invite(settings: Settings, args: InviteArgs) -> CliResult {
+    let source = SourceName::parse(&args.source)?;
+    // The STS's own domain (mail templates, links on its issuer); it sends nothing itself:
+    // the STS's outbox worker does, at each mail's time.
+    let idp = idp::app::start(settings, std::sync::Arc::new(SystemClock))?;
+    let mut conn = idp.conn()?;
+    let pace = migration::invite::Pace {
+        per_domain_per_hour: args.per_domain_per_hour,
+        everyone: args.everyone,
+        valid_days: args.valid_days,
+    };
+    let done = migration::invite::invite(&idp, &mut conn, &source, pace)?;
+    println!("{} invitation(s) queued", done.invited);
+    for (domain, (n, last)) in &done.domains {
+        println!(
+            "  {domain}: {n}, the last leaving {}",
+            last.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
     Ok(())
 }

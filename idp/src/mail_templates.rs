@@ -24,12 +24,13 @@ macro_rules! mail {
     };
 }
 
-const MAILS: [(MailKind, [&str; 3]); 5] = [
+const MAILS: [(MailKind, [&str; 3]); 6] = [
     mail!(MailKind::Test, "test"),
     mail!(MailKind::Reset, "reset"),
     mail!(MailKind::PasswordChanged, "password_changed"),
     mail!(MailKind::Identifiers, "identifiers"),
     mail!(MailKind::TemporaryPassword, "temporary_password"),
+    mail!(MailKind::Invitation, "invitation"),
 ];
 
 pub struct MailTemplates {
@@ -208,6 +209,10 @@ mod tests {
             (
                 MailKind::TemporaryPassword,
                 json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "password": "Kq7m-2xpd-W9rt", "expires": "2026-11-30T10:00:00Z", "login_url": "https://sts/login"}),
+            ),
+            (
+                MailKind::Invitation,
+                json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD", "code_url": "https://sts/reset/code", "days": 14}),
             ),
         ];
         for locale in Locale::ALL {

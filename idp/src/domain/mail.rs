@@ -45,15 +45,18 @@ pub enum MailKind {
     Identifiers,
     /// A temporary password an administrator issued.
     TemporaryPassword,
+    /// "Your account moved, choose your password": a migrated account's invitation.
+    Invitation,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 5] = [
+    pub const ALL: [MailKind; 6] = [
         Self::Test,
         Self::Reset,
         Self::PasswordChanged,
         Self::Identifiers,
         Self::TemporaryPassword,
+        Self::Invitation,
     ];
 
     /// Its name, as its templates are named.
@@ -64,6 +67,7 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::Identifiers => "identifiers",
             Self::TemporaryPassword => "temporary_password",
+            Self::Invitation => "invitation",
         }
     }
 }
@@ -95,6 +99,16 @@ const MAX_BACKOFF: Duration = Duration::minutes(10);
 
 /// Puts a mail in the outbox; call inside the transaction that caused it.
 pub fn enqueue(conn: &mut DbConn, mail: &OutgoingMail, now: DateTime<Utc>) -> DomainResult<()> {
+    enqueue_at(conn, mail, now, now)
+}
+
+/// Puts a mail in the outbox to leave at `not_before` (invitations spread over time).
+pub fn enqueue_at(
+    conn: &mut DbConn,
+    mail: &OutgoingMail,
+    now: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+) -> DomainResult<()> {
     diesel::insert_into(mail_outbox::table)
         .values((
             mail_outbox::id.eq(uuid::Uuid::new_v4().to_string()),
@@ -104,7 +118,7 @@ pub fn enqueue(conn: &mut DbConn, mail: &OutgoingMail, now: DateTime<Utc>) -> Do
             mail_outbox::text_body.eq(&mail.text_body),
             mail_outbox::html_body.eq(&mail.html_body),
             mail_outbox::created_at.eq(to_db(now)),
-            mail_outbox::next_attempt_at.eq(to_db(now)),
+            mail_outbox::next_attempt_at.eq(to_db(not_before.max(now))),
             mail_outbox::attempts.eq(0),
         ))
         .execute(conn)?;

@@ -250,6 +250,31 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
     recovery::forgot_identifier(idp, &mut conn, "claire@example.fr", ORIGIN).unwrap();
     expected.insert("claire@example.fr", (MailKind::Identifiers, Locale::Fr));
 
+    // A migrated account without a password is invited to choose one.
+    let export = std::env::temp_dir().join(format!("invite-{}.jsonl", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &export,
+        r#"{"legacy_id":"1","identifier":"jonas.maes","email":"jonas.maes@example.be","kind":"staff","locale":"nl"}"#,
+    )
+    .unwrap();
+    let mut source = account_migration::source::jsonl::JsonLinesSource::open(&export).unwrap();
+    let old = idp::domain::migration::SourceName::parse("old").unwrap();
+    account_migration::run::run_quietly(
+        &mut conn,
+        &server.clock,
+        &mut source,
+        &account_migration::run::Options::new(old.clone()),
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&export);
+    let pace = idp::domain::migration::invite::Pace {
+        per_domain_per_hour: 60,
+        everyone: false,
+        valid_days: 14,
+    };
+    idp::domain::migration::invite::invite(idp, &mut conn, &old, pace).unwrap();
+    expected.insert("jonas.maes@example.be", (MailKind::Invitation, Locale::Nl));
+
     let test = idp
         .mail
         .render(

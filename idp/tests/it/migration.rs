@@ -700,3 +700,93 @@ async fn the_old_identifier_works_with_its_notice(backend: Backend) {
     assert!(!mails[0].links(&server, "/reset").is_empty());
 }
 both_backends!(the_old_identifier_works_with_its_notice);
+
+/// Invitations go through the outbox at the configured pace per recipient domain: with 2
+/// an hour, a school's four accounts leave 30 minutes apart, Gmail's two likewise, each
+/// domain from its own first slot. Accounts with a working legacy password, disabled ones
+/// and those without an address are not invited; a second run invites no one again.
+async fn invitations_leave_at_the_configured_pace(backend: Backend) {
+    let dir = temp_dir();
+    let (server, inbox) = TestServer::with_mail(backend, |_| {}).await;
+    let mut rows = String::new();
+    let people = [
+        ("1", "school.example", "", "1"),
+        ("2", "school.example", "", "1"),
+        ("3", "school.example", "", "1"),
+        ("4", "school.example", "", "1"),
+        ("5", "gmail.example", "", "1"),
+        ("6", "gmail.example", "", "1"),
+        ("7", "school.example", LEGACY_HASHES[7].0, "1"),
+        ("8", "school.example", "", "0"),
+    ];
+    for (id, domain, hash, active) in people {
+        rows.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"legacy_id": id, "identifier": format!("person.{id}"),
+                "email": format!("person.{id}@{domain}"), "kind": "guardian", "locale": "en",
+                "password_hash": hash, "active": active})
+        ));
+    }
+    rows.push_str("{\"legacy_id\":\"9\",\"identifier\":\"no.address\",\"kind\":\"pupil\"}\n");
+    let path = write(&dir.0, "invite.jsonl", rows.as_bytes());
+    migrate(
+        &server,
+        "old",
+        &mut JsonLinesSource::open(&path).unwrap(),
+        false,
+    );
+
+    let pace = migration::invite::Pace {
+        per_domain_per_hour: 2,
+        everyone: false,
+        valid_days: 14,
+    };
+    let source = SourceName::parse("old").unwrap();
+    let mut conn = server.idp.conn().unwrap();
+    let now = server.idp.now();
+    let done = migration::invite::invite(&server.idp, &mut conn, &source, pace).unwrap();
+    assert_eq!(done.invited, 6);
+    let (school, last_school) = done.domains["school.example"];
+    let (gmail, last_gmail) = done.domains["gmail.example"];
+    assert_eq!((school, gmail), (4, 2));
+    let minutes = |at: chrono::DateTime<chrono::Utc>| (at - now).num_minutes();
+    assert_eq!((minutes(last_school), minutes(last_gmail)), (90, 30));
+
+    // At once: the first of each domain; the others at their slots.
+    let first = inbox.wait_for(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(inbox.mails().len(), 2, "the others wait for their slot");
+    let invitation = &first[0];
+    assert_eq!(
+        invitation.subject,
+        "Your school account has moved: choose your password"
+    );
+    assert!(!invitation.links(&server, "/reset").is_empty());
+    server.clock.advance(chrono::Duration::minutes(31));
+    inbox.wait_for(4).await;
+    server.clock.advance(chrono::Duration::minutes(60));
+    let all = inbox.wait_for(6).await;
+    let mut to: Vec<&str> = all.iter().map(|m| m.to.as_str()).collect();
+    to.sort();
+    assert!(
+        to.iter()
+            .all(|t| !t.contains("person.7") && !t.contains("person.8"))
+    );
+
+    // A second run finds no one left to invite.
+    let again = migration::invite::invite(&server.idp, &mut conn, &source, pace).unwrap();
+    assert_eq!(again.invited, 0);
+
+    // The link works after the mail left, for 14 days.
+    let link = invitation.links(&server, "/reset")[0].clone();
+    let page = crate::support::browser()
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"password\""), "{page}");
+}
+both_backends!(invitations_leave_at_the_configured_pace);

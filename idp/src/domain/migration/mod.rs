@@ -9,6 +9,7 @@
 //! conflict, never overwriting, when the account was changed on the STS since.
 
 pub mod import;
+pub mod invite;
 pub mod record;
 
 use chrono::{DateTime, Utc};
