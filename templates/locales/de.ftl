@@ -1,6 +1,8 @@
 login-title = Anmelden
 login-for-app = um { $app } zu öffnen
 login-identifier-hint = Melden Sie sich mit Ihrer Kennung an (zum Beispiel jean.dupont), nicht mit Ihrer E-Mail-Adresse.
+login-migration-notice = Haben Sie die alte Plattform benutzt? Ihr Konto wurde wahrscheinlich hierher übertragen; Sie müssen nur ein neues Passwort wählen.
+login-migration-button = Mein Passwort wählen
 login-identifier = Kennung
 login-password = Passwort
 login-submit = Anmelden
@@ -55,6 +57,8 @@ forgot-error-throttled = Zu viele Anfragen aus Ihrem Netzwerk. Bitte warten Sie 
 forgot-sent-title = Sehen Sie in Ihr Postfach
 forgot-sent-password = Wenn ein Konto zu Ihrer Eingabe passt, haben wir an seine Adresse eine E-Mail mit einem Link und einem Code gesendet, um ein neues Passwort zu wählen. Sie gelten { $hours } Stunden.
 forgot-sent-old-password = Bis Sie ein neues Passwort wählen, funktioniert Ihr bisheriges Passwort weiter.
+forgot-sent-not-migrated = Nach einigen Minuten immer noch nichts, auch nicht im Spam-Ordner? Vielleicht wurde Ihr Konto noch nicht auf diese Plattform übertragen. Wenden Sie sich an { $contact }.
+forgot-sent-not-migrated-school = Nach einigen Minuten immer noch nichts, auch nicht im Spam-Ordner? Vielleicht wurde Ihr Konto noch nicht auf diese Plattform übertragen. Wenden Sie sich an Ihre Schule.
 forgot-sent-identifier = Wenn Konten diese Adresse verwenden, haben wir ihr eine E-Mail mit deren Benutzernamen gesendet.
 forgot-sent-no-mail = Nach einigen Minuten keine E-Mail? Sehen Sie im Spam-Ordner nach. Die E-Mail geht an die Adresse, die Ihre Schule kennt; ist das nicht mehr Ihre, wenden Sie sich an Ihre Schule.
 forgot-identifier-title = Benutzernamen vergessen?

@@ -1,6 +1,8 @@
 login-title = Log in
 login-for-app = to continue to { $app }
 login-identifier-hint = Log in with your identifier (for example jean.dupont), not with your e-mail address.
+login-migration-notice = Did you use the old platform before? Your account has probably been moved here; you only need to choose a new password.
+login-migration-button = Choose my password
 login-identifier = Identifier
 login-password = Password
 login-submit = Log in
@@ -55,6 +57,8 @@ forgot-error-throttled = Too many requests from your network. Please wait { $min
 forgot-sent-title = Check your e-mail
 forgot-sent-password = If an account matches what you entered, we have sent an e-mail to its address with a link and a code to choose a new password. They are valid for { $hours } hours.
 forgot-sent-old-password = Until you choose a new password, your current password keeps working.
+forgot-sent-not-migrated = Still nothing after a few minutes, also in your spam folder? Your account may not have been moved to this platform yet. Contact { $contact }.
+forgot-sent-not-migrated-school = Still nothing after a few minutes, also in your spam folder? Your account may not have been moved to this platform yet. Contact your school.
 forgot-sent-identifier = If accounts use this address, we have sent it an e-mail listing their identifiers.
 forgot-sent-no-mail = No e-mail after a few minutes? Look in your spam or junk folder. The e-mail goes to the address your school has on file; if that address is not yours any more, contact your school.
 forgot-identifier-title = Forgot your identifier?

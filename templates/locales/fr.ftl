@@ -1,6 +1,8 @@
 login-title = Connexion
 login-for-app = pour accéder à { $app }
 login-identifier-hint = Connectez-vous avec votre identifiant (par exemple jean.dupont), et non avec votre adresse e-mail.
+login-migration-notice = Vous utilisiez l'ancienne plateforme ? Votre compte a probablement été transféré ici ; il vous suffit de choisir un nouveau mot de passe.
+login-migration-button = Choisir mon mot de passe
 login-identifier = Identifiant
 login-password = Mot de passe
 login-submit = Se connecter
@@ -55,6 +57,8 @@ forgot-error-throttled = Trop de demandes depuis votre réseau. Veuillez attendr
 forgot-sent-title = Consultez votre messagerie
 forgot-sent-password = Si un compte correspond à ce que vous avez saisi, nous avons envoyé à son adresse un e-mail avec un lien et un code pour choisir un nouveau mot de passe. Ils sont valables { $hours } heures.
 forgot-sent-old-password = Tant que vous n'avez pas choisi de nouveau mot de passe, votre mot de passe actuel reste valable.
+forgot-sent-not-migrated = Toujours rien après quelques minutes, même dans vos courriers indésirables ? Votre compte n'a peut-être pas encore été transféré sur cette plateforme. Contactez { $contact }.
+forgot-sent-not-migrated-school = Toujours rien après quelques minutes, même dans vos courriers indésirables ? Votre compte n'a peut-être pas encore été transféré sur cette plateforme. Contactez votre école.
 forgot-sent-identifier = Si des comptes utilisent cette adresse, nous lui avons envoyé un e-mail avec leurs identifiants.
 forgot-sent-no-mail = Pas d'e-mail après quelques minutes ? Regardez dans vos courriers indésirables (spam). L'e-mail part vers l'adresse connue de votre école ; si ce n'est plus la vôtre, contactez votre école.
 forgot-identifier-title = Identifiant oublié ?

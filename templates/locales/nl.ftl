@@ -1,6 +1,8 @@
 login-title = Aanmelden
 login-for-app = om naar { $app } te gaan
 login-identifier-hint = Meld je aan met je gebruikersnaam (bijvoorbeeld jan.peeters), niet met je e-mailadres.
+login-migration-notice = Gebruikte je het oude platform? Je account is waarschijnlijk hierheen overgezet; je hoeft alleen een nieuw wachtwoord te kiezen.
+login-migration-button = Mijn wachtwoord kiezen
 login-identifier = Gebruikersnaam
 login-password = Wachtwoord
 login-submit = Aanmelden
@@ -55,6 +57,8 @@ forgot-error-throttled = Te veel aanvragen vanaf je netwerk. Wacht { $minutes } 
 forgot-sent-title = Kijk in je mailbox
 forgot-sent-password = Als er een account overeenkomt met wat je invulde, hebben we naar het adres ervan een e-mail gestuurd met een link en een code om een nieuw wachtwoord te kiezen. Ze zijn { $hours } uur geldig.
 forgot-sent-old-password = Zolang je geen nieuw wachtwoord kiest, blijft je huidige wachtwoord werken.
+forgot-sent-not-migrated = Na enkele minuten nog niets, ook niet bij je spam? Misschien is je account nog niet naar dit platform overgezet. Neem contact op met { $contact }.
+forgot-sent-not-migrated-school = Na enkele minuten nog niets, ook niet bij je spam? Misschien is je account nog niet naar dit platform overgezet. Neem contact op met je school.
 forgot-sent-identifier = Als er accounts dit adres gebruiken, hebben we het een e-mail gestuurd met hun gebruikersnamen.
 forgot-sent-no-mail = Na enkele minuten nog geen e-mail? Kijk in je map met ongewenste e-mail (spam). De e-mail gaat naar het adres dat je school kent; is dat niet meer het jouwe, neem dan contact op met je school.
 forgot-identifier-title = Gebruikersnaam vergeten?

@@ -1,5 +1,6 @@
 //! `idp org …` and `idp school …`: organising bodies and their schools.
 
+use crate::domain::migration::period;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -37,6 +38,25 @@ pub enum OrgCommand {
         name: String,
     },
     List,
+    /// Set the organising body's migration period: the login page's notice ("your account
+    /// has probably been moved") and whom to contact when no reset mail comes.
+    MigrationPeriod {
+        #[arg(long)]
+        org: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        starts: chrono::NaiveDate,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        ends: chrono::NaiveDate,
+        /// The notice in one language, instead of the built-in one: `fr=TEXT` (repeat per
+        /// language).
+        #[arg(long = "notice")]
+        notices: Vec<String>,
+        /// Whom to contact when no mail comes ("the secretariat, 02 123 45 67").
+        #[arg(long)]
+        contact: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +105,34 @@ pub fn org(settings: Settings, command: OrgCommand, json_out: bool) -> CliResult
             let body = schools::create_body(&mut conn, &name, idp.now())?;
             print(json_out, json!(body), || {
                 format!("{}  {}", body.name, body.id)
+            });
+        }
+        OrgCommand::MigrationPeriod {
+            org,
+            starts,
+            ends,
+            notices,
+            contact,
+        } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let notices = notices
+                .iter()
+                .map(|n| {
+                    n.split_once('=')
+                        .map(|(l, t)| (l.trim().to_owned(), t.trim().to_owned()))
+                        .ok_or_else(|| format!("--notice {n:?}: expected LANGUAGE=TEXT"))
+                })
+                .collect::<Result<_, _>>()?;
+            let period = period::Period {
+                organising_body: body.id,
+                starts_on: starts,
+                ends_on: ends,
+                notices,
+                contact,
+            };
+            period::set(&mut conn, &period)?;
+            print(json_out, json!(period), || {
+                format!("{}: migration period {starts} to {ends}", body.name)
             });
         }
         OrgCommand::List => {

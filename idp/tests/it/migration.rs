@@ -790,3 +790,100 @@ async fn invitations_leave_at_the_configured_pace(backend: Backend) {
     assert!(page.contains("name=\"password\""), "{page}");
 }
 both_backends!(invitations_leave_at_the_configured_pace);
+
+/// During an organising body's migration period the login page carries the notice (its
+/// own text, or the built-in one) with a button to "Forgot password?" that keeps the
+/// application's pending login; the forgot-password confirmation names whom to contact,
+/// whatever was typed. Outside the period, neither.
+async fn the_migration_period_shows_on_the_login_and_forgot_pages(backend: Backend) {
+    use idp::domain::migration::period::{self, Period};
+    let server = TestServer::start(backend).await;
+    schools_of_the_body(&server);
+    let mut conn = server.idp.conn().unwrap();
+    let body = schools::find_body(&mut conn, BODY).unwrap();
+    let today = server.idp.now().date_naive();
+    let period = Period {
+        organising_body: body.id,
+        starts_on: today - chrono::Duration::days(1),
+        ends_on: today + chrono::Duration::days(30),
+        notices: [(
+            "nl".to_owned(),
+            "Nieuw platform! Kies een wachtwoord.".to_owned(),
+        )]
+        .into(),
+        contact: Some("het secretariaat, 02 123 45 67".to_owned()),
+    };
+    period::set(&mut conn, &period).unwrap();
+
+    let page_of = |lang: &'static str| {
+        let server = &server;
+        async move {
+            let browser = crate::support::browser();
+            let url = authorize_url(
+                server,
+                "openid",
+                &format!("&state=st&nonce=n&ui_locales={lang}"),
+            );
+            let resp = browser.get(&url).send().await.unwrap();
+            let login = location(&resp);
+            let request = query_param(&server.url(&login), "request").unwrap();
+            let page = browser
+                .get(server.url(&login))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            (browser, request, page)
+        }
+    };
+    let (_, request, page) = page_of("nl").await;
+    assert!(
+        page.contains("Nieuw platform! Kies een wachtwoord."),
+        "{page}"
+    );
+    assert!(page.contains(&format!(
+        "href=\"/forgot?request={request}\" id=\"migration-forgot\""
+    )));
+    let (browser, request, page) = page_of("en").await;
+    assert!(
+        page.contains("Your account has probably been moved here"),
+        "{page}"
+    );
+
+    // Whatever is typed, the confirmation says whom to contact.
+    let forgot = browser
+        .get(server.url(&format!("/forgot?request={request}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent = browser
+        .post(server.url("/forgot"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", input_value(&forgot, "csrf").as_str()),
+            ("identifier", "nobody.at.all"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sent.contains(
+            "may not have been moved to this platform yet. Contact het secretariaat, 02 123 45 67."
+        ),
+        "{sent}"
+    );
+
+    // After the period: no notice, no hint.
+    server.clock.advance(chrono::Duration::days(32));
+    let (_, _, page) = page_of("en").await;
+    assert!(!page.contains("migration-notice"), "{page}");
+}
+both_backends!(the_migration_period_shows_on_the_login_and_forgot_pages);

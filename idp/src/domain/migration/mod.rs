@@ -10,6 +10,7 @@
 
 pub mod import;
 pub mod invite;
+pub mod period;
 pub mod record;
 
 use chrono::{DateTime, Utc};

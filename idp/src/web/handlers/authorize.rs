@@ -1,5 +1,6 @@
 //! The authorization endpoint and the login form.
 
+use crate::domain::migration::period::{self, Period};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -51,6 +52,7 @@ fn login_page(
     pending: Option<&AuthRequest>,
     identifier: &str,
     error: Option<PageError>,
+    period: Option<&Period>,
     status: StatusCode,
 ) -> HttpResponse {
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
@@ -58,6 +60,8 @@ fn login_page(
         "request": request_id,
         "identifier": identifier,
         "client_name": pending.map(|p| p.client_name.clone()),
+        // During an organising body's migration: "you only need to choose a password".
+        "migration": period.map(|p| json!({"text": p.notice(locale)})),
     });
     PageError::fill(error, &mut data);
     form_page(state, req, "login", locale, status, data)
@@ -71,11 +75,24 @@ pub async fn login_form(
 ) -> PageResult {
     let request_id = query.into_inner().request.unwrap_or_default();
     if request_id.is_empty() {
-        return Ok(login_page(&state, &req, "", None, "", None, StatusCode::OK));
+        return Ok(login_page(
+            &state,
+            &req,
+            "",
+            None,
+            "",
+            None,
+            None,
+            StatusCode::OK,
+        ));
     }
     let id = request_id.clone();
-    let pending = run(&state, move |idp, conn| {
-        authorize::load_pending(idp, conn, &id)
+    let (pending, period) = run(&state, move |idp, conn| {
+        let today = idp.now().date_naive();
+        Ok((
+            authorize::load_pending(idp, conn, &id)?,
+            period::current(conn, today)?,
+        ))
     })
     .await?;
     Ok(match pending {
@@ -89,6 +106,7 @@ pub async fn login_form(
                 Some(&pending),
                 &hint,
                 None,
+                period.as_ref(),
                 status,
             )
         }
@@ -126,14 +144,20 @@ pub async fn login_submit(
         let (request, identifier) = (&form.request, &form.identifier);
         let status = StatusCode::BAD_REQUEST;
         return Ok(login_page(
-            &state, &req, request, None, identifier, expired, status,
+            &state, &req, request, None, identifier, expired, None, status,
         ));
     }
     let address = super::client_address(&state, &req);
     let f = form.clone();
     let started = std::time::Instant::now();
-    let outcome = run(&state, move |idp, conn| {
-        login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)
+    let (outcome, period) = run(&state, move |idp, conn| {
+        let outcome =
+            login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)?;
+        let period = match outcome {
+            FormOutcome::Failed(..) => period::current(conn, idp.now().date_naive())?,
+            _ => None,
+        };
+        Ok((outcome, period))
     })
     .await?;
     if let FormOutcome::Failed(Failure::BadCredentials, _) = outcome {
@@ -150,6 +174,7 @@ pub async fn login_submit(
             pending.as_deref(),
             &form.identifier,
             Some(PageError::from(failure)),
+            period.as_ref(),
             StatusCode::OK,
         ),
         FormOutcome::Expired => request_expired(&state, &req),

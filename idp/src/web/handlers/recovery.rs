@@ -1,5 +1,6 @@
 //! "Forgot password?", "Forgot your identifier?" and "check your mail".
 
+use crate::domain::migration::period;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
@@ -126,16 +127,24 @@ pub async fn forgot_submit(
                 client_id: client_id.as_deref(),
             },
         };
-        recovery::forgot_password(idp, conn, request)
+        let requested = recovery::forgot_password(idp, conn, request)?;
+        // Said to everyone during a migration, so it tells nothing of any account.
+        let period = period::current(conn, idp.now().date_naive())?;
+        Ok((requested, period))
     })
     .await;
     pad(&state, started).await;
+    let (result, period) = match result {
+        Ok((requested, period)) => (Ok(requested), period),
+        Err(e) => (Err(e), None),
+    };
     let error = match result {
         Ok(Requested::Accepted) => {
             let data = json!({
                 "request": form.request,
                 "what": "password",
                 "hours": state.idp.settings.recovery.reset_ttl_seconds / 3600,
+                "migration": period.map(|p| json!({"contact": p.contact})),
             });
             return Ok(form_page(
                 &state,
