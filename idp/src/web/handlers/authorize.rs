@@ -44,17 +44,30 @@ pub struct LoginQuery {
     request: Option<String>,
 }
 
+/// What the login form shows: the application, the identifier typed, the last try's
+/// error, an organising body's migration notice.
+#[derive(Default)]
+struct LoginView<'a> {
+    pending: Option<&'a AuthRequest>,
+    identifier: &'a str,
+    error: Option<PageError>,
+    period: Option<&'a Period>,
+}
+
 /// Renders the form, with a message when the last try failed.
 fn login_page(
     state: &State,
     req: &HttpRequest,
     request_id: &str,
-    pending: Option<&AuthRequest>,
-    identifier: &str,
-    error: Option<PageError>,
-    period: Option<&Period>,
+    view: LoginView<'_>,
     status: StatusCode,
 ) -> HttpResponse {
+    let LoginView {
+        pending,
+        identifier,
+        error,
+        period,
+    } = view;
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
     let mut data = json!({
         "request": request_id,
@@ -79,10 +92,7 @@ pub async fn login_form(
             &state,
             &req,
             "",
-            None,
-            "",
-            None,
-            None,
+            LoginView::default(),
             StatusCode::OK,
         ));
     }
@@ -103,10 +113,12 @@ pub async fn login_form(
                 &state,
                 &req,
                 &request_id,
-                Some(&pending),
-                &hint,
-                None,
-                period.as_ref(),
+                LoginView {
+                    pending: Some(&pending),
+                    identifier: &hint,
+                    error: None,
+                    period: period.as_ref(),
+                },
                 status,
             )
         }
@@ -143,9 +155,12 @@ pub async fn login_submit(
         let expired = Some(PageError::new("login-error-form-expired"));
         let (request, identifier) = (&form.request, &form.identifier);
         let status = StatusCode::BAD_REQUEST;
-        return Ok(login_page(
-            &state, &req, request, None, identifier, expired, None, status,
-        ));
+        let view = LoginView {
+            identifier,
+            error: expired,
+            ..LoginView::default()
+        };
+        return Ok(login_page(&state, &req, request, view, status));
     }
     let address = super::client_address(&state, &req);
     let f = form.clone();
@@ -171,10 +186,12 @@ pub async fn login_submit(
             &state,
             &req,
             &form.request,
-            pending.as_deref(),
-            &form.identifier,
-            Some(PageError::from(failure)),
-            period.as_ref(),
+            LoginView {
+                pending: pending.as_deref(),
+                identifier: &form.identifier,
+                error: Some(PageError::from(failure)),
+                period: period.as_ref(),
+            },
             StatusCode::OK,
         ),
         FormOutcome::Expired => request_expired(&state, &req),
