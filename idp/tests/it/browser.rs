@@ -301,18 +301,7 @@ async fn login_and_wizard_reach_the_application() {
     // Enter on a step is Next (the Next button comes first in the form).
     for expected in ["wizard-own-data-step", "done"] {
         let before = page.url().await.unwrap().unwrap_or_default();
-        page.find_element("#next")
-            .await
-            .unwrap()
-            .focus()
-            .await
-            .unwrap();
-        page.find_element("#next")
-            .await
-            .unwrap()
-            .press_key("Enter")
-            .await
-            .unwrap();
+        press_enter_on(&page, "#next").await;
         if expected == "done" {
             break;
         }
@@ -335,4 +324,23 @@ async fn login_and_wizard_reach_the_application() {
     browser.close().await.unwrap();
     let _ = browser.wait().await;
     events.abort();
+}
+
+/// Focuses `selector` and presses Enter on it. A page still settling (its scripts run
+/// after load) may replace the node between finding and focusing it: find it again.
+async fn press_enter_on(page: &chromiumoxide::Page, selector: &str) {
+    for attempt in 0..10 {
+        let pressed = async {
+            let element = page.find_element(selector).await?;
+            element.focus().await?;
+            element.press_key("Enter").await?;
+            Ok::<_, chromiumoxide::error::CdpError>(())
+        }
+        .await;
+        match pressed {
+            Ok(()) => return,
+            Err(e) if attempt == 9 => panic!("{selector}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }

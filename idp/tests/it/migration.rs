@@ -395,7 +395,7 @@ async fn every_legacy_format_logs_in_through_the_relying_party(backend: Backend)
     for (n, (stored, _)) in LEGACY_HASHES.iter().enumerate() {
         let row = serde_json::json!({
             "legacy_id": format!("h{n}"), "identifier": format!("legacy.{n}"),
-            "kind": "staff", "password_hash": stored,
+            "kind": "staff", "password_hash": stored, "locale": "en",
         });
         lines.push_str(&format!("{row}\n"));
     }
@@ -418,7 +418,7 @@ async fn every_legacy_format_logs_in_through_the_relying_party(backend: Backend)
     for (n, (format, hash, salt, at)) in declared.iter().enumerate() {
         let row = serde_json::json!({
             "legacy_id": format!("d{n}"), "identifier": format!("declared.{n}"),
-            "kind": "staff", "password_hash": hash, "password_format": format,
+            "kind": "staff", "password_hash": hash, "password_format": format, "locale": "en",
             "password_salt": salt, "salt_position": at,
         });
         lines.push_str(&format!("{row}\n"));
@@ -453,17 +453,39 @@ async fn every_legacy_format_logs_in_through_the_relying_party(backend: Backend)
         let wrong = login_response(&browser(), &server, &rp.url, &username, "ecole-2019!").await;
         assert_eq!(wrong.status(), 200, "{stored}: a wrong password is refused");
         let rp = rp_request(&client, &[]);
-        let right = login_response(&browser(), &server, &rp.url, &username, LEGACY_PASSWORD).await;
+        let browser = crate::support::browser();
+        let right = login_response(&browser, &server, &rp.url, &username, LEGACY_PASSWORD).await;
         assert_eq!(right.status(), 303, "{stored}");
-        let next = location(&right);
+        // A migrated account's first login begins with "your account has moved".
+        assert_eq!(location(&right), "/wizard", "{stored}");
+        let page = browser
+            .get(server.url("/wizard"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Your account has moved"), "{stored}: {page}");
+        let next = browser
+            .post(server.url("/wizard"))
+            .form(&[
+                ("csrf", input_value(&page, "csrf")),
+                ("action", "next".to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
         let mut conn = server.idp.conn().unwrap();
         let account = users::lookup(&mut conn, &username).unwrap();
         if weak {
-            assert_eq!(
-                next, "/wizard",
-                "{stored}: a weak format asks for a new password"
-            );
+            // A weak format asks for a new password next, before any code.
+            assert_eq!(next.status(), 200, "{stored}");
+            let page = next.text().await.unwrap();
+            assert!(page.contains("name=\"confirmation\""), "{stored}: {page}");
         } else {
+            assert_eq!(next.status(), 303, "{stored}");
+            let next = location(&next);
             let code = query_param(&next, "code").unwrap_or_else(|| panic!("{stored}: {next}"));
             let (_, claims) = rp_redeem(&client, &http, code, rp).await;
             assert_eq!(
