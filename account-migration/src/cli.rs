@@ -102,7 +102,7 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    idp::cli::init_tracing();
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -123,15 +123,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn open_source(args: &RunArgs) -> Result<Box<dyn Source>, Box<dyn std::error::Error>> {

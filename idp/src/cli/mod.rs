@@ -117,7 +117,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Log lines on stderr, filtered by `IDP_LOG` (default `info`); also for the
+/// `account-migration` command.
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -591,6 +591,36 @@ async fn killed_in_the_middle_then_resumed(backend: Backend) {
 }
 both_backends!(killed_in_the_middle_then_resumed);
 
+/// "Forgot password?" for `identifier` within the pending login `request`: the
+/// confirmation page.
+async fn forgot_password(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    request: &str,
+    identifier: &str,
+) -> String {
+    let forgot = browser
+        .get(server.url(&format!("/forgot?request={request}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/forgot"))
+        .form(&[
+            ("request", request),
+            ("csrf", input_value(&forgot, "csrf").as_str()),
+            ("identifier", identifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
 /// The wizard page the browser is on, and its answer to "Next".
 async fn wizard_next(browser: &reqwest::Client, server: &TestServer) -> (String, String) {
     let page = browser
@@ -694,25 +724,7 @@ async fn the_old_identifier_works_with_its_notice(backend: Backend) {
     let browser = crate::support::browser();
     let resp = browser.get(&url).send().await.unwrap();
     let request = query_param(&server.url(&location(&resp)), "request").unwrap();
-    let forgot = browser
-        .get(server.url(&format!("/forgot?request={request}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = browser
-        .post(server.url("/forgot"))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", input_value(&forgot, "csrf").as_str()),
-            ("identifier", "sofie.claes"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    forgot_password(&browser, &server, &request, "sofie.claes").await;
     let mails = inbox.wait_for(1).await;
     assert!(
         mails[0].to.contains("sofie.claes@example.be"),
@@ -875,27 +887,7 @@ async fn the_migration_period_shows_on_the_login_and_forgot_pages(backend: Backe
     );
 
     // Whatever is typed, the confirmation says whom to contact.
-    let forgot = browser
-        .get(server.url(&format!("/forgot?request={request}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sent = browser
-        .post(server.url("/forgot"))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", input_value(&forgot, "csrf").as_str()),
-            ("identifier", "nobody.at.all"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sent = forgot_password(&browser, &server, &request, "nobody.at.all").await;
     assert!(
         sent.contains(
             "may not have been moved to this platform yet. Contact het secretariaat, 02 123 45 67."
