@@ -221,23 +221,9 @@ fn report(settings: &Settings, run: &str) -> CliResult {
     let pool = crate::open_store(&settings.database_url)?;
     let mut conn = pool.get()?;
     let mut out = csv::Writer::from_writer(std::io::stdout());
-    out.write_record([
-        "line",
-        "legacy_id",
-        "identifier",
-        "outcome",
-        "reason",
-        "detail",
-    ])?;
+    out.write_record(crate::report::CSV_HEADER)?;
     for row in migration::problems(&mut conn, run)? {
-        out.write_record([
-            row.line.to_string().as_str(),
-            row.legacy_id.as_deref().unwrap_or(""),
-            row.identifier.as_deref().unwrap_or(""),
-            row.outcome.as_str(),
-            row.reason.as_str(),
-            &row.detail,
-        ])?;
+        out.write_record(crate::report::csv_fields(&row))?;
     }
     out.flush()?;
     Ok(())

@@ -9,6 +9,28 @@ use std::path::{Path, PathBuf};
 
 use idp::domain::migration::{ReportedRow, Run};
 
+/// The CSV report's columns, in the files and in `account-migration report`.
+pub const CSV_HEADER: [&str; 6] = [
+    "line",
+    "legacy_id",
+    "identifier",
+    "outcome",
+    "reason",
+    "detail",
+];
+
+/// A reported row as the CSV report's fields.
+pub fn csv_fields(row: &ReportedRow) -> [String; 6] {
+    [
+        row.line.to_string(),
+        row.legacy_id.clone().unwrap_or_default(),
+        row.identifier.clone().unwrap_or_default(),
+        row.outcome.as_str().to_owned(),
+        row.reason.as_str().to_owned(),
+        row.detail.clone(),
+    ]
+}
+
 pub struct ReportFiles {
     json: BufWriter<File>,
     csv: csv::Writer<BufWriter<File>>,
@@ -44,15 +66,8 @@ impl ReportFiles {
             move |source| ReportError { path, source }
         };
         json.write_all(b"{\"rows\":[\n").map_err(err(&json_path))?;
-        csv.write_record([
-            "line",
-            "legacy_id",
-            "identifier",
-            "outcome",
-            "reason",
-            "detail",
-        ])
-        .map_err(|e| err(&csv_path)(e.into()))?;
+        csv.write_record(CSV_HEADER)
+            .map_err(|e| err(&csv_path)(e.into()))?;
         Ok(Self {
             json,
             csv,
@@ -77,14 +92,7 @@ impl ReportFiles {
                 source: e.into(),
             })?;
             self.csv
-                .write_record([
-                    row.line.to_string().as_str(),
-                    row.legacy_id.as_deref().unwrap_or(""),
-                    row.identifier.as_deref().unwrap_or(""),
-                    row.outcome.as_str(),
-                    row.reason.as_str(),
-                    row.detail.as_str(),
-                ])
+                .write_record(csv_fields(row))
                 .map_err(|e| ReportError {
                     path: self.csv_path.display().to_string(),
                     source: e.into(),

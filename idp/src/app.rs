@@ -26,6 +26,12 @@ pub enum StartError {
 pub fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Idp, StartError> {
     let translations = Arc::new(Translations::load()?);
     let zone = Zone::load(&settings.time_zone).map_err(StartError::TimeZone)?;
-    let mail = MailTemplates::load(translations.clone(), zone)?;
-    Ok(Idp::start(settings, clock, translations, Box::new(mail))?)
+    let mail = MailTemplates::load(translations.clone(), zone.clone())?;
+    Ok(Idp::start(
+        settings,
+        clock,
+        translations,
+        zone,
+        Box::new(mail),
+    )?)
 }

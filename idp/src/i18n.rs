@@ -215,6 +215,11 @@ impl Zone {
             .and_then(|t| FixedOffset::east_opt(t.ut_offset()))
             .unwrap_or_else(|| Utc.fix())
     }
+
+    /// The calendar day it is in the zone at `when` (a migration period's dates).
+    pub fn date_at(&self, when: DateTime<Utc>) -> chrono::NaiveDate {
+        when.with_timezone(&self.offset_at(when)).date_naive()
+    }
 }
 
 /// The language of the data being rendered (`@root.lang`), French when it has none.

@@ -47,6 +47,8 @@ pub struct Idp {
     pub mailer: mail::Mailer,
     /// The texts of pages and mails, shared with the web.
     pub translations: Arc<crate::i18n::Translations>,
+    /// The organising body's time zone (`time_zone`), read once at start.
+    pub zone: crate::i18n::Zone,
     /// Writes mails; the domain knows it only through the trait.
     pub mail: Box<dyn mail::MailRenderer>,
     keys: RwLock<Arc<KeySet>>,
@@ -59,6 +61,7 @@ impl Idp {
         settings: Settings,
         clock: Arc<dyn Clock>,
         translations: Arc<crate::i18n::Translations>,
+        zone: crate::i18n::Zone,
         mail: Box<dyn mail::MailRenderer>,
     ) -> Result<Self, StartError> {
         let pool = crate::store::connect(&settings.database_url, settings.database_pool_size)?;
@@ -88,6 +91,7 @@ impl Idp {
             master,
             mailer,
             translations,
+            zone,
             mail,
             keys: RwLock::new(key_set),
         })

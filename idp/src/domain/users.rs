@@ -135,6 +135,43 @@ fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
+/// The stored row of a new account: names trimmed, empty texts missing, no profile yet.
+pub(crate) fn new_row(
+    new: NewUser,
+    id: &str,
+    password_hash: Option<String>,
+    now: chrono::NaiveDateTime,
+) -> UserRow {
+    UserRow {
+        id: id.to_owned(),
+        username: new.username.as_str().to_owned(),
+        username_normalized: new.username.normalized(),
+        email: new.email.as_ref().map(|e| e.as_str().to_owned()),
+        email_normalized: new.email.as_ref().map(Email::normalized),
+        email_verified: new.email_verified,
+        given_name: clean(new.given_name),
+        family_name: clean(new.family_name),
+        phone_number: clean(new.phone_number),
+        locale: clean(new.locale),
+        password_hash,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        password_change_required: false,
+        password_expires_at: None,
+        kind: new.kind.as_str().to_owned(),
+        birth_date: None,
+        street_address: None,
+        postal_code: None,
+        locality: None,
+        country: None,
+        nationality: None,
+        sex: None,
+        first_login_at: None,
+        legacy_password_hash: None,
+    }
+}
+
 pub fn create(
     conn: &mut DbConn,
     hasher: &PasswordHasher,
@@ -148,34 +185,7 @@ pub fn create(
         Some(p) => Some(hasher.hash(p)?),
         None => None,
     };
-    let row = UserRow {
-        id: UserId::new().to_string(),
-        username: new.username.as_str().to_owned(),
-        username_normalized: new.username.normalized(),
-        email: new.email.as_ref().map(|e| e.as_str().to_owned()),
-        email_normalized: new.email.as_ref().map(Email::normalized),
-        email_verified: new.email_verified,
-        given_name: clean(new.given_name),
-        family_name: clean(new.family_name),
-        phone_number: clean(new.phone_number),
-        locale: clean(new.locale),
-        password_hash,
-        disabled: false,
-        created_at: to_db(now),
-        updated_at: to_db(now),
-        password_change_required: false,
-        password_expires_at: None,
-        kind: new.kind.as_str().to_owned(),
-        birth_date: None,
-        street_address: None,
-        postal_code: None,
-        locality: None,
-        country: None,
-        nationality: None,
-        sex: None,
-        first_login_at: None,
-        legacy_password_hash: None,
-    };
+    let row = new_row(new, &UserId::new().to_string(), password_hash, to_db(now));
     conn.transaction(|conn| {
         let taken: i64 = users::table
             .filter(users::username_normalized.eq(&row.username_normalized))
@@ -440,14 +450,16 @@ pub enum Recognised {
 /// that has only a legacy hash is checked against it; a wrong password then also costs a
 /// dummy argon2 verification, so the hash format tells nothing; a right one costs the
 /// legacy check and one argon2id hash, which replaces the legacy one.
+///
+/// `user` is the account the typed identifier names, found by the caller (none: no account
+/// has it).
 pub fn authenticate(
     conn: &mut DbConn,
     hasher: &PasswordHasher,
-    identifier: &str,
+    user: Option<User>,
     password: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<Result<(User, Recognised), LoginFailure>> {
-    let user = find_by_username(conn, identifier)?;
     let legacy = match &user {
         Some(u) if u.password_hash.is_none() => u
             .legacy_password_hash
@@ -523,21 +535,6 @@ fn replace_legacy_hash(
         .set((
             users::password_hash.eq(hash),
             users::legacy_password_hash.eq(None::<String>),
-            users::updated_at.eq(to_db(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// The next login must choose a new password first (the wizard's step).
-pub fn require_password_change(
-    conn: &mut DbConn,
-    id: UserId,
-    now: DateTime<Utc>,
-) -> DomainResult<()> {
-    diesel::update(users::table.find(id.to_string()))
-        .set((
-            users::password_change_required.eq(true),
             users::updated_at.eq(to_db(now)),
         ))
         .execute(conn)?;

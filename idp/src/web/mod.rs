@@ -51,8 +51,8 @@ impl AppState {
 
 /// Builds the server on `listener`. The returned server runs until stopped.
 pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
-    let zone = crate::i18n::Zone::load(&idp.settings.time_zone).map_err(std::io::Error::other)?;
-    let pages = Pages::load(idp.translations.clone(), zone).map_err(std::io::Error::other)?;
+    let pages =
+        Pages::load(idp.translations.clone(), idp.zone.clone()).map_err(std::io::Error::other)?;
     let max_body = idp.settings.max_body_bytes;
     let workers = match idp.settings.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -458,24 +458,8 @@ async fn every_legacy_format_logs_in_through_the_relying_party(backend: Backend)
         assert_eq!(right.status(), 303, "{stored}");
         // A migrated account's first login begins with "your account has moved".
         assert_eq!(location(&right), "/wizard", "{stored}");
-        let page = browser
-            .get(server.url("/wizard"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (page, next) = wizard_press_next(&browser, &server).await;
         assert!(page.contains("Your account has moved"), "{stored}: {page}");
-        let next = browser
-            .post(server.url("/wizard"))
-            .form(&[
-                ("csrf", input_value(&page, "csrf")),
-                ("action", "next".to_owned()),
-            ])
-            .send()
-            .await
-            .unwrap();
         let mut conn = server.idp.conn().unwrap();
         let account = users::lookup(&mut conn, &username).unwrap();
         if weak {
@@ -622,7 +606,10 @@ async fn forgot_password(
 }
 
 /// The wizard page the browser is on, and its answer to "Next".
-async fn wizard_next(browser: &reqwest::Client, server: &TestServer) -> (String, String) {
+async fn wizard_press_next(
+    browser: &reqwest::Client,
+    server: &TestServer,
+) -> (String, reqwest::Response) {
     let page = browser
         .get(server.url("/wizard"))
         .send()
@@ -640,6 +627,12 @@ async fn wizard_next(browser: &reqwest::Client, server: &TestServer) -> (String,
         .send()
         .await
         .unwrap();
+    (page, resp)
+}
+
+/// The wizard page the browser is on, and where "Next" sends it.
+async fn wizard_next(browser: &reqwest::Client, server: &TestServer) -> (String, String) {
+    let (page, resp) = wizard_press_next(browser, server).await;
     assert_eq!(resp.status(), 303, "{page}");
     (page, location(&resp))
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Amr, Authenticated, Authenticator, Failure, Method};
 use crate::domain::types::normalize;
-use crate::domain::users::{self, LoginFailure, Recognised};
+use crate::domain::users::{self, LoginFailure, Recognised, User};
 use crate::domain::{DomainResult, Idp, migration};
 use crate::store::DbConn;
 
@@ -41,12 +41,8 @@ impl Authenticator for PasswordAuthenticator<'_> {
         conn: &mut DbConn,
         now: DateTime<Utc>,
     ) -> DomainResult<Result<Authenticated, Failure>> {
-        let old_identifier = self.old_identifier(idp, conn, now)?;
-        let identifier = match &old_identifier {
-            Some((_, current)) => current.as_str(),
-            None => self.identifier,
-        };
-        let checked = users::authenticate(conn, &idp.hasher, identifier, self.password, now)?;
+        let (account, old_identifier) = self.account(idp, conn, now)?;
+        let checked = users::authenticate(conn, &idp.hasher, account, self.password, now)?;
         let (mut user, recognised) = match checked {
             Ok(found) => found,
             Err(LoginFailure::TemporaryPasswordExpired) => {
@@ -67,7 +63,7 @@ impl Authenticator for PasswordAuthenticator<'_> {
                     .check(self.password, &user.password_context())
                     .is_empty();
                 if hash.is_weak() || refused {
-                    users::require_password_change(conn, user.id, now)?;
+                    users::expire_password(conn, user.id, now)?;
                     user.password_change_required = true;
                 }
                 Method::new(format!("legacy {}", hash.format()))
@@ -77,33 +73,30 @@ impl Authenticator for PasswordAuthenticator<'_> {
             user,
             amr: vec![Amr::PASSWORD],
             method,
-            old_identifier: old_identifier.map(|(old, _)| old),
+            old_identifier,
         }))
     }
 }
 
 impl PasswordAuthenticator<'_> {
-    /// When no account has the typed identifier, the account a migration gave it to, for
-    /// `old_identifier_days` after: (what was typed, the account's identifier now).
-    fn old_identifier(
+    /// The account the typed identifier names; else the account a migration gave it to, for
+    /// `old_identifier_days` after, with what was typed (the login then names the new one).
+    fn account(
         &self,
         idp: &Idp,
         conn: &mut DbConn,
         now: DateTime<Utc>,
-    ) -> DomainResult<Option<(String, String)>> {
-        if users::find_by_username(conn, self.identifier)?.is_some() {
-            return Ok(None);
+    ) -> DomainResult<(Option<User>, Option<String>)> {
+        if let Some(user) = users::find_by_username(conn, self.identifier)? {
+            return Ok((Some(user), None));
         }
         let days = idp.settings.old_identifier_days;
         let Some(id) = migration::account_by_old_identifier(conn, self.identifier, now, days)?
         else {
-            return Ok(None);
+            return Ok((None, None));
         };
-        Ok(users::find_by_id(conn, id)?.map(|user| {
-            (
-                self.identifier.trim().to_owned(),
-                user.username.as_str().to_owned(),
-            )
-        }))
+        let user = users::find_by_id(conn, id)?;
+        let typed = user.is_some().then(|| self.identifier.trim().to_owned());
+        Ok((user, typed))
     }
 }

@@ -14,6 +14,7 @@ use super::record::{Candidate, Directory, LegacyRecord};
 use super::{Counts, Outcome, Problem, Reason, ReportedRow, Run, SourceName};
 use crate::domain::clock::to_db;
 use crate::domain::types::{SchoolId, UserId};
+use crate::domain::users::{NewUser, new_row};
 use crate::domain::{DomainError, DomainResult};
 use crate::store::DbConn;
 use crate::store::models::UserRow;
@@ -131,25 +132,20 @@ fn apply(
 ) -> DomainResult<Batch> {
     let mut batch = Batch::default();
     let candidates = validate(ctx.directory, rows, &mut batch);
-    let known = known(
-        conn,
-        ctx.source(),
-        candidates.iter().map(|c| &c.1.legacy_id),
-    )?;
+    let ids: Vec<&str> = candidates.iter().map(|c| c.1.legacy_id.as_str()).collect();
+    let known = known(conn, ctx.source(), &ids)?;
     let mut fresh = Vec::new();
     let mut changed = Vec::new();
     for (line, candidate, record) in candidates {
-        let in_shadow = shadow
+        // Met earlier in this run: in the shadow (a dry run), or written by this run.
+        let seen = shadow
             .as_deref()
-            .is_some_and(|s| s.legacy_ids.contains(&candidate.legacy_id));
+            .is_some_and(|s| s.legacy_ids.contains(&candidate.legacy_id))
+            || known
+                .get(&candidate.legacy_id)
+                .is_some_and(|k| k.run_id == ctx.run.id);
         match known.get(&candidate.legacy_id) {
-            _ if in_shadow => batch.report(
-                line,
-                &record,
-                Outcome::Skipped,
-                Problem::new(Reason::DuplicateLegacyId, candidate.legacy_id.clone()),
-            ),
-            Some(k) if k.run_id == ctx.run.id => batch.report(
+            _ if seen => batch.report(
                 line,
                 &record,
                 Outcome::Skipped,
@@ -200,12 +196,12 @@ fn validate(
     out
 }
 
-fn known<'a>(
+/// What the store has of these legacy ids of this source.
+fn known(
     conn: &mut DbConn,
     source: &SourceName,
-    ids: impl Iterator<Item = &'a String>,
+    ids: &[&str],
 ) -> DomainResult<HashMap<String, Known>> {
-    let ids: Vec<&String> = ids.collect();
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(INSERT_CHUNK) {
         let rows: Vec<(String, String, String, NaiveDateTime, String)> = migrated_accounts::table
@@ -380,34 +376,24 @@ fn create(
     Ok(created)
 }
 
+/// The account a candidate becomes: disabled when the legacy one was inactive, with its
+/// legacy hash and no password here.
 fn user_row(candidate: &Candidate, id: &str, now: NaiveDateTime) -> UserRow {
-    UserRow {
-        id: id.to_owned(),
-        username: candidate.username.as_str().to_owned(),
-        username_normalized: candidate.username.normalized(),
-        email: candidate.email.as_ref().map(|e| e.as_str().to_owned()),
-        email_normalized: candidate.email.as_ref().map(|e| e.normalized()),
+    let new = NewUser {
+        username: candidate.username.clone(),
+        kind: candidate.kind,
+        email: candidate.email.clone(),
         email_verified: false,
         given_name: candidate.given_name.clone(),
         family_name: candidate.family_name.clone(),
         phone_number: None,
         locale: candidate.locale.clone(),
-        password_hash: None,
+        password: None,
+    };
+    UserRow {
         disabled: !candidate.active,
-        created_at: now,
-        updated_at: now,
-        password_change_required: false,
-        password_expires_at: None,
-        kind: candidate.kind.as_str().to_owned(),
-        birth_date: None,
-        street_address: None,
-        postal_code: None,
-        locality: None,
-        country: None,
-        nationality: None,
-        sex: None,
-        first_login_at: None,
         legacy_password_hash: candidate.legacy_hash.clone(),
+        ..new_row(new, id, None, now)
     }
 }
 
@@ -507,16 +493,10 @@ fn migrated_ids(
     source: &SourceName,
     legacy_ids: &[&str],
 ) -> DomainResult<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    for chunk in legacy_ids.chunks(INSERT_CHUNK) {
-        let rows: Vec<(String, String)> = migrated_accounts::table
-            .filter(migrated_accounts::source.eq(source.as_str()))
-            .filter(migrated_accounts::legacy_id.eq_any(chunk))
-            .select((migrated_accounts::legacy_id, migrated_accounts::user_id))
-            .load(conn)?;
-        out.extend(rows);
-    }
-    Ok(out)
+    Ok(known(conn, source, legacy_ids)?
+        .into_iter()
+        .map(|(legacy_id, k)| (legacy_id, k.user_id))
+        .collect())
 }
 
 /// Links each account to the guardians it names that are here already; the others wait,

@@ -99,7 +99,7 @@ impl Reason {
     }
 
     pub fn parse(code: &str) -> Option<Self> {
-        ALL_REASONS.into_iter().find(|r| r.as_str() == code)
+        serde_json::from_value(serde_json::Value::String(code.to_owned())).ok()
     }
 
     /// The reason in words, for the report.
@@ -129,25 +129,6 @@ impl Reason {
         }
     }
 }
-
-const ALL_REASONS: [Reason; 16] = [
-    Reason::UnreadableRow,
-    Reason::MissingLegacyId,
-    Reason::DuplicateLegacyId,
-    Reason::MissingIdentifier,
-    Reason::InvalidIdentifier,
-    Reason::InvalidEmail,
-    Reason::UnknownKind,
-    Reason::UnknownOrganisingBody,
-    Reason::UnknownSchool,
-    Reason::InvalidRelation,
-    Reason::UnreadableHash,
-    Reason::UnreadableActiveFlag,
-    Reason::IdentifierTaken,
-    Reason::IdentifierCaseDuplicate,
-    Reason::GuardianNotFound,
-    Reason::ChangedOnSts,
-];
 
 /// A reason with what it is about (the value that failed, the other legacy row…).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

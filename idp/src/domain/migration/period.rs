@@ -67,7 +67,7 @@ pub fn set(conn: &mut DbConn, period: &Period) -> DomainResult<()> {
     })
 }
 
-/// The migration period running on `today`. Pages are not tied to an organising body yet
+/// The migration period running on `today` (in the organising body's zone). Pages are not tied to an organising body yet
 /// (relying apps will be): with one body migrating, its period is the one; with several at
 /// once, none is shown rather than another body's.
 pub fn current(conn: &mut DbConn, today: NaiveDate) -> DomainResult<Option<Period>> {

@@ -98,7 +98,7 @@ pub async fn login_form(
     }
     let id = request_id.clone();
     let (pending, period) = run(&state, move |idp, conn| {
-        let today = idp.now().date_naive();
+        let today = idp.zone.date_at(idp.now());
         Ok((
             authorize::load_pending(idp, conn, &id)?,
             period::current(conn, today)?,
@@ -169,7 +169,7 @@ pub async fn login_submit(
         let outcome =
             login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)?;
         let period = match outcome {
-            FormOutcome::Failed(..) => period::current(conn, idp.now().date_naive())?,
+            FormOutcome::Failed(..) => period::current(conn, idp.zone.date_at(idp.now()))?,
             _ => None,
         };
         Ok((outcome, period))

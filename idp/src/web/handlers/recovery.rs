@@ -129,7 +129,7 @@ pub async fn forgot_submit(
         };
         let requested = recovery::forgot_password(idp, conn, request)?;
         // Said to everyone during a migration, so it tells nothing of any account.
-        let period = period::current(conn, idp.now().date_naive())?;
+        let period = period::current(conn, idp.zone.date_at(idp.now()))?;
         Ok((requested, period))
     })
     .await;
