@@ -485,8 +485,8 @@ async fn every_legacy_format_logs_in_through_the_relying_party(backend: Backend)
 }
 both_backends!(every_legacy_format_logs_in_through_the_relying_party);
 
-/// The `account-migration` binary next to this test binary (built by `cargo test
-/// --workspace`, which `scripts/test` runs).
+/// The `account-migration` binary next to this test binary (`cargo test` does not build
+/// another package's binaries; `scripts/test` builds it first).
 fn migration_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
