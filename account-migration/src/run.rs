@@ -3,6 +3,8 @@
 //! progress. Killed at any moment, a run leaves every batch either in or out; the next run
 //! of the same source skips what is in and finishes the rest.
 
+use std::time::{Duration, Instant};
+
 use idp::domain::clock::Clock;
 use idp::domain::migration::import::{self, Context, Shadow};
 use idp::domain::migration::{
@@ -66,6 +68,7 @@ pub fn run(
     let mut shadow = options.dry_run.then(Shadow::default);
     let batch_size = options.batch_size.max(1);
     let mut next_statistics = 1_000;
+    let mut turns = Turns::default();
     loop {
         let rows: Vec<Row> = (&mut *source).take(batch_size).collect();
         if rows.is_empty() {
@@ -79,10 +82,12 @@ pub fn run(
             directory: &directory,
             now: clock.now(),
         };
+        let writing = Instant::now();
         let batch = import::import_batch(conn, &ctx, readable, shadow.as_mut())?;
         reported.extend(batch.reported);
         run.counts.merge(&batch.counts);
         keep(conn, &run, &reported, report.as_deref_mut())?;
+        turns.after_batch(conn, writing.elapsed())?;
         progress.update(source.progress(), &run.counts);
         if run.counts.created >= next_statistics {
             // The tables doubled: the planner learns it, and keeps using the indexes.
@@ -102,6 +107,52 @@ pub fn run(
     migration::finish_run(conn, &mut run, clock.now())?;
     progress.finish(&run.counts);
     Ok(run)
+}
+
+/// SQLite has one writer at a time, and a writer that finds the lock taken polls for it
+/// with growing sleeps: after 1, 3, 8, 18, 33, 53, 78, 103 and 128 ms, then every 50 to
+/// 100 ms. An import that takes the lock again as soon as it let it go keeps the STS's
+/// logins waiting for a second and more. So on SQLite the import leaves the lock free for
+/// [`REST`] after every stretch of writing: no poll of the first 128 ms can miss a free
+/// stretch that long, so a login's write waits at most about one stretch. While the STS
+/// writes too (another connection committed lately) the stretches are as short as the
+/// rests; alone, three times longer (the import then takes a quarter longer than flat out,
+/// and a login that comes along waits a tenth of a second at most). PostgreSQL locks rows,
+/// not the database: no rests there.
+#[derive(Debug, Default)]
+struct Turns {
+    seen_version: Option<i64>,
+    sts_wrote_at: Option<Instant>,
+    wrote_since_rest: Duration,
+}
+
+/// The free stretch: at least the longest gap between a waiting writer's first polls.
+const REST: Duration = Duration::from_millis(25);
+/// How long after the STS's last write the import still takes short turns.
+const STS_QUIET_AFTER: Duration = Duration::from_secs(5);
+
+impl Turns {
+    fn after_batch(&mut self, conn: &mut DbConn, wrote_for: Duration) -> DomainResult<()> {
+        let Some(version) = idp::store::others_wrote_version(conn)
+            .map_err(|e| DomainError::Internal(e.to_string()))?
+        else {
+            return Ok(());
+        };
+        if self.seen_version.is_some_and(|seen| seen != version) {
+            self.sts_wrote_at = Some(Instant::now());
+        }
+        self.seen_version = Some(version);
+        let sts_writing = self
+            .sts_wrote_at
+            .is_some_and(|at| at.elapsed() < STS_QUIET_AFTER);
+        let stretch = if sts_writing { REST } else { 4 * REST };
+        self.wrote_since_rest += wrote_for;
+        if self.wrote_since_rest >= stretch {
+            std::thread::sleep(REST);
+            self.wrote_since_rest = Duration::ZERO;
+        }
+        Ok(())
+    }
 }
 
 /// Rows the source could not read are reported as they are; the others go to the import.

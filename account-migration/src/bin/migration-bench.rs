@@ -3,16 +3,27 @@
 //! address, pupils linked to guardians, bcrypt and ASP.NET Identity hashes, three schools),
 //! then runs the release `account-migration` binary on it twice (the import, then a re-run
 //! of the unchanged file) and reports each run's time, rows/s and peak resident memory.
+//! Meanwhile it logs in, one after the other, accounts the STS already has (through the
+//! STS's own login pipeline, on the same store) and reports how long those logins take
+//! with and without the import running: the import must not hold them up.
 //! The store is a fresh SQLite file unless a database URL (an empty PostgreSQL database)
 //! is given. See docs/performance.md.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use idp::config::Settings;
+use idp::domain::Idp;
+use idp::domain::clock::SystemClock;
+use idp::domain::login::{self, FormOutcome};
 use idp::domain::schools::{self, DataChanges, NewSchool};
+use idp::domain::types::{Email, Username};
+use idp::domain::users::{self, NewUser};
 
 #[derive(Parser)]
 struct Args {
@@ -24,6 +35,9 @@ struct Args {
     /// Rows per transaction.
     #[arg(long, default_value_t = 500)]
     batch_size: usize,
+    /// Run the import alone, without logins on the side.
+    #[arg(long)]
+    without_logins: bool,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -66,6 +80,107 @@ fn write_export(path: &Path, rows: usize) -> BenchResult<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Accounts the STS has before the import, logged in while it runs.
+const RESIDENTS: usize = 8;
+const RESIDENT_PASSWORD: &str = "Tulpen-Boekentas-47";
+
+/// The STS's domain on the bench store, with its production settings.
+fn open_idp(url: &str) -> BenchResult<Idp> {
+    let settings = Settings::load(None, [("IDP_DATABASE_URL".to_owned(), url.to_owned())])?;
+    Ok(idp::app::start(settings, Arc::new(SystemClock))?)
+}
+
+fn create_residents(idp: &Idp) -> BenchResult<()> {
+    let mut conn = idp.conn()?;
+    let now = chrono::Utc::now();
+    for n in 0..RESIDENTS {
+        let new = NewUser {
+            kind: Default::default(),
+            username: Username::parse(&format!("resident.{n}"))?,
+            email: Some(Email::parse(&format!("resident{n}@example.be"))?),
+            email_verified: true,
+            given_name: None,
+            family_name: None,
+            phone_number: None,
+            locale: None,
+            password: Some(RESIDENT_PASSWORD.to_owned()),
+        };
+        let user = users::create(&mut conn, &idp.hasher, new, now)?;
+        users::mark_first_login(&mut conn, user.id, now)?;
+    }
+    Ok(())
+}
+
+/// How long the residents' logins took, and the ones that failed.
+#[derive(Default)]
+struct Logins {
+    took: Vec<Duration>,
+    failed: Vec<String>,
+}
+
+impl Logins {
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.took.clone();
+        sorted.sort();
+        let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    }
+
+    fn line(&self, label: &str) -> String {
+        format!(
+            "logins {label:<19} {:>5} done, p50 {:>6.1} ms, p99 {:>6.1} ms, max {:>6.1} ms, {} failed{}",
+            self.took.len(),
+            self.percentile(0.5),
+            self.percentile(0.99),
+            self.percentile(1.0),
+            self.failed.len(),
+            self.failed
+                .first()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Logs the residents in, one after the other, until `stop`.
+fn log_in_until(idp: &Idp, stop: &AtomicBool) -> Logins {
+    let mut logins = Logins::default();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let identifier = format!("resident.{}", n % RESIDENTS);
+        n += 1;
+        let started = Instant::now();
+        let outcome = idp.conn().and_then(|mut conn| {
+            login::with_password(
+                idp,
+                &mut conn,
+                "",
+                &identifier,
+                RESIDENT_PASSWORD,
+                "192.0.2.7",
+            )
+        });
+        match outcome {
+            Ok(FormOutcome::Finished(_)) => logins.took.push(started.elapsed()),
+            Ok(other) => logins.failed.push(format!("{other:?}")),
+            Err(e) => logins.failed.push(e.to_string()),
+        }
+    }
+    logins
+}
+
+/// The residents' logins while `work` runs.
+fn logins_during<T>(idp: &Idp, work: impl FnOnce() -> T) -> (T, Logins) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let probe = scope.spawn(|| log_in_until(idp, &stop));
+        let done = work();
+        stop.store(true, Ordering::Relaxed);
+        let logins = probe.join().unwrap_or_default();
+        (done, logins)
+    })
 }
 
 fn prepare_store(url: &str) -> BenchResult<()> {
@@ -158,6 +273,8 @@ fn main() -> BenchResult<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/idp.db", dir.join("store").display()));
     prepare_store(&url)?;
+    let idp = open_idp(&url)?;
+    create_residents(&idp)?;
     let export = dir.join("export.csv");
     write_export(&export, args.rows)?;
     let size = std::fs::metadata(&export)?.len();
@@ -171,13 +288,29 @@ fn main() -> BenchResult<()> {
             "PostgreSQL"
         }
     );
+    if !args.without_logins {
+        let ((), alone) = logins_during(&idp, || std::thread::sleep(Duration::from_secs(2)));
+        println!("{}", alone.line("alone"));
+    }
     for label in ["import", "re-run (nothing changed)"] {
-        let (took, peak) = run_binary(&binary, &url, &export, &args, &dir)?;
+        let run = || run_binary(&binary, &url, &export, &args, &dir);
+        let (ran, logins) = match args.without_logins {
+            true => (run(), None),
+            false => {
+                let (ran, logins) = logins_during(&idp, run);
+                (ran, Some(logins))
+            }
+        };
+        let (took, peak) = ran?;
         println!(
             "{label:<26} {:>7.2} s  {:>9.0} rows/s  peak RSS {peak:.1} MB",
             took.as_secs_f64(),
             args.rows as f64 / took.as_secs_f64()
         );
+        if let Some(logins) = logins {
+            let during = label.split(' ').next().unwrap_or(label);
+            println!("{}", logins.line(&format!("during {during}")));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -9,9 +9,9 @@ use super::types::{ClientId, RedirectUri, SigningAlg};
 use super::{DomainError, DomainResult};
 use crate::config::StaticClient;
 use crate::crypto;
-use crate::store::DbConn;
 use crate::store::models::ClientRow;
 use crate::store::schema::clients;
+use crate::store::{self, DbConn};
 
 /// Client authentication at the token endpoint (OIDC Core §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -360,7 +360,7 @@ pub fn sync_static(
             .map_err(|e| DomainError::invalid("clients", format!("{} ({e})", c.id)))?;
         let secret = new.secret.clone();
         let mut row = new.into_row(secret.as_deref(), true, now)?;
-        conn.transaction(|conn| {
+        store::transaction(conn, |conn| {
             let existing: Option<ClientRow> = clients::table
                 .find(&row.id)
                 .select(ClientRow::as_select())

@@ -12,9 +12,9 @@ use super::types::SigningAlg;
 use super::{DomainError, DomainResult};
 use crate::crypto::keys::{self, SigningKey};
 use crate::crypto::sealing::MasterKey;
-use crate::store::DbConn;
 use crate::store::models::SigningKeyRow;
 use crate::store::schema::signing_keys;
+use crate::store::{self, DbConn};
 
 pub struct LoadedKey {
     pub key: SigningKey,
@@ -108,7 +108,7 @@ pub fn rotate(
 ) -> DomainResult<Vec<String>> {
     let switch = now + lead;
     let mut created = Vec::new();
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         diesel::update(signing_keys::table.filter(signing_keys::retires_at.is_null()))
             .set((
                 signing_keys::retires_at.eq(to_db(switch)),

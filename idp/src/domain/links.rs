@@ -9,8 +9,8 @@ use super::clock::to_db;
 use super::types::UserId;
 use super::users::{self, User};
 use super::{DomainError, DomainResult};
-use crate::store::DbConn;
 use crate::store::schema::account_links;
+use crate::store::{self, DbConn};
 
 /// What a co-account is to the account: "mother", "guardian", "substitute"…
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub fn link(
             "another account than the one it is linked to",
         ));
     }
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         diesel::delete(account_links::table.find((account.to_string(), co_account.to_string())))
             .execute(conn)?;
         diesel::insert_into(account_links::table)

@@ -11,9 +11,9 @@ use super::types::{AccountKind, Email, UserId, Username, normalize};
 use super::{DomainError, DomainResult};
 use crate::crypto::legacy::LegacyHash;
 use crate::crypto::password::{PasswordHasher, Verification};
-use crate::store::DbConn;
 use crate::store::models::UserRow;
 use crate::store::schema::users;
+use crate::store::{self, DbConn};
 
 /// What a school holds about a person, shown as stored: a missing value stays missing
 /// (never a placeholder such as 01-01-0001).
@@ -186,7 +186,7 @@ pub fn create(
         None => None,
     };
     let row = new_row(new, &UserId::new().to_string(), password_hash, to_db(now));
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         let taken: i64 = users::table
             .filter(users::username_normalized.eq(&row.username_normalized))
             .count()

@@ -6,7 +6,9 @@ pub mod schema;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{
+    AnsiTransactionManager, Connection, SimpleConnection, TransactionManager,
+};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -34,6 +36,43 @@ macro_rules! on_backend {
             $crate::store::DbConn::Postgres(c) => diesel::RunQueryDsl::execute($query, c),
         }
     };
+}
+
+/// Runs `work` in a transaction (a savepoint when nested). Every transaction of the STS
+/// writes, and on SQLite the outermost one begins `IMMEDIATE`, taking the write lock at
+/// once: a deferred transaction that reads first asks for it only at its first write, and
+/// then fails at once with `SQLITE_BUSY` (no busy wait: its snapshot is stale) if another
+/// connection wrote meanwhile, as an import does all the time while the STS serves.
+/// Immediate ones queue on the busy timeout instead. PostgreSQL locks rows, not the
+/// database: a plain transaction there.
+pub fn transaction<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Manager = <DbConn as Connection>::TransactionManager;
+    let DbConn::Sqlite(sqlite) = conn else {
+        #[allow(clippy::disallowed_methods)] // this is the one place that may
+        return conn.transaction(work);
+    };
+    let nested = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        .transaction_depth()?
+        .is_some();
+    if nested {
+        #[allow(clippy::disallowed_methods)]
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(failure) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(failure),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 pub type DbPool = Pool<ConnectionManager<DbConn>>;
@@ -112,6 +151,23 @@ pub fn refresh_planner_statistics(conn: &mut DbConn) -> Result<(), StoreError> {
         conn.batch_execute("ANALYZE users, migrated_accounts, school_members, account_links")?;
     }
     Ok(())
+}
+
+/// A number that changes whenever another connection commits to the SQLite database
+/// (`PRAGMA data_version`; this connection's own commits leave it be): how a long writer
+/// such as an import learns that the STS is writing too. None on PostgreSQL.
+pub fn others_wrote_version(conn: &mut DbConn) -> Result<Option<i64>, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct DataVersion {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        data_version: i64,
+    }
+    let DbConn::Sqlite(sqlite) = conn else {
+        return Ok(None);
+    };
+    let row: DataVersion =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA data_version"), sqlite)?;
+    Ok(Some(row.data_version))
 }
 
 /// Opens a pool of `size` connections, creating the SQLite file's directory if needed.

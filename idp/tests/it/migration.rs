@@ -511,6 +511,7 @@ fn migrated_count(server: &TestServer) -> i64 {
 
 /// A real `account-migration` process, killed (SIGKILL) in the middle of a big file, then
 /// run again: it finishes, without a duplicate, and the killed run is marked interrupted.
+/// Meanwhile the STS serves a login (how long such logins wait: `migration-bench`).
 async fn killed_in_the_middle_then_resumed(backend: Backend) {
     let dir = temp_dir();
     let server = TestServer::start(backend).await;
@@ -539,6 +540,19 @@ async fn killed_in_the_middle_then_resumed(backend: Backend) {
         assert!(started.elapsed().as_secs() < 60, "no progress");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // While the import writes, a person already here logs in: on SQLite the import leaves
+    // the write lock free between its stretches of batches, and the login's writes get in.
+    let url = authorize_url(&server, "openid", "&state=st&nonce=n");
+    let browser = crate::support::browser();
+    let resp = login_response(&browser, &server, &url, USERNAME, PASSWORD).await;
+    assert!(
+        location(&resp).starts_with(REDIRECT),
+        "a login during the import"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the import was still running"
+    );
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     let partial = migrated_count(&server);

@@ -1,7 +1,9 @@
-//! Two `idp` processes on one PostgreSQL: log in on the first, redeem the code on the second.
+//! Several writers on one store: two `idp` processes on one PostgreSQL (log in on the
+//! first, redeem the code on the second), and two connections writing at once.
 
 use std::process::{Child, Command, Stdio};
 
+use crate::both_backends;
 use crate::support::*;
 
 struct Instance(Child);
@@ -578,3 +580,56 @@ fn cli_administration() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl_seconds"));
 }
+
+/// Two connections write at once (two instances, or the STS beside an import): a
+/// transaction that reads first and writes later still commits, and the other writer waits
+/// its turn. On SQLite a transaction begun the default (deferred) way fails here at its
+/// write with "database is locked": the other connection committed since it read.
+async fn a_transaction_that_reads_then_writes_beside_another_writer(backend: Backend) {
+    use diesel::{QueryDsl, RunQueryDsl};
+    use idp::domain::audit::{Event, Kind};
+    use idp::store::schema::audit_events;
+
+    let server = TestServer::start(backend).await;
+    let now = server.idp.now();
+    let read = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        let reader_writer = scope.spawn(|| {
+            let mut conn = server.idp.conn().unwrap();
+            idp::store::transaction(&mut conn, |conn| {
+                let before: i64 = audit_events::table.count().get_result(conn)?;
+                read.wait();
+                // The other connection tries to write now, and must wait (SQLite) or
+                // commit beside (PostgreSQL); either way this write still goes through.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                Event::new(Kind::LoginSucceeded)
+                    .detail("first")
+                    .record(conn, now)?;
+                Ok::<_, idp::domain::DomainError>(before)
+            })
+        });
+        let other = scope.spawn(|| {
+            let mut conn = server.idp.conn().unwrap();
+            read.wait();
+            Event::new(Kind::LoginFailed)
+                .detail("second")
+                .record(&mut conn, now)
+        });
+        other
+            .join()
+            .unwrap()
+            .expect("the other writer waited its turn");
+        reader_writer
+            .join()
+            .unwrap()
+            .expect("the transaction that read first still wrote");
+    });
+    let mut conn = server.idp.conn().unwrap();
+    let details: Vec<String> = audit_events::table
+        .select(audit_events::detail)
+        .load(&mut conn)
+        .unwrap();
+    assert!(details.contains(&"first".to_owned()), "{details:?}");
+    assert!(details.contains(&"second".to_owned()), "{details:?}");
+}
+both_backends!(a_transaction_that_reads_then_writes_beside_another_writer);

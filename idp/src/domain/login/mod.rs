@@ -29,7 +29,7 @@ use super::throttle::{self, ThrottleKey};
 use super::types::query_value;
 use super::users::{self, User};
 use super::{DomainResult, Idp, required_actions};
-use crate::store::DbConn;
+use crate::store::{self, DbConn};
 
 /// An authentication method reference (RFC 8176 §2): how the person proved who they are.
 /// It goes into the SSO session and the ID token's `amr` (OIDC Core §2).
@@ -217,8 +217,19 @@ pub enum Finished {
     RequiredActions { flow: String },
 }
 
-/// The one end of every login.
+/// The one end of every login, in one transaction: all of it or nothing, and on SQLite
+/// one turn at the write lock instead of one per statement.
 pub fn finish(
+    idp: &Idp,
+    conn: &mut DbConn,
+    who: Authenticated,
+    origin: Origin<'_>,
+    then: Then,
+) -> DomainResult<Finished> {
+    store::transaction(conn, |conn| finish_in(idp, conn, who, origin, then))
+}
+
+fn finish_in(
     idp: &Idp,
     conn: &mut DbConn,
     who: Authenticated,

@@ -16,9 +16,9 @@ use crate::domain::clock::to_db;
 use crate::domain::types::{SchoolId, UserId};
 use crate::domain::users::{NewUser, new_row};
 use crate::domain::{DomainError, DomainResult};
-use crate::store::DbConn;
 use crate::store::models::UserRow;
 use crate::store::schema::{account_links, migrated_accounts, school_members, users};
+use crate::store::{self, DbConn};
 
 /// Rows per multi-row insert: well under SQLite's limit of bound values per statement.
 const INSERT_CHUNK: usize = 400;
@@ -110,8 +110,12 @@ pub fn import_batch(
     shadow: Option<&mut Shadow>,
 ) -> DomainResult<Batch> {
     let dry_run = shadow.is_some();
-    let result = conn.transaction::<Batch, Abort, _>(|conn| {
-        let batch = apply(conn, ctx, rows, shadow)?;
+    // Checking the rows needs no store: done before the transaction, which on SQLite holds
+    // the one write lock the STS's logins wait for.
+    let mut checked = Batch::default();
+    let candidates = validate(ctx.directory, rows, &mut checked);
+    let result = store::transaction::<Batch, Abort, _>(conn, |conn| {
+        let batch = apply(conn, ctx, candidates, checked, shadow)?;
         if dry_run {
             Err(Abort::DryRun(batch))
         } else {
@@ -127,11 +131,10 @@ pub fn import_batch(
 fn apply(
     conn: &mut DbConn,
     ctx: &Context<'_>,
-    rows: Vec<(u64, LegacyRecord)>,
+    candidates: Vec<(u64, Candidate, LegacyRecord)>,
+    mut batch: Batch,
     mut shadow: Option<&mut Shadow>,
 ) -> DomainResult<Batch> {
-    let mut batch = Batch::default();
-    let candidates = validate(ctx.directory, rows, &mut batch);
     let ids: Vec<&str> = candidates.iter().map(|c| c.1.legacy_id.as_str()).collect();
     let known = known(conn, ctx.source(), &ids)?;
     let mut fresh = Vec::new();

@@ -18,8 +18,8 @@ use crate::domain::types::UserId;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp};
 use crate::i18n::Locale;
-use crate::store::DbConn;
 use crate::store::schema::{migrated_accounts, users as users_table};
+use crate::store::{self, DbConn};
 
 /// Which accounts to invite, and how fast.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +68,7 @@ pub fn invite(
             break;
         };
         after = last.clone();
-        conn.transaction(|conn| {
+        store::transaction(conn, |conn| {
             for (legacy_id, user_id) in &chunk {
                 let Some(user) = users::find_by_id(conn, UserId::parse(user_id)?)? else {
                     continue;

@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::domain::types::OrganisingBodyId;
 use crate::domain::{DomainError, DomainResult};
 use crate::i18n::Locale;
-use crate::store::DbConn;
 use crate::store::schema::migration_periods;
+use crate::store::{self, DbConn};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {
@@ -52,7 +52,7 @@ pub fn set(conn: &mut DbConn, period: &Period) -> DomainResult<()> {
     let notices =
         serde_json::to_string(&period.notices).map_err(|e| DomainError::Internal(e.to_string()))?;
     let body = period.organising_body.to_string();
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         diesel::delete(migration_periods::table.find(&body)).execute(conn)?;
         diesel::insert_into(migration_periods::table)
             .values((

@@ -12,9 +12,9 @@ use crate::domain::clients::{self, Client, GrantType, SUPPORTED_SCOPES};
 use crate::domain::clock::{from_db, to_db};
 use crate::domain::types::{ClientId, GrantId};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp};
-use crate::store::DbConn;
 use crate::store::models::{AuthRequestRow, AuthorizationCodeRow, GrantRow};
 use crate::store::schema::{auth_requests, authorization_codes, grants};
+use crate::store::{self, DbConn};
 
 /// Longest `state` echoed back; longer ones are refused before any redirect.
 const MAX_STATE_LEN: usize = 2048;
@@ -395,7 +395,7 @@ pub fn issue_code(
     let now = idp.now();
     let code = crypto::random_token()?;
     let grant_id = GrantId::new();
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         diesel::insert_into(grants::table)
             .values(GrantRow {
                 id: grant_id.to_string(),

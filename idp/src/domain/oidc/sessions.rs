@@ -10,9 +10,9 @@ use crate::domain::login::Amr;
 use crate::domain::oidc::scope::Scope;
 use crate::domain::types::{SessionId, UserId};
 use crate::domain::{DomainResult, Idp};
-use crate::store::DbConn;
 use crate::store::models::SsoSessionRow;
 use crate::store::schema::{grants, sso_sessions};
+use crate::store::{self, DbConn};
 
 #[derive(Debug, Clone)]
 pub struct SsoSession {
@@ -96,7 +96,7 @@ pub fn account_of(
 /// Ends a session and revokes the grants made in it, except offline ones (a refresh token
 /// asked for with `offline_access` outlives the browser session, OIDC Core §11).
 pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult<()> {
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         diesel::update(sso_sessions::table.find(id.to_string()))
             .set(sso_sessions::ended_at.eq(to_db(now)))
             .execute(conn)?;

@@ -2,7 +2,6 @@
 //! Opening a reset never uses it (mail scanners open links); only a valid new password
 //! does, once.
 
-use diesel::Connection;
 use serde_json::json;
 
 use super::Origin;
@@ -18,7 +17,7 @@ use crate::domain::throttle::{self, ThrottleKey};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit};
-use crate::store::DbConn;
+use crate::store::{self, DbConn};
 
 /// What proves the right to set the password.
 #[derive(Debug, Clone, Copy)]
@@ -213,7 +212,7 @@ pub fn complete(
     let hash = idp.hasher.hash(new.password)?;
     let now = idp.now();
     let recipients = recipients::of_account(conn, &user, idp.default_locale())?;
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         match resets::consume(conn, &reset, now) {
             Ok(()) => {}
             Err(DomainError::Conflict(_)) => {
@@ -321,7 +320,7 @@ pub fn change_password(
     }
     let hash = idp.hasher.hash(new.password)?;
     let recipients = recipients::of_account(conn, user, idp.default_locale())?;
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         apply_new_password(
             idp,
             conn,

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use serde_json::{Value, json};
 
 use super::recipients::{self, Recipient};
@@ -15,7 +14,7 @@ use crate::domain::throttle::{self, ThrottleKey};
 use crate::domain::types::normalize;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit, links};
-use crate::store::DbConn;
+use crate::store::{self, DbConn};
 
 /// What the "Forgot password?" form sent.
 #[derive(Debug, Clone, Copy)]
@@ -200,7 +199,7 @@ pub fn forgot_password(
     }
     let default = idp.default_locale();
     let hours = settings.reset_ttl_seconds / 3600;
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         // Mailbox → (recipient, the accounts listed in its mail).
         let mut mails: BTreeMap<String, (Recipient, Vec<Value>)> = BTreeMap::new();
         for user in &accounts {
@@ -227,7 +226,14 @@ pub fn forgot_password(
                 now,
             )?;
             for r in to {
-                record(conn, &origin, audit::Kind::MailQueued, Some(user), &r.address, now)?;
+                record(
+                    conn,
+                    &origin,
+                    audit::Kind::MailQueued,
+                    Some(user),
+                    &r.address,
+                    now,
+                )?;
                 mails
                     .entry(r.normalized.clone())
                     .or_insert_with(|| (r, Vec::new()))
@@ -310,7 +316,7 @@ pub fn forgot_identifier(
     else {
         return Ok(Requested::Accepted);
     };
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         for (user, _) in &listed {
             record(
                 conn,

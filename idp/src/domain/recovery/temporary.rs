@@ -3,7 +3,6 @@
 //! issued.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::Connection;
 use serde_json::json;
 
 use super::recipients;
@@ -14,7 +13,7 @@ use crate::domain::oidc::sessions;
 use crate::domain::resets;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit};
-use crate::store::DbConn;
+use crate::store::{self, DbConn};
 
 /// How the temporary password reaches its holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +72,7 @@ pub fn issue_temporary_password(
     }
     let hash = idp.hasher.hash(&password)?;
     let expires_at = now + Duration::seconds(idp.settings.recovery.temporary_password_ttl_seconds);
-    conn.transaction(|conn| {
+    store::transaction(conn, |conn| {
         users::set_temporary_password_hash(conn, user.id, &hash, expires_at, now)?;
         resets::revoke_all(conn, user.id, now)?;
         if idp.settings.recovery.end_sessions_on_reset {
