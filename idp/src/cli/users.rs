@@ -280,7 +280,13 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
         UserCommand::TempPassword { user, show } => {
             let u = users::lookup(&mut conn, &user)?;
             let delivery = if show { Delivery::Show } else { Delivery::Mail };
-            let issued = recovery::issue_temporary_password(&idp, &mut conn, &u, delivery)?;
+            let issued = recovery::issue_temporary_password(
+                &idp,
+                &mut conn,
+                &u,
+                delivery,
+                "the command line",
+            )?;
             let out = json!({
                 "user": u.id,
                 "password": issued.password,

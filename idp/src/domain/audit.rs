@@ -41,6 +41,15 @@ pub enum Kind {
     TermsAccepted,
     /// Terms refused: the login ended with access_denied (detail: the version).
     TermsRefused,
+    /// Someone on the organising bodies' screens asked for an account, school or run
+    /// outside their scope (the event is theirs; detail: what they asked for).
+    AdminOutOfScope,
+    /// Disabled or enabled on the screens (detail: by whom).
+    AccountDisabled,
+    AccountEnabled,
+    /// A role given or taken (the holder's event; detail: the role, by whom).
+    RoleGranted,
+    RoleRevoked,
 }
 
 impl Kind {
@@ -63,8 +72,66 @@ impl Kind {
             Self::RequiredActionsStarted => "required_actions_started",
             Self::TermsAccepted => "terms_accepted",
             Self::TermsRefused => "terms_refused",
+            Self::AdminOutOfScope => "admin_out_of_scope",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountEnabled => "account_enabled",
+            Self::RoleGranted => "role_granted",
+            Self::RoleRevoked => "role_revoked",
         }
     }
+
+    /// What the help desk is asked about all day: mails, links, codes, new passwords.
+    pub const RECOVERY: [Kind; 9] = [
+        Self::ResetRequested,
+        Self::ResetRequestThrottled,
+        Self::MailQueued,
+        Self::MailSent,
+        Self::ResetUsed,
+        Self::ResetCodeFailed,
+        Self::PasswordChanged,
+        Self::TemporaryPasswordIssued,
+        Self::PasswordChangeRequired,
+    ];
+}
+
+/// One recorded event, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recorded {
+    pub occurred_at: DateTime<Utc>,
+    pub kind: String,
+    pub detail: String,
+    pub address: Option<String>,
+}
+
+/// The latest `limit` events of `kinds` about `user`, newest first.
+pub fn recent_for(
+    conn: &mut DbConn,
+    user: UserId,
+    kinds: &[Kind],
+    limit: i64,
+) -> DomainResult<Vec<Recorded>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows: Vec<(chrono::NaiveDateTime, String, String, Option<String>)> = audit_events::table
+        .filter(audit_events::user_id.eq(user.to_string()))
+        .filter(audit_events::kind.eq_any(kinds))
+        .order(audit_events::occurred_at.desc())
+        .limit(limit)
+        .select((
+            audit_events::occurred_at,
+            audit_events::kind,
+            audit_events::detail,
+            audit_events::address,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, kind, detail, address)| Recorded {
+            occurred_at: super::clock::from_db(at),
+            kind,
+            detail,
+            address,
+        })
+        .collect())
 }
 
 /// Where a request came from, for throttling and the audit trail.

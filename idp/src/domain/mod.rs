@@ -2,6 +2,7 @@
 //! nothing of HTTP; the web layer extracts input, calls in here and maps the result.
 
 pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod clients;
 pub mod clock;

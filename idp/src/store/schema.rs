@@ -362,3 +362,26 @@ diesel::allow_tables_to_appear_in_same_query!(
     migration_periods,
     users
 );
+
+diesel::table! {
+    roles (user_id, role, scope_id) {
+        user_id -> Text,
+        role -> Text,
+        scope_id -> Text,
+        organising_body_id -> Nullable<Text>,
+        school_id -> Nullable<Text>,
+        granted_by -> Nullable<Text>,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    roles,
+    school_members,
+    audit_events,
+    account_links
+);
+diesel::allow_tables_to_appear_in_same_query!(schools, users);
+diesel::allow_tables_to_appear_in_same_query!(schools, roles);
+diesel::allow_tables_to_appear_in_same_query!(organising_bodies, roles);

@@ -217,7 +217,7 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
     expected.insert("gezin.peeters@example.be", (MailKind::Reset, Locale::Nl));
 
     let noah = add_user(&server, "noah.weber", Some("noah.weber@example.de"), "de");
-    recovery::issue_temporary_password(idp, &mut conn, &noah, Delivery::Mail).unwrap();
+    recovery::issue_temporary_password(idp, &mut conn, &noah, Delivery::Mail, "a test").unwrap();
     expected.insert(
         "noah.weber@example.de",
         (MailKind::TemporaryPassword, Locale::De),
@@ -343,7 +343,8 @@ async fn the_spam_check_sees_a_missing_message_id() {
     let account = users::find_by_username(&mut conn, USERNAME)
         .unwrap()
         .unwrap();
-    recovery::issue_temporary_password(&server.idp, &mut conn, &account, Delivery::Mail).unwrap();
+    recovery::issue_temporary_password(&server.idp, &mut conn, &account, Delivery::Mail, "a test")
+        .unwrap();
     inbox.wait_for(1).await;
     let raw = &inbox.messages()[0];
     let without_id: String = raw

@@ -393,6 +393,7 @@ async fn steps_depend_on_the_account(backend: Backend) {
         &mut server.idp.conn().unwrap(),
         &noa,
         idp::domain::recovery::Delivery::Show,
+        "a test",
     )
     .unwrap();
     let resp = submit_step(&other, &server, &page, "next").await;

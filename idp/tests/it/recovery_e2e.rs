@@ -707,6 +707,7 @@ async fn temporary_password(backend: Backend) {
         &mut server.idp.conn().unwrap(),
         &user,
         Delivery::Show,
+        "a test",
     )
     .unwrap();
     let temporary = issued.password.unwrap();
@@ -767,6 +768,7 @@ async fn temporary_password(backend: Backend) {
         &mut server.idp.conn().unwrap(),
         &user,
         Delivery::Mail,
+        "a test",
     )
     .unwrap();
     assert_eq!(

@@ -13,7 +13,9 @@ mod temporary;
 pub use complete::{Credential, Done, NewPassword, Outcome as CompletionOutcome, Problem};
 pub use complete::{change_password, complete, open, password_problems};
 pub use recipients::Recipient;
-pub use request::{Requested, ResetRequest, forgot_identifier, forgot_password};
+pub use request::{
+    Requested, ResetRequest, StaffReset, forgot_identifier, forgot_password, reset_by_staff,
+};
 pub use temporary::{Delivery, IssuedTemporary, issue_temporary_password};
 
 pub use super::audit::Origin;

@@ -197,17 +197,82 @@ pub fn forgot_password(
         throttle::hit(conn, &key, now)?;
         accounts.push(user);
     }
+    mail_resets(
+        idp,
+        conn,
+        &accounts,
+        &origin,
+        &typed,
+        request.resume_request,
+    )?;
+    Ok(Requested::Accepted)
+}
+
+/// What became of a reset mail a school's staff sent for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffReset {
+    /// Queued to these addresses (the account's and its co-accounts').
+    Sent(Vec<String>),
+    /// The account got its share of reset mails lately (as with "Forgot password?").
+    Throttled { minutes: i64 },
+    /// Neither the account nor a co-account has an address: a temporary password instead.
+    NoAddress,
+}
+
+/// A reset mail for `user`, sent by a school's staff from the organising body's screens
+/// (`by`: who, for the audit trail). Counts against the same per-account limit as
+/// "Forgot password?", so neither floods a mailbox.
+pub fn reset_by_staff(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    origin: Origin<'_>,
+    by: &str,
+) -> DomainResult<StaffReset> {
+    let now = idp.now();
+    let to: Vec<String> = recipients::of_account(conn, user, idp.default_locale())?
+        .into_iter()
+        .map(|r| r.address)
+        .collect();
+    if to.is_empty() {
+        return Ok(StaffReset::NoAddress);
+    }
+    let key = ThrottleKey::ResetMailsOfAccount(user.id);
+    if throttle::blocked_until(conn, &key, now)?.is_some() {
+        return Ok(StaffReset::Throttled {
+            minutes: key.limit().minutes(),
+        });
+    }
+    throttle::hit(conn, &key, now)?;
+    let typed = format!("sent by {by}");
+    mail_resets(idp, conn, std::slice::from_ref(user), &origin, &typed, None)?;
+    Ok(StaffReset::Sent(to))
+}
+
+/// Issues a reset for each of `accounts` and mails it: each address (the accounts' and
+/// their co-accounts') gets one mail listing every account of theirs, so a family sharing
+/// an address picks the right one.
+fn mail_resets(
+    idp: &Idp,
+    conn: &mut DbConn,
+    accounts: &[User],
+    origin: &Origin<'_>,
+    typed: &str,
+    resume_request: Option<&str>,
+) -> DomainResult<()> {
+    let now = idp.now();
+    let settings = &idp.settings.recovery;
     let default = idp.default_locale();
     let hours = settings.reset_ttl_seconds / 3600;
     store::transaction(conn, |conn| {
         // Mailbox → (recipient, the accounts listed in its mail).
         let mut mails: BTreeMap<String, (Recipient, Vec<Value>)> = BTreeMap::new();
-        for user in &accounts {
+        for user in accounts {
             let issued = resets::issue(
                 conn,
                 user.id,
                 Purpose::Reset,
-                request.resume_request,
+                resume_request,
                 settings.reset_ttl(),
                 now,
             )?;
@@ -219,7 +284,7 @@ pub fn forgot_password(
             let to = recipients::of_account(conn, user, default)?;
             record(
                 conn,
-                &origin,
+                origin,
                 audit::Kind::ResetRequested,
                 Some(user),
                 &format!("{typed} → {} address(es)", to.len()),
@@ -228,7 +293,7 @@ pub fn forgot_password(
             for r in to {
                 record(
                     conn,
-                    &origin,
+                    origin,
                     audit::Kind::MailQueued,
                     Some(user),
                     &r.address,
@@ -251,7 +316,7 @@ pub fn forgot_password(
             });
             queue(idp, conn, MailKind::Reset, &to, data, now)?;
         }
-        Ok(Requested::Accepted)
+        Ok(())
     })
 }
 

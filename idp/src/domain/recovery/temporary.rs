@@ -41,12 +41,14 @@ fn generate() -> DomainResult<String> {
     Ok(format!("{}-{}-{}", &chars[..4], &chars[4..8], &chars[8..]))
 }
 
-/// Issues a temporary password for `user`, replacing the current one.
+/// Issues a temporary password for `user`, replacing the current one. `by`: who asked
+/// (the audit trail's words: "the command line", or a staff member's identifier).
 pub fn issue_temporary_password(
     idp: &Idp,
     conn: &mut DbConn,
     user: &User,
     delivery: Delivery,
+    by: &str,
 ) -> DomainResult<IssuedTemporary> {
     let now = idp.now();
     let context = user.password_context();
@@ -85,7 +87,7 @@ pub fn issue_temporary_password(
         };
         audit::Event::new(audit::Kind::TemporaryPasswordIssued)
             .user(user.id)
-            .detail(how)
+            .detail(&format!("{how}, by {by}"))
             .record(conn, now)?;
         let mut mailed_to = Vec::new();
         if delivery == Delivery::Mail {
