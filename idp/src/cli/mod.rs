@@ -4,6 +4,7 @@ mod clients;
 mod keys;
 mod mail;
 mod output;
+mod roles;
 mod schools;
 mod users;
 
@@ -62,6 +63,11 @@ pub enum Command {
         #[command(subcommand)]
         command: schools::SchoolCommand,
     },
+    /// Who may use the organising bodies' screens (/admin), and for whom.
+    Role {
+        #[command(subcommand)]
+        command: roles::RoleCommand,
+    },
     /// Manage the terms of use of organising bodies.
     Terms {
         #[command(subcommand)]
@@ -104,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::User { command } => users::user(settings, command, cli.json),
         Command::Org { command } => schools::org(settings, command, cli.json),
         Command::School { command } => schools::school(settings, command, cli.json),
+        Command::Role { command } => roles::role(settings, command, cli.json),
         Command::Terms { command } => schools::terms(settings, command, cli.json),
         Command::Keys { command } => keys::keys(settings, command, cli.json),
         Command::Mail { command } => mail::mail(settings, command, cli.json),

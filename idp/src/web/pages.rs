@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 18] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -41,6 +41,18 @@ const TEMPLATES: [(&str, &str); 15] = [
     ),
     ("wizard", include_str!("../../../templates/wizard.hbs")),
     ("account", include_str!("../../../templates/account.hbs")),
+    (
+        "admin_accounts",
+        include_str!("../../../templates/admin_accounts.hbs"),
+    ),
+    (
+        "admin_account",
+        include_str!("../../../templates/admin_account.hbs"),
+    ),
+    (
+        "admin_letter",
+        include_str!("../../../templates/admin_letter.hbs"),
+    ),
 ];
 
 pub struct Pages {

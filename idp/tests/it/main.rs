@@ -16,4 +16,5 @@ mod recovery_e2e;
 mod reset_grants;
 mod scale_out;
 mod sessions;
+mod staff;
 mod support;

@@ -411,6 +411,45 @@ fn cli_administration() {
     .unwrap();
     assert!(String::from_utf8_lossy(&bad_date.stderr).contains("YYYY-MM-DD"));
 
+    // Roles for the organising bodies' screens: the scope named by name, listed, taken.
+    let granted = run(&[
+        "--json",
+        "role",
+        "grant",
+        "pierre.curie",
+        "body-admin",
+        "--org",
+        "Ville de Namur",
+    ]);
+    assert_eq!(granted["granted"], true);
+    assert_eq!(granted["role"]["role"], "body_admin");
+    assert_eq!(granted["role"]["scope"], org["id"]);
+    let listed = run(&["--json", "role", "list"]);
+    assert_eq!(listed[0]["user"], "pierre.curie");
+    assert_eq!(listed[0]["scope_name"], "Ville de Namur");
+    let out = idp(
+        &db.url,
+        issuer,
+        &["role", "grant", "pierre.curie", "teacher"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success(), "a teacher of which school?");
+    let revoked = run(&[
+        "--json",
+        "role",
+        "revoke",
+        "pierre.curie",
+        "body-admin",
+        "--org",
+        "Ville de Namur",
+    ]);
+    assert_eq!(revoked["revoked"], true);
+    assert_eq!(
+        run(&["--json", "role", "list"]).as_array().unwrap().len(),
+        0
+    );
+
     // Terms of use, versioned per organising body.
     let dir = std::env::temp_dir().join(format!("terms-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,4 +9,4 @@ pub mod roles;
 pub mod scope;
 
 pub use roles::Role;
-pub use scope::{Access, Staff};
+pub use scope::{Access, SignedIn, Staff, signed_in};

@@ -235,3 +235,28 @@ fn schools_of(conn: &mut DbConn, user: UserId) -> DomainResult<Vec<SchoolId>> {
         .load(conn)?;
     ids.iter().map(|s| SchoolId::parse(s)).collect()
 }
+
+/// Who is on the screens.
+#[derive(Debug)]
+pub enum SignedIn {
+    Staff(Box<Staff>),
+    /// Logged in, without any role.
+    WithoutRole,
+    /// No SSO session.
+    Nobody,
+}
+
+/// The person the SSO session `cookie` belongs to, as staff if they hold a role.
+pub fn signed_in(
+    conn: &mut DbConn,
+    cookie: Option<&str>,
+    now: DateTime<Utc>,
+) -> DomainResult<SignedIn> {
+    let Some(user) = crate::domain::oidc::sessions::account_of(conn, cookie, now)? else {
+        return Ok(SignedIn::Nobody);
+    };
+    Ok(match Staff::of(conn, user)? {
+        Some(staff) => SignedIn::Staff(Box::new(staff)),
+        None => SignedIn::WithoutRole,
+    })
+}

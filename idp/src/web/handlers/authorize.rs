@@ -202,13 +202,16 @@ pub async fn login_submit(
 #[tracing::instrument(skip_all, name = "home")]
 pub async fn home(state: State, req: HttpRequest) -> PageResult {
     let cookie = session_cookie(&req);
-    let username = run(&state, move |idp, conn| {
-        Ok(sessions::account_of(conn, cookie.as_deref(), idp.now())?.map(|u| u.username))
+    let (username, admin) = run(&state, move |idp, conn| {
+        let Some(user) = sessions::account_of(conn, cookie.as_deref(), idp.now())? else {
+            return Ok((None, false));
+        };
+        let admin = !crate::domain::admin::roles::of(conn, user.id)?.is_empty();
+        Ok((Some(user.username), admin))
     })
     .await?;
     let locale = state.locale(&req, None);
-    let html = state
-        .pages
-        .render("home", locale, json!({ "username": username }));
+    let data = json!({ "username": username, "admin": admin });
+    let html = state.pages.render("home", locale, data);
     Ok(page(StatusCode::OK).body(html))
 }

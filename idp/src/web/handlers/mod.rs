@@ -1,6 +1,7 @@
 //! Routes and the helpers every handler shares.
 
 mod account;
+mod admin;
 mod authorize;
 mod forms;
 mod logout;
@@ -63,6 +64,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/assets/password-rules.js",
         web::get().to(reset::password_rules_script),
     )
+    .configure(admin::routes)
     .route("/token", web::post().to(tokens::token))
     .route("/userinfo", web::get().to(tokens::userinfo))
     .route("/userinfo", web::post().to(tokens::userinfo))

@@ -1,0 +1,257 @@
+//! The accounts screen: search, one account as the help desk sees it, disable and enable.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{answer, as_staff};
+use crate::domain::admin::accounts::{self, Detail, Found, Search};
+use crate::domain::admin::{Access, Role, Staff, roles};
+use crate::domain::schools::School;
+use crate::domain::types::query_value;
+use crate::domain::users::User;
+use crate::web::csrf;
+use crate::web::handlers::forms::{form_page, user_locale};
+use crate::web::handlers::{PageResult, State, error_page, see_other};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    school: String,
+    after: Option<String>,
+}
+
+/// What the list shows.
+struct ListView {
+    staff: Staff,
+    roles: Vec<String>,
+    schools: Vec<School>,
+    found: Found,
+}
+
+pub async fn list(state: State, req: HttpRequest, query: web::Query<ListQuery>) -> PageResult {
+    let query = query.into_inner();
+    let (text, school, after) = (query.q.clone(), query.school.clone(), query.after.clone());
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        let school = match school.trim() {
+            "" => None,
+            id => match staff.school(conn, id, origin, idp.now())? {
+                Some(s) => Some(s.id),
+                None => return Ok(None),
+            },
+        };
+        let search = Search {
+            text,
+            school,
+            after,
+        };
+        let found = accounts::search(conn, staff, &search)?;
+        let mut roles = Vec::new();
+        for role in &staff.roles {
+            roles.push(role_words(conn, *role)?);
+        }
+        Ok(Some(ListView {
+            staff: staff.clone(),
+            roles,
+            schools: staff.schools(conn)?,
+            found,
+        }))
+    })
+    .await?;
+    answer(&state, &req, outcome, |view| {
+        render_list(&state, &req, &view, &query)
+    })
+}
+
+fn role_words(conn: &mut crate::store::DbConn, role: Role) -> crate::domain::DomainResult<String> {
+    Ok(format!(
+        "{}: {}",
+        role.name(),
+        roles::scope_name(conn, role)?
+    ))
+}
+
+fn render_list(
+    state: &State,
+    req: &HttpRequest,
+    view: &ListView,
+    query: &ListQuery,
+) -> HttpResponse {
+    let locale = user_locale(state, req, &view.staff.user);
+    let next = view.found.next.as_ref().map(|after| {
+        format!(
+            "/admin?q={}&school={}&after={}",
+            query_value(&query.q),
+            query_value(&query.school),
+            query_value(after)
+        )
+    });
+    let schools: Vec<Value> = view
+        .schools
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": format!("{} ({})", s.name, s.organising_body.name),
+                "selected": s.id.to_string() == query.school,
+            })
+        })
+        .collect();
+    let accounts: Vec<Value> = view
+        .found
+        .accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "identifier": a.identifier,
+                "name": a.name,
+                "kind": format!("account-kind-{}", a.kind.as_str()),
+                "email": a.email,
+                "disabled": a.disabled,
+            })
+        })
+        .collect();
+    let data = json!({
+        "wide": true,
+        "staff": view.staff.user.username,
+        "roles": view.roles,
+        "q": query.q,
+        "schools": schools,
+        "accounts": accounts,
+        "none": accounts.is_empty(),
+        "next": next,
+    });
+    let html = state.pages.render("admin_accounts", locale, data);
+    crate::web::handlers::page(StatusCode::OK).body(html)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShowQuery {
+    done: Option<String>,
+}
+
+pub async fn show(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ShowQuery>,
+) -> PageResult {
+    let id = path.into_inner();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        let detail = accounts::detail(conn, staff, &id, origin, idp.now())?;
+        Ok(detail.map(|d| (staff.user.clone(), d)))
+    })
+    .await?;
+    let done = query
+        .into_inner()
+        .done
+        .filter(|d| DONE.contains(&d.as_str()));
+    answer(&state, &req, outcome, |(staff, detail)| {
+        render_account(&state, &req, &staff, &detail, done.as_deref())
+    })
+}
+
+/// What an action on the account page reports when it is back there.
+const DONE: [&str; 5] = [
+    "disabled",
+    "enabled",
+    "reset-mail",
+    "reset-throttled",
+    "no-address",
+];
+
+fn person(user: &User, relation: &str) -> Value {
+    json!({
+        "id": user.id,
+        "identifier": user.username,
+        "name": user.name(),
+        "relation": relation,
+    })
+}
+
+fn render_account(
+    state: &State,
+    req: &HttpRequest,
+    staff: &User,
+    d: &Detail,
+    done: Option<&str>,
+) -> HttpResponse {
+    let locale = user_locale(state, req, staff);
+    let u = &d.user;
+    let recovery: Vec<Value> = d
+        .recovery
+        .iter()
+        .map(|e| {
+            json!({
+                "at": e.occurred_at.to_rfc3339(),
+                "kind": format!("admin-event-{}", e.kind.replace('_', "-")),
+                "detail": e.detail,
+            })
+        })
+        .collect();
+    let data = json!({
+        "wide": true,
+        "id": u.id,
+        "identifier": u.username,
+        "name": u.name(),
+        "kind": format!("account-kind-{}", u.kind.as_str()),
+        "email": u.email,
+        "disabled": u.disabled,
+        "has_password": d.has_password,
+        "temporary": u.password_change_required,
+        "last_login": d.last_login.map(|t| t.to_rfc3339()),
+        "schools": d.schools.iter().map(|s| format!("{} ({})", s.name, s.organising_body.name)).collect::<Vec<_>>(),
+        "co_accounts": d.co_accounts.iter().map(|(u, r)| person(u, r)).collect::<Vec<_>>(),
+        "children": d.children.iter().map(|(u, r)| person(u, r)).collect::<Vec<_>>(),
+        "recovery": recovery,
+        "manage": d.access == Access::Manage,
+        "done": done.map(|d| format!("admin-done-{d}")),
+    });
+    form_page(state, req, "admin_account", locale, StatusCode::OK, data)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DisabledForm {
+    csrf: Option<String>,
+    disabled: String,
+}
+
+pub async fn set_disabled(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<DisabledForm>,
+) -> PageResult {
+    let id = path.into_inner();
+    let form = form.into_inner();
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let disabled = form.disabled == "true";
+    let target = id.clone();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        let done = accounts::set_disabled(conn, staff, &target, disabled, origin, idp.now())?;
+        Ok(done.then_some(()))
+    })
+    .await?;
+    let done = if disabled { "disabled" } else { "enabled" };
+    answer(&state, &req, outcome, |()| {
+        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+    })
+}
+
+/// A form sent without its CSRF token, or with a stale one.
+pub(super) fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
+    let locale = state.locale(req, None);
+    error_page(
+        state,
+        locale,
+        StatusCode::BAD_REQUEST,
+        "login-error-form-expired",
+        None,
+    )
+}

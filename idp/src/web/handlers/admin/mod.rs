@@ -1,0 +1,104 @@
+//! The organising bodies' screens under `/admin`: sign-in is the STS's own login (its SSO
+//! session); every page and action runs as the signed-in `Staff`, which finds what a
+//! request names only within its scope. Not signed in: the login page; signed in without
+//! a role: 403; anything outside one's scope: 404, as if it did not exist.
+
+mod accounts;
+mod help;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{PageResult, State, client_address, error_page, run, see_other, session_cookie};
+use crate::domain::admin::{SignedIn, Staff, signed_in};
+use crate::domain::audit::Origin;
+use crate::domain::{DomainResult, Idp};
+use crate::store::DbConn;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(accounts::list))
+        .route("/admin/accounts/{id}", web::get().to(accounts::show))
+        .route(
+            "/admin/accounts/{id}/disabled",
+            web::post().to(accounts::set_disabled),
+        )
+        .route(
+            "/admin/accounts/{id}/temporary-password",
+            web::post().to(help::temporary_password),
+        )
+        .route(
+            "/admin/accounts/{id}/reset-mail",
+            web::post().to(help::reset_mail),
+        );
+}
+
+/// Why a screen is not shown.
+enum Refused {
+    NotSignedIn,
+    WithoutRole,
+    /// Out of scope, or does not exist: the same answer.
+    NotFound,
+}
+
+/// Runs `work` as the signed-in staff member, on the blocking pool; `work` answers none
+/// for what is not in their scope.
+async fn as_staff<T, F>(
+    state: &State,
+    req: &HttpRequest,
+    work: F,
+) -> Result<Result<T, Refused>, super::error::ErrorPage>
+where
+    F: for<'a> FnOnce(&Idp, &mut DbConn, &Staff, Origin<'a>) -> DomainResult<Option<T>>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let cookie = session_cookie(req);
+    let address = client_address(state, req);
+    let answer = run(state, move |idp, conn| {
+        let staff = match signed_in(conn, cookie.as_deref(), idp.now())? {
+            SignedIn::Staff(staff) => staff,
+            SignedIn::WithoutRole => return Ok(Err(Refused::WithoutRole)),
+            SignedIn::Nobody => return Ok(Err(Refused::NotSignedIn)),
+        };
+        let done = work(idp, conn, &staff, Origin::of(&address))?;
+        Ok(done.ok_or(Refused::NotFound))
+    })
+    .await?;
+    Ok(answer)
+}
+
+/// The answer to a refused screen.
+fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
+    let locale = state.locale(req, None);
+    match why {
+        Refused::NotSignedIn => see_other("/login"),
+        Refused::WithoutRole => error_page(
+            state,
+            locale,
+            StatusCode::FORBIDDEN,
+            "admin-error-no-role",
+            None,
+        ),
+        Refused::NotFound => error_page(
+            state,
+            locale,
+            StatusCode::NOT_FOUND,
+            "error-not-found",
+            None,
+        ),
+    }
+}
+
+/// A screen's answer: the page `render` makes, or the refusal.
+fn answer<T>(
+    state: &State,
+    req: &HttpRequest,
+    outcome: Result<T, Refused>,
+    render: impl FnOnce(T) -> HttpResponse,
+) -> PageResult {
+    Ok(match outcome {
+        Ok(value) => render(value),
+        Err(why) => refused(state, req, why),
+    })
+}

@@ -1,0 +1,420 @@
+//! The organising bodies' screens (`/admin`): each role sees and does exactly what its
+//! scope allows, on both backends; a crafted id is a 404 and is audited; password help
+//! (the temporary password's letter, the reset mail) works for those who may give it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use idp::domain::admin::{Role, roles};
+use idp::domain::audit;
+use idp::domain::links::{self, RelationLabel};
+use idp::domain::schools::{self, DataChanges, NewSchool};
+use idp::domain::types::{AccountKind, SchoolId};
+use idp::domain::users::{self, User};
+
+use crate::both_backends;
+use crate::support::*;
+
+/// The people of two organising bodies, and the staff who look after them.
+struct World {
+    /// Accounts to look at, by identifier.
+    targets: BTreeMap<&'static str, User>,
+    school_b1: SchoolId,
+}
+
+const TARGETS: [&str; 5] = [
+    "pupil.a1",
+    "pupil.a2",
+    "staff.a1",
+    "guardian.a1",
+    "pupil.b1",
+];
+const VIEWERS: [&str; 5] = ["platform", "body.a", "school.a1", "teacher.a1", "nobody"];
+
+/// What each viewer may do with each target: M(anage), H(elp) or nothing (in the order
+/// of `TARGETS`).
+fn expected(viewer: &str) -> [&'static str; 5] {
+    match viewer {
+        "platform" => ["M", "M", "M", "M", "M"],
+        "body.a" => ["M", "M", "M", "M", ""],
+        "school.a1" => ["M", "", "M", "M", ""],
+        "teacher.a1" => ["H", "", "", "", ""],
+        _ => ["", "", "", "", ""],
+    }
+}
+
+fn build(server: &TestServer) -> World {
+    let mut conn = server.idp.conn().unwrap();
+    let now = server.idp.now();
+    let body_a = schools::create_body(&mut conn, "Scholengroep A", now).unwrap();
+    let body_b = schools::create_body(&mut conn, "Scholengroep B", now).unwrap();
+    let school = |conn: &mut _, body, name| {
+        let new = NewSchool {
+            organising_body: body,
+            name,
+            data_changes: DataChanges::Contact,
+            contact: None,
+        };
+        schools::create_school(conn, new, now).unwrap().id
+    };
+    let a1 = school(&mut conn, body_a.id, "Atheneum A1");
+    let a2 = school(&mut conn, body_a.id, "Basisschool A2");
+    let b1 = school(&mut conn, body_b.id, "Lycée B1");
+    let mut targets = BTreeMap::new();
+    for (name, kind, school) in [
+        ("pupil.a1", AccountKind::Pupil, Some(a1)),
+        ("pupil.a2", AccountKind::Pupil, Some(a2)),
+        ("staff.a1", AccountKind::Staff, Some(a1)),
+        ("guardian.a1", AccountKind::Guardian, None),
+        ("pupil.b1", AccountKind::Pupil, Some(b1)),
+    ] {
+        let email = format!("{name}@example.be");
+        let user = add_user(server, name, Some(&email), "nl");
+        users::set_kind(&mut conn, user.id, kind, now).unwrap();
+        if let Some(school) = school {
+            schools::join(&mut conn, user.id, school, now).unwrap();
+        }
+        targets.insert(
+            name,
+            users::find_by_id(&mut conn, user.id).unwrap().unwrap(),
+        );
+    }
+    let mother = RelationLabel::parse("mother").unwrap();
+    links::link(
+        &mut conn,
+        targets["pupil.a1"].id,
+        targets["guardian.a1"].id,
+        &mother,
+        now,
+    )
+    .unwrap();
+    for (name, role) in [
+        ("platform", Some(Role::PlatformAdmin)),
+        ("body.a", Some(Role::BodyAdmin(body_a.id))),
+        ("school.a1", Some(Role::SchoolAdmin(a1))),
+        ("teacher.a1", Some(Role::Teacher(a1))),
+        ("nobody", None),
+    ] {
+        let user = add_user(server, name, None, "en");
+        if let Some(role) = role {
+            assert!(roles::grant(&mut conn, user.id, role, None, now).unwrap());
+        }
+    }
+    World {
+        targets,
+        school_b1: b1,
+    }
+}
+
+/// Logs in on the STS's own login page (no application): the browser has the SSO session,
+/// and the form token of its CSRF cookie (good for every form of this browser).
+async fn sign_in(server: &TestServer, identifier: &str) -> (reqwest::Client, String) {
+    let browser = browser();
+    let page = browser
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/login"))
+        .form(&login_form(&page, identifier, "Zebre-Orange-91"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), "/", "{identifier} logged in");
+    let csrf = input_value(&page, "csrf");
+    (browser, csrf)
+}
+
+async fn get(browser: &reqwest::Client, server: &TestServer, path: &str) -> (u16, String) {
+    let resp = browser.get(server.url(path)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(
+        resp.headers().get("cache-control").unwrap(),
+        "no-store",
+        "{path}"
+    );
+    (status, resp.text().await.unwrap())
+}
+
+async fn post(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    path: &str,
+    csrf: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf", csrf)];
+    form.extend_from_slice(extra);
+    browser
+        .post(server.url(path))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The identifiers a search lists (every page).
+async fn listed(browser: &reqwest::Client, server: &TestServer, query: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut path = format!("/admin?{query}");
+    loop {
+        let (status, page) = get(browser, server, &path).await;
+        assert_eq!(status, 200, "{path}");
+        for chunk in page.split("<a href=\"/admin/accounts/").skip(1) {
+            let identifier = &chunk[chunk.find('>').unwrap() + 1..chunk.find("</a>").unwrap()];
+            found.insert(identifier.to_owned());
+        }
+        match page
+            .split("id=\"admin-next\"")
+            .next()
+            .and_then(|p| p.rsplit("href=\"").next())
+        {
+            Some(next) if page.contains("id=\"admin-next\"") => {
+                path = next[..next.find('"').unwrap()].replace("&amp;", "&");
+            }
+            _ => return found,
+        }
+    }
+}
+
+/// Every role against every account and action: the screens show and do exactly what the
+/// role covers; the rest is a 404 and an audit event of the one who tried.
+async fn each_role_sees_exactly_its_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    for viewer in VIEWERS {
+        let (browser, csrf) = sign_in(&server, viewer).await;
+        let (status, list) = get(&browser, &server, "/admin").await;
+        if viewer == "nobody" {
+            assert_eq!(status, 403, "{viewer}: no role, no screens");
+        } else {
+            assert_eq!(status, 200, "{viewer}: {list}");
+            let in_scope: BTreeSet<String> = TARGETS
+                .iter()
+                .zip(expected(viewer))
+                .filter(|(_, access)| !access.is_empty())
+                .map(|(t, _)| t.to_string())
+                .collect();
+            let seen: BTreeSet<String> = listed(&browser, &server, "q=")
+                .await
+                .into_iter()
+                .filter(|i| TARGETS.contains(&i.as_str()))
+                .collect();
+            assert_eq!(seen, in_scope, "{viewer}'s list");
+        }
+        for (target, access) in TARGETS.iter().zip(expected(viewer)) {
+            let id = world.targets[target].id.to_string();
+            let path = format!("/admin/accounts/{id}");
+            let (status, page) = get(&browser, &server, &path).await;
+            let want = match (viewer, access) {
+                ("nobody", _) => 403,
+                (_, "") => 404,
+                _ => 200,
+            };
+            assert_eq!(status, want, "{viewer} looks at {target}");
+            assert_eq!(
+                page.contains("id=\"disable\""),
+                access == "M",
+                "{viewer} may disable {target}"
+            );
+            let disable = post(
+                &browser,
+                &server,
+                &format!("{path}/disabled"),
+                &csrf,
+                &[("disabled", "true")],
+            )
+            .await;
+            let want = match (viewer, access) {
+                ("nobody", _) => 403,
+                (_, "M") => 303,
+                _ => 404,
+            };
+            assert_eq!(disable.status(), want, "{viewer} disables {target}");
+            let now_disabled = {
+                let mut conn = server.idp.conn().unwrap();
+                users::find_by_id(&mut conn, world.targets[target].id)
+                    .unwrap()
+                    .unwrap()
+                    .disabled
+            };
+            assert_eq!(now_disabled, access == "M", "{viewer} disabled {target}");
+            if access == "M" {
+                let enable = post(
+                    &browser,
+                    &server,
+                    &format!("{path}/disabled"),
+                    &csrf,
+                    &[("disabled", "false")],
+                )
+                .await;
+                assert_eq!(enable.status(), 303);
+            }
+            let help = post(
+                &browser,
+                &server,
+                &format!("{path}/temporary-password"),
+                &csrf,
+                &[],
+            )
+            .await;
+            let want = match (viewer, access) {
+                ("nobody", _) => 403,
+                (_, "") => 404,
+                _ => 200,
+            };
+            assert_eq!(help.status(), want, "{viewer} helps {target}");
+        }
+        if viewer != "nobody" {
+            let staff = {
+                let mut conn = server.idp.conn().unwrap();
+                users::find_by_username(&mut conn, viewer).unwrap().unwrap()
+            };
+            let tried = expected(viewer).iter().any(|a| a.is_empty());
+            let kinds = audit::kinds_for(&mut server.idp.conn().unwrap(), staff.id).unwrap();
+            assert_eq!(
+                kinds.contains(&"admin_out_of_scope".to_owned()),
+                tried,
+                "{viewer}'s attempts outside their scope are audited"
+            );
+        }
+    }
+    // Crafted: another body's school in the search, a made-up id, no session, no token.
+    let (body_a, _) = sign_in(&server, "body.a").await;
+    let (status, _) = get(
+        &body_a,
+        &server,
+        &format!("/admin?school={}", world.school_b1),
+    )
+    .await;
+    assert_eq!(status, 404, "another body's school");
+    let (status, _) = get(&body_a, &server, "/admin/accounts/not-an-id").await;
+    assert_eq!(status, 404);
+    let (status, _) = get(
+        &body_a,
+        &server,
+        &format!("/admin/accounts/{}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let stranger = browser();
+    let resp = stranger.get(server.url("/admin")).send().await.unwrap();
+    assert_eq!(location(&resp), "/login", "not signed in: the login page");
+    let pupil = world.targets["pupil.a1"].id;
+    let no_token = post(
+        &body_a,
+        &server,
+        &format!("/admin/accounts/{pupil}/disabled"),
+        "",
+        &[("disabled", "true")],
+    )
+    .await;
+    assert_eq!(no_token.status(), 400, "a form without its CSRF token");
+}
+both_backends!(each_role_sees_exactly_its_scope);
+
+/// A teacher prints a letter with a temporary password for a pupil without e-mail; the
+/// pupil logs in with it and must choose a new password. A school administrator sends a
+/// guardian a reset mail; a second and a third are held back, as for "Forgot password?".
+async fn password_help_from_the_screens(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let pupil = &world.targets["pupil.a1"];
+    let (teacher, _) = sign_in(&server, "teacher.a1").await;
+    let (_, page) = get(&teacher, &server, &format!("/admin/accounts/{}", pupil.id)).await;
+    assert!(!page.contains("id=\"disable\""), "a teacher helps, no more");
+    let csrf = input_value(&page, "csrf");
+    let letter = post(
+        &teacher,
+        &server,
+        &format!("/admin/accounts/{}/temporary-password", pupil.id),
+        &csrf,
+        &[],
+    )
+    .await;
+    assert_eq!(letter.status(), 200);
+    let letter = letter.text().await.unwrap();
+    assert!(letter.contains("<svg"), "the QR code of the login address");
+    assert!(
+        letter.contains("Je account"),
+        "in the pupil's language (nl)"
+    );
+    assert!(letter.contains(&server.url("/login")));
+    let start = letter
+        .find("id=\"letter-password\" class=\"code\">")
+        .unwrap();
+    let rest = &letter[start + "id=\"letter-password\" class=\"code\">".len()..];
+    let temporary = &rest[..rest.find('<').unwrap()];
+    assert_eq!(temporary.len(), 14, "{temporary}");
+    let url = authorize_url(&server, "openid", "&state=st&nonce=n");
+    let resp = login_response(
+        &crate::support::browser(),
+        &server,
+        &url,
+        "pupil.a1",
+        temporary,
+    )
+    .await;
+    assert_eq!(location(&resp), "/wizard", "a new password first");
+    let kinds = audit::kinds_for(&mut server.idp.conn().unwrap(), pupil.id).unwrap();
+    assert!(kinds.contains(&"temporary_password_issued".to_owned()));
+
+    let (admin, _) = sign_in(&server, "school.a1").await;
+    let guardian = &world.targets["guardian.a1"];
+    let (_, page) = get(&admin, &server, &format!("/admin/accounts/{}", guardian.id)).await;
+    assert!(page.contains("pupil.a1"), "the guardian's child is shown");
+    let csrf = input_value(&page, "csrf");
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let resp = post(
+            &admin,
+            &server,
+            &format!("/admin/accounts/{}/reset-mail", guardian.id),
+            &csrf,
+            &[],
+        )
+        .await;
+        answers.push(location(&resp));
+    }
+    assert!(answers[0].ends_with("done=reset-mail"), "{answers:?}");
+    assert!(answers[3].ends_with("done=reset-throttled"), "{answers:?}");
+    let (_, page) = get(&admin, &server, &answers[0]).await;
+    assert!(page.contains("id=\"admin-done\""));
+    assert!(
+        page.contains("id=\"recovery\""),
+        "the recovery events are listed"
+    );
+    let kinds = audit::kinds_for(&mut server.idp.conn().unwrap(), guardian.id).unwrap();
+    assert!(kinds.contains(&"mail_queued".to_owned()), "{kinds:?}");
+}
+both_backends!(password_help_from_the_screens);
+
+/// Roles as the command line names them: a grant needs its scope, is held once, goes back.
+async fn roles_are_granted_and_revoked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let mut conn = server.idp.conn().unwrap();
+    let school = world.school_b1.to_string();
+    let role = Role::parse(&mut conn, "teacher", None, Some(&school)).unwrap();
+    assert_eq!(role, Role::Teacher(world.school_b1));
+    assert!(
+        Role::parse(&mut conn, "teacher", None, None).is_err(),
+        "a teacher of which school?"
+    );
+    assert!(Role::parse(&mut conn, "janitor", None, None).is_err());
+    let holder = world.targets["staff.a1"].id;
+    let now = server.idp.now();
+    assert!(roles::grant(&mut conn, holder, role, None, now).unwrap());
+    assert!(
+        !roles::grant(&mut conn, holder, role, None, now).unwrap(),
+        "held already"
+    );
+    assert_eq!(roles::of(&mut conn, holder).unwrap(), vec![role]);
+    assert!(roles::revoke(&mut conn, holder, role).unwrap());
+    assert!(roles::of(&mut conn, holder).unwrap().is_empty());
+    assert!(!roles::revoke(&mut conn, holder, role).unwrap());
+}
+both_backends!(roles_are_granted_and_revoked);
