@@ -6,6 +6,8 @@
 //! Meanwhile it logs in, one after the other, accounts the STS already has (through the
 //! STS's own login pipeline, on the same store) and reports how long those logins take
 //! with and without the import running: the import must not hold them up.
+//! Then it searches the 100,000 accounts as the organising body's administrator would on
+//! its screens (`/admin`), and reports how long a search takes.
 //! The store is a fresh SQLite file unless a database URL (an empty PostgreSQL database)
 //! is given. See docs/performance.md.
 
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use idp::config::Settings;
 use idp::domain::Idp;
+use idp::domain::admin::accounts::{self as admin_accounts, Search};
+use idp::domain::admin::{Role, Staff, roles};
 use idp::domain::clock::SystemClock;
 use idp::domain::login::{self, FormOutcome};
 use idp::domain::schools::{self, DataChanges, NewSchool};
@@ -312,6 +316,82 @@ fn main() -> BenchResult<()> {
             println!("{}", logins.line(&format!("during {during}")));
         }
     }
+    searches(&idp)?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The organising body's administrator searches its accounts: a name, an identifier, an
+/// e-mail address, one school, nothing at all, a word nobody has, and deep pages.
+fn searches(idp: &Idp) -> BenchResult<()> {
+    let mut conn = idp.conn()?;
+    let now = chrono::Utc::now();
+    let body = schools::find_body(&mut conn, "Scholengroep Bench")?;
+    let admin = users::find_by_username(&mut conn, "resident.0")?.ok_or("no resident")?;
+    roles::grant(&mut conn, admin.id, Role::BodyAdmin(body.id), None, now)?;
+    let staff = Staff::of(&mut conn, admin)?.ok_or("no staff")?;
+    let school = schools::find_school(&mut conn, SCHOOLS[1])?;
+    let cases: [(&str, Search); 7] = [
+        (
+            "a family name",
+            Search {
+                text: "family4242".into(),
+                ..Search::default()
+            },
+        ),
+        (
+            "an identifier",
+            Search {
+                text: "user.77777".into(),
+                ..Search::default()
+            },
+        ),
+        (
+            "an e-mail address",
+            Search {
+                text: "family123@example.be".into(),
+                ..Search::default()
+            },
+        ),
+        (
+            "one school",
+            Search {
+                school: Some(school.id),
+                ..Search::default()
+            },
+        ),
+        ("everyone", Search::default()),
+        (
+            "nobody",
+            Search {
+                text: "zzz-nobody".into(),
+                ..Search::default()
+            },
+        ),
+        (
+            "page 2,000",
+            Search {
+                after: Some("user.5".into()),
+                ..Search::default()
+            },
+        ),
+    ];
+    for (label, search) in cases {
+        let mut took = Vec::new();
+        let mut found = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            found = admin_accounts::search(&mut conn, &staff, &search)?
+                .accounts
+                .len();
+            took.push(started.elapsed());
+        }
+        took.sort();
+        println!(
+            "search {label:<20} {found:>3} found, p50 {:>6.1} ms, max {:>6.1} ms",
+            took[took.len() / 2].as_secs_f64() * 1e3,
+            took[took.len() - 1].as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }

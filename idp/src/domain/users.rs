@@ -135,6 +135,24 @@ fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
+/// What the screens' account search looks in: identifier, e-mail address, given and
+/// family names, in lower case, one text (one `LIKE` per account).
+pub(crate) fn search_text(
+    username_normalized: &str,
+    email_normalized: Option<&str>,
+    given_name: Option<&str>,
+    family_name: Option<&str>,
+) -> String {
+    [
+        Some(username_normalized),
+        email_normalized,
+        given_name,
+        family_name,
+    ]
+    .map(|part| normalize(part.unwrap_or_default()))
+    .join(" ")
+}
+
 /// The stored row of a new account: names trimmed, empty texts missing, no profile yet.
 pub(crate) fn new_row(
     new: NewUser,
@@ -142,15 +160,23 @@ pub(crate) fn new_row(
     password_hash: Option<String>,
     now: chrono::NaiveDateTime,
 ) -> UserRow {
+    let (given_name, family_name) = (clean(new.given_name), clean(new.family_name));
+    let email_normalized = new.email.as_ref().map(Email::normalized);
+    let search_text = search_text(
+        &new.username.normalized(),
+        email_normalized.as_deref(),
+        given_name.as_deref(),
+        family_name.as_deref(),
+    );
     UserRow {
         id: id.to_owned(),
         username: new.username.as_str().to_owned(),
         username_normalized: new.username.normalized(),
         email: new.email.as_ref().map(|e| e.as_str().to_owned()),
-        email_normalized: new.email.as_ref().map(Email::normalized),
+        email_normalized,
         email_verified: new.email_verified,
-        given_name: clean(new.given_name),
-        family_name: clean(new.family_name),
+        given_name,
+        family_name,
         phone_number: clean(new.phone_number),
         locale: clean(new.locale),
         password_hash,
@@ -169,6 +195,7 @@ pub(crate) fn new_row(
         sex: None,
         first_login_at: None,
         legacy_password_hash: None,
+        search_text,
     }
 }
 
@@ -286,18 +313,33 @@ pub fn set_contact(
         .filter(|e| !e.is_empty())
         .map(Email::parse)
         .transpose()?;
-    let current: Option<Option<String>> = users::table
+    let Some((username_normalized, current)): Option<(String, Option<String>)> = users::table
         .find(id.to_string())
-        .select(users::email_normalized)
+        .select((users::username_normalized, users::email_normalized))
         .first(conn)
-        .optional()?;
-    let unchanged = current.flatten() == email.as_ref().map(Email::normalized);
+        .optional()?
+    else {
+        return Err(DomainError::NotFound(format!("account {id}").into()));
+    };
+    let email_normalized = email.as_ref().map(Email::normalized);
+    let unchanged = current == email_normalized;
+    let (given_name, family_name) = (
+        clean(contact.given_name.clone()),
+        clean(contact.family_name.clone()),
+    );
+    let search_text = search_text(
+        &username_normalized,
+        email_normalized.as_deref(),
+        given_name.as_deref(),
+        family_name.as_deref(),
+    );
     diesel::update(users::table.find(id.to_string()))
         .set((
-            users::given_name.eq(clean(contact.given_name.clone())),
-            users::family_name.eq(clean(contact.family_name.clone())),
             users::email.eq(email.as_ref().map(|e| e.as_str().to_owned())),
-            users::email_normalized.eq(email.as_ref().map(Email::normalized)),
+            users::email_normalized.eq(&email_normalized),
+            users::given_name.eq(given_name),
+            users::family_name.eq(family_name),
+            users::search_text.eq(search_text),
             users::phone_number.eq(clean(contact.phone_number.clone())),
             users::updated_at.eq(to_db(now)),
         ))

@@ -34,6 +34,8 @@ pub struct UserRow {
     pub sex: Option<String>,
     pub first_login_at: Option<NaiveDateTime>,
     pub legacy_password_hash: Option<String>,
+    /// What the screens' account search looks in (`users::search_text`).
+    pub search_text: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

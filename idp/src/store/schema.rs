@@ -28,6 +28,7 @@ diesel::table! {
         sex -> Nullable<Text>,
         first_login_at -> Nullable<Timestamp>,
         legacy_password_hash -> Nullable<Text>,
+        search_text -> Text,
     }
 }
 

@@ -418,3 +418,96 @@ async fn roles_are_granted_and_revoked(backend: Backend) {
     assert!(!roles::revoke(&mut conn, holder, role).unwrap());
 }
 both_backends!(roles_are_granted_and_revoked);
+
+/// The search finds a word anywhere in the identifier, the e-mail address or the names,
+/// whatever its case, follows a change of name, takes `%` literally, and pages through
+/// many accounts in identifier order without losing or repeating one.
+async fn the_account_search_finds_by_any_word_and_pages(backend: Backend) {
+    use idp::domain::admin::Staff;
+    use idp::domain::admin::accounts::{PAGE, Search, search};
+
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let mut conn = server.idp.conn().unwrap();
+    let now = server.idp.now();
+    let body_admin = users::find_by_username(&mut conn, "body.a")
+        .unwrap()
+        .unwrap();
+    let staff = Staff::of(&mut conn, body_admin).unwrap().unwrap();
+    let school = schools::find_school(&mut conn, "Atheneum A1").unwrap().id;
+    for n in 0..(PAGE * 2 + 3) {
+        let user = add_user(&server, &format!("bulk.{n:03}"), None, "fr");
+        schools::join(&mut conn, user.id, school, now).unwrap();
+    }
+    let contact = users::Contact {
+        given_name: Some("Éloïse".into()),
+        family_name: Some("Van den Bossche".into()),
+        email: Some("Famille.VDB@Example.be".into()),
+        phone_number: None,
+    };
+    users::set_contact(&mut conn, world.targets["pupil.a2"].id, &contact, now).unwrap();
+    let find = |conn: &mut _, text: &str| -> Vec<String> {
+        let query = Search {
+            text: text.into(),
+            ..Search::default()
+        };
+        search(conn, &staff, &query)
+            .unwrap()
+            .accounts
+            .into_iter()
+            .map(|a| a.identifier)
+            .collect()
+    };
+    assert_eq!(
+        find(&mut conn, "BOSSCHE"),
+        ["pupil.a2"],
+        "a family name, any case"
+    );
+    assert_eq!(
+        find(&mut conn, "éloïse van"),
+        ["pupil.a2"],
+        "given and family name"
+    );
+    assert_eq!(
+        find(&mut conn, "famille.vdb@"),
+        ["pupil.a2"],
+        "the e-mail address"
+    );
+    assert_eq!(
+        find(&mut conn, "pil.a"),
+        ["pupil.a1", "pupil.a2"],
+        "part of an identifier"
+    );
+    assert!(
+        find(&mut conn, "pupil.b1").is_empty(),
+        "another body's pupil"
+    );
+    assert!(
+        find(&mut conn, "%").is_empty(),
+        "% is a character like any other"
+    );
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let query = Search {
+            school: Some(school),
+            after: after.clone(),
+            ..Search::default()
+        };
+        let page = search(&mut conn, &staff, &query).unwrap();
+        assert!(page.accounts.len() as i64 <= PAGE);
+        seen.extend(page.accounts.into_iter().map(|a| a.identifier));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in order, none twice");
+    // The school's members and the guardian of one of them.
+    assert_eq!(seen.len() as i64, PAGE * 2 + 3 + 3, "{seen:?}");
+    assert!(seen.contains(&"guardian.a1".to_owned()));
+}
+both_backends!(the_account_search_finds_by_any_word_and_pages);

@@ -16,3 +16,10 @@ CREATE TABLE roles (
     PRIMARY KEY (user_id, role, scope_id)
 );
 CREATE INDEX roles_scope ON roles (scope_id);
+
+-- What the screens' account search looks in, in one lower-case text: the identifier, the
+-- e-mail address, the given and family names (kept by every write of those). One LIKE per
+-- account instead of four: a search of 100,000 accounts reads one column.
+ALTER TABLE users ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+UPDATE users SET search_text = lower(username_normalized || ' ' || coalesce(email_normalized, '')
+    || ' ' || coalesce(given_name, '') || ' ' || coalesce(family_name, ''));

@@ -1,1 +1,2 @@
+ALTER TABLE users DROP COLUMN search_text;
 DROP TABLE roles;

@@ -3,7 +3,7 @@
 //! disable or enable it.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::max;
+use diesel::dsl::{exists, max};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use serde::Serialize;
@@ -20,11 +20,6 @@ use crate::store::{DbConn, MultiBackend};
 
 /// Accounts per page.
 pub const PAGE: i64 = 25;
-
-diesel::define_sql_function! {
-    /// Lower case (ASCII on SQLite), for searching names.
-    fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
-}
 
 /// A search: words found in the identifier, e-mail address or name; one school of the
 /// person's scope, or all of them; the page after the identifier `after` (keyset paging:
@@ -68,6 +63,12 @@ type ListedRow = (
 /// The accounts in `staff`'s scope that match, by identifier.
 pub fn search(conn: &mut DbConn, staff: &Staff, search: &Search) -> DomainResult<Found> {
     let mut query = users::table.into_boxed();
+    // The words first: a cheap test on the row itself, before the scope's lookups.
+    let text = normalize(search.text.trim());
+    if !text.is_empty() {
+        let pattern = format!("%{}%", escape_like(&text));
+        query = query.filter(users::search_text.like(pattern).escape('\\'));
+    }
     if let Some(school) = search.school {
         if !staff.sees_school(school) {
             return Ok(Found {
@@ -82,19 +83,7 @@ pub fn search(conn: &mut DbConn, staff: &Staff, search: &Search) -> DomainResult
         query = query.filter(
             in_schools(managed).or(users::kind
                 .eq(AccountKind::Pupil.as_str())
-                .and(users::id.eq_any(members_of(taught)))),
-        );
-    }
-    let text = normalize(search.text.trim());
-    if !text.is_empty() {
-        let pattern = format!("%{}%", escape_like(&text));
-        query = query.filter(
-            users::username_normalized
-                .like(pattern.clone())
-                .escape('\\')
-                .or(users::email_normalized.like(pattern.clone()).escape('\\'))
-                .or(lower(users::family_name).like(pattern.clone()).escape('\\'))
-                .or(lower(users::given_name).like(pattern).escape('\\')),
+                .and(member_of(taught))),
         );
     }
     if let Some(after) = &search.after {
@@ -141,32 +130,33 @@ pub fn search(conn: &mut DbConn, staff: &Staff, search: &Search) -> DomainResult
 }
 
 type Condition = Box<dyn BoxableExpression<users::table, MultiBackend, SqlType = Bool>>;
-type MembersOf = diesel::dsl::Select<
-    diesel::dsl::Filter<
-        school_members::table,
-        diesel::dsl::EqAny<school_members::school_id, Vec<String>>,
-    >,
-    school_members::user_id,
->;
 
-/// The accounts that belong to one of `schools`.
-fn members_of(schools: Vec<String>) -> MembersOf {
-    school_members::table
-        .filter(school_members::school_id.eq_any(schools))
-        .select(school_members::user_id)
+/// The account belongs to one of `schools`. Correlated (`EXISTS`, by the membership's
+/// primary key), so a list in identifier order stops after one page instead of first
+/// gathering every member of a large organising body.
+fn member_of(schools: Vec<String>) -> Condition {
+    Box::new(exists(
+        school_members::table
+            .filter(school_members::user_id.eq(users::id))
+            .filter(school_members::school_id.eq_any(schools)),
+    ))
 }
 
-/// Accounts that belong to one of `schools`, or are a co-account (a guardian) of one that
+/// The account belongs to one of `schools`, or is a co-account (a guardian) of one that
 /// does.
 fn in_schools(schools: Vec<String>) -> Condition {
-    let co_accounts = account_links::table
-        .filter(account_links::account_id.eq_any(members_of(schools.clone())))
-        .select(account_links::co_account_id);
-    Box::new(
-        users::id
-            .eq_any(members_of(schools))
-            .or(users::id.eq_any(co_accounts)),
-    )
+    let of_a_member = exists(
+        school_members::table
+            .filter(school_members::school_id.eq_any(schools.clone()))
+            .filter(
+                school_members::user_id.eq_any(
+                    account_links::table
+                        .filter(account_links::co_account_id.eq(users::id))
+                        .select(account_links::account_id),
+                ),
+            ),
+    );
+    Box::new(member_of(schools).or(of_a_member))
 }
 
 /// `%` and `_` typed in a search are looked for as such.

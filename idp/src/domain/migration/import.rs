@@ -434,14 +434,22 @@ fn update(
         }
     }
     let now = to_db(ctx.now);
+    let email_normalized = candidate.email.as_ref().map(|e| e.normalized());
+    let search_text = crate::domain::users::search_text(
+        &normalized,
+        email_normalized.as_deref(),
+        candidate.given_name.as_deref(),
+        candidate.family_name.as_deref(),
+    );
     diesel::update(users::table.find(&known.user_id))
         .set((
             users::username.eq(candidate.username.as_str()),
             users::username_normalized.eq(&normalized),
             users::email.eq(candidate.email.as_ref().map(|e| e.as_str())),
-            users::email_normalized.eq(candidate.email.as_ref().map(|e| e.normalized())),
+            users::email_normalized.eq(&email_normalized),
             users::given_name.eq(&candidate.given_name),
             users::family_name.eq(&candidate.family_name),
+            users::search_text.eq(search_text),
             users::kind.eq(candidate.kind.as_str()),
             users::locale.eq(&candidate.locale),
             users::disabled.eq(!candidate.active),
