@@ -216,6 +216,14 @@ impl Zone {
             .unwrap_or_else(|| Utc.fix())
     }
 
+    /// The moment `day` begins in the zone (a period chosen on the screens, in days).
+    pub fn start_of(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        // The offset at the UTC midnight of that day: daylight-saving time never changes
+        // at midnight here, so it is the offset of the local midnight as well.
+        midnight - chrono::Duration::seconds(i64::from(self.offset_at(midnight).local_minus_utc()))
+    }
+
     /// The calendar day it is in the zone at `when` (a migration period's dates).
     pub fn date_at(&self, when: DateTime<Utc>) -> chrono::NaiveDate {
         when.with_timezone(&self.offset_at(when)).date_naive()

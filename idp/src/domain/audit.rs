@@ -80,6 +80,37 @@ impl Kind {
         }
     }
 
+    /// Every kind, in the order the audit screen offers them.
+    pub const ALL: [Kind; 22] = [
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::LoginThrottled,
+        Self::PasswordChangeRequired,
+        Self::ResetRequested,
+        Self::ResetRequestUnmatched,
+        Self::ResetRequestThrottled,
+        Self::MailQueued,
+        Self::MailSent,
+        Self::ResetUsed,
+        Self::ResetCodeFailed,
+        Self::PasswordChanged,
+        Self::TemporaryPasswordIssued,
+        Self::IdentifierReminderRequested,
+        Self::RequiredActionsStarted,
+        Self::TermsAccepted,
+        Self::TermsRefused,
+        Self::AdminOutOfScope,
+        Self::AccountDisabled,
+        Self::AccountEnabled,
+        Self::RoleGranted,
+        Self::RoleRevoked,
+    ];
+
+    /// The kind stored as `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     /// What the help desk is asked about all day: mails, links, codes, new passwords.
     pub const RECOVERY: [Kind; 9] = [
         Self::ResetRequested,

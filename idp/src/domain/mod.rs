@@ -20,6 +20,7 @@ pub mod required_actions;
 pub mod resets;
 pub mod schools;
 pub mod secrets;
+pub mod spreadsheet;
 pub mod terms;
 pub mod throttle;
 pub mod types;

@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -48,6 +48,10 @@ const TEMPLATES: [(&str, &str); 18] = [
     (
         "admin_account",
         include_str!("../../../templates/admin_account.hbs"),
+    ),
+    (
+        "admin_audit",
+        include_str!("../../../templates/admin_audit.hbs"),
     ),
     (
         "admin_letter",

@@ -511,3 +511,75 @@ async fn the_account_search_finds_by_any_word_and_pages(backend: Backend) {
     assert!(seen.contains(&"guardian.a1".to_owned()));
 }
 both_backends!(the_account_search_finds_by_any_word_and_pages);
+
+/// The audit trail shows the events of the scope's accounts only, filtered by account and
+/// kind; another body's account is a 404; the CSV export holds the same events, its cells
+/// safe to open in a spreadsheet.
+async fn the_audit_trail_keeps_to_the_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let now = server.idp.now();
+    {
+        let mut conn = server.idp.conn().unwrap();
+        for (target, detail) in [
+            ("pupil.a1", "=HYPERLINK(\"http://evil.example\")"),
+            ("staff.a1", "staff event"),
+            ("guardian.a1", "guardian event"),
+            ("pupil.b1", "other body event"),
+        ] {
+            audit::Event::new(audit::Kind::LoginFailed)
+                .user(world.targets[target].id)
+                .detail(detail)
+                .record(&mut conn, now)
+                .unwrap();
+        }
+    }
+    let (teacher, _) = sign_in(&server, "teacher.a1").await;
+    let (status, page) = get(&teacher, &server, "/admin/audit?kind=login_failed").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("HYPERLINK"), "the teacher's pupil");
+    assert!(!page.contains("staff event") && !page.contains("guardian event"));
+    assert!(!page.contains("other body event"));
+
+    let (body_a, _) = sign_in(&server, "body.a").await;
+    let (_, page) = get(&body_a, &server, "/admin/audit?kind=login_failed").await;
+    assert!(page.contains("staff event") && page.contains("guardian event"));
+    assert!(!page.contains("other body event"));
+    let (_, page) = get(&body_a, &server, "/admin/audit?account=guardian.a1").await;
+    assert!(page.contains("guardian event") && !page.contains("staff event"));
+    let (status, _) = get(&body_a, &server, "/admin/audit?account=pupil.b1").await;
+    assert_eq!(status, 404, "another body's account");
+
+    let resp = body_a
+        .get(server.url("/admin/audit.csv?kind=login_failed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let csv = resp.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("occurred_at,kind,account,address,client_id,detail")
+    );
+    assert_eq!(lines.count(), 3, "{csv}");
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil.example\"\")\""),
+        "a formula is defused: {csv}"
+    );
+    assert!(!csv.contains("other body event"));
+    let (platform, _) = sign_in(&server, "platform").await;
+    let (_, page) = get(&platform, &server, "/admin/audit?kind=login_failed").await;
+    assert!(
+        page.contains("other body event"),
+        "the platform sees every body"
+    );
+}
+both_backends!(the_audit_trail_keeps_to_the_scope);

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod help;
 pub mod roles;
 pub mod scope;
+pub mod trail;
 
 pub use roles::Role;
 pub use scope::{Access, SignedIn, Staff, signed_in};

@@ -4,6 +4,7 @@
 //! a role: 403; anything outside one's scope: 404, as if it did not exist.
 
 mod accounts;
+mod audit;
 mod help;
 
 use actix_web::http::StatusCode;
@@ -29,7 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/accounts/{id}/reset-mail",
             web::post().to(help::reset_mail),
-        );
+        )
+        .route("/admin/audit", web::get().to(audit::trail_page))
+        .route("/admin/audit.csv", web::get().to(audit::trail_csv));
 }
 
 /// Why a screen is not shown.
