@@ -50,6 +50,10 @@ pub enum Kind {
     /// A role given or taken (the holder's event; detail: the role, by whom).
     RoleGranted,
     RoleRevoked,
+    /// A change request accepted or refused on the screens (the requester's event;
+    /// detail: by whom).
+    ChangeRequestAccepted,
+    ChangeRequestRefused,
 }
 
 impl Kind {
@@ -77,11 +81,13 @@ impl Kind {
             Self::AccountEnabled => "account_enabled",
             Self::RoleGranted => "role_granted",
             Self::RoleRevoked => "role_revoked",
+            Self::ChangeRequestAccepted => "change_request_accepted",
+            Self::ChangeRequestRefused => "change_request_refused",
         }
     }
 
     /// Every kind, in the order the audit screen offers them.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 24] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -104,6 +110,8 @@ impl Kind {
         Self::AccountEnabled,
         Self::RoleGranted,
         Self::RoleRevoked,
+        Self::ChangeRequestAccepted,
+        Self::ChangeRequestRefused,
     ];
 
     /// The kind stored as `text`.

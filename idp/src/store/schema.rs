@@ -293,6 +293,8 @@ diesel::table! {
         message -> Text,
         created_at -> Timestamp,
         handled_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        handled_by -> Nullable<Text>,
     }
 }
 
@@ -386,3 +388,5 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::allow_tables_to_appear_in_same_query!(schools, users);
 diesel::allow_tables_to_appear_in_same_query!(schools, roles);
 diesel::allow_tables_to_appear_in_same_query!(organising_bodies, roles);
+diesel::allow_tables_to_appear_in_same_query!(change_requests, schools);
+diesel::allow_tables_to_appear_in_same_query!(change_requests, users);

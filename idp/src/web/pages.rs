@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -56,6 +56,10 @@ const TEMPLATES: [(&str, &str); 19] = [
     (
         "admin_letter",
         include_str!("../../../templates/admin_letter.hbs"),
+    ),
+    (
+        "admin_requests",
+        include_str!("../../../templates/admin_requests.hbs"),
     ),
 ];
 

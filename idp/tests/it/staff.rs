@@ -583,3 +583,58 @@ async fn the_audit_trail_keeps_to_the_scope(backend: Backend) {
     );
 }
 both_backends!(the_audit_trail_keeps_to_the_scope);
+
+/// A change request reaches the administrators of its school's organising body, not
+/// another school's; once accepted it leaves the list and the requester's trail says so.
+async fn change_requests_are_decided_within_the_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let now = server.idp.now();
+    let request = {
+        let mut conn = server.idp.conn().unwrap();
+        let body = schools::find_body(&mut conn, "Scholengroep A").unwrap();
+        let new = NewSchool {
+            organising_body: body.id,
+            name: "Middenschool A3",
+            data_changes: DataChanges::Request,
+            contact: None,
+        };
+        let school = schools::create_school(&mut conn, new, now).unwrap().id;
+        let pupil = world.targets["pupil.a2"].id;
+        schools::join(&mut conn, pupil, school, now).unwrap();
+        schools::request_change(&mut conn, pupil, school, "Mijn adres is veranderd.", now).unwrap()
+    };
+    let (teacher, _) = sign_in(&server, "teacher.a1").await;
+    let (status, page) = get(&teacher, &server, "/admin/requests").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"requests-none\""),
+        "a teacher handles no request"
+    );
+
+    let (school_a1, csrf) = sign_in(&server, "school.a1").await;
+    let (_, page) = get(&school_a1, &server, "/admin/requests").await;
+    assert!(!page.contains("Mijn adres"), "another school's request");
+    let path = format!("/admin/requests/{}", request.id);
+    let resp = post(&school_a1, &server, &path, &csrf, &[("decision", "accept")]).await;
+    assert_eq!(resp.status(), 404);
+
+    let (body_a, csrf) = sign_in(&server, "body.a").await;
+    let (_, page) = get(&body_a, &server, "/admin/requests").await;
+    assert!(page.contains("Mijn adres is veranderd."), "{page}");
+    let resp = post(&body_a, &server, &path, &csrf, &[("decision", "accept")]).await;
+    assert_eq!(location(&resp), "/admin/requests?done=accepted");
+    let (_, page) = get(&body_a, &server, "/admin/requests?done=accepted").await;
+    assert!(page.contains("id=\"requests-none\"") && page.contains("id=\"admin-done\""));
+    let again = post(&body_a, &server, &path, &csrf, &[("decision", "refuse")]).await;
+    assert_eq!(again.status(), 404, "decided once");
+    let mut conn = server.idp.conn().unwrap();
+    let kinds = audit::kinds_for(&mut conn, world.targets["pupil.a2"].id).unwrap();
+    assert!(kinds.contains(&"change_request_accepted".to_owned()));
+    let school_admin = users::find_by_username(&mut conn, "school.a1")
+        .unwrap()
+        .unwrap();
+    let kinds = audit::kinds_for(&mut conn, school_admin.id).unwrap();
+    assert!(kinds.contains(&"admin_out_of_scope".to_owned()));
+}
+both_backends!(change_requests_are_decided_within_the_scope);

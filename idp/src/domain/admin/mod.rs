@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod help;
+pub mod requests;
 pub mod roles;
 pub mod scope;
 pub mod trail;

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod help;
+mod requests;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -31,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/accounts/{id}/reset-mail",
             web::post().to(help::reset_mail),
         )
+        .route("/admin/requests", web::get().to(requests::list))
+        .route("/admin/requests/{id}", web::post().to(requests::decide))
         .route("/admin/audit", web::get().to(audit::trail_page))
         .route("/admin/audit.csv", web::get().to(audit::trail_csv));
 }
