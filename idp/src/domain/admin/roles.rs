@@ -90,9 +90,10 @@ impl Role {
         }
     }
 
-    /// Whether someone holding `self` may give or take `other` on the screens: only a
-    /// role strictly below their own, within what their own covers. (`school_of` says
-    /// which organising body a school belongs to.)
+    /// Whether someone holding `self` may give or take `other` on the screens: a platform
+    /// administrator any role; anyone else only a role strictly below their own, within
+    /// what their own covers. (`body_of_school` says which organising body a school
+    /// belongs to.)
     pub fn may_grant(
         self,
         other: Role,
@@ -194,4 +195,30 @@ pub fn scope_name(conn: &mut DbConn, role: Role) -> DomainResult<String> {
             format!("{} ({})", s.name, s.organising_body.name)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_role_above_grants_and_only_within_its_own() {
+        let (body, other_body) = (OrganisingBodyId::new(), OrganisingBodyId::new());
+        let (school, other_school) = (SchoolId::new(), SchoolId::new());
+        let body_of = |s: SchoolId| Some(if s == school { body } else { other_body });
+        let platform = Role::PlatformAdmin;
+        assert!(platform.may_grant(Role::BodyAdmin(body), body_of));
+        assert!(platform.may_grant(Role::PlatformAdmin, body_of));
+        let body_admin = Role::BodyAdmin(body);
+        assert!(body_admin.may_grant(Role::SchoolAdmin(school), body_of));
+        assert!(body_admin.may_grant(Role::Teacher(school), body_of));
+        assert!(!body_admin.may_grant(Role::Teacher(other_school), body_of));
+        assert!(!body_admin.may_grant(Role::BodyAdmin(body), body_of));
+        assert!(!body_admin.may_grant(Role::PlatformAdmin, body_of));
+        let school_admin = Role::SchoolAdmin(school);
+        assert!(school_admin.may_grant(Role::Teacher(school), body_of));
+        assert!(!school_admin.may_grant(Role::Teacher(other_school), body_of));
+        assert!(!school_admin.may_grant(Role::SchoolAdmin(school), body_of));
+        assert!(!Role::Teacher(school).may_grant(Role::Teacher(school), body_of));
+    }
 }
