@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 21] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -60,6 +60,10 @@ const TEMPLATES: [(&str, &str); 20] = [
     (
         "admin_requests",
         include_str!("../../../templates/admin_requests.hbs"),
+    ),
+    (
+        "admin_terms",
+        include_str!("../../../templates/admin_terms.hbs"),
     ),
 ];
 

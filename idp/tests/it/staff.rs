@@ -638,3 +638,94 @@ async fn change_requests_are_decided_within_the_scope(backend: Backend) {
     assert!(kinds.contains(&"admin_out_of_scope".to_owned()));
 }
 both_backends!(change_requests_are_decided_within_the_scope);
+
+/// An organising body's administrator publishes a new version of its terms and sees how
+/// many accepted it; a school's administrator publishes none; another body is a 404; a
+/// version without its French text is refused.
+async fn terms_are_published_by_the_body(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let (body_a_id, body_b_id) = {
+        let mut conn = server.idp.conn().unwrap();
+        (
+            schools::find_body(&mut conn, "Scholengroep A").unwrap().id,
+            schools::find_body(&mut conn, "Scholengroep B").unwrap().id,
+        )
+    };
+    let (body_a, csrf) = sign_in(&server, "body.a").await;
+    let publish = |version: &'static str, fr: &'static str, body| {
+        let (browser, csrf) = (body_a.clone(), csrf.clone());
+        let url = server.url(&format!("/admin/terms/{body}"));
+        async move {
+            browser
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("version", version),
+                    ("text_fr", fr),
+                    ("text_nl", "Gebruik het platform met respect."),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = publish("2026-09", "Utilisez la plateforme avec respect.", body_a_id).await;
+    assert_eq!(location(&resp), "/admin/terms?done=published");
+    let resp = publish("2026-10", "  ", body_a_id).await;
+    assert_eq!(
+        location(&resp),
+        "/admin/terms?done=invalid",
+        "no French text"
+    );
+    let resp = publish("2026-09", "Autre pouvoir.", body_b_id).await;
+    assert_eq!(resp.status(), 404, "another body");
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let published = idp::domain::terms::list(&mut conn, body_a_id).unwrap();
+        assert_eq!(published.len(), 1);
+        assert_eq!(
+            published[0].texts.len(),
+            2,
+            "French and Dutch; the empty ones left out"
+        );
+        idp::domain::terms::accept(
+            &mut conn,
+            world.targets["pupil.a1"].id,
+            &published[0].id,
+            server.idp.now(),
+        )
+        .unwrap();
+        assert!(
+            idp::domain::terms::list(&mut conn, body_b_id)
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let (status, page) = get(&body_a, &server, "/admin/terms").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("2026-09") && page.contains("<td class=\"accepted\">1</td>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Scholengroep B"),
+        "only the body it administers"
+    );
+
+    let (school_a1, csrf) = sign_in(&server, "school.a1").await;
+    let (_, page) = get(&school_a1, &server, "/admin/terms").await;
+    assert!(page.contains("id=\"terms-none\""));
+    let resp = school_a1
+        .post(server.url(&format!("/admin/terms/{body_a_id}")))
+        .form(&[("csrf", csrf.as_str()), ("version", "x"), ("text_fr", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        404,
+        "a school's administrator publishes no terms"
+    );
+}
+both_backends!(terms_are_published_by_the_body);

@@ -8,6 +8,7 @@ pub mod help;
 pub mod requests;
 pub mod roles;
 pub mod scope;
+pub mod terms;
 pub mod trail;
 
 pub use roles::Role;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::roles::{self, Role};
 use crate::domain::DomainResult;
 use crate::domain::audit::{self, Origin};
-use crate::domain::schools::{self, School};
+use crate::domain::schools::{self, OrganisingBody, School};
 use crate::domain::types::{AccountKind, OrganisingBodyId, SchoolId, UserId};
 use crate::domain::users::{self, User};
 use crate::store::DbConn;
@@ -190,6 +190,15 @@ impl Staff {
             Err(crate::domain::DomainError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The organising bodies this person administers (every body for the platform's), by
+    /// name: whose terms of use they publish.
+    pub fn administered_bodies(&self, conn: &mut DbConn) -> DomainResult<Vec<OrganisingBody>> {
+        Ok(schools::list_bodies(conn)?
+            .into_iter()
+            .filter(|b| self.platform || self.roles.contains(&Role::BodyAdmin(b.id)))
+            .collect())
     }
 
     /// Whether this person may give or take `role` on the screens.

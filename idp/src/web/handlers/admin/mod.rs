@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod help;
 mod requests;
+mod terms;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -34,6 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/requests", web::get().to(requests::list))
         .route("/admin/requests/{id}", web::post().to(requests::decide))
+        .route("/admin/terms", web::get().to(terms::list))
+        .route("/admin/terms/{body}", web::post().to(terms::publish))
         .route("/admin/audit", web::get().to(audit::trail_page))
         .route("/admin/audit.csv", web::get().to(audit::trail_csv));
 }
