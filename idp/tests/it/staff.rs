@@ -729,3 +729,76 @@ async fn terms_are_published_by_the_body(backend: Backend) {
     );
 }
 both_backends!(terms_are_published_by_the_body);
+
+/// A school's administrator makes a colleague a teacher of the school on the screens, and
+/// takes the role back; a role at or above their own, or a made-up one, is a 404.
+async fn roles_are_given_on_the_screens_by_those_above(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let world = build(&server);
+    let (a1, body_a) = {
+        let mut conn = server.idp.conn().unwrap();
+        (
+            schools::find_school(&mut conn, "Atheneum A1").unwrap().id,
+            schools::find_body(&mut conn, "Scholengroep A").unwrap().id,
+        )
+    };
+    let colleague = world.targets["staff.a1"].id;
+    let path = format!("/admin/accounts/{colleague}");
+    let (admin, csrf) = sign_in(&server, "school.a1").await;
+    let (_, page) = get(&admin, &server, &path).await;
+    assert!(page.contains("id=\"roles-none\""));
+    let teacher = format!("teacher:{a1}");
+    assert!(
+        page.contains(&format!("value=\"{teacher}\"")),
+        "a teacher of A1 may be given"
+    );
+    assert!(
+        !page.contains(&format!("value=\"school_admin:{a1}\"")),
+        "not their own role"
+    );
+    let change = |role: String, action: &'static str| {
+        let (browser, csrf, url) = (
+            admin.clone(),
+            csrf.clone(),
+            server.url(&format!("{path}/roles")),
+        );
+        async move {
+            browser
+                .post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("role", role.as_str()),
+                    ("action", action),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = change(teacher.clone(), "grant").await;
+    assert!(location(&resp).ends_with("done=role-granted"));
+    let resp = change(teacher.clone(), "grant").await;
+    assert!(location(&resp).ends_with("done=role-unchanged"));
+    let (colleague_browser, _) = sign_in(&server, "staff.a1").await;
+    let (status, _) = get(&colleague_browser, &server, "/admin").await;
+    assert_eq!(status, 200, "the new teacher has the screens");
+    for refused in [
+        format!("school_admin:{a1}"),
+        format!("body_admin:{body_a}"),
+        "platform_admin".to_owned(),
+        "janitor:everything".to_owned(),
+    ] {
+        let resp = change(refused.clone(), "grant").await;
+        assert_eq!(resp.status(), 404, "{refused}");
+    }
+    let resp = change(teacher.clone(), "revoke").await;
+    assert!(location(&resp).ends_with("done=role-revoked"));
+    let (status, _) = get(&colleague_browser, &server, "/admin").await;
+    assert_eq!(status, 403, "no role any more");
+    let mut conn = server.idp.conn().unwrap();
+    let kinds = audit::kinds_for(&mut conn, colleague).unwrap();
+    assert!(
+        kinds.contains(&"role_granted".to_owned()) && kinds.contains(&"role_revoked".to_owned())
+    );
+}
+both_backends!(roles_are_given_on_the_screens_by_those_above);

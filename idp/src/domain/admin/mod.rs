@@ -4,6 +4,7 @@
 //! ever read or changed.
 
 pub mod accounts;
+pub mod grants;
 pub mod help;
 pub mod requests;
 pub mod roles;

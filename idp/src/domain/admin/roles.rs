@@ -60,6 +60,21 @@ impl Role {
         }
     }
 
+    /// The role as a form carries it: `teacher:SCHOOL_ID`, `platform_admin`.
+    pub fn key(self) -> String {
+        match self {
+            Self::PlatformAdmin => self.name().to_owned(),
+            _ => format!("{}:{}", self.name(), self.scope_id()),
+        }
+    }
+
+    /// A role from its `key`; none for anything else (a form is the user's input).
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (name, scope) = key.split_once(':').unwrap_or((key, ""));
+        let role = Self::from_row(name, scope).ok()?;
+        (role.key() == key).then_some(role)
+    }
+
     /// Reads a role as the command line names it: `platform-admin`, or `body-admin`,
     /// `school-admin`, `teacher` with the organising body or school (by id or name).
     pub fn parse(
@@ -220,5 +235,27 @@ mod tests {
         assert!(!school_admin.may_grant(Role::Teacher(other_school), body_of));
         assert!(!school_admin.may_grant(Role::SchoolAdmin(school), body_of));
         assert!(!Role::Teacher(school).may_grant(Role::Teacher(school), body_of));
+    }
+
+    #[test]
+    fn a_form_key_names_one_role_or_none() {
+        let school = SchoolId::new();
+        for role in [
+            Role::PlatformAdmin,
+            Role::Teacher(school),
+            Role::SchoolAdmin(school),
+        ] {
+            assert_eq!(Role::from_key(&role.key()), Some(role));
+        }
+        for bad in [
+            "",
+            "teacher",
+            "teacher:",
+            "teacher:nope",
+            "platform_admin:x",
+            "janitor",
+        ] {
+            assert_eq!(Role::from_key(bad), None, "{bad}");
+        }
     }
 }

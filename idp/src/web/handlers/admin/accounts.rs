@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{answer, as_staff};
 use crate::domain::admin::accounts::{self, Detail, Found, Search};
-use crate::domain::admin::{Access, Role, Staff, roles};
+use crate::domain::admin::{Access, Role, Staff, grants, roles};
 use crate::domain::schools::School;
 use crate::domain::types::query_value;
 use crate::domain::users::User;
@@ -142,26 +142,56 @@ pub async fn show(
 ) -> PageResult {
     let id = path.into_inner();
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        let detail = accounts::detail(conn, staff, &id, origin, idp.now())?;
-        Ok(detail.map(|d| (staff.user.clone(), d)))
+        let Some(detail) = accounts::detail(conn, staff, &id, origin, idp.now())? else {
+            return Ok(None);
+        };
+        let roles = match detail.access {
+            Access::Manage => Some(role_lists(conn, staff, &detail)?),
+            Access::Help => None,
+        };
+        Ok(Some((staff.user.clone(), detail, roles)))
     })
     .await?;
     let done = query
         .into_inner()
         .done
         .filter(|d| DONE.contains(&d.as_str()));
-    answer(&state, &req, outcome, |(staff, detail)| {
-        render_account(&state, &req, &staff, &detail, done.as_deref())
+    answer(&state, &req, outcome, |(staff, detail, roles)| {
+        render_account(&state, &req, &staff, &detail, roles, done.as_deref())
     })
 }
 
+/// The account's roles (each: key, words, whether this person may take it) and the roles
+/// this person may give.
+type RoleLists = (Vec<(String, String, bool)>, Vec<(String, String)>);
+
+fn role_lists(
+    conn: &mut crate::store::DbConn,
+    staff: &Staff,
+    detail: &Detail,
+) -> crate::domain::DomainResult<RoleLists> {
+    let mut held = Vec::new();
+    for role in roles::of(conn, detail.user.id)? {
+        let words = role_words(conn, role)?;
+        held.push((role.key(), words, staff.may_grant(conn, role)?));
+    }
+    let grantable = grants::grantable(conn, staff)?
+        .into_iter()
+        .map(|(role, scope)| (role.key(), format!("{}: {scope}", role.name())))
+        .collect();
+    Ok((held, grantable))
+}
+
 /// What an action on the account page reports when it is back there.
-const DONE: [&str; 5] = [
+const DONE: [&str; 8] = [
     "disabled",
     "enabled",
     "reset-mail",
     "reset-throttled",
     "no-address",
+    "role-granted",
+    "role-revoked",
+    "role-unchanged",
 ];
 
 fn person(user: &User, relation: &str) -> Value {
@@ -178,6 +208,7 @@ fn render_account(
     req: &HttpRequest,
     staff: &User,
     d: &Detail,
+    roles: Option<RoleLists>,
     done: Option<&str>,
 ) -> HttpResponse {
     let locale = user_locale(state, req, staff);
@@ -209,6 +240,12 @@ fn render_account(
         "children": d.children.iter().map(|(u, r)| person(u, r)).collect::<Vec<_>>(),
         "recovery": recovery,
         "manage": d.access == Access::Manage,
+        "roles": roles.as_ref().map(|(held, _)| held.iter().map(|(key, words, revocable)| {
+            json!({ "key": key, "words": words, "revocable": revocable })
+        }).collect::<Vec<_>>()),
+        "grantable": roles.as_ref().map(|(_, grantable)| grantable.iter().map(|(key, words)| {
+            json!({ "key": key, "words": words })
+        }).collect::<Vec<_>>()),
         "done": done.map(|d| format!("admin-done-{d}")),
     });
     form_page(state, req, "admin_account", locale, StatusCode::OK, data)
@@ -254,4 +291,44 @@ pub(super) fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
         "login-error-form-expired",
         None,
     )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    csrf: Option<String>,
+    role: String,
+    /// grant or revoke
+    action: String,
+}
+
+pub async fn change_role(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> PageResult {
+    let id = path.into_inner();
+    let form = form.into_inner();
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let give = form.action == "grant";
+    let role = Role::from_key(&form.role);
+    let target = id.clone();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        // A key that names no role is no role anyone may give: as out of scope.
+        let Some(role) = role else {
+            return Ok(None);
+        };
+        grants::change(conn, staff, &target, role, give, origin, idp.now())
+    })
+    .await?;
+    answer(&state, &req, outcome, |changed| {
+        let done = match (changed, give) {
+            (false, _) => "role-unchanged",
+            (true, true) => "role-granted",
+            (true, false) => "role-revoked",
+        };
+        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+    })
 }

@@ -26,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(accounts::set_disabled),
         )
         .route(
+            "/admin/accounts/{id}/roles",
+            web::post().to(accounts::change_role),
+        )
+        .route(
             "/admin/accounts/{id}/temporary-password",
             web::post().to(help::temporary_password),
         )
