@@ -344,3 +344,131 @@ async fn press_enter_on(page: &chromiumoxide::Page, selector: &str) {
         }
     }
 }
+
+/// A teacher in Chromium: logs in on the STS's own page, goes to Administration, finds a
+/// pupil, makes a temporary password, and gets the letter with its QR code drawn (the
+/// inline SVG passes the Content-Security-Policy) and the password the pupil then uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_prints_a_letter_for_a_pupil() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let world = crate::staff::build(&server);
+    let (mut browser, events, _profile) = chromium().await;
+    let page = browser.new_page(server.url("/login")).await.unwrap();
+    wait_for(&page, "name=\"identifier\"").await;
+    for (field, text) in [
+        ("#identifier", "teacher.a1"),
+        ("#password", "Zebre-Orange-91"),
+    ] {
+        page.find_element(field)
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap()
+            .type_str(text)
+            .await
+            .unwrap();
+    }
+    press_enter_on(&page, "#password").await;
+    wait_for(&page, "id=\"admin-link\"").await;
+    page.find_element("#admin-link")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&page, "id=\"q\"").await;
+    type_into(&page, "#q", "pupil").await;
+    press_enter_on(&page, "#q").await;
+    // The list before the search shows the pupil too: wait for the search's own page.
+    for _ in 0..100 {
+        let url = page.url().await.unwrap().unwrap_or_default();
+        if url.contains("q=pupil") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pupil = world.targets["pupil.a1"].id;
+    let list = wait_for(&page, &format!("/admin/accounts/{pupil}")).await;
+    assert!(
+        list.contains("value=\"pupil\""),
+        "the search's page, with what was typed"
+    );
+    assert!(
+        !list.contains("pupil.a2"),
+        "another school's pupil is not listed"
+    );
+    click_on(&page, &format!("a[href='/admin/accounts/{pupil}']")).await;
+    wait_for(&page, "id=\"temporary-password\"").await;
+    press_enter_on(&page, "#temporary-password").await;
+    let letter = wait_for(&page, "id=\"letter-password\"").await;
+    let width: f64 = page
+        .evaluate("document.querySelector('.qr svg').getBoundingClientRect().width")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert!(width > 100.0, "the QR code is drawn ({width} px)");
+    let start = letter
+        .find("id=\"letter-password\" class=\"code\">")
+        .unwrap();
+    let rest = &letter[start + "id=\"letter-password\" class=\"code\">".len()..];
+    let temporary = rest[..rest.find('<').unwrap()].to_owned();
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+
+    let url = authorize_url(&server, "openid", "&state=st&nonce=n");
+    let resp = login_response(
+        &crate::support::browser(),
+        &server,
+        &url,
+        "pupil.a1",
+        &temporary,
+    )
+    .await;
+    assert_eq!(
+        location(&resp),
+        "/wizard",
+        "the pupil chooses a new password first"
+    );
+}
+
+/// Clicks `selector`, finding it again if the page replaced it meanwhile (as
+/// `press_enter_on`).
+async fn click_on(page: &chromiumoxide::Page, selector: &str) {
+    for attempt in 0..10 {
+        let clicked = async {
+            page.find_element(selector).await?.click().await?;
+            Ok::<_, chromiumoxide::error::CdpError>(())
+        }
+        .await;
+        match clicked {
+            Ok(()) => return,
+            Err(e) if attempt == 9 => panic!("{selector}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Types `text` into the empty field `selector`, retrying on a replaced node; a retry
+/// clears what a failed attempt may have typed.
+async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
+    for attempt in 0..10 {
+        let typed = async {
+            let element = page.find_element(selector).await?;
+            element.click().await?;
+            element
+                .call_js_fn("function() { this.value = ''; }", false)
+                .await?;
+            element.type_str(text).await?;
+            Ok::<_, chromiumoxide::error::CdpError>(())
+        }
+        .await;
+        match typed {
+            Ok(()) => return,
+            Err(e) if attempt == 9 => panic!("{selector}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

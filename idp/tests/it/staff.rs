@@ -15,9 +15,9 @@ use crate::both_backends;
 use crate::support::*;
 
 /// The people of two organising bodies, and the staff who look after them.
-struct World {
+pub(crate) struct World {
     /// Accounts to look at, by identifier.
-    targets: BTreeMap<&'static str, User>,
+    pub(crate) targets: BTreeMap<&'static str, User>,
     school_b1: SchoolId,
 }
 
@@ -42,7 +42,7 @@ fn expected(viewer: &str) -> [&'static str; 5] {
     }
 }
 
-fn build(server: &TestServer) -> World {
+pub(crate) fn build(server: &TestServer) -> World {
     let mut conn = server.idp.conn().unwrap();
     let now = server.idp.now();
     let body_a = schools::create_body(&mut conn, "Scholengroep A", now).unwrap();
