@@ -8,31 +8,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use idp::domain::migration::{ReportedRow, Run};
-use idp::domain::spreadsheet::cell;
 
-/// The CSV report's columns, in the files and in `account-migration report`.
-pub const CSV_HEADER: [&str; 6] = [
-    "line",
-    "legacy_id",
-    "identifier",
-    "outcome",
-    "reason",
-    "detail",
-];
-
-/// A reported row as the CSV report's fields; what came from the legacy source is made
-/// safe to open in a spreadsheet (`idp::domain::spreadsheet`).
-pub fn csv_fields(row: &ReportedRow) -> [String; 6] {
-    let safe = |text: &str| cell(text).into_owned();
-    [
-        row.line.to_string(),
-        safe(row.legacy_id.as_deref().unwrap_or_default()),
-        safe(row.identifier.as_deref().unwrap_or_default()),
-        row.outcome.as_str().to_owned(),
-        row.reason.as_str().to_owned(),
-        safe(&row.detail),
-    ]
-}
+pub use idp::domain::migration::{CSV_HEADER, csv_fields};
 
 pub struct ReportFiles {
     json: BufWriter<File>,

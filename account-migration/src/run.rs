@@ -86,7 +86,7 @@ pub fn run(
         let batch = import::import_batch(conn, &ctx, readable, shadow.as_mut())?;
         reported.extend(batch.reported);
         run.counts.merge(&batch.counts);
-        keep(conn, &run, &reported, report.as_deref_mut())?;
+        keep(conn, &run, &directory, &reported, report.as_deref_mut())?;
         turns.after_batch(conn, writing.elapsed())?;
         progress.update(source.progress(), &run.counts);
         if run.counts.created >= next_statistics {
@@ -103,7 +103,7 @@ pub fn run(
     };
     let links = import::finish_links(conn, &ctx, shadow.as_mut())?;
     run.counts.merge(&links.counts);
-    keep(conn, &run, &links.reported, report)?;
+    keep(conn, &run, &directory, &links.reported, report)?;
     migration::finish_run(conn, &mut run, clock.now())?;
     progress.finish(&run.counts);
     Ok(run)
@@ -177,10 +177,11 @@ fn split_unreadable(rows: Vec<Row>) -> (Vec<(u64, LegacyRecord)>, Vec<ReportedRo
 fn keep(
     conn: &mut DbConn,
     run: &Run,
+    directory: &Directory,
     reported: &[ReportedRow],
     report: Option<&mut ReportFiles>,
 ) -> Result<(), RunError> {
-    migration::record_problems(conn, run, reported)?;
+    migration::record_problems(conn, run, directory, reported)?;
     migration::save_counts(conn, run)?;
     if let Some(files) = report {
         files.rows(reported)?;

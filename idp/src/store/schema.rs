@@ -344,6 +344,7 @@ diesel::table! {
         reason -> Text,
         detail -> Text,
         record -> Text,
+        organising_body_id -> Nullable<Text>,
     }
 }
 
@@ -390,3 +391,5 @@ diesel::allow_tables_to_appear_in_same_query!(schools, roles);
 diesel::allow_tables_to_appear_in_same_query!(organising_bodies, roles);
 diesel::allow_tables_to_appear_in_same_query!(change_requests, schools);
 diesel::allow_tables_to_appear_in_same_query!(change_requests, users);
+diesel::allow_tables_to_appear_in_same_query!(migrated_accounts, school_members);
+diesel::allow_tables_to_appear_in_same_query!(migrated_accounts, schools);

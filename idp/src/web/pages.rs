@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 21] = [
+const TEMPLATES: [(&str, &str); 23] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -64,6 +64,14 @@ const TEMPLATES: [(&str, &str); 21] = [
     (
         "admin_terms",
         include_str!("../../../templates/admin_terms.hbs"),
+    ),
+    (
+        "admin_migration",
+        include_str!("../../../templates/admin_migration.hbs"),
+    ),
+    (
+        "admin_migration_run",
+        include_str!("../../../templates/admin_migration_run.hbs"),
     ),
 ];
 

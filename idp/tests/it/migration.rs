@@ -22,7 +22,7 @@ use crate::support::*;
 
 const BODY: &str = "Scholengroep Brussel";
 
-fn temp_dir() -> TempDir {
+pub(crate) fn temp_dir() -> TempDir {
     let dir = std::env::temp_dir().join(format!("migration-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     TempDir(dir)

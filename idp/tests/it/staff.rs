@@ -802,3 +802,90 @@ async fn roles_are_given_on_the_screens_by_those_above(backend: Backend) {
     );
 }
 both_backends!(roles_are_given_on_the_screens_by_those_above);
+
+/// The migration screens show a body's administrator the runs that concern the body and
+/// only the body's reported rows (reasons in words, searchable, as CSV); another body's
+/// rows and rows naming no known body stay with the platform; a school's staff has none.
+async fn the_migration_screens_keep_to_the_body(backend: Backend) {
+    use account_migration::run::{Options, run_quietly};
+    use account_migration::source::csv::{CsvSource, Encoding};
+    use account_migration::source::mapping::Mapping;
+    use idp::domain::migration::SourceName;
+
+    let server = TestServer::start(backend).await;
+    build(&server);
+    let dir = crate::migration::temp_dir();
+    let path = dir.0.join("legacy.csv");
+    std::fs::write(
+        &path,
+        "legacy_id,identifier,email,kind,organising_body,schools\n\
+         1,lena.moved,lena@example.be,pupil,Scholengroep A,Atheneum A1\n\
+         2,tom.bad-mail,not-an-address,pupil,Scholengroep A,Atheneum A1\n\
+         3,eva.other,eva@example.be,pupil,Scholengroep B,Nowhere School\n\
+         4,kim.lost,kim@example.be,pupil,Scholengroep Z,Somewhere\n",
+    )
+    .unwrap();
+    let run = {
+        let mut conn = server.idp.conn().unwrap();
+        let mut source = CsvSource::open(&path, None, Encoding::Auto, &Mapping::default()).unwrap();
+        let options = Options::new(SourceName::parse("oldplatform").unwrap());
+        run_quietly(&mut conn, &server.clock, &mut source, &options).unwrap()
+    };
+    assert_eq!(run.counts.created, 1);
+    assert_eq!(run.counts.skipped, 3);
+
+    let (body_a, _) = sign_in(&server, "body.a").await;
+    let (status, page) = get(&body_a, &server, "/admin/migration").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("/admin/migration/{}", run.id)),
+        "{page}"
+    );
+    let (status, page) = get(&body_a, &server, &format!("/admin/migration/{}", run.id)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("tom.bad-mail"), "the body's own skipped row");
+    assert!(
+        page.contains("the e-mail address is not valid"),
+        "the reason in words"
+    );
+    assert!(
+        !page.contains("eva.other") && !page.contains("kim.lost"),
+        "{page}"
+    );
+    let (_, page) = get(
+        &body_a,
+        &server,
+        &format!("/admin/migration/{}?q=nobody", run.id),
+    )
+    .await;
+    assert!(page.contains("id=\"rows-none\""));
+    let resp = body_a
+        .get(server.url(&format!("/admin/migration/{}/rows.csv", run.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let csv = resp.text().await.unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some("line,legacy_id,identifier,outcome,reason,detail")
+    );
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("tom.bad-mail,skipped,invalid_email"), "{csv}");
+
+    let (school_a1, _) = sign_in(&server, "school.a1").await;
+    let (_, page) = get(&school_a1, &server, "/admin/migration").await;
+    assert!(
+        page.contains("id=\"runs-none\""),
+        "a school's staff has no migration screen"
+    );
+    let (status, _) = get(&school_a1, &server, &format!("/admin/migration/{}", run.id)).await;
+    assert_eq!(status, 404);
+
+    let (platform, _) = sign_in(&server, "platform").await;
+    let (_, page) = get(&platform, &server, &format!("/admin/migration/{}", run.id)).await;
+    for row in ["tom.bad-mail", "eva.other", "kim.lost"] {
+        assert!(page.contains(row), "the platform sees {row}");
+    }
+}
+both_backends!(the_migration_screens_keep_to_the_body);

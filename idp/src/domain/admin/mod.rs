@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod grants;
 pub mod help;
+pub mod migration;
 pub mod requests;
 pub mod roles;
 pub mod scope;

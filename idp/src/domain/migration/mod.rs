@@ -257,7 +257,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
             Self::Finished => "finished",
@@ -364,7 +364,12 @@ pub fn finish_run(conn: &mut DbConn, run: &mut Run, now: DateTime<Utc>) -> Domai
 }
 
 /// Keeps the rows a run reports (skipped, conflicting, incomplete).
-pub fn record_problems(conn: &mut DbConn, run: &Run, rows: &[ReportedRow]) -> DomainResult<()> {
+pub fn record_problems(
+    conn: &mut DbConn,
+    run: &Run,
+    directory: &Directory,
+    rows: &[ReportedRow],
+) -> DomainResult<()> {
     if rows.is_empty() || run.dry_run {
         return Ok(());
     }
@@ -380,6 +385,8 @@ pub fn record_problems(conn: &mut DbConn, run: &Run, rows: &[ReportedRow]) -> Do
                 migration_problems::reason.eq(row.reason.as_str()),
                 migration_problems::detail.eq(&row.detail),
                 migration_problems::record.eq(json(&row.record)?),
+                migration_problems::organising_body_id
+                    .eq(directory.body_of(&row.record).map(|b| b.to_string())),
             ))
         })
         .collect::<DomainResult<Vec<_>>>()?;
@@ -450,8 +457,46 @@ pub fn runs(conn: &mut DbConn) -> DomainResult<Vec<Run>> {
     rows.into_iter().map(run_of).collect()
 }
 
+/// The CSV report's columns: `account-migration`'s files and `report` command, and the
+/// organising bodies' screens.
+pub const CSV_HEADER: [&str; 6] = [
+    "line",
+    "legacy_id",
+    "identifier",
+    "outcome",
+    "reason",
+    "detail",
+];
+
+/// A reported row as the CSV report's fields; what came from the legacy source is made
+/// safe to open in a spreadsheet (`domain::spreadsheet`).
+pub fn csv_fields(row: &ReportedRow) -> [String; 6] {
+    let safe = |text: &str| crate::domain::spreadsheet::cell(text).into_owned();
+    [
+        row.line.to_string(),
+        safe(row.legacy_id.as_deref().unwrap_or_default()),
+        safe(row.identifier.as_deref().unwrap_or_default()),
+        row.outcome.as_str().to_owned(),
+        row.reason.as_str().to_owned(),
+        safe(&row.detail),
+    ]
+}
+
 /// The rows a run reported, in the order of the source.
 pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow>> {
+    problems_of(conn, run_id, None, "")
+}
+
+/// The rows a run reported about these organising bodies (none: all), whose identifier,
+/// legacy id or detail contains `text` in any case (compared here, alike on both
+/// backends), in the order of the source.
+pub fn problems_of(
+    conn: &mut DbConn,
+    run_id: &str,
+    bodies: Option<&[String]>,
+    text: &str,
+) -> DomainResult<Vec<ReportedRow>> {
+    let text = crate::domain::types::normalize(text);
     type Row = (
         i32,
         Option<String>,
@@ -461,8 +506,13 @@ pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow
         String,
         String,
     );
-    let rows: Vec<Row> = migration_problems::table
+    let mut query = migration_problems::table
         .filter(migration_problems::run_id.eq(run_id))
+        .into_boxed();
+    if let Some(bodies) = bodies {
+        query = query.filter(migration_problems::organising_body_id.eq_any(bodies.to_vec()));
+    }
+    let rows: Vec<Row> = query
         .order(migration_problems::line)
         .select((
             migration_problems::line,
@@ -491,7 +541,23 @@ pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow
                 })
             },
         )
+        .filter(|row: &DomainResult<ReportedRow>| match row {
+            Ok(row) => text.is_empty() || matches(row, &text),
+            Err(_) => true,
+        })
         .collect()
+}
+
+/// Whether a reported row's identifier, legacy id or detail contains `text` (normalized).
+fn matches(row: &ReportedRow, text: &str) -> bool {
+    [
+        row.identifier.as_deref(),
+        row.legacy_id.as_deref(),
+        Some(row.detail.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|field| crate::domain::types::normalize(field).contains(text))
 }
 
 /// Where a migrated account came from: what the "your account has moved" step tells.

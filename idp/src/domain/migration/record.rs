@@ -134,6 +134,12 @@ impl Directory {
         })
     }
 
+    /// The organising body a record belongs to, as far as the STS knows it: the one it
+    /// names, else the run's default (a reported row is shown to that body's staff).
+    pub fn body_of(&self, record: &LegacyRecord) -> Option<OrganisingBodyId> {
+        self.body(present(&record.organising_body)).ok().flatten()
+    }
+
     fn body(&self, name: Option<&str>) -> Result<Option<OrganisingBodyId>, Problem> {
         match name {
             None => Ok(self.default_body),

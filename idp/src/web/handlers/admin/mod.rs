@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod help;
+mod migration;
 mod requests;
 mod terms;
 
@@ -36,6 +37,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/accounts/{id}/reset-mail",
             web::post().to(help::reset_mail),
+        )
+        .route("/admin/migration", web::get().to(migration::runs))
+        .route("/admin/migration/{run}", web::get().to(migration::run_rows))
+        .route(
+            "/admin/migration/{run}/rows.csv",
+            web::get().to(migration::run_rows_csv),
         )
         .route("/admin/requests", web::get().to(requests::list))
         .route("/admin/requests/{id}", web::post().to(requests::decide))
