@@ -7,7 +7,7 @@ use handlebars::Handlebars;
 
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
-const TEMPLATES: [(&str, &str); 23] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("layout", include_str!("../../../templates/layout.hbs")),
     ("login", include_str!("../../../templates/login.hbs")),
     ("error", include_str!("../../../templates/error.hbs")),
@@ -72,6 +72,10 @@ const TEMPLATES: [(&str, &str); 23] = [
     (
         "admin_migration_run",
         include_str!("../../../templates/admin_migration_run.hbs"),
+    ),
+    (
+        "admin_migration_row",
+        include_str!("../../../templates/admin_migration_row.hbs"),
     ),
 ];
 

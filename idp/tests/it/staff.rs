@@ -873,7 +873,7 @@ async fn the_migration_screens_keep_to_the_body(backend: Backend) {
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.contains("tom.bad-mail,skipped,invalid_email"), "{csv}");
 
-    let (school_a1, _) = sign_in(&server, "school.a1").await;
+    let (school_a1, school_csrf) = sign_in(&server, "school.a1").await;
     let (_, page) = get(&school_a1, &server, "/admin/migration").await;
     assert!(
         page.contains("id=\"runs-none\""),
@@ -887,5 +887,67 @@ async fn the_migration_screens_keep_to_the_body(backend: Backend) {
     for row in ["tom.bad-mail", "eva.other", "kim.lost"] {
         assert!(page.contains(row), "the platform sees {row}");
     }
+
+    // The body's administrator corrects the address and migrates the row.
+    let (_, page) = get(&body_a, &server, &format!("/admin/migration/{}", run.id)).await;
+    let marker = format!("/admin/migration/{}/rows/", run.id);
+    let at = page.find(&marker).unwrap() + marker.len();
+    let line = &page[at..at + page[at..].find('"').unwrap()];
+    let row_path = format!("/admin/migration/{}/rows/{line}", run.id);
+    let (status, form) = get(&body_a, &server, &row_path).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        input_value(&form, "email"),
+        "not-an-address",
+        "the row as read"
+    );
+    let csrf = input_value(&form, "csrf");
+    let fields = |email: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("identifier", "tom.bad-mail".to_owned()),
+            ("email", email.to_owned()),
+            ("given_name", "Tom".to_owned()),
+            ("family_name", String::new()),
+            ("kind", "pupil".to_owned()),
+            ("schools", "Atheneum A1".to_owned()),
+        ]
+    };
+    let resp = body_a
+        .post(server.url(&row_path))
+        .form(&fields("still-not-an-address"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("id=\"row-refused\""));
+    let resp = school_a1
+        .post(server.url(&row_path))
+        .form(&[("csrf", school_csrf.as_str()), ("email", "tom@example.be")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "not the school's to fix");
+    let resp = body_a
+        .post(server.url(&row_path))
+        .form(&fields("tom@example.be"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&resp),
+        format!("/admin/migration/{}?done=fixed", run.id)
+    );
+    let (_, page) = get(
+        &body_a,
+        &server,
+        &format!("/admin/migration/{}?done=fixed", run.id),
+    )
+    .await;
+    assert!(page.contains("id=\"admin-done\"") && !page.contains("tom.bad-mail"));
+    let tom = users::find_by_username(&mut server.idp.conn().unwrap(), "tom.bad-mail")
+        .unwrap()
+        .expect("migrated");
+    assert_eq!(tom.given_name.as_deref(), Some("Tom"));
 }
 both_backends!(the_migration_screens_keep_to_the_body);

@@ -44,6 +44,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/migration/{run}/rows.csv",
             web::get().to(migration::run_rows_csv),
         )
+        .route(
+            "/admin/migration/{run}/rows/{line}",
+            web::get().to(migration::row),
+        )
+        .route(
+            "/admin/migration/{run}/rows/{line}",
+            web::post().to(migration::fix_row),
+        )
         .route("/admin/requests", web::get().to(requests::list))
         .route("/admin/requests/{id}", web::post().to(requests::decide))
         .route("/admin/terms", web::get().to(terms::list))
