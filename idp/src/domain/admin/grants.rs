@@ -11,8 +11,8 @@ use crate::domain::audit::{self, Origin};
 use crate::domain::schools;
 use crate::store::DbConn;
 
-/// The roles `staff` may give, with what each covers in words.
-pub fn grantable(conn: &mut DbConn, staff: &Staff) -> DomainResult<Vec<(Role, String)>> {
+/// The roles `staff` may give.
+pub fn grantable(conn: &mut DbConn, staff: &Staff) -> DomainResult<Vec<Role>> {
     let mut candidates = Vec::new();
     if staff.is_platform_admin() {
         candidates.push(Role::PlatformAdmin);
@@ -27,7 +27,7 @@ pub fn grantable(conn: &mut DbConn, staff: &Staff) -> DomainResult<Vec<(Role, St
     let mut out = Vec::new();
     for role in candidates {
         if staff.may_grant(conn, role)? {
-            out.push((role, roles::scope_name(conn, role)?));
+            out.push(role);
         }
     }
     Ok(out)

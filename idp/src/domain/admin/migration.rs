@@ -83,7 +83,7 @@ pub fn run_rows(
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<(Run, Vec<ReportedRow>)>> {
-    let Some(run) = migration::runs(conn)?.into_iter().find(|r| r.id == run_id) else {
+    let Some(run) = migration::run(conn, run_id)? else {
         return Ok(None);
     };
     let bodies = bodies(conn, staff)?;
@@ -163,8 +163,8 @@ pub enum Fixed {
 }
 
 /// Corrects the reported row `line` of the run `run_id` and migrates it again, in a run of
-/// its own (the same source, the same legacy id, so later runs know it). None when the row
-/// is not one of `staff`'s bodies.
+/// its own (the same source, the same legacy id, so later runs know it); with the run and
+/// the row as reported. None when the row is not one of `staff`'s bodies.
 pub fn fix_row(
     conn: &mut DbConn,
     staff: &Staff,
@@ -173,7 +173,7 @@ pub fn fix_row(
     correction: &Correction,
     origin: Origin<'_>,
     now: DateTime<Utc>,
-) -> DomainResult<Option<Fixed>> {
+) -> DomainResult<Option<(Run, ReportedRow, Fixed)>> {
     let Some((run, row)) = reported_row(conn, staff, run_id, line, origin, now)? else {
         return Ok(None);
     };
@@ -185,7 +185,7 @@ pub fn fix_row(
         .optional()?
         .flatten();
     let directory = Directory::load(conn, body.as_deref())?;
-    let mut record = row.record;
+    let mut record = row.record.clone();
     correction.apply(&mut record);
     let input = format!(
         "line {line} of run {run_id}, corrected by {}",
@@ -209,8 +209,8 @@ pub fn fix_row(
         .into_iter()
         .find(|r| matches!(r.outcome, Outcome::Skipped | Outcome::Conflict));
     if let Some(refused) = refused {
-        return Ok(Some(Fixed::Refused(Box::new(refused))));
+        return Ok(Some((run, row, Fixed::Refused(Box::new(refused)))));
     }
     diesel::delete(migration_problems::table.find((run_id, line_key))).execute(conn)?;
-    Ok(Some(Fixed::Migrated))
+    Ok(Some((run, row, Fixed::Migrated)))
 }

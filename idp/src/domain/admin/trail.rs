@@ -56,7 +56,9 @@ type Condition = Box<
     dyn BoxableExpression<audit_events::table, MultiBackend, SqlType = diesel::sql_types::Bool>,
 >;
 
-/// The event is about an account of one of `schools`, or a co-account of one.
+/// The event is about an account of one of `schools`, or a co-account of one: the scope
+/// of `accounts::in_schools`, correlated with the event's account (diesel cannot carry a
+/// boxed condition on `users` into a subquery correlated with `audit_events`).
 fn about_members(schools: Vec<String>) -> Condition {
     let member = exists(
         school_members::table

@@ -449,6 +449,16 @@ const RUN_COLUMNS: (
 );
 
 /// Every run, newest first.
+/// The run `id`, if there is one.
+pub fn run(conn: &mut DbConn, id: &str) -> DomainResult<Option<Run>> {
+    let row: Option<RunRow> = migration_runs::table
+        .find(id)
+        .select(RUN_COLUMNS)
+        .first(conn)
+        .optional()?;
+    row.map(run_of).transpose()
+}
+
 pub fn runs(conn: &mut DbConn) -> DomainResult<Vec<Run>> {
     let rows: Vec<RunRow> = migration_runs::table
         .order(migration_runs::started_at.desc())

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{answer, as_staff};
+use super::{answer, as_staff, form_expired};
 use crate::domain::admin::accounts::{self, Detail, Found, Search};
 use crate::domain::admin::{Access, Role, Staff, grants, roles};
 use crate::domain::schools::School;
@@ -13,7 +13,7 @@ use crate::domain::types::query_value;
 use crate::domain::users::User;
 use crate::web::csrf;
 use crate::web::handlers::forms::{form_page, user_locale};
-use crate::web::handlers::{PageResult, State, error_page, see_other};
+use crate::web::handlers::{PageResult, State, see_other};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -175,10 +175,10 @@ fn role_lists(
         let words = role_words(conn, role)?;
         held.push((role.key(), words, staff.may_grant(conn, role)?));
     }
-    let grantable = grants::grantable(conn, staff)?
-        .into_iter()
-        .map(|(role, scope)| (role.key(), format!("{}: {scope}", role.name())))
-        .collect();
+    let mut grantable = Vec::new();
+    for role in grants::grantable(conn, staff)? {
+        grantable.push((role.key(), role_words(conn, role)?));
+    }
     Ok((held, grantable))
 }
 
@@ -279,18 +279,6 @@ pub async fn set_disabled(
     answer(&state, &req, outcome, |()| {
         see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
     })
-}
-
-/// A form sent without its CSRF token, or with a stale one.
-pub(super) fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
-    let locale = state.locale(req, None);
-    error_page(
-        state,
-        locale,
-        StatusCode::BAD_REQUEST,
-        "login-error-form-expired",
-        None,
-    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,8 +9,7 @@ use qrcode::render::svg;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::accounts::form_expired;
-use super::{answer, as_staff};
+use super::{answer, as_staff, form_expired};
 use crate::domain::admin::help::{self, Issued};
 use crate::domain::recovery::StaffReset;
 use crate::domain::types::query_value;

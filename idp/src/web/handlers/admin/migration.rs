@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::accounts::form_expired;
-use super::{answer, as_staff};
+use super::{answer, as_staff, csv_download, form_expired};
 use crate::domain::admin::migration::{self, Correction, Fixed};
 use crate::domain::migration::{CSV_HEADER, ReportedRow, Run, csv_fields};
 use crate::domain::types::query_value;
@@ -106,33 +105,9 @@ pub async fn run_rows_csv(
     })
     .await?;
     answer(&state, &req, outcome, |(run, rows)| {
-        match csv_bytes(&rows) {
-            Ok(bytes) => HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header(("Cache-Control", "no-store"))
-                .insert_header((
-                    "Content-Disposition",
-                    format!("attachment; filename=\"migration-{}.csv\"", run.id),
-                ))
-                .insert_header(("X-Content-Type-Options", "nosniff"))
-                .body(bytes),
-            Err(e) => {
-                tracing::error!(error = %e, "migration rows export");
-                HttpResponse::InternalServerError().finish()
-            }
-        }
+        let filename = format!("migration-{}.csv", run.id);
+        csv_download(&filename, CSV_HEADER, rows.iter().map(csv_fields))
     })
-}
-
-/// The rows in the CSV report's format (as `account-migration`'s files).
-fn csv_bytes(rows: &[ReportedRow]) -> Result<Vec<u8>, csv::Error> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(CSV_HEADER)?;
-    for row in rows {
-        out.write_record(csv_fields(row))?;
-    }
-    out.into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
 }
 
 /// The form to correct one reported row, filled with `correction`; `refused`: why the
@@ -222,13 +197,8 @@ pub async fn fix_row(
     let (run_id, line) = path.into_inner();
     let (target, asked) = (run_id.clone(), correction.clone());
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        let now = idp.now();
-        let Some((run, row)) = migration::reported_row(conn, staff, &target, line, origin, now)?
-        else {
-            return Ok(None);
-        };
-        let fixed = migration::fix_row(conn, staff, &target, line, &asked, origin, now)?;
-        Ok(fixed.map(|f| (staff.user.clone(), run, row, f)))
+        let fixed = migration::fix_row(conn, staff, &target, line, &asked, origin, idp.now())?;
+        Ok(fixed.map(|(run, row, f)| (staff.user.clone(), run, row, f)))
     })
     .await?;
     answer(

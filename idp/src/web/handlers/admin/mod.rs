@@ -130,3 +130,48 @@ fn answer<T>(
         Err(why) => refused(state, req, why),
     })
 }
+
+/// A form sent without its CSRF token, or with a stale one.
+fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
+    let locale = state.locale(req, None);
+    error_page(
+        state,
+        locale,
+        StatusCode::BAD_REQUEST,
+        "login-error-form-expired",
+        None,
+    )
+}
+
+/// A CSV file to download: `header`, then `rows` (their cells made safe by the caller),
+/// never cached, never sniffed into something else.
+fn csv_download<const N: usize>(
+    filename: &str,
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> HttpResponse {
+    let written = (|| -> Result<Vec<u8>, csv::Error> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record(header)?;
+        for row in rows {
+            out.write_record(row)?;
+        }
+        out.into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    })();
+    match written {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"{filename}\""),
+            ))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, filename, "CSV export");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

@@ -5,8 +5,7 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::accounts::form_expired;
-use super::{answer, as_staff};
+use super::{answer, as_staff, form_expired};
 use crate::domain::admin::requests::{self, Decision};
 use crate::web::csrf;
 use crate::web::handlers::forms::{form_page, user_locale};

@@ -7,8 +7,7 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::accounts::form_expired;
-use super::{answer, as_staff};
+use super::{answer, as_staff, form_expired};
 use crate::domain::DomainError;
 use crate::domain::admin::terms;
 use crate::i18n::Locale;
