@@ -87,15 +87,17 @@ pub struct RunArgs {
 pub struct InviteArgs {
     #[arg(long)]
     pub source: String,
-    /// Mails per hour to one recipient domain (all of @school.example, all of @gmail.com).
-    #[arg(long, default_value_t = 300)]
-    pub per_domain_per_hour: u32,
+    /// Mails per hour to one recipient domain (all of @school.example, all of @gmail.com);
+    /// default: the STS's `invitations.per_domain_per_hour`.
+    #[arg(long)]
+    pub per_domain_per_hour: Option<u32>,
     /// Also invite accounts whose legacy password still works.
     #[arg(long)]
     pub everyone: bool,
-    /// Days each invitation's link and code work after it leaves.
-    #[arg(long, default_value_t = 14)]
-    pub valid_days: u32,
+    /// Days each invitation's link and code work after it leaves; default: the STS's
+    /// `invitations.valid_days`.
+    #[arg(long)]
+    pub valid_days: Option<u32>,
 }
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -233,14 +235,18 @@ fn invite(settings: Settings, args: InviteArgs) -> CliResult {
     let source = SourceName::parse(&args.source)?;
     // The STS's own domain (mail templates, links on its issuer); it sends nothing itself:
     // the STS's outbox worker does, at each mail's time.
+    let defaults = settings.invitations.clone();
     let idp = idp::app::start(settings, std::sync::Arc::new(SystemClock))?;
     let mut conn = idp.conn()?;
     let pace = migration::invite::Pace {
-        per_domain_per_hour: args.per_domain_per_hour,
+        per_domain_per_hour: args
+            .per_domain_per_hour
+            .unwrap_or(defaults.per_domain_per_hour),
         everyone: args.everyone,
-        valid_days: args.valid_days,
+        valid_days: args.valid_days.unwrap_or(defaults.valid_days),
     };
-    let done = migration::invite::invite(&idp, &mut conn, &source, pace)?;
+    let everyone = migration::invite::Invitees::all(&source);
+    let done = migration::invite::invite(&idp, &mut conn, everyone, pace)?;
     println!("{} invitation(s) queued", done.invited);
     for (domain, (n, last)) in &done.domains {
         println!(

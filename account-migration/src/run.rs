@@ -81,6 +81,7 @@ pub fn run(
             run: &run,
             directory: &directory,
             now: clock.now(),
+            overwrite: false,
         };
         let writing = Instant::now();
         let batch = import::import_batch(conn, &ctx, readable, shadow.as_mut())?;
@@ -100,8 +101,9 @@ pub fn run(
         run: &run,
         directory: &directory,
         now: clock.now(),
+        overwrite: false,
     };
-    let links = import::finish_links(conn, &ctx, shadow.as_mut())?;
+    let links = import::finish_links(conn, &ctx, shadow.as_mut(), None)?;
     run.counts.merge(&links.counts);
     keep(conn, &run, &directory, &links.reported, report)?;
     migration::finish_run(conn, &mut run, clock.now())?;

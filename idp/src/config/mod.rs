@@ -12,8 +12,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, PasswordPolicy,
-    RecoverySettings, TrustedProxies,
+    CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, InvitationSettings,
+    PasswordPolicy, RecoverySettings, TrustedProxies,
 };
 
 use crate::crypto::SigningAlg;
@@ -87,6 +87,8 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     /// Forgotten passwords and identifiers, temporary passwords.
     pub recovery: RecoverySettings,
+    /// Invitations of migrated accounts: their pace and how long they work.
+    pub invitations: InvitationSettings,
     /// Days after its migration that an account's old identifier (the legacy platform's)
     /// still logs in, each time with a notice naming the new one; 0: never.
     pub old_identifier_days: u32,
@@ -141,6 +143,7 @@ impl Default for Settings {
             login_failure_floor_millis: 300,
             password_policy: Default::default(),
             recovery: Default::default(),
+            invitations: Default::default(),
             old_identifier_days: 180,
             default_locale: "fr".into(),
             max_body_bytes: 64 * 1024,
@@ -315,6 +318,9 @@ impl Settings {
         self.password_policy
             .validate()
             .map_err(|e| key_error("password_policy", e))?;
+        self.invitations
+            .validate()
+            .map_err(|(key, e)| key_error(format!("invitations.{key}"), e))?;
         self.recovery
             .validate()
             .map_err(|(key, e)| key_error(format!("recovery.{key}"), e))?;

@@ -161,6 +161,40 @@ impl RecoverySettings {
     }
 }
 
+/// Invitations of migrated accounts ("your account moved, choose your password"): the
+/// pace of `account-migration invite` and of the organising bodies' screens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvitationSettings {
+    /// Mails per hour to one recipient domain (all of `@school.example`): a school's mail
+    /// provider files thousands of identical mails in a minute as spam.
+    pub per_domain_per_hour: u32,
+    /// Days each invitation's link and code work after it leaves.
+    pub valid_days: u32,
+}
+
+impl Default for InvitationSettings {
+    fn default() -> Self {
+        Self {
+            per_domain_per_hour: 300,
+            valid_days: 14,
+        }
+    }
+}
+
+impl InvitationSettings {
+    /// A bad value, as (key, message).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=100_000).contains(&self.per_domain_per_hour) {
+            return Err(("per_domain_per_hour", "must be between 1 and 100000".into()));
+        }
+        if !(1..=90).contains(&self.valid_days) {
+            return Err(("valid_days", "must be between 1 and 90".into()));
+        }
+        Ok(())
+    }
+}
+
 /// DKIM signing (RFC 6376) of outgoing mail, so receivers can check it comes from the
 /// school's domain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

@@ -54,6 +54,12 @@ pub enum Kind {
     /// detail: by whom).
     ChangeRequestAccepted,
     ChangeRequestRefused,
+    /// A migration's reported row declared to be this existing account on the screens
+    /// (detail: the source and legacy id, by whom).
+    LegacyRowAttached,
+    /// A migrated account's invitation sent again on the screens (detail: the address,
+    /// by whom).
+    InvitationSent,
 }
 
 impl Kind {
@@ -83,11 +89,13 @@ impl Kind {
             Self::RoleRevoked => "role_revoked",
             Self::ChangeRequestAccepted => "change_request_accepted",
             Self::ChangeRequestRefused => "change_request_refused",
+            Self::LegacyRowAttached => "legacy_row_attached",
+            Self::InvitationSent => "invitation_sent",
         }
     }
 
     /// Every kind, in the order the audit screen offers them.
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 26] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -112,6 +120,8 @@ impl Kind {
         Self::RoleRevoked,
         Self::ChangeRequestAccepted,
         Self::ChangeRequestRefused,
+        Self::LegacyRowAttached,
+        Self::InvitationSent,
     ];
 
     /// The kind stored as `text`.
@@ -120,8 +130,9 @@ impl Kind {
     }
 
     /// What the help desk is asked about all day: mails, links, codes, new passwords.
-    pub const RECOVERY: [Kind; 9] = [
+    pub const RECOVERY: [Kind; 10] = [
         Self::ResetRequested,
+        Self::InvitationSent,
         Self::ResetRequestThrottled,
         Self::MailQueued,
         Self::MailSent,

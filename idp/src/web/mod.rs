@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod handlers;
+pub mod landing;
 pub mod pages;
 
 use std::net::TcpListener;

@@ -272,7 +272,13 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
         everyone: false,
         valid_days: 14,
     };
-    idp::domain::migration::invite::invite(idp, &mut conn, &old, pace).unwrap();
+    idp::domain::migration::invite::invite(
+        idp,
+        &mut conn,
+        idp::domain::migration::invite::Invitees::all(&old),
+        pace,
+    )
+    .unwrap();
     expected.insert("jonas.maes@example.be", (MailKind::Invitation, Locale::Nl));
 
     let test = idp

@@ -9,6 +9,7 @@ mod flow;
 mod login;
 mod mail;
 mod migration;
+mod migration_screens;
 mod negative;
 mod onboarding;
 mod people;

@@ -785,7 +785,13 @@ async fn invitations_leave_at_the_configured_pace(backend: Backend) {
     let source = SourceName::parse("old").unwrap();
     let mut conn = server.idp.conn().unwrap();
     let now = server.idp.now();
-    let done = migration::invite::invite(&server.idp, &mut conn, &source, pace).unwrap();
+    let done = migration::invite::invite(
+        &server.idp,
+        &mut conn,
+        migration::invite::Invitees::all(&source),
+        pace,
+    )
+    .unwrap();
     assert_eq!(done.invited, 6);
     let (school, last_school) = done.domains["school.example"];
     let (gmail, last_gmail) = done.domains["gmail.example"];
@@ -815,7 +821,13 @@ async fn invitations_leave_at_the_configured_pace(backend: Backend) {
     );
 
     // A second run finds no one left to invite.
-    let again = migration::invite::invite(&server.idp, &mut conn, &source, pace).unwrap();
+    let again = migration::invite::invite(
+        &server.idp,
+        &mut conn,
+        migration::invite::Invitees::all(&source),
+        pace,
+    )
+    .unwrap();
     assert_eq!(again.invited, 0);
 
     // The link works after the mail left, for 14 days.

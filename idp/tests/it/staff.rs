@@ -107,7 +107,7 @@ pub(crate) fn build(server: &TestServer) -> World {
 
 /// Logs in on the STS's own login page (no application): the browser has the SSO session,
 /// and the form token of its CSRF cookie (good for every form of this browser).
-async fn sign_in(server: &TestServer, identifier: &str) -> (reqwest::Client, String) {
+pub(crate) async fn sign_in(server: &TestServer, identifier: &str) -> (reqwest::Client, String) {
     let browser = browser();
     let page = browser
         .get(server.url("/login"))
@@ -128,7 +128,11 @@ async fn sign_in(server: &TestServer, identifier: &str) -> (reqwest::Client, Str
     (browser, csrf)
 }
 
-async fn get(browser: &reqwest::Client, server: &TestServer, path: &str) -> (u16, String) {
+pub(crate) async fn get(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    path: &str,
+) -> (u16, String) {
     let resp = browser.get(server.url(path)).send().await.unwrap();
     let status = resp.status().as_u16();
     assert_eq!(
@@ -302,7 +306,11 @@ async fn each_role_sees_exactly_its_scope(backend: Backend) {
     assert_eq!(status, 404);
     let stranger = browser();
     let resp = stranger.get(server.url("/admin")).send().await.unwrap();
-    assert_eq!(location(&resp), "/login", "not signed in: the login page");
+    assert_eq!(
+        location(&resp),
+        "/login?next=%2Fadmin",
+        "not signed in: the login page, then back"
+    );
     let pupil = world.targets["pupil.a1"].id;
     let no_token = post(
         &body_a,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::scope::{Access, Staff};
 use crate::domain::audit::{self, Origin, Recorded};
 use crate::domain::clock::from_db;
+use crate::domain::migration::invite::{self, Invitation};
 use crate::domain::schools::{self, School};
 use crate::domain::types::{AccountKind, SchoolId, normalize};
 use crate::domain::users::{self as accounts, User};
@@ -186,6 +187,8 @@ pub struct Detail {
     pub last_login: Option<DateTime<Utc>>,
     /// Mails, links, codes and new passwords, newest first.
     pub recovery: Vec<Recorded>,
+    /// Where its invitation stands, when it was migrated.
+    pub invitation: Option<Invitation>,
 }
 
 /// How many recovery events the account view shows.
@@ -214,6 +217,7 @@ pub fn detail(
         has_password: user.password_hash.is_some() || user.legacy_password_hash.is_some(),
         last_login: last_login.map(from_db),
         recovery: audit::recent_for(conn, user.id, &audit::Kind::RECOVERY, RECENT)?,
+        invitation: invite::invitation_of(conn, user.id)?,
         user,
         access,
     }))

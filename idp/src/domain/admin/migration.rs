@@ -3,15 +3,19 @@
 //! conflicting, incomplete, each with its reason), searchable and downloadable as CSV.
 //! For the bodies' administrators and the platform's; a school's staff has none.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
-use super::scope::Staff;
-use crate::domain::DomainResult;
-use crate::domain::audit::Origin;
+use super::scope::{Access, Staff};
+use crate::domain::audit::{self, Origin};
 use crate::domain::migration::import::{self, Context};
-use crate::domain::migration::{self, Directory, LegacyRecord, Outcome, ReportedRow, Run};
+use crate::domain::migration::invite::{self, Invited, Invitees, NotAgain, Pace};
+use crate::domain::migration::{self, Directory, LegacyRecord, ReportedRow, Run};
+use crate::domain::users::{self, User};
+use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
 use crate::store::schema::{migrated_accounts, migration_problems, school_members, schools};
 
@@ -165,52 +169,354 @@ pub enum Fixed {
 /// Corrects the reported row `line` of the run `run_id` and migrates it again, in a run of
 /// its own (the same source, the same legacy id, so later runs know it); with the run and
 /// the row as reported. None when the row is not one of `staff`'s bodies.
+#[allow(clippy::too_many_arguments)]
 pub fn fix_row(
     conn: &mut DbConn,
     staff: &Staff,
     run_id: &str,
     line: u64,
     correction: &Correction,
+    overwrite: bool,
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<(Run, ReportedRow, Fixed)>> {
     let Some((run, row)) = reported_row(conn, staff, run_id, line, origin, now)? else {
         return Ok(None);
     };
-    let line_key = i32::try_from(line).unwrap_or(i32::MAX);
-    let body: Option<String> = migration_problems::table
-        .find((run_id, line_key))
-        .select(migration_problems::organising_body_id)
-        .first::<Option<String>>(conn)
-        .optional()?
-        .flatten();
-    let directory = Directory::load(conn, body.as_deref())?;
     let mut record = row.record.clone();
     correction.apply(&mut record);
-    let input = format!(
+    let body = bodies_of_lines(conn, run_id, &[line])?
+        .remove(&line)
+        .flatten();
+    let taken = vec![Taken { line, record, body }];
+    let by = format!(
         "line {line} of run {run_id}, corrected by {}",
         staff.user.username
     );
-    let mut fixing = migration::start_run(conn, &run.source, &input, false, now)?;
+    let again = migrate_again(conn, &run, taken, overwrite, &by, now)?;
+    let fixed = match again.refused.into_iter().next() {
+        Some(refused) => Fixed::Refused(Box::new(refused)),
+        None => Fixed::Migrated,
+    };
+    Ok(Some((run, row, fixed)))
+}
+
+/// What became of the rows taken up again.
+#[derive(Debug, Clone, Default)]
+pub struct Retried {
+    /// Lines migrated now: the report no longer lists them.
+    pub migrated: Vec<u64>,
+    /// Rows still not migrated, with their reason now.
+    pub refused: Vec<ReportedRow>,
+}
+
+/// Migrates the reported rows `lines` of the run `run_id` again, as they were read, in a
+/// run of their own: for what was fixed elsewhere since (a school created, a guardian
+/// migrated, an identifier freed), or, with `overwrite`, to let the legacy rows win over
+/// what was changed on the STS since the last migration. Lines no longer reported are
+/// passed over. None (audited) when one of them is another body's row.
+#[allow(clippy::too_many_arguments)]
+pub fn retry_rows(
+    conn: &mut DbConn,
+    staff: &Staff,
+    run_id: &str,
+    lines: &[u64],
+    overwrite: bool,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<(Run, Retried)>> {
+    let Some((run, rows)) = run_rows(conn, staff, run_id, "", origin, now)? else {
+        return Ok(None);
+    };
+    let seen: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    let unseen: Vec<u64> = lines
+        .iter()
+        .copied()
+        .filter(|l| !seen.contains(l))
+        .collect();
+    if !bodies_of_lines(conn, run_id, &unseen)?.is_empty() {
+        staff.out_of_scope(
+            conn,
+            &format!("rows of migration run {run_id}"),
+            origin,
+            now,
+        )?;
+        return Ok(None);
+    }
+    let mut bodies = bodies_of_lines(conn, run_id, lines)?;
+    let taken: Vec<Taken> = rows
+        .into_iter()
+        .filter(|r| lines.contains(&r.line))
+        .map(|r| Taken {
+            line: r.line,
+            body: bodies.remove(&r.line).flatten(),
+            record: r.record,
+        })
+        .collect();
+    if taken.is_empty() {
+        return Ok(Some((run, Retried::default())));
+    }
+    let by = format!(
+        "{} line(s) of run {run_id}{}, by {}",
+        taken.len(),
+        if overwrite { ", overwriting" } else { "" },
+        staff.user.username
+    );
+    let again = migrate_again(conn, &run, taken, overwrite, &by, now)?;
+    Ok(Some((run, again)))
+}
+
+/// A reported row taken up again: its line, the record to migrate, its organising body.
+struct Taken {
+    line: u64,
+    record: LegacyRecord,
+    body: Option<String>,
+}
+
+/// The organising body each of these reported lines of `run_id` belongs to (lines not
+/// reported are absent).
+fn bodies_of_lines(
+    conn: &mut DbConn,
+    run_id: &str,
+    lines: &[u64],
+) -> DomainResult<BTreeMap<u64, Option<String>>> {
+    if lines.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let keys: Vec<i32> = lines
+        .iter()
+        .filter_map(|l| i32::try_from(*l).ok())
+        .collect();
+    let rows: Vec<(i32, Option<String>)> = migration_problems::table
+        .filter(migration_problems::run_id.eq(run_id))
+        .filter(migration_problems::line.eq_any(keys))
+        .select((
+            migration_problems::line,
+            migration_problems::organising_body_id,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(line, body)| (u64::try_from(line).unwrap_or_default(), body))
+        .collect())
+}
+
+/// Migrates `taken` in a run of its own (`input` says whose and why), each row with its
+/// organising body's schools; the rows migrated leave `run`'s report.
+fn migrate_again(
+    conn: &mut DbConn,
+    run: &Run,
+    taken: Vec<Taken>,
+    overwrite: bool,
+    input: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Retried> {
+    let mut again = migration::start_run(conn, &run.source, input, false, now)?;
+    let mut by_body: BTreeMap<Option<String>, Vec<(u64, LegacyRecord)>> = BTreeMap::new();
+    for t in taken {
+        by_body.entry(t.body).or_default().push((t.line, t.record));
+    }
+    let mut refused = Vec::new();
+    let mut migrated = Vec::new();
+    for (body, rows) in by_body {
+        let directory = Directory::load(conn, body.as_deref())?;
+        let ctx = Context {
+            run: &again,
+            directory: &directory,
+            now,
+            overwrite,
+        };
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        let legacy_ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.1.legacy_id().map(str::to_owned))
+            .collect();
+        let batch = import::import_batch(conn, &ctx, rows, None)?;
+        let links = import::finish_links(conn, &ctx, None, Some(&legacy_ids))?;
+        let mut counts = batch.counts;
+        counts.merge(&links.counts);
+        let reported: Vec<ReportedRow> = batch.reported.into_iter().chain(links.reported).collect();
+        migration::record_problems(conn, &again, &directory, &reported)?;
+        again.counts.merge(&counts);
+        for line in lines {
+            match reported
+                .iter()
+                .find(|r| r.line == line && r.outcome.refused())
+            {
+                Some(row) => refused.push(row.clone()),
+                None => migrated.push(line),
+            }
+        }
+    }
+    migration::finish_run(conn, &mut again, now)?;
+    forget_lines(conn, &run.id, &migrated)?;
+    Ok(Retried { migrated, refused })
+}
+
+/// Takes migrated lines off `run_id`'s report.
+fn forget_lines(conn: &mut DbConn, run_id: &str, lines: &[u64]) -> DomainResult<()> {
+    let keys: Vec<i32> = lines
+        .iter()
+        .filter_map(|l| i32::try_from(*l).ok())
+        .collect();
+    diesel::delete(
+        migration_problems::table
+            .filter(migration_problems::run_id.eq(run_id))
+            .filter(migration_problems::line.eq_any(keys)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// What became of a row to attach to an existing account.
+#[derive(Debug, Clone)]
+pub enum Attached {
+    /// The row is now this account's.
+    To(Box<User>),
+    /// No account with that identifier among those `staff` manages (or none at all).
+    NoSuchAccount,
+    /// The row itself cannot be taken (still invalid, or migrated meanwhile).
+    Refused(Box<ReportedRow>),
+}
+
+/// Declares the reported row `line` of the run `run_id` (as corrected) to be the existing
+/// account `identifier`, one the staff member manages: the row is not a new person but one
+/// the STS knows (see `import::attach`). A run of its own records it; audited on the
+/// account.
+#[allow(clippy::too_many_arguments)]
+pub fn attach_row(
+    conn: &mut DbConn,
+    staff: &Staff,
+    run_id: &str,
+    line: u64,
+    correction: &Correction,
+    identifier: &str,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<(Run, ReportedRow, Attached)>> {
+    let Some((run, row)) = reported_row(conn, staff, run_id, line, origin, now)? else {
+        return Ok(None);
+    };
+    let account = match users::find_by_username(conn, identifier.trim())? {
+        Some(user) => staff.account(conn, &user.id.to_string(), Access::Manage, origin, now)?,
+        None => None,
+    };
+    let Some((account, _)) = account else {
+        return Ok(Some((run, row, Attached::NoSuchAccount)));
+    };
+    let mut record = row.record.clone();
+    correction.apply(&mut record);
+    if record.identifier.is_none() {
+        // What the legacy platform lacked, the account has.
+        record.identifier = Some(account.username.as_str().to_owned());
+    }
+    let body = bodies_of_lines(conn, run_id, &[line])?
+        .remove(&line)
+        .flatten();
+    let directory = Directory::load(conn, body.as_deref())?;
+    let input = format!(
+        "line {line} of run {run_id}, attached to {} by {}",
+        account.username, staff.user.username
+    );
+    let mut again = migration::start_run(conn, &run.source, &input, false, now)?;
     let ctx = Context {
-        run: &fixing,
+        run: &again,
         directory: &directory,
         now,
+        overwrite: false,
     };
-    let batch = import::import_batch(conn, &ctx, vec![(line, record)], None)?;
-    let links = import::finish_links(conn, &ctx, None)?;
-    fixing.counts.merge(&batch.counts);
-    fixing.counts.merge(&links.counts);
-    let reported: Vec<ReportedRow> = batch.reported.into_iter().chain(links.reported).collect();
-    migration::record_problems(conn, &fixing, &directory, &reported)?;
-    migration::save_counts(conn, &fixing)?;
-    migration::finish_run(conn, &mut fixing, now)?;
-    let refused = reported
-        .into_iter()
-        .find(|r| matches!(r.outcome, Outcome::Skipped | Outcome::Conflict));
-    if let Some(refused) = refused {
-        return Ok(Some((run, row, Fixed::Refused(Box::new(refused)))));
+    let batch = import::attach(conn, &ctx, line, record, account.id)?;
+    again.counts.merge(&batch.counts);
+    migration::record_problems(conn, &again, &directory, &batch.reported)?;
+    migration::finish_run(conn, &mut again, now)?;
+    if let Some(refused) = batch.reported.into_iter().find(|r| r.outcome.refused()) {
+        return Ok(Some((run, row, Attached::Refused(Box::new(refused)))));
     }
-    diesel::delete(migration_problems::table.find((run_id, line_key))).execute(conn)?;
-    Ok(Some((run, row, Fixed::Migrated)))
+    forget_lines(conn, run_id, &[line])?;
+    let legacy_id = row.legacy_id.clone().unwrap_or_default();
+    audit::Event::new(audit::Kind::LegacyRowAttached)
+        .from(origin)
+        .user(account.id)
+        .detail(&format!(
+            "{}/{legacy_id} by {}",
+            run.source.as_str(),
+            staff.user.username
+        ))
+        .record(conn, now)?;
+    Ok(Some((run, row, Attached::To(Box::new(account)))))
+}
+
+/// The accounts of `run`'s source in `staff`'s bodies an invitation would reach now (up to
+/// `limit`).
+pub fn not_invited(conn: &mut DbConn, staff: &Staff, run: &Run, limit: i64) -> DomainResult<usize> {
+    let bodies = bodies(conn, staff)?;
+    let invitees = Invitees {
+        source: &run.source,
+        bodies: bodies.as_deref(),
+    };
+    invite::not_invited(conn, invitees, false, limit)
+}
+
+/// Invites the accounts of the run `run_id`'s source in `staff`'s bodies not invited yet
+/// (as `account-migration invite` does, at the configured pace); none when the run does
+/// not concern them (audited).
+pub fn invite(
+    idp: &Idp,
+    conn: &mut DbConn,
+    staff: &Staff,
+    run_id: &str,
+    origin: Origin<'_>,
+) -> DomainResult<Option<(Run, Invited)>> {
+    let now = idp.now();
+    let Some((run, _)) = run_rows(conn, staff, run_id, "", origin, now)? else {
+        return Ok(None);
+    };
+    let bodies = bodies(conn, staff)?;
+    let invitees = Invitees {
+        source: &run.source,
+        bodies: bodies.as_deref(),
+    };
+    let settings = &idp.settings.invitations;
+    let pace = Pace {
+        per_domain_per_hour: settings.per_domain_per_hour,
+        everyone: false,
+        valid_days: settings.valid_days,
+    };
+    let invited = invite::invite(idp, conn, invitees, pace)?;
+    tracing::info!(
+        staff = %staff.user.username,
+        source = run.source.as_str(),
+        invited = invited.invited,
+        "invitations queued on the screens"
+    );
+    Ok(Some((run, invited)))
+}
+
+/// Sends the invitation of the account `id` again (see `invite::invite_again`); none when
+/// it is out of `staff`'s scope (audited) or unknown. Audited on the account.
+pub fn invite_again(
+    idp: &Idp,
+    conn: &mut DbConn,
+    staff: &Staff,
+    id: &str,
+    origin: Origin<'_>,
+) -> DomainResult<Option<Result<User, NotAgain>>> {
+    let now = idp.now();
+    let Some((user, _)) = staff.account(conn, id, Access::Help, origin, now)? else {
+        return Ok(None);
+    };
+    let valid_days = idp.settings.invitations.valid_days;
+    if let Err(why) = invite::invite_again(idp, conn, &user, valid_days)? {
+        return Ok(Some(Err(why)));
+    }
+    audit::Event::new(audit::Kind::InvitationSent)
+        .from(origin)
+        .user(user.id)
+        .detail(&format!(
+            "{} by {}",
+            user.email.as_deref().unwrap_or_default(),
+            staff.user.username
+        ))
+        .record(conn, now)?;
+    Ok(Some(Ok(user)))
 }

@@ -208,7 +208,8 @@ impl Then {
 /// Where a finished login leaves the browser.
 #[derive(Debug, Clone)]
 pub enum Finished {
-    /// Logged in: set the SSO session cookie, then go on to `next` (none: stay).
+    /// Logged in: set the SSO session cookie, then go on to `next` (an application's
+    /// answer, `/resume`; none: no application waits, the caller's page).
     LoggedIn {
         session_cookie: String,
         next: Option<String>,
@@ -270,8 +271,9 @@ fn finish_in(
             )?)
         }
         Then::Resume(Some(request)) => Some(format!("/resume?request={}", query_value(&request))),
-        Then::Answer(None) | Then::Resume(None) => Some("/".to_owned()),
-        Then::Stay => None,
+        // No application waits: the caller's own page (home, or the screen that sent
+        // the person to log in).
+        Then::Answer(None) | Then::Resume(None) | Then::Stay => None,
     };
     Ok(Finished::LoggedIn {
         session_cookie,

@@ -67,6 +67,9 @@ pub struct Context<'a> {
     pub run: &'a Run,
     pub directory: &'a Directory,
     pub now: DateTime<Utc>,
+    /// A person chose the legacy rows over what was changed on the STS since the last
+    /// migration (the screens' "overwrite"): no `changed_on_sts` conflict.
+    pub overwrite: bool,
 }
 
 impl Context<'_> {
@@ -423,7 +426,7 @@ fn update(
             "the account was deleted",
         )));
     };
-    if updated_at != known.synced_at {
+    if updated_at != known.synced_at && !ctx.overwrite {
         return Ok(Err(Problem::new(Reason::ChangedOnSts, "")));
     }
     let normalized = candidate.username.normalized();
@@ -477,6 +480,76 @@ fn update(
     ))
     .execute(conn)?;
     Ok(Ok(known.user_id.clone()))
+}
+
+/// Records that the legacy row `record` is the existing account `user_id`, a person the
+/// STS knows already whom the row duplicates (a teacher in two schools, an account made by
+/// hand before the migration). The account keeps its identifier, profile and password; it
+/// joins the row's schools and guardians and takes the legacy password only when it has
+/// none. Later runs keep it in line with the row like any migrated account: from now on,
+/// changes on either side are seen.
+pub fn attach(
+    conn: &mut DbConn,
+    ctx: &Context<'_>,
+    line: u64,
+    record: LegacyRecord,
+    user_id: UserId,
+) -> DomainResult<Batch> {
+    let mut batch = Batch::default();
+    let candidate = match ctx.directory.validate(&record) {
+        Ok(candidate) => candidate,
+        Err(problem) => {
+            batch.report(line, &record, Outcome::Skipped, problem);
+            return Ok(batch);
+        }
+    };
+    store::transaction(conn, |conn| {
+        let legacy_id = candidate.legacy_id.as_str();
+        if let Some(known) = known(conn, ctx.source(), &[legacy_id])?.get(legacy_id) {
+            let problem = Problem::new(Reason::AlreadyMigrated, known.user_id.clone());
+            batch.report(line, &record, Outcome::Skipped, problem);
+            return Ok(());
+        }
+        let user_id = user_id.to_string();
+        let (updated_at, password, legacy): (NaiveDateTime, Option<String>, Option<String>) =
+            users::table
+                .find(&user_id)
+                .select((
+                    users::updated_at,
+                    users::password_hash,
+                    users::legacy_password_hash,
+                ))
+                .first(conn)?;
+        let now = to_db(ctx.now);
+        diesel::insert_into(migrated_accounts::table)
+            .values((
+                migrated_accounts::source.eq(ctx.source().as_str()),
+                migrated_accounts::legacy_id.eq(legacy_id),
+                migrated_accounts::user_id.eq(&user_id),
+                migrated_accounts::legacy_username.eq(candidate.legacy_username.as_str()),
+                migrated_accounts::legacy_username_normalized
+                    .eq(candidate.legacy_username.normalized()),
+                migrated_accounts::row_digest.eq(&candidate.digest),
+                // In line with the row as of now: what the STS had stays until either
+                // side changes.
+                migrated_accounts::synced_at.eq(updated_at),
+                migrated_accounts::migrated_at.eq(now),
+                migrated_accounts::run_id.eq(&ctx.run.id),
+            ))
+            .execute(conn)?;
+        if password.is_none() && legacy.is_none() && candidate.legacy_hash.is_some() {
+            diesel::update(users::table.find(&user_id))
+                .set(users::legacy_password_hash.eq(&candidate.legacy_hash))
+                .execute(conn)?;
+        }
+        for school in &candidate.schools {
+            join_school(conn, &user_id, *school, now)?;
+        }
+        batch.add(Outcome::Updated);
+        let linked = vec![(line, candidate.clone(), record.clone(), user_id)];
+        link_guardians(conn, ctx, linked, None)
+    })?;
+    Ok(batch)
 }
 
 fn join_school(
@@ -579,11 +652,13 @@ fn to_json(value: &impl Serialize) -> DomainResult<String> {
 }
 
 /// At the end of a run: links the guardians that arrived in later batches, and reports the
-/// accounts whose guardian never came as incomplete.
+/// accounts whose guardian never came as incomplete; `only`: just these legacy ids' (rows
+/// taken up again on the screens).
 pub fn finish_links(
     conn: &mut DbConn,
     ctx: &Context<'_>,
     shadow: Option<&mut Shadow>,
+    only: Option<&[String]>,
 ) -> DomainResult<Batch> {
     let mut batch = Batch::default();
     let pending: Vec<Pending> = match shadow {
@@ -595,11 +670,15 @@ pub fn finish_links(
             })
             .collect(),
         None => {
-            let rows: Vec<Option<String>> = migrated_accounts::table
+            let mut query = migrated_accounts::table
                 .filter(migrated_accounts::source.eq(ctx.source().as_str()))
                 .filter(migrated_accounts::pending_links.is_not_null())
-                .select(migrated_accounts::pending_links)
-                .load(conn)?;
+                .into_boxed();
+            if let Some(only) = only {
+                query = query.filter(migrated_accounts::legacy_id.eq_any(only.to_vec()));
+            }
+            let rows: Vec<Option<String>> =
+                query.select(migrated_accounts::pending_links).load(conn)?;
             rows.into_iter()
                 .flatten()
                 .map(|text| {

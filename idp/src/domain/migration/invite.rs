@@ -18,7 +18,7 @@ use crate::domain::types::UserId;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp};
 use crate::i18n::Locale;
-use crate::store::schema::{migrated_accounts, users as users_table};
+use crate::store::schema::{migrated_accounts, school_members, schools, users as users_table};
 use crate::store::{self, DbConn};
 
 /// Which accounts to invite, and how fast.
@@ -44,14 +44,33 @@ pub struct Invited {
 /// Accounts per transaction.
 const CHUNK: i64 = 200;
 
-/// Queues an invitation for every account of `source` not invited yet that has an
+/// Whom to invite: the accounts of a source, all of them or only those in the schools of
+/// some organising bodies (what an organising body's administrator sends on the screens).
+#[derive(Debug, Clone, Copy)]
+pub struct Invitees<'a> {
+    pub source: &'a SourceName,
+    /// Organising body ids; none: every body.
+    pub bodies: Option<&'a [String]>,
+}
+
+impl<'a> Invitees<'a> {
+    /// Every account of `source`.
+    pub fn all(source: &'a SourceName) -> Self {
+        Self {
+            source,
+            bodies: None,
+        }
+    }
+}
+
+/// Queues an invitation for every account of `invitees` not invited yet that has an
 /// address, is enabled, and has no password here (nor, unless `everyone`, a legacy one).
 /// Each leaves at its slot: one domain's mails `3600 / per_domain_per_hour` seconds apart,
 /// after any invitations already queued for that domain.
 pub fn invite(
     idp: &Idp,
     conn: &mut DbConn,
-    source: &SourceName,
+    invitees: Invitees<'_>,
     pace: Pace,
 ) -> DomainResult<Invited> {
     if pace.per_domain_per_hour == 0 {
@@ -63,7 +82,7 @@ pub fn invite(
     let mut done = Invited::default();
     let mut after = String::new();
     loop {
-        let chunk = uninvited(conn, source, &after, pace.everyone)?;
+        let chunk = uninvited(conn, invitees, &after, pace.everyone, CHUNK)?;
         let Some((last, _)) = chunk.last() else {
             break;
         };
@@ -82,9 +101,11 @@ pub fn invite(
                 };
                 next_slot.insert(domain.clone(), slot + gap);
                 queue(idp, conn, &user, slot, pace.valid_days, now)?;
-                diesel::update(migrated_accounts::table.find((source.as_str(), legacy_id)))
-                    .set(migrated_accounts::invited_at.eq(Some(to_db(slot))))
-                    .execute(conn)?;
+                diesel::update(
+                    migrated_accounts::table.find((invitees.source.as_str(), legacy_id)),
+                )
+                .set(migrated_accounts::invited_at.eq(Some(to_db(slot))))
+                .execute(conn)?;
                 done.invited += 1;
                 let entry = done.domains.entry(domain).or_insert((0, slot));
                 *entry = (entry.0 + 1, slot);
@@ -95,16 +116,17 @@ pub fn invite(
     Ok(done)
 }
 
-/// The next accounts of `source` (after legacy id `after`) to invite.
+/// The next accounts of `invitees` (after legacy id `after`) to invite, at most `limit`.
 fn uninvited(
     conn: &mut DbConn,
-    source: &SourceName,
+    invitees: Invitees<'_>,
     after: &str,
     everyone: bool,
+    limit: i64,
 ) -> DomainResult<Vec<(String, String)>> {
     let mut query = migrated_accounts::table
         .inner_join(users_table::table)
-        .filter(migrated_accounts::source.eq(source.as_str()))
+        .filter(migrated_accounts::source.eq(invitees.source.as_str()))
         .filter(migrated_accounts::legacy_id.gt(after))
         .filter(migrated_accounts::invited_at.is_null())
         .filter(users_table::email_normalized.is_not_null())
@@ -114,11 +136,104 @@ fn uninvited(
     if !everyone {
         query = query.filter(users_table::legacy_password_hash.is_null());
     }
+    if let Some(bodies) = invitees.bodies {
+        let schools = schools::table
+            .filter(schools::organising_body_id.eq_any(bodies.to_vec()))
+            .select(schools::id);
+        let members = school_members::table
+            .filter(school_members::school_id.eq_any(schools))
+            .select(school_members::user_id);
+        query = query.filter(migrated_accounts::user_id.eq_any(members));
+    }
     Ok(query
         .order(migrated_accounts::legacy_id)
-        .limit(CHUNK)
+        .limit(limit)
         .select((migrated_accounts::legacy_id, migrated_accounts::user_id))
         .load(conn)?)
+}
+
+/// How many accounts of `invitees` an invitation run would invite now (up to `limit`).
+pub fn not_invited(
+    conn: &mut DbConn,
+    invitees: Invitees<'_>,
+    everyone: bool,
+    limit: i64,
+) -> DomainResult<usize> {
+    Ok(uninvited(conn, invitees, "", everyone, limit)?.len())
+}
+
+/// Where an account's invitation stands, for the help desk.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    pub source: String,
+    pub legacy_id: String,
+    /// When it left (or leaves: a slot may be ahead); none: never invited.
+    pub invited_at: Option<DateTime<Utc>>,
+}
+
+/// The invitation of `user`, when it was migrated (the latest, when several sources were).
+pub fn invitation_of(conn: &mut DbConn, user: UserId) -> DomainResult<Option<Invitation>> {
+    let row: Option<(String, String, Option<NaiveDateTime>)> = migrated_accounts::table
+        .filter(migrated_accounts::user_id.eq(user.to_string()))
+        .order(migrated_accounts::migrated_at.desc())
+        .select((
+            migrated_accounts::source,
+            migrated_accounts::legacy_id,
+            migrated_accounts::invited_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(source, legacy_id, invited_at)| Invitation {
+        source,
+        legacy_id,
+        invited_at: invited_at.map(from_db),
+    }))
+}
+
+/// Why an invitation cannot be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAgain {
+    /// The account was not migrated: a reset mail is what it needs.
+    NotMigrated,
+    /// It has a password here already: a reset mail is what it needs.
+    HasPassword,
+    /// It has no address, or is disabled.
+    Unreachable,
+    /// The last one has not left yet (its slot is ahead).
+    StillQueued(DateTime<Utc>),
+}
+
+/// Sends `user`'s invitation again, now (the first was lost, filed as spam, or its link
+/// expired): a new link and code, the earlier ones revoked. Only for a migrated account
+/// with no password here whose last invitation has left.
+pub fn invite_again(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    valid_days: u32,
+) -> DomainResult<Result<(), NotAgain>> {
+    let now = idp.now();
+    let Some(invitation) = invitation_of(conn, user.id)? else {
+        return Ok(Err(NotAgain::NotMigrated));
+    };
+    if user.password_hash.is_some() {
+        return Ok(Err(NotAgain::HasPassword));
+    }
+    if user.disabled || user.email.is_none() {
+        return Ok(Err(NotAgain::Unreachable));
+    }
+    if let Some(at) = invitation.invited_at.filter(|at| *at > now) {
+        return Ok(Err(NotAgain::StillQueued(at)));
+    }
+    store::transaction(conn, |conn| {
+        queue(idp, conn, user, now, valid_days, now)?;
+        diesel::update(
+            migrated_accounts::table.filter(migrated_accounts::user_id.eq(user.id.to_string())),
+        )
+        .set(migrated_accounts::invited_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        Ok(Ok(()))
+    })
 }
 
 fn domain_of(user: &User) -> Option<String> {

@@ -74,6 +74,8 @@ pub enum Reason {
     IdentifierCaseDuplicate,
     GuardianNotFound,
     ChangedOnSts,
+    /// A row to attach to an account whose legacy id was migrated meanwhile.
+    AlreadyMigrated,
 }
 
 impl Reason {
@@ -95,6 +97,7 @@ impl Reason {
             Self::IdentifierCaseDuplicate => "identifier_case_duplicate",
             Self::GuardianNotFound => "guardian_not_found",
             Self::ChangedOnSts => "changed_on_sts",
+            Self::AlreadyMigrated => "already_migrated",
         }
     }
 
@@ -126,6 +129,7 @@ impl Reason {
                 "the legacy row changed, but the account was also changed on the STS since \
                  the last migration (not overwritten)"
             }
+            Self::AlreadyMigrated => "this legacy id is migrated already",
         }
     }
 }
@@ -171,6 +175,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the row is still not migrated (skipped, or left as it is in a conflict).
+    pub fn refused(self) -> bool {
+        matches!(self, Self::Skipped | Self::Conflict)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -448,7 +457,6 @@ const RUN_COLUMNS: (
     migration_runs::finished_at,
 );
 
-/// Every run, newest first.
 /// The run `id`, if there is one.
 pub fn run(conn: &mut DbConn, id: &str) -> DomainResult<Option<Run>> {
     let row: Option<RunRow> = migration_runs::table
@@ -459,6 +467,7 @@ pub fn run(conn: &mut DbConn, id: &str) -> DomainResult<Option<Run>> {
     row.map(run_of).transpose()
 }
 
+/// Every run, newest first.
 pub fn runs(conn: &mut DbConn) -> DomainResult<Vec<Run>> {
     let rows: Vec<RunRow> = migration_runs::table
         .order(migration_runs::started_at.desc())

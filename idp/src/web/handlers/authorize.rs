@@ -12,6 +12,7 @@ use crate::domain::login::{self, Failure, FormOutcome};
 use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
 use crate::domain::oidc::sessions;
 use crate::web::csrf;
+use crate::web::landing::Landing;
 
 #[tracing::instrument(skip_all, name = "authorize")]
 pub async fn authorize_get(state: State, req: HttpRequest) -> PageResult {
@@ -42,16 +43,19 @@ async fn authorize(state: State, req: HttpRequest, raw: String) -> PageResult {
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     request: Option<String>,
+    /// Without an application: the STS's page to return to (see `Landing`).
+    next: Option<String>,
 }
 
 /// What the login form shows: the application, the identifier typed, the last try's
-/// error, an organising body's migration notice.
+/// error, an organising body's migration notice, the STS page to return to.
 #[derive(Default)]
 struct LoginView<'a> {
     pending: Option<&'a AuthRequest>,
     identifier: &'a str,
     error: Option<PageError>,
     period: Option<&'a Period>,
+    next: Option<&'a Landing>,
 }
 
 /// Renders the form, with a message when the last try failed.
@@ -67,6 +71,7 @@ fn login_page(
         identifier,
         error,
         period,
+        next,
     } = view;
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
     let mut data = json!({
@@ -75,6 +80,7 @@ fn login_page(
         "client_name": pending.map(|p| p.client_name.clone()),
         // During an organising body's migration: "you only need to choose a password".
         "migration": period.map(|p| json!({"text": p.notice(locale)})),
+        "next": next.map(Landing::as_str),
     });
     PageError::fill(error, &mut data);
     form_page(state, req, "login", locale, status, data)
@@ -86,15 +92,15 @@ pub async fn login_form(
     req: HttpRequest,
     query: web::Query<LoginQuery>,
 ) -> PageResult {
-    let request_id = query.into_inner().request.unwrap_or_default();
+    let query = query.into_inner();
+    let request_id = query.request.unwrap_or_default();
     if request_id.is_empty() {
-        return Ok(login_page(
-            &state,
-            &req,
-            "",
-            LoginView::default(),
-            StatusCode::OK,
-        ));
+        let next = query.next.as_deref().and_then(Landing::parse);
+        let view = LoginView {
+            next: next.as_ref(),
+            ..LoginView::default()
+        };
+        return Ok(login_page(&state, &req, "", view, StatusCode::OK));
     }
     let id = request_id.clone();
     let (pending, period) = run(&state, move |idp, conn| {
@@ -118,6 +124,7 @@ pub async fn login_form(
                     identifier: &hint,
                     error: None,
                     period: period.as_ref(),
+                    next: None,
                 },
                 status,
             )
@@ -142,6 +149,8 @@ pub struct LoginForm {
     identifier: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 #[tracing::instrument(skip_all, name = "login_submit")]
@@ -155,9 +164,11 @@ pub async fn login_submit(
         let expired = Some(PageError::new("login-error-form-expired"));
         let (request, identifier) = (&form.request, &form.identifier);
         let status = StatusCode::BAD_REQUEST;
+        let next = Landing::parse(&form.next);
         let view = LoginView {
             identifier,
             error: expired,
+            next: next.as_ref(),
             ..LoginView::default()
         };
         return Ok(login_page(&state, &req, request, view, status));
@@ -180,8 +191,12 @@ pub async fn login_submit(
         // check may cost more) answer after the same minimum time.
         super::pad_to(state.idp.settings.login_failure_floor_millis, started).await;
     }
+    let next = Landing::parse(&form.next);
     Ok(match outcome {
-        FormOutcome::Finished(finished) => super::after_login(&state, finished, "/"),
+        FormOutcome::Finished(finished) => {
+            let stay = next.as_ref().map_or("/", Landing::as_str);
+            super::after_login(&state, finished, stay)
+        }
         FormOutcome::Failed(failure, pending) => login_page(
             &state,
             &req,
@@ -191,6 +206,7 @@ pub async fn login_submit(
                 identifier: &form.identifier,
                 error: Some(PageError::from(failure)),
                 period: period.as_ref(),
+                next: next.as_ref(),
             },
             StatusCode::OK,
         ),

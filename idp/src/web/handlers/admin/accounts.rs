@@ -183,7 +183,7 @@ fn role_lists(
 }
 
 /// What an action on the account page reports when it is back there.
-const DONE: [&str; 8] = [
+const DONE: [&str; 13] = [
     "disabled",
     "enabled",
     "reset-mail",
@@ -192,6 +192,11 @@ const DONE: [&str; 8] = [
     "role-granted",
     "role-revoked",
     "role-unchanged",
+    "invited",
+    "invite-not-migrated",
+    "invite-has-password",
+    "invite-unreachable",
+    "invite-queued",
 ];
 
 fn person(user: &User, relation: &str) -> Value {
@@ -246,6 +251,12 @@ fn render_account(
         "grantable": roles.as_ref().map(|(_, grantable)| grantable.iter().map(|(key, words)| {
             json!({ "key": key, "words": words })
         }).collect::<Vec<_>>()),
+        "invitation": d.invitation.as_ref().map(|i| json!({
+            "source": i.source,
+            "at": i.invited_at.map(|t| t.to_rfc3339()),
+            // What the help desk can do: send it again while no password was chosen.
+            "again": u.password_hash.is_none() && !u.disabled && u.email.is_some(),
+        })),
         "done": done.map(|d| format!("admin-done-{d}")),
     });
     form_page(state, req, "admin_account", locale, StatusCode::OK, data)

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{answer, as_staff, form_expired};
 use crate::domain::admin::help::{self, Issued};
+use crate::domain::migration::invite::NotAgain;
 use crate::domain::recovery::StaffReset;
 use crate::domain::types::query_value;
 use crate::i18n::Locale;
@@ -110,6 +111,34 @@ pub async fn reset_mail(
             StaffReset::Sent(_) => "reset-mail",
             StaffReset::Throttled { .. } => "reset-throttled",
             StaffReset::NoAddress => "no-address",
+        };
+        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+    })
+}
+
+/// Sends a migrated account's invitation again (the first was lost or expired).
+pub async fn invite_again(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<HelpForm>,
+) -> PageResult {
+    if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let id = path.into_inner();
+    let target = id.clone();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        crate::domain::admin::migration::invite_again(idp, conn, staff, &target, origin)
+    })
+    .await?;
+    answer(&state, &req, outcome, |sent| {
+        let done = match sent {
+            Ok(_) => "invited",
+            Err(NotAgain::NotMigrated) => "invite-not-migrated",
+            Err(NotAgain::HasPassword) => "invite-has-password",
+            Err(NotAgain::Unreachable) => "invite-unreachable",
+            Err(NotAgain::StillQueued(_)) => "invite-queued",
         };
         see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
     })

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{answer, as_staff, csv_download, form_expired};
-use crate::domain::admin::migration::{self, Correction, Fixed};
-use crate::domain::migration::{CSV_HEADER, ReportedRow, Run, csv_fields};
+use crate::domain::admin::migration::{self, Attached, Correction, Fixed};
+use crate::domain::migration::{CSV_HEADER, Reason, ReportedRow, Run, csv_fields};
 use crate::domain::types::query_value;
 use crate::web::csrf;
 use crate::web::handlers::forms::{form_page, user_locale};
@@ -46,7 +46,15 @@ pub struct RowsQuery {
     #[serde(default)]
     q: String,
     done: Option<String>,
+    /// After rows were taken up again: how many were migrated, how many still are not.
+    migrated: Option<u64>,
+    refused: Option<u64>,
+    /// After invitations were sent: how many.
+    invited: Option<u64>,
 }
+
+/// Shown as "1000+": counting every account not invited yet is not worth a page's time.
+const NOT_INVITED_SHOWN: i64 = 1000;
 
 pub async fn run_rows(
     state: State,
@@ -56,28 +64,52 @@ pub async fn run_rows(
 ) -> PageResult {
     let id = path.into_inner();
     let query = query.into_inner();
-    let fixed = query.done.as_deref() == Some("fixed");
-    let text = query.q;
+    let done = match query.done.as_deref() {
+        Some("fixed") => Some("admin-migration-fixed"),
+        Some("attached") => Some("admin-migration-attached"),
+        _ => None,
+    };
+    let text = query.q.clone();
     let shown = text.clone();
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        let found = migration::run_rows(conn, staff, &id, &text, origin, idp.now())?;
-        Ok(found.map(|f| (staff.user.clone(), f)))
+        let Some((run, rows)) = migration::run_rows(conn, staff, &id, &text, origin, idp.now())?
+        else {
+            return Ok(None);
+        };
+        let not_invited = migration::not_invited(conn, staff, &run, NOT_INVITED_SHOWN + 1)?;
+        Ok(Some((staff.user.clone(), run, rows, not_invited)))
     })
     .await?;
-    answer(&state, &req, outcome, |(staff, (run, rows))| {
+    answer(&state, &req, outcome, |(staff, run, rows, not_invited)| {
         let locale = user_locale(&state, &req, &staff);
+        let conflicts = rows.iter().any(|r| r.reason == Reason::ChangedOnSts);
         let rows: Vec<Value> = rows.iter().map(row_json).collect();
+        let not_invited = match i64::try_from(not_invited) {
+            Ok(n) if n <= NOT_INVITED_SHOWN => n.to_string(),
+            _ => format!("{NOT_INVITED_SHOWN}+"),
+        };
         let data = json!({
             "wide": true,
             "run": run_json(&run),
             "q": shown,
             "rows": rows,
             "none": rows.is_empty(),
+            "conflicts": conflicts,
             "csv": format!("/admin/migration/{}/rows.csv?q={}", query_value(&run.id), query_value(&shown)),
-            "fixed": fixed,
+            "done": done,
+            "retried": query.migrated.map(|m| json!({"migrated": m, "refused": query.refused.unwrap_or_default()})),
+            "invited": query.invited,
+            "not_invited": (not_invited != "0").then_some(not_invited),
+            "dry_run": run.dry_run,
         });
-        let html = state.pages.render("admin_migration_run", locale, data);
-        page(StatusCode::OK).body(html)
+        form_page(
+            &state,
+            &req,
+            "admin_migration_run",
+            locale,
+            StatusCode::OK,
+            data,
+        )
     })
 }
 
@@ -110,8 +142,29 @@ pub async fn run_rows_csv(
     })
 }
 
-/// The form to correct one reported row, filled with `correction`; `refused`: why the
-/// last attempt was refused.
+/// What the row form says of the last attempt.
+enum Attempt<'a> {
+    First,
+    /// Still not migrated (or not attached), for this reason.
+    Refused(&'a ReportedRow),
+    /// No account with this identifier among those one manages.
+    NoSuchAccount(&'a str),
+}
+
+/// The account a row most likely duplicates: the one holding its identifier.
+fn attach_suggestion(row: &ReportedRow) -> String {
+    let taken = matches!(
+        row.reason,
+        Reason::IdentifierTaken | Reason::IdentifierCaseDuplicate
+    );
+    match (&row.identifier, taken) {
+        (Some(identifier), true) => identifier.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The form to correct one reported row, filled with `correction`, saying what became of
+/// the last attempt.
 fn row_form(
     state: &State,
     req: &HttpRequest,
@@ -119,9 +172,14 @@ fn row_form(
     run: &Run,
     row: &ReportedRow,
     correction: &Correction,
-    refused: Option<&ReportedRow>,
+    attempt: Attempt<'_>,
 ) -> HttpResponse {
     let locale = user_locale(state, req, staff);
+    let (refused, no_account, attach_to) = match attempt {
+        Attempt::First => (None, false, attach_suggestion(row)),
+        Attempt::Refused(why) => (Some(why), false, attach_suggestion(row)),
+        Attempt::NoSuchAccount(typed) => (None, true, typed.to_owned()),
+    };
     let data = json!({
         "wide": true,
         "run": run_json(run),
@@ -135,6 +193,9 @@ fn row_form(
             "schools": correction.schools,
         },
         "refused": refused.map(row_json),
+        "overwrite": row.reason == Reason::ChangedOnSts,
+        "attach_to": attach_to,
+        "no_account": no_account,
     });
     form_page(
         state,
@@ -155,7 +216,15 @@ pub async fn row(state: State, req: HttpRequest, path: web::Path<(String, u64)>)
     .await?;
     answer(&state, &req, outcome, |(staff, (run, row))| {
         let correction = Correction::of(&row.record);
-        row_form(&state, &req, &staff, &run, &row, &correction, None)
+        row_form(
+            &state,
+            &req,
+            &staff,
+            &run,
+            &row,
+            &correction,
+            Attempt::First,
+        )
     })
 }
 
@@ -174,6 +243,18 @@ pub struct CorrectionForm {
     kind: String,
     #[serde(default)]
     schools: String,
+    /// `migrate` (the default), `overwrite` (the legacy row wins over the STS's changes)
+    /// or `attach` (the row is the account `attach_to`).
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    attach_to: String,
+}
+
+/// What a person asked of a reported row.
+enum RowAction {
+    Migrate { overwrite: bool },
+    Attach(String),
 }
 
 pub async fn fix_row(
@@ -186,6 +267,11 @@ pub async fn fix_row(
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         return Ok(form_expired(&state, &req));
     }
+    let action = match form.action.as_str() {
+        "attach" => RowAction::Attach(form.attach_to.clone()),
+        "overwrite" => RowAction::Migrate { overwrite: true },
+        _ => RowAction::Migrate { overwrite: false },
+    };
     let correction = Correction {
         identifier: form.identifier,
         email: form.email,
@@ -195,24 +281,110 @@ pub async fn fix_row(
         schools: form.schools,
     };
     let (run_id, line) = path.into_inner();
-    let (target, asked) = (run_id.clone(), correction.clone());
+    let asked = correction.clone();
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        let fixed = migration::fix_row(conn, staff, &target, line, &asked, origin, idp.now())?;
-        Ok(fixed.map(|(run, row, f)| (staff.user.clone(), run, row, f)))
+        let now = idp.now();
+        let done = match &action {
+            RowAction::Migrate { overwrite } => {
+                migration::fix_row(conn, staff, &run_id, line, &asked, *overwrite, origin, now)?
+                    .map(|(run, row, fixed)| (run, row, RowDone::Fixed(fixed)))
+            }
+            RowAction::Attach(to) => {
+                migration::attach_row(conn, staff, &run_id, line, &asked, to, origin, now)?
+                    .map(|(run, row, attached)| (run, row, RowDone::Attached(attached, to.clone())))
+            }
+        };
+        Ok(done.map(|(run, row, done)| (staff.user.clone(), run, row, done)))
     })
     .await?;
-    answer(
-        &state,
-        &req,
-        outcome,
-        |(staff, run, row, fixed)| match fixed {
-            Fixed::Migrated => see_other(&format!(
-                "/admin/migration/{}?done=fixed",
+    answer(&state, &req, outcome, |(staff, run, row, done)| {
+        let back = |done: &str| {
+            see_other(&format!(
+                "/admin/migration/{}?done={done}",
                 query_value(&run.id)
-            )),
-            Fixed::Refused(why) => {
-                row_form(&state, &req, &staff, &run, &row, &correction, Some(&why))
+            ))
+        };
+        let form = |attempt| row_form(&state, &req, &staff, &run, &row, &correction, attempt);
+        match done {
+            RowDone::Fixed(Fixed::Migrated) => back("fixed"),
+            RowDone::Attached(Attached::To(_), _) => back("attached"),
+            RowDone::Fixed(Fixed::Refused(why)) | RowDone::Attached(Attached::Refused(why), _) => {
+                form(Attempt::Refused(&why))
             }
-        },
-    )
+            RowDone::Attached(Attached::NoSuchAccount, typed) => {
+                form(Attempt::NoSuchAccount(&typed))
+            }
+        }
+    })
+}
+
+/// What became of a row the form sent.
+enum RowDone {
+    Fixed(Fixed),
+    /// With the identifier typed.
+    Attached(Attached, String),
+}
+
+/// The selection of a run's rows to migrate again: `line` once per ticked row, and which
+/// button (`action`: `migrate` or `overwrite`).
+pub async fn retry_rows(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> PageResult {
+    let (mut csrf_token, mut overwrite, mut lines) = (None, false, Vec::new());
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "csrf" => csrf_token = Some(value.into_owned()),
+            "action" => overwrite = value == "overwrite",
+            "line" => lines.extend(value.parse::<u64>().ok()),
+            _ => {}
+        }
+    }
+    if !csrf::verify(&state, &req, csrf_token.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let run_id = path.into_inner();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        migration::retry_rows(conn, staff, &run_id, &lines, overwrite, origin, idp.now())
+    })
+    .await?;
+    answer(&state, &req, outcome, |(run, retried)| {
+        see_other(&format!(
+            "/admin/migration/{}?migrated={}&refused={}",
+            query_value(&run.id),
+            retried.migrated.len(),
+            retried.refused.len()
+        ))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    csrf: Option<String>,
+}
+
+/// Invites the accounts of a run's source in one's organising bodies not invited yet.
+pub async fn invite(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> PageResult {
+    if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let run_id = path.into_inner();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        migration::invite(idp, conn, staff, &run_id, origin)
+    })
+    .await?;
+    answer(&state, &req, outcome, |(run, invited)| {
+        see_other(&format!(
+            "/admin/migration/{}?invited={}",
+            query_value(&run.id),
+            invited.invited
+        ))
+    })
 }

@@ -16,8 +16,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{PageResult, State, client_address, error_page, run, see_other, session_cookie};
 use crate::domain::admin::{SignedIn, Staff, signed_in};
 use crate::domain::audit::Origin;
+use crate::domain::types::query_value;
 use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
+use crate::web::landing::Landing;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(accounts::list))
@@ -38,6 +40,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/accounts/{id}/reset-mail",
             web::post().to(help::reset_mail),
         )
+        .route(
+            "/admin/accounts/{id}/invitation",
+            web::post().to(help::invite_again),
+        )
         .route("/admin/migration", web::get().to(migration::runs))
         .route("/admin/migration/{run}", web::get().to(migration::run_rows))
         .route(
@@ -51,6 +57,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/migration/{run}/rows/{line}",
             web::post().to(migration::fix_row),
+        )
+        .route(
+            "/admin/migration/{run}/retry",
+            web::post().to(migration::retry_rows),
+        )
+        .route(
+            "/admin/migration/{run}/invite",
+            web::post().to(migration::invite),
         )
         .route("/admin/requests", web::get().to(requests::list))
         .route("/admin/requests/{id}", web::post().to(requests::decide))
@@ -100,7 +114,21 @@ where
 fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
     let locale = state.locale(req, None);
     match why {
-        Refused::NotSignedIn => see_other("/login"),
+        // Back to this screen once logged in (its GET; a form sent without a session
+        // is sent again by the person).
+        Refused::NotSignedIn => {
+            let here = match req.query_string() {
+                "" => req.path().to_owned(),
+                query => format!("{}?{query}", req.path()),
+            };
+            match (req.method() == actix_web::http::Method::GET)
+                .then(|| Landing::parse(&here))
+                .flatten()
+            {
+                Some(next) => see_other(&format!("/login?next={}", query_value(next.as_str()))),
+                None => see_other("/login"),
+            }
+        }
         Refused::WithoutRole => error_page(
             state,
             locale,
