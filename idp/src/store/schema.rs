@@ -345,6 +345,7 @@ diesel::table! {
         detail -> Text,
         record -> Text,
         organising_body_id -> Nullable<Text>,
+        resolved_in -> Nullable<Text>,
     }
 }
 

@@ -472,3 +472,175 @@ async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
         }
     }
 }
+
+/// Waits (up to 10 s) until the page's address contains `part`.
+async fn wait_for_url(page: &Page, part: &str) -> String {
+    let mut url = String::new();
+    for _ in 0..100 {
+        url = page.url().await.ok().flatten().unwrap_or_default();
+        if url.contains(part) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never at {part}: {url}");
+}
+
+/// An organising body's administrator in Chromium: opens the migration screen without a
+/// session, logs in and is back on it; fixes a reported row's address, migrates a ticked
+/// row again once its school exists, sends the invitations; finds an account and disables
+/// it; accepts a change request; filters the audit trail down to the disabling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_administrator_works_through_the_screens() {
+    use account_migration::run::{Options, run_quietly};
+    use account_migration::source::csv::{CsvSource, Encoding};
+    use account_migration::source::mapping::Mapping;
+    use idp::domain::migration::{self, SourceName};
+    use idp::domain::schools::{self, DataChanges, NewSchool};
+
+    let server = TestServer::start(Backend::Sqlite).await;
+    let world = crate::staff::build(&server);
+    let dir = crate::migration::temp_dir();
+    let csv = dir.0.join("legacy.csv");
+    std::fs::write(
+        &csv,
+        "legacy_id,identifier,email,kind,organising_body,schools\n\
+         1,tom.bad-mail,not-an-address,pupil,Scholengroep A,Atheneum A1\n\
+         2,ann.no-school,ann@example.be,pupil,Scholengroep A,Nieuwe School\n",
+    )
+    .unwrap();
+    let (run, request) = {
+        let mut conn = server.idp.conn().unwrap();
+        let mut source = CsvSource::open(&csv, None, Encoding::Auto, &Mapping::default()).unwrap();
+        let options = Options::new(SourceName::parse("oldplatform").unwrap());
+        let run = run_quietly(&mut conn, &server.clock, &mut source, &options).unwrap();
+        let now = server.idp.now();
+        let body = schools::find_body(&mut conn, "Scholengroep A").unwrap();
+        let new = NewSchool {
+            organising_body: body.id,
+            name: "Middenschool A3",
+            data_changes: DataChanges::Request,
+            contact: None,
+        };
+        let a3 = schools::create_school(&mut conn, new, now).unwrap().id;
+        let pupil = world.targets["pupil.a2"].id;
+        schools::join(&mut conn, pupil, a3, now).unwrap();
+        let request = schools::request_change(&mut conn, pupil, a3, "Nieuw adres.", now).unwrap();
+        (run, request)
+    };
+    let problems = migration::problems(&mut server.idp.conn().unwrap(), &run.id).unwrap();
+    let line = |identifier: &str| {
+        problems
+            .iter()
+            .find(|r| r.identifier.as_deref() == Some(identifier))
+            .unwrap()
+            .line
+    };
+    let (tom, ann) = (line("tom.bad-mail"), line("ann.no-school"));
+
+    let (mut browser, events, _profile) = chromium().await;
+    let page = browser
+        .new_page(server.url("/admin/migration"))
+        .await
+        .unwrap();
+    wait_for_url(&page, "/login?next=").await;
+    type_into(&page, "#identifier", "body.a").await;
+    type_into(&page, "#password", "Zebre-Orange-91").await;
+    press_enter_on(&page, "#password").await;
+    wait_for(&page, &format!("/admin/migration/{}", run.id)).await;
+    assert!(
+        wait_for_url(&page, "/admin/migration")
+            .await
+            .ends_with("/admin/migration")
+    );
+
+    // A reported row's address corrected and migrated.
+    click_on(&page, &format!("a[href='/admin/migration/{}']", run.id)).await;
+    click_on(
+        &page,
+        &format!("a[href='/admin/migration/{}/rows/{tom}']", run.id),
+    )
+    .await;
+    wait_for(&page, "id=\"attach_to\"").await;
+    type_into(&page, "#email", "tom@example.be").await;
+    click_on(&page, "#fix").await;
+    wait_for(&page, "id=\"admin-done\"").await;
+
+    // A row ticked and migrated again once its school exists.
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let body = schools::find_body(&mut conn, "Scholengroep A").unwrap();
+        let new = NewSchool {
+            organising_body: body.id,
+            name: "Nieuwe School",
+            data_changes: DataChanges::Contact,
+            contact: None,
+        };
+        schools::create_school(&mut conn, new, server.idp.now()).unwrap();
+    }
+    click_on(&page, &format!("#select-{ann}")).await;
+    click_on(&page, "#retry").await;
+    let done = wait_for(&page, "id=\"admin-retried\"").await;
+    assert!(!done.contains("ann.no-school"), "left the report");
+
+    // Their invitations.
+    click_on(&page, "#invite").await;
+    wait_for(&page, "id=\"admin-invited\"").await;
+    let mut conn = server.idp.conn().unwrap();
+    for identifier in ["tom.bad-mail", "ann.no-school"] {
+        assert!(
+            users::find_by_username(&mut conn, identifier)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    // An account found and disabled.
+    page.goto(server.url("/admin")).await.unwrap();
+    type_into(&page, "#q", "pupil.a2").await;
+    press_enter_on(&page, "#q").await;
+    wait_for_url(&page, "q=pupil.a2").await;
+    let pupil = world.targets["pupil.a2"].id;
+    click_on(&page, &format!("a[href='/admin/accounts/{pupil}']")).await;
+    wait_for(&page, "id=\"disable\"").await;
+    click_on(&page, "#disable").await;
+    wait_for(&page, "id=\"enable\"").await;
+    assert!(
+        users::find_by_id(&mut conn, pupil)
+            .unwrap()
+            .unwrap()
+            .disabled,
+        "disabled"
+    );
+
+    // A change request accepted.
+    page.goto(server.url("/admin/requests")).await.unwrap();
+    wait_for(&page, "Nieuw adres.").await;
+    click_on(
+        &page,
+        &format!("#request-{} button[value='accept']", request.id),
+    )
+    .await;
+    wait_for(&page, "id=\"requests-none\"").await;
+
+    // The audit trail filtered to the disabling.
+    page.goto(server.url("/admin/audit")).await.unwrap();
+    wait_for(&page, "id=\"kind\"").await;
+    page.find_element("#kind")
+        .await
+        .unwrap()
+        .call_js_fn("function() { this.value = 'account_disabled'; }", false)
+        .await
+        .unwrap();
+    click_on(&page, "form.search button[type='submit']").await;
+    wait_for_url(&page, "kind=account_disabled").await;
+    let trail = wait_for(&page, "id=\"audit\"").await;
+    assert!(
+        trail.contains("pupil.a2") && trail.contains("by body.a"),
+        "{trail}"
+    );
+    assert!(!trail.contains("tom.bad-mail"), "only the kind asked for");
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+}

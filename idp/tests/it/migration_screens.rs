@@ -41,6 +41,20 @@ fn line_of(server: &TestServer, run: &Run, identifier: &str) -> u64 {
         .line
 }
 
+/// The line of a row `run` reported about `identifier`, fixed since.
+fn line_of_resolved(server: &TestServer, run: &Run, identifier: &str) -> String {
+    use idp::store::schema::migration_problems;
+    let mut conn = server.idp.conn().unwrap();
+    let line: i32 = migration_problems::table
+        .filter(migration_problems::run_id.eq(&run.id))
+        .filter(migration_problems::identifier.eq(identifier))
+        .filter(migration_problems::resolved_in.is_not_null())
+        .select(migration_problems::line)
+        .first(&mut conn)
+        .unwrap();
+    line.to_string()
+}
+
 fn kinds(server: &TestServer, identifier: &str) -> Vec<String> {
     let mut conn = server.idp.conn().unwrap();
     let user = users::find_by_username(&mut conn, identifier)
@@ -185,6 +199,17 @@ async fn reported_rows_are_attached_retried_and_overwritten(backend: Backend) {
     )
     .await;
     assert!(page.contains("id=\"admin-retried\"") && !page.contains("ann.new"));
+    // Sent twice (a double click): the row fixed meanwhile is passed over, not foreign.
+    let resp = body_a
+        .post(server.url(&retry))
+        .form(&selection(
+            vec![line_of_resolved(&server, &run, "ann.new")],
+            "migrate",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), format!("{run_path}?migrated=0&refused=0"));
     let mut conn = server.idp.conn().unwrap();
     assert!(
         users::find_by_username(&mut conn, "ann.new")

@@ -214,7 +214,7 @@ pub struct Retried {
 /// run of their own: for what was fixed elsewhere since (a school created, a guardian
 /// migrated, an identifier freed), or, with `overwrite`, to let the legacy rows win over
 /// what was changed on the STS since the last migration. Lines no longer reported are
-/// passed over. None (audited) when one of them is another body's row.
+/// passed over (fixed meanwhile). None (audited) when one of them is another body's row.
 #[allow(clippy::too_many_arguments)]
 pub fn retry_rows(
     conn: &mut DbConn,
@@ -234,7 +234,16 @@ pub fn retry_rows(
         .copied()
         .filter(|l| !seen.contains(l))
         .collect();
-    if !bodies_of_lines(conn, run_id, &unseen)?.is_empty() {
+    // A line not listed is either fixed meanwhile (passed over) or another body's.
+    let mine = bodies(conn, staff)?;
+    let foreign = bodies_of_lines(conn, run_id, &unseen)?
+        .into_values()
+        .any(|body| match (&mine, body) {
+            (None, _) => false,
+            (Some(mine), Some(body)) => !mine.contains(&body),
+            (Some(_), None) => true,
+        });
+    if foreign {
         staff.out_of_scope(
             conn,
             &format!("rows of migration run {run_id}"),
@@ -349,23 +358,8 @@ fn migrate_again(
         }
     }
     migration::finish_run(conn, &mut again, now)?;
-    forget_lines(conn, &run.id, &migrated)?;
+    migration::resolve(conn, &run.id, &migrated, &again.id)?;
     Ok(Retried { migrated, refused })
-}
-
-/// Takes migrated lines off `run_id`'s report.
-fn forget_lines(conn: &mut DbConn, run_id: &str, lines: &[u64]) -> DomainResult<()> {
-    let keys: Vec<i32> = lines
-        .iter()
-        .filter_map(|l| i32::try_from(*l).ok())
-        .collect();
-    diesel::delete(
-        migration_problems::table
-            .filter(migration_problems::run_id.eq(run_id))
-            .filter(migration_problems::line.eq_any(keys)),
-    )
-    .execute(conn)?;
-    Ok(())
 }
 
 /// What became of a row to attach to an existing account.
@@ -432,7 +426,7 @@ pub fn attach_row(
     if let Some(refused) = batch.reported.into_iter().find(|r| r.outcome.refused()) {
         return Ok(Some((run, row, Attached::Refused(Box::new(refused)))));
     }
-    forget_lines(conn, run_id, &[line])?;
+    migration::resolve(conn, run_id, &[line], &again.id)?;
     let legacy_id = row.legacy_id.clone().unwrap_or_default();
     audit::Event::new(audit::Kind::LegacyRowAttached)
         .from(origin)

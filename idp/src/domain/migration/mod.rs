@@ -501,12 +501,13 @@ pub fn csv_fields(row: &ReportedRow) -> [String; 6] {
     ]
 }
 
-/// The rows a run reported, in the order of the source.
+/// The rows a run reported and no later fix migrated, in the order of the source.
 pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow>> {
     problems_of(conn, run_id, None, "")
 }
 
-/// The rows a run reported about these organising bodies (none: all), whose identifier,
+/// The rows a run reported about these organising bodies (none: all), not migrated since
+/// by a fix on the screens (see [`resolve`]), whose identifier,
 /// legacy id or detail contains `text` in any case (compared here, alike on both
 /// backends), in the order of the source.
 pub fn problems_of(
@@ -527,6 +528,7 @@ pub fn problems_of(
     );
     let mut query = migration_problems::table
         .filter(migration_problems::run_id.eq(run_id))
+        .filter(migration_problems::resolved_in.is_null())
         .into_boxed();
     if let Some(bodies) = bodies {
         query = query.filter(migration_problems::organising_body_id.eq_any(bodies.to_vec()));
@@ -565,6 +567,23 @@ pub fn problems_of(
             Err(_) => true,
         })
         .collect()
+}
+
+/// Marks reported rows of `run_id` as migrated by the run `by`: they leave the report, and
+/// stay as the run's history (which bodies it concerned).
+pub fn resolve(conn: &mut DbConn, run_id: &str, lines: &[u64], by: &str) -> DomainResult<()> {
+    let keys: Vec<i32> = lines
+        .iter()
+        .filter_map(|l| i32::try_from(*l).ok())
+        .collect();
+    diesel::update(
+        migration_problems::table
+            .filter(migration_problems::run_id.eq(run_id))
+            .filter(migration_problems::line.eq_any(keys)),
+    )
+    .set(migration_problems::resolved_in.eq(by))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Whether a reported row's identifier, legacy id or detail contains `text` (normalized).

@@ -1,0 +1,1 @@
+ALTER TABLE migration_problems DROP COLUMN resolved_in;
