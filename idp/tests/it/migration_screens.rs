@@ -438,3 +438,46 @@ async fn the_screens_return_after_login(backend: Backend) {
     assert_eq!(location(&resp), "/", "never elsewhere");
 }
 both_backends!(the_screens_return_after_login);
+
+/// A run's reported rows come a page at a time (100), in the order of the source; a
+/// search reads past the first page's worth of rows to find what matches.
+async fn reported_rows_are_paged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    build(&server);
+    let rows: String = (1..=130)
+        .map(|n| format!("{n},person.{n:03},bad-{n},Peeters,pupil,Scholengroep A,Atheneum A1\n"))
+        .collect();
+    let run = migrate(&server, &rows);
+    assert_eq!(run.counts.skipped, 130);
+    let (body_a, _) = sign_in(&server, "body.a").await;
+    let run_path = format!("/admin/migration/{}", run.id);
+    let (_, first) = get(&body_a, &server, &run_path).await;
+    assert_eq!(first.matches("name=\"line\"").count(), 100);
+    assert!(first.contains("person.001") && first.contains("person.100"));
+    assert!(!first.contains("person.101"));
+    let at = first.find("id=\"rows-next\"").expect("a next page");
+    let href_at = first[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let next = first[href_at..href_at + first[href_at..].find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#x3D;", "=");
+    let (_, second) = get(&body_a, &server, &next).await;
+    assert_eq!(second.matches("name=\"line\"").count(), 30, "{next}");
+    assert!(second.contains("person.101") && !second.contains("id=\"rows-next\""));
+    let (_, found) = get(&body_a, &server, &format!("{run_path}?q=PERSON.12")).await;
+    assert_eq!(
+        found.matches("name=\"line\"").count(),
+        10,
+        "person.120 to person.129"
+    );
+    let resp = body_a
+        .get(server.url(&format!("{run_path}/rows.csv")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.text().await.unwrap().lines().count(),
+        131,
+        "the CSV has them all"
+    );
+}
+both_backends!(reported_rows_are_paged);

@@ -13,7 +13,7 @@ use super::scope::{Access, Staff};
 use crate::domain::audit::{self, Origin};
 use crate::domain::migration::import::{self, Context};
 use crate::domain::migration::invite::{self, Invited, Invitees, NotAgain, Pace};
-use crate::domain::migration::{self, Directory, LegacyRecord, ReportedRow, Run};
+use crate::domain::migration::{self, Directory, LegacyRecord, ReportedRow, RowFilter, Run};
 use crate::domain::users::{self, User};
 use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
@@ -77,16 +77,15 @@ pub fn runs(conn: &mut DbConn, staff: &Staff) -> DomainResult<Vec<Run>> {
     Ok(out)
 }
 
-/// The run `run_id` and its rows about `staff`'s bodies that contain `text`; none when the
-/// run does not concern them (audited when it exists).
-pub fn run_rows(
+/// The run `run_id`, with the bodies `staff` sees it for (none: every body), if it
+/// concerns them (else audited when it exists, and none).
+fn run_in_scope(
     conn: &mut DbConn,
     staff: &Staff,
     run_id: &str,
-    text: &str,
     origin: Origin<'_>,
     now: DateTime<Utc>,
-) -> DomainResult<Option<(Run, Vec<ReportedRow>)>> {
+) -> DomainResult<Option<(Run, Option<Vec<String>>)>> {
     let Some(run) = migration::run(conn, run_id)? else {
         return Ok(None);
     };
@@ -97,11 +96,54 @@ pub fn run_rows(
         staff.out_of_scope(conn, &format!("migration run {run_id}"), origin, now)?;
         return Ok(None);
     }
-    let rows = migration::problems_of(conn, run_id, bodies.as_deref(), text)?;
+    Ok(Some((run, bodies)))
+}
+
+/// Reported rows per page on the screens.
+pub const PAGE: usize = 100;
+
+/// Which rows of a run to list: containing `text`, after the line `after`, up to `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct RowsAsked<'a> {
+    pub text: &'a str,
+    pub after: u64,
+    pub limit: usize,
+}
+
+/// The run `run_id` and the rows `asked` of those it reported about `staff`'s bodies;
+/// none when the run does not concern them (audited when it exists).
+pub fn run_rows(
+    conn: &mut DbConn,
+    staff: &Staff,
+    run_id: &str,
+    asked: RowsAsked<'_>,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<(Run, Vec<ReportedRow>)>> {
+    let Some((run, bodies)) = run_in_scope(conn, staff, run_id, origin, now)? else {
+        return Ok(None);
+    };
+    let filter = RowFilter {
+        bodies: bodies.as_deref(),
+        text: asked.text,
+        after: asked.after,
+        limit: asked.limit,
+    };
+    let rows = migration::problems_of(conn, run_id, &filter)?;
     Ok(Some((run, rows)))
 }
 
-/// One reported row of the run `run_id`, if it concerns `staff`'s bodies.
+/// Whether a row of `body` is for someone who sees `mine` (none: every body).
+fn sees(mine: Option<&[String]>, body: Option<&String>) -> bool {
+    match (mine, body) {
+        (None, _) => true,
+        (Some(mine), Some(body)) => mine.contains(body),
+        (Some(_), None) => false,
+    }
+}
+
+/// One reported row of the run `run_id` (not fixed since) with its organising body, if it
+/// is one of `staff`'s bodies (another body's is audited).
 pub fn reported_row(
     conn: &mut DbConn,
     staff: &Staff,
@@ -109,14 +151,23 @@ pub fn reported_row(
     line: u64,
     origin: Origin<'_>,
     now: DateTime<Utc>,
-) -> DomainResult<Option<(Run, ReportedRow)>> {
-    let Some((run, rows)) = run_rows(conn, staff, run_id, "", origin, now)? else {
+) -> DomainResult<Option<(Run, ReportedRow, Option<String>)>> {
+    let Some((run, bodies)) = run_in_scope(conn, staff, run_id, origin, now)? else {
         return Ok(None);
     };
-    Ok(rows
-        .into_iter()
-        .find(|r| r.line == line)
-        .map(|row| (run, row)))
+    let Some((row, body)) = migration::problems_at(conn, run_id, &[line])?.pop() else {
+        return Ok(None);
+    };
+    if !sees(bodies.as_deref(), body.as_ref()) {
+        staff.out_of_scope(
+            conn,
+            &format!("row {line} of migration run {run_id}"),
+            origin,
+            now,
+        )?;
+        return Ok(None);
+    }
+    Ok(Some((run, row, body)))
 }
 
 /// What a person corrects in a reported row before migrating it again: the fields a
@@ -180,14 +231,11 @@ pub fn fix_row(
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<(Run, ReportedRow, Fixed)>> {
-    let Some((run, row)) = reported_row(conn, staff, run_id, line, origin, now)? else {
+    let Some((run, row, body)) = reported_row(conn, staff, run_id, line, origin, now)? else {
         return Ok(None);
     };
     let mut record = row.record.clone();
     correction.apply(&mut record);
-    let body = bodies_of_lines(conn, run_id, &[line])?
-        .remove(&line)
-        .flatten();
     let taken = vec![Taken { line, record, body }];
     let by = format!(
         "line {line} of run {run_id}, corrected by {}",
@@ -225,25 +273,15 @@ pub fn retry_rows(
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<(Run, Retried)>> {
-    let Some((run, rows)) = run_rows(conn, staff, run_id, "", origin, now)? else {
+    let Some((run, bodies)) = run_in_scope(conn, staff, run_id, origin, now)? else {
         return Ok(None);
     };
-    let seen: Vec<u64> = rows.iter().map(|r| r.line).collect();
-    let unseen: Vec<u64> = lines
+    // Lines no longer reported (fixed meanwhile: a double click) are passed over.
+    let rows = migration::problems_at(conn, run_id, lines)?;
+    if rows
         .iter()
-        .copied()
-        .filter(|l| !seen.contains(l))
-        .collect();
-    // A line not listed is either fixed meanwhile (passed over) or another body's.
-    let mine = bodies(conn, staff)?;
-    let foreign = bodies_of_lines(conn, run_id, &unseen)?
-        .into_values()
-        .any(|body| match (&mine, body) {
-            (None, _) => false,
-            (Some(mine), Some(body)) => !mine.contains(&body),
-            (Some(_), None) => true,
-        });
-    if foreign {
+        .any(|(_, body)| !sees(bodies.as_deref(), body.as_ref()))
+    {
         staff.out_of_scope(
             conn,
             &format!("rows of migration run {run_id}"),
@@ -252,14 +290,12 @@ pub fn retry_rows(
         )?;
         return Ok(None);
     }
-    let mut bodies = bodies_of_lines(conn, run_id, lines)?;
     let taken: Vec<Taken> = rows
         .into_iter()
-        .filter(|r| lines.contains(&r.line))
-        .map(|r| Taken {
-            line: r.line,
-            body: bodies.remove(&r.line).flatten(),
-            record: r.record,
+        .map(|(row, body)| Taken {
+            line: row.line,
+            record: row.record,
+            body,
         })
         .collect();
     if taken.is_empty() {
@@ -280,34 +316,6 @@ struct Taken {
     line: u64,
     record: LegacyRecord,
     body: Option<String>,
-}
-
-/// The organising body each of these reported lines of `run_id` belongs to (lines not
-/// reported are absent).
-fn bodies_of_lines(
-    conn: &mut DbConn,
-    run_id: &str,
-    lines: &[u64],
-) -> DomainResult<BTreeMap<u64, Option<String>>> {
-    if lines.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let keys: Vec<i32> = lines
-        .iter()
-        .filter_map(|l| i32::try_from(*l).ok())
-        .collect();
-    let rows: Vec<(i32, Option<String>)> = migration_problems::table
-        .filter(migration_problems::run_id.eq(run_id))
-        .filter(migration_problems::line.eq_any(keys))
-        .select((
-            migration_problems::line,
-            migration_problems::organising_body_id,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(line, body)| (u64::try_from(line).unwrap_or_default(), body))
-        .collect())
 }
 
 /// Migrates `taken` in a run of its own (`input` says whose and why), each row with its
@@ -388,7 +396,7 @@ pub fn attach_row(
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<(Run, ReportedRow, Attached)>> {
-    let Some((run, row)) = reported_row(conn, staff, run_id, line, origin, now)? else {
+    let Some((run, row, body)) = reported_row(conn, staff, run_id, line, origin, now)? else {
         return Ok(None);
     };
     let account = match users::find_by_username(conn, identifier.trim())? {
@@ -404,9 +412,6 @@ pub fn attach_row(
         // What the legacy platform lacked, the account has.
         record.identifier = Some(account.username.as_str().to_owned());
     }
-    let body = bodies_of_lines(conn, run_id, &[line])?
-        .remove(&line)
-        .flatten();
     let directory = Directory::load(conn, body.as_deref())?;
     let input = format!(
         "line {line} of run {run_id}, attached to {} by {}",
@@ -461,11 +466,9 @@ pub fn invite(
     run_id: &str,
     origin: Origin<'_>,
 ) -> DomainResult<Option<(Run, Invited)>> {
-    let now = idp.now();
-    let Some((run, _)) = run_rows(conn, staff, run_id, "", origin, now)? else {
+    let Some((run, bodies)) = run_in_scope(conn, staff, run_id, origin, idp.now())? else {
         return Ok(None);
     };
-    let bodies = bodies(conn, staff)?;
     let invitees = Invitees {
         source: &run.source,
         bodies: bodies.as_deref(),

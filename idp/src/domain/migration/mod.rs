@@ -503,70 +503,147 @@ pub fn csv_fields(row: &ReportedRow) -> [String; 6] {
 
 /// The rows a run reported and no later fix migrated, in the order of the source.
 pub fn problems(conn: &mut DbConn, run_id: &str) -> DomainResult<Vec<ReportedRow>> {
-    problems_of(conn, run_id, None, "")
+    problems_of(conn, run_id, &RowFilter::default())
 }
 
-/// The rows a run reported about these organising bodies (none: all), not migrated since
-/// by a fix on the screens (see [`resolve`]), whose identifier,
-/// legacy id or detail contains `text` in any case (compared here, alike on both
-/// backends), in the order of the source.
+/// Which of a run's reported rows to read.
+#[derive(Debug, Clone, Copy)]
+pub struct RowFilter<'a> {
+    /// About these organising bodies (none: all).
+    pub bodies: Option<&'a [String]>,
+    /// Whose identifier, legacy id or detail contains this, in any case (compared here,
+    /// alike on both backends).
+    pub text: &'a str,
+    /// After this line (a page's keyset).
+    pub after: u64,
+    pub limit: usize,
+}
+
+impl Default for RowFilter<'_> {
+    fn default() -> Self {
+        Self {
+            bodies: None,
+            text: "",
+            after: 0,
+            limit: usize::MAX,
+        }
+    }
+}
+
+/// Rows read per query while filtering on text.
+const ROW_CHUNK: i64 = 500;
+
+type ProblemRow = (
+    i32,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+const PROBLEM_COLUMNS: (
+    migration_problems::line,
+    migration_problems::legacy_id,
+    migration_problems::identifier,
+    migration_problems::outcome,
+    migration_problems::reason,
+    migration_problems::detail,
+    migration_problems::record,
+    migration_problems::organising_body_id,
+) = (
+    migration_problems::line,
+    migration_problems::legacy_id,
+    migration_problems::identifier,
+    migration_problems::outcome,
+    migration_problems::reason,
+    migration_problems::detail,
+    migration_problems::record,
+    migration_problems::organising_body_id,
+);
+
+/// A stored reported row, with the organising body it belongs to.
+fn problem_of(row: ProblemRow) -> DomainResult<(ReportedRow, Option<String>)> {
+    let (line, legacy_id, identifier, outcome, reason, detail, record, body) = row;
+    let corrupt = |what: &str| DomainError::Corrupt(format!("migration problem {what}"));
+    let row = ReportedRow {
+        line: u64::try_from(line).unwrap_or_default(),
+        legacy_id,
+        identifier,
+        outcome: serde_json::from_value(serde_json::Value::String(outcome))
+            .map_err(|_| corrupt("outcome"))?,
+        reason: Reason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
+        detail,
+        record: serde_json::from_str(&record).map_err(|_| corrupt("record"))?,
+    };
+    Ok((row, body))
+}
+
+/// The rows a run reported that `filter` selects and no fix on the screens migrated since
+/// (see [`resolve`]), in the order of the source, up to `filter.limit`.
 pub fn problems_of(
     conn: &mut DbConn,
     run_id: &str,
-    bodies: Option<&[String]>,
-    text: &str,
+    filter: &RowFilter<'_>,
 ) -> DomainResult<Vec<ReportedRow>> {
-    let text = crate::domain::types::normalize(text);
-    type Row = (
-        i32,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-    );
-    let mut query = migration_problems::table
+    let text = crate::domain::types::normalize(filter.text);
+    let mut out = Vec::new();
+    let mut after = i32::try_from(filter.after).unwrap_or(i32::MAX);
+    while out.len() < filter.limit {
+        let mut query = migration_problems::table
+            .filter(migration_problems::run_id.eq(run_id))
+            .filter(migration_problems::resolved_in.is_null())
+            .filter(migration_problems::line.gt(after))
+            .into_boxed();
+        if let Some(bodies) = filter.bodies {
+            query = query.filter(migration_problems::organising_body_id.eq_any(bodies.to_vec()));
+        }
+        let wanted = i64::try_from(filter.limit - out.len()).unwrap_or(i64::MAX);
+        let chunk = if text.is_empty() { wanted } else { ROW_CHUNK };
+        let rows: Vec<ProblemRow> = query
+            .order(migration_problems::line)
+            .select(PROBLEM_COLUMNS)
+            .limit(chunk)
+            .load(conn)?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.0;
+        let read = rows.len();
+        for row in rows {
+            let (row, _) = problem_of(row)?;
+            if (text.is_empty() || matches(&row, &text)) && out.len() < filter.limit {
+                out.push(row);
+            }
+        }
+        if i64::try_from(read).unwrap_or(i64::MAX) < chunk {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The rows `run_id` reported at these lines that no fix migrated since, each with the
+/// organising body it belongs to.
+pub fn problems_at(
+    conn: &mut DbConn,
+    run_id: &str,
+    lines: &[u64],
+) -> DomainResult<Vec<(ReportedRow, Option<String>)>> {
+    let keys: Vec<i32> = lines
+        .iter()
+        .filter_map(|l| i32::try_from(*l).ok())
+        .collect();
+    let rows: Vec<ProblemRow> = migration_problems::table
         .filter(migration_problems::run_id.eq(run_id))
         .filter(migration_problems::resolved_in.is_null())
-        .into_boxed();
-    if let Some(bodies) = bodies {
-        query = query.filter(migration_problems::organising_body_id.eq_any(bodies.to_vec()));
-    }
-    let rows: Vec<Row> = query
+        .filter(migration_problems::line.eq_any(keys))
         .order(migration_problems::line)
-        .select((
-            migration_problems::line,
-            migration_problems::legacy_id,
-            migration_problems::identifier,
-            migration_problems::outcome,
-            migration_problems::reason,
-            migration_problems::detail,
-            migration_problems::record,
-        ))
+        .select(PROBLEM_COLUMNS)
         .load(conn)?;
-    rows.into_iter()
-        .map(
-            |(line, legacy_id, identifier, outcome, reason, detail, record)| {
-                let corrupt =
-                    |what: &str| DomainError::Corrupt(format!("migration problem {what}"));
-                Ok(ReportedRow {
-                    line: u64::try_from(line).unwrap_or_default(),
-                    legacy_id,
-                    identifier,
-                    outcome: serde_json::from_value(serde_json::Value::String(outcome))
-                        .map_err(|_| corrupt("outcome"))?,
-                    reason: Reason::parse(&reason).ok_or_else(|| corrupt("reason"))?,
-                    detail,
-                    record: serde_json::from_str(&record).map_err(|_| corrupt("record"))?,
-                })
-            },
-        )
-        .filter(|row: &DomainResult<ReportedRow>| match row {
-            Ok(row) => text.is_empty() || matches(row, &text),
-            Err(_) => true,
-        })
-        .collect()
+    rows.into_iter().map(problem_of).collect()
 }
 
 /// Marks reported rows of `run_id` as migrated by the run `by`: they leave the report, and

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{answer, as_staff, csv_download, form_expired};
-use crate::domain::admin::migration::{self, Attached, Correction, Fixed};
+use crate::domain::admin::migration::{self, Attached, Correction, Fixed, PAGE, RowsAsked};
 use crate::domain::migration::{CSV_HEADER, Reason, ReportedRow, Run, csv_fields};
 use crate::domain::types::query_value;
 use crate::web::csrf;
@@ -45,6 +45,9 @@ pub async fn runs(state: State, req: HttpRequest) -> PageResult {
 pub struct RowsQuery {
     #[serde(default)]
     q: String,
+    /// The page after this line.
+    #[serde(default)]
+    after: u64,
     done: Option<String>,
     /// After rows were taken up again: how many were migrated, how many still are not.
     migrated: Option<u64>,
@@ -71,46 +74,63 @@ pub async fn run_rows(
     };
     let text = query.q.clone();
     let shown = text.clone();
+    let after = query.after;
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        let Some((run, rows)) = migration::run_rows(conn, staff, &id, &text, origin, idp.now())?
+        let asked = RowsAsked {
+            text: &text,
+            after,
+            limit: PAGE + 1,
+        };
+        let Some((run, mut rows)) =
+            migration::run_rows(conn, staff, &id, asked, origin, idp.now())?
         else {
             return Ok(None);
         };
+        let next = (rows.len() > PAGE).then(|| {
+            rows.truncate(PAGE);
+            rows.last().map_or(0, |r| r.line)
+        });
         let not_invited = migration::not_invited(conn, staff, &run, NOT_INVITED_SHOWN + 1)?;
-        Ok(Some((staff.user.clone(), run, rows, not_invited)))
+        Ok(Some((staff.user.clone(), run, rows, next, not_invited)))
     })
     .await?;
-    answer(&state, &req, outcome, |(staff, run, rows, not_invited)| {
-        let locale = user_locale(&state, &req, &staff);
-        let conflicts = rows.iter().any(|r| r.reason == Reason::ChangedOnSts);
-        let rows: Vec<Value> = rows.iter().map(row_json).collect();
-        let not_invited = match i64::try_from(not_invited) {
-            Ok(n) if n <= NOT_INVITED_SHOWN => n.to_string(),
-            _ => format!("{NOT_INVITED_SHOWN}+"),
-        };
-        let data = json!({
-            "wide": true,
-            "run": run_json(&run),
-            "q": shown,
-            "rows": rows,
-            "none": rows.is_empty(),
-            "conflicts": conflicts,
-            "csv": format!("/admin/migration/{}/rows.csv?q={}", query_value(&run.id), query_value(&shown)),
-            "done": done,
-            "retried": query.migrated.map(|m| json!({"migrated": m, "refused": query.refused.unwrap_or_default()})),
-            "invited": query.invited,
-            "not_invited": (not_invited != "0").then_some(not_invited),
-            "dry_run": run.dry_run,
-        });
-        form_page(
-            &state,
-            &req,
-            "admin_migration_run",
-            locale,
-            StatusCode::OK,
-            data,
-        )
-    })
+    answer(
+        &state,
+        &req,
+        outcome,
+        |(staff, run, rows, next, not_invited)| {
+            let locale = user_locale(&state, &req, &staff);
+            let conflicts = rows.iter().any(|r| r.reason == Reason::ChangedOnSts);
+            let rows: Vec<Value> = rows.iter().map(row_json).collect();
+            let not_invited = match i64::try_from(not_invited) {
+                Ok(n) if n <= NOT_INVITED_SHOWN => n.to_string(),
+                _ => format!("{NOT_INVITED_SHOWN}+"),
+            };
+            let data = json!({
+                "wide": true,
+                "run": run_json(&run),
+                "q": shown,
+                "rows": rows,
+                "none": rows.is_empty(),
+                "conflicts": conflicts,
+                "csv": format!("/admin/migration/{}/rows.csv?q={}", query_value(&run.id), query_value(&shown)),
+                "next": next.map(|after| format!("/admin/migration/{}?q={}&after={after}", query_value(&run.id), query_value(&shown))),
+                "done": done,
+                "retried": query.migrated.map(|m| json!({"migrated": m, "refused": query.refused.unwrap_or_default()})),
+                "invited": query.invited,
+                "not_invited": (not_invited != "0").then_some(not_invited),
+                "dry_run": run.dry_run,
+            });
+            form_page(
+                &state,
+                &req,
+                "admin_migration_run",
+                locale,
+                StatusCode::OK,
+                data,
+            )
+        },
+    )
 }
 
 fn row_json(row: &ReportedRow) -> Value {
@@ -133,7 +153,12 @@ pub async fn run_rows_csv(
     let id = path.into_inner();
     let text = query.into_inner().q;
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
-        migration::run_rows(conn, staff, &id, &text, origin, idp.now())
+        let every = RowsAsked {
+            text: &text,
+            after: 0,
+            limit: usize::MAX,
+        };
+        migration::run_rows(conn, staff, &id, every, origin, idp.now())
     })
     .await?;
     answer(&state, &req, outcome, |(run, rows)| {
@@ -214,7 +239,7 @@ pub async fn row(state: State, req: HttpRequest, path: web::Path<(String, u64)>)
         Ok(found.map(|f| (staff.user.clone(), f)))
     })
     .await?;
-    answer(&state, &req, outcome, |(staff, (run, row))| {
+    answer(&state, &req, outcome, |(staff, (run, row, _))| {
         let correction = Correction::of(&row.record);
         row_form(
             &state,
