@@ -31,6 +31,16 @@ impl Locale {
         }
     }
 
+    /// The language's name in itself, as the language switch shows it.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Self::Fr => "Français",
+            Self::Nl => "Nederlands",
+            Self::En => "English",
+            Self::De => "Deutsch",
+        }
+    }
+
     /// Accepts a BCP 47 tag (`fr`, `nl-BE`, `EN-gb`) by its primary language.
     pub fn parse(tag: &str) -> Option<Self> {
         let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
@@ -77,19 +87,41 @@ impl Locale {
     }
 }
 
-/// Picks the page language: the first supported of `ui_locales`, else the best of
-/// `Accept-Language` by weight, else `default`.
-pub fn negotiate(
-    ui_locales: Option<&str>,
-    accept_language: Option<&str>,
-    default: Locale,
-) -> Locale {
+/// What a request tells of the language its person reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wishes<'a> {
+    /// Chosen on the pages' language switch (its cookie).
+    pub chosen: Option<Locale>,
+    /// The application's `ui_locales` (OIDC Core §3.1.2.1), space-separated.
+    pub ui_locales: Option<&'a str>,
+    /// The language saved on the account of the person logged in.
+    pub account: Option<Locale>,
+    /// The browser's `Accept-Language`.
+    pub accept_language: Option<&'a str>,
+}
+
+/// Picks the page language: the switch's choice, else the first supported of
+/// `ui_locales` (names we lack are passed over), else the account's language, else the
+/// best of `Accept-Language` by weight, else `default`.
+pub fn negotiate(wishes: Wishes<'_>, default: Locale) -> Locale {
+    let Wishes {
+        chosen,
+        ui_locales,
+        account,
+        accept_language,
+    } = wishes;
+    if let Some(chosen) = chosen {
+        return chosen;
+    }
     if let Some(found) = ui_locales
         .into_iter()
         .flat_map(str::split_whitespace)
         .find_map(Locale::parse)
     {
         return found;
+    }
+    if let Some(account) = account {
+        return account;
     }
     let mut weighted: Vec<(f32, usize, Locale)> = accept_language
         .into_iter()
@@ -352,13 +384,53 @@ mod tests {
 
     #[test]
     fn negotiation_order() {
-        assert_eq!(negotiate(Some("de nl"), Some("en"), Locale::Fr), Locale::De);
+        let asked = |ui: Option<&'static str>, accept: Option<&'static str>| Wishes {
+            ui_locales: ui,
+            accept_language: accept,
+            ..Wishes::default()
+        };
         assert_eq!(
-            negotiate(Some("xx"), Some("en;q=0.5, nl-BE"), Locale::Fr),
-            Locale::Nl
+            negotiate(asked(Some("de nl"), Some("en")), Locale::Fr),
+            Locale::De
         );
-        assert_eq!(negotiate(None, Some("es, it"), Locale::Fr), Locale::Fr);
-        assert_eq!(negotiate(None, None, Locale::En), Locale::En);
+        assert_eq!(
+            negotiate(asked(Some("xx"), Some("en;q=0.5, nl-BE")), Locale::Fr),
+            Locale::Nl,
+            "ui_locales we lack fall back to the browser's"
+        );
+        assert_eq!(
+            negotiate(asked(None, Some("es, it")), Locale::Fr),
+            Locale::Fr
+        );
+        assert_eq!(negotiate(asked(None, None), Locale::En), Locale::En);
+        let chosen = Wishes {
+            chosen: Some(Locale::Nl),
+            account: Some(Locale::De),
+            ..asked(Some("fr"), Some("en"))
+        };
+        assert_eq!(
+            negotiate(chosen, Locale::Fr),
+            Locale::Nl,
+            "the switch first"
+        );
+        let account = Wishes {
+            account: Some(Locale::De),
+            ..asked(None, Some("en"))
+        };
+        assert_eq!(
+            negotiate(account, Locale::Fr),
+            Locale::De,
+            "then the account's"
+        );
+        let both = Wishes {
+            account: Some(Locale::De),
+            ..asked(Some("nl"), Some("en"))
+        };
+        assert_eq!(
+            negotiate(both, Locale::Fr),
+            Locale::Nl,
+            "ui_locales before it"
+        );
     }
 
     /// A Belgian parent reads Brussels time in the way of their language, not UTC.
@@ -406,6 +478,89 @@ mod tests {
         let birth = NaiveDate::from_ymd_opt(2014, 3, 9).unwrap();
         assert_eq!(Locale::Nl.format_date(birth), "09/03/2014");
         assert_eq!(Locale::De.format_date(birth), "09.03.2014");
+    }
+
+    /// Message keys that code builds from a prefix and a value (`admin-event-{kind}`):
+    /// what they end in is checked against what produces them where an enum lists it.
+    const BUILT: [&str; 11] = [
+        "account-kind-",
+        "account-done-",
+        "admin-done-",
+        "admin-event-",
+        "admin-requests-done-",
+        "admin-terms-done-",
+        "admin-migration-status-",
+        "admin-migration-outcome-",
+        "admin-migration-reason-",
+        "wizard-tab-",
+        "password-rule-class-",
+    ];
+
+    /// Every file under `dir` ending in one of `extensions`, as text.
+    fn sources(dir: &std::path::Path, extensions: &[&str], out: &mut String) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, extensions, out);
+            } else if extensions
+                .iter()
+                .any(|e| path.to_string_lossy().ends_with(e))
+            {
+                out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                out.push('\n');
+            }
+        }
+    }
+
+    /// A message no template or code uses any more fails, and so does a template naming a
+    /// message missing in any language, or a kind of event or a migration reason without
+    /// its words.
+    #[test]
+    fn every_message_is_used_and_every_used_message_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let (mut templates, mut code) = (String::new(), String::new());
+        sources(&root.join("templates"), &[".hbs"], &mut templates);
+        sources(&root.join("idp/src"), &[".rs"], &mut code);
+        let french = Translations::ids(Locale::Fr);
+        for id in &french {
+            let quoted = format!("\"{id}\"");
+            let used = templates.contains(&quoted)
+                || code.contains(&quoted)
+                || BUILT.iter().any(|prefix| id.starts_with(prefix));
+            assert!(used, "the message {id} is used nowhere");
+        }
+        let mut rest = templates.as_str();
+        while let Some(at) = rest.find("{{t \"") {
+            rest = &rest[at + 5..];
+            let key = &rest[..rest.find('"').unwrap_or(0)];
+            for locale in Locale::ALL {
+                assert!(
+                    Translations::ids(locale).iter().any(|id| id == key),
+                    "{key} is missing in {}",
+                    locale.as_str()
+                );
+            }
+        }
+        let built = crate::domain::audit::Kind::ALL
+            .iter()
+            .map(|k| format!("admin-event-{}", k.as_str().replace('_', "-")))
+            .chain(
+                crate::domain::migration::Reason::ALL
+                    .iter()
+                    .map(|r| format!("admin-migration-reason-{}", r.as_str().replace('_', "-"))),
+            );
+        for key in built {
+            for locale in Locale::ALL {
+                assert!(
+                    Translations::ids(locale).contains(&key),
+                    "{key} is missing in {}",
+                    locale.as_str()
+                );
+            }
+        }
     }
 
     #[test]

@@ -381,3 +381,7 @@ admin-done-invite-not-migrated = Dieses Konto wurde nicht migriert: senden Sie s
 admin-done-invite-has-password = Dieses Konto hat sein Passwort bereits gewählt: senden Sie stattdessen eine Mail zum Zurücksetzen.
 admin-done-invite-unreachable = Dieses Konto hat keine E-Mail-Adresse oder ist deaktiviert: drucken Sie stattdessen einen Brief mit einem vorläufigen Passwort.
 admin-done-invite-queued = Die Einladung ist noch nicht hinausgegangen: sie geht zur angezeigten Zeit.
+page-show-password = Anzeigen
+page-hide-password = Verbergen
+page-caps-lock = Die Feststelltaste ist aktiviert.
+page-languages = Sprache

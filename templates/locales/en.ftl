@@ -381,3 +381,7 @@ admin-done-invite-not-migrated = This account was not migrated: send a reset mai
 admin-done-invite-has-password = This account has chosen its password already: send a reset mail instead.
 admin-done-invite-unreachable = This account has no e-mail address, or is disabled: print a letter with a temporary password instead.
 admin-done-invite-queued = The invitation has not left yet: it leaves at the time shown.
+page-show-password = Show
+page-hide-password = Hide
+page-caps-lock = Caps Lock is on.
+page-languages = Language

@@ -381,3 +381,7 @@ admin-done-invite-not-migrated = Ce compte n'a pas été migré : envoyez plutô
 admin-done-invite-has-password = Ce compte a déjà choisi son mot de passe : envoyez plutôt un e-mail de réinitialisation.
 admin-done-invite-unreachable = Ce compte n'a pas d'adresse e-mail ou est désactivé : imprimez plutôt une lettre avec un mot de passe temporaire.
 admin-done-invite-queued = L'invitation n'est pas encore partie : elle part à l'heure indiquée.
+page-show-password = Afficher
+page-hide-password = Masquer
+page-caps-lock = La touche Verr. Maj est activée.
+page-languages = Langue

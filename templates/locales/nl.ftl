@@ -381,3 +381,7 @@ admin-done-invite-not-migrated = Dit account is niet gemigreerd: stuur liever ee
 admin-done-invite-has-password = Dit account heeft al een wachtwoord gekozen: stuur liever een resetmail.
 admin-done-invite-unreachable = Dit account heeft geen e-mailadres of is uitgeschakeld: druk liever een brief af met een tijdelijk wachtwoord.
 admin-done-invite-queued = De uitnodiging is nog niet vertrokken: ze vertrekt op het getoonde tijdstip.
+page-show-password = Tonen
+page-hide-password = Verbergen
+page-caps-lock = Caps Lock staat aan.
+page-languages = Taal

@@ -157,14 +157,14 @@ fn log_in_until(idp: &Idp, stop: &AtomicBool) -> Logins {
         n += 1;
         let started = Instant::now();
         let outcome = idp.conn().and_then(|mut conn| {
-            login::with_password(
-                idp,
-                &mut conn,
-                "",
-                &identifier,
-                RESIDENT_PASSWORD,
-                "192.0.2.7",
-            )
+            let form = login::PasswordForm {
+                request_id: "",
+                identifier: &identifier,
+                password: RESIDENT_PASSWORD,
+                address: "192.0.2.7",
+                language: None,
+            };
+            login::with_password(idp, &mut conn, form)
         });
         match outcome {
             Ok(FormOutcome::Finished(_)) => logins.took.push(started.elapsed()),

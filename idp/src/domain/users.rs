@@ -11,6 +11,7 @@ use super::types::{AccountKind, Email, UserId, Username, normalize};
 use super::{DomainError, DomainResult};
 use crate::crypto::legacy::LegacyHash;
 use crate::crypto::password::{PasswordHasher, Verification};
+use crate::i18n::Locale;
 use crate::store::models::UserRow;
 use crate::store::schema::users;
 use crate::store::{self, DbConn};
@@ -363,6 +364,16 @@ pub fn set_kind(
             users::kind.eq(kind.as_str()),
             users::updated_at.eq(to_db(now)),
         ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Saves the language the person chose (pages after login, and every mail, follow it).
+/// Not a change of the account's data: `updated_at` stays (a migration does not see a
+/// conflict in it).
+pub fn set_locale(conn: &mut DbConn, id: UserId, locale: Locale) -> DomainResult<()> {
+    diesel::update(users::table.find(id.to_string()))
+        .set(users::locale.eq(locale.as_str()))
         .execute(conn)?;
     Ok(())
 }

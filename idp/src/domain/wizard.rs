@@ -107,6 +107,7 @@ fn finish(
         amr: flow.amr,
         method: flow.method,
         old_identifier: None,
+        language: None,
     };
     let finished = login::finish(idp, conn, who, origin, then)?;
     Ok(Next::Finished(finished))

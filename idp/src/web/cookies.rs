@@ -1,5 +1,5 @@
 //! Every cookie the STS sets or reads, in one place: the SSO session, the login flow of the
-//! wizard, and the CSRF double-submit value. All are `HttpOnly`, `Path=/`, `SameSite=Lax`
+//! wizard, the CSRF double-submit value, and the language chosen on the switch. All are `HttpOnly`, `Path=/`, `SameSite=Lax`
 //! (sent on the top-level navigation back from an application, not on cross-site
 //! requests) and `Secure` whenever the issuer is https (RFC 6265bis §4.1.2; OWASP Session
 //! Management cheat sheet).
@@ -7,12 +7,18 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse};
 
+use crate::i18n::Locale;
+
 /// The browser's SSO session: a 256-bit secret, stored only as its SHA-256.
 pub const SESSION: &str = "idp_session";
 /// A login waiting for its required actions (the wizard).
 pub const FLOW: &str = "idp_flow";
 /// The random value the CSRF form token signs.
 pub const CSRF: &str = "idp_csrf";
+/// The language chosen on the pages' language switch (`fr`, `nl`, `en`, `de`).
+pub const LANGUAGE: &str = "idp_lang";
+/// How long a chosen language is remembered: a school year and then some.
+const LANGUAGE_DAYS: i64 = 400;
 
 fn build(name: &'static str, value: String, https: bool) -> Cookie<'static> {
     Cookie::build(name, value)
@@ -47,6 +53,18 @@ pub fn flow_removal(https: bool) -> Cookie<'static> {
 
 pub fn csrf(value: String, https: bool) -> Cookie<'static> {
     build(CSRF, value, https)
+}
+
+/// Remembers the language chosen on the switch, on this browser.
+pub fn language(locale: Locale, https: bool) -> Cookie<'static> {
+    let mut cookie = build(LANGUAGE, locale.as_str().to_owned(), https);
+    cookie.set_max_age(actix_web::cookie::time::Duration::days(LANGUAGE_DAYS));
+    cookie
+}
+
+/// The language this browser chose on the switch, if any.
+pub fn chosen_language(req: &HttpRequest) -> Option<Locale> {
+    req.cookie(LANGUAGE).and_then(|c| Locale::parse(c.value()))
 }
 
 /// The value of cookie `name` the browser sent.

@@ -1,6 +1,7 @@
 //! HTTP: thin actix handlers that extract input, call the domain on the blocking pool and
 //! map the result. Errors become HTTP in `error` only.
 
+pub mod assets;
 pub mod client_address;
 pub mod cookies;
 pub mod csrf;
@@ -40,13 +41,29 @@ impl AppState {
         Locale::parse(&self.idp.settings.default_locale).unwrap_or(Locale::Fr)
     }
 
-    /// The page language for this request.
+    /// The page language for this request (see `i18n::negotiate` for the order).
     pub fn locale(&self, req: &HttpRequest, ui_locales: Option<&str>) -> Locale {
+        self.locale_for(req, ui_locales, None)
+    }
+
+    /// The page language for this request of a person whose account reads `account`.
+    pub fn locale_for(
+        &self,
+        req: &HttpRequest,
+        ui_locales: Option<&str>,
+        account: Option<Locale>,
+    ) -> Locale {
         let accept = req
             .headers()
             .get(actix_web::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
-        i18n::negotiate(ui_locales, accept, self.default_locale())
+        let wishes = i18n::Wishes {
+            chosen: cookies::chosen_language(req),
+            ui_locales,
+            account,
+            accept_language: accept,
+        };
+        i18n::negotiate(wishes, self.default_locale())
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use handlebars::Handlebars;
 
+use super::assets::{AssetHelper, Assets};
 use crate::i18n::{DateTimeHelper, Locale, TranslateHelper, Translations, Zone};
 
 const TEMPLATES: [(&str, &str); 24] = [
@@ -82,6 +83,8 @@ const TEMPLATES: [(&str, &str); 24] = [
 pub struct Pages {
     registry: Handlebars<'static>,
     pub translations: Arc<Translations>,
+    /// The stylesheet and scripts pages load, under their hashed names.
+    pub assets: Arc<Assets>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,8 @@ impl Pages {
         registry.set_strict_mode(true);
         registry.register_helper("t", Box::new(TranslateHelper::html(translations.clone())));
         registry.register_helper("datetime", Box::new(DateTimeHelper::new(zone)));
+        let assets = Arc::new(Assets::load());
+        registry.register_helper("asset", Box::new(AssetHelper(assets.clone())));
         for (name, source) in TEMPLATES {
             registry
                 .register_template_string(name, source)
@@ -111,6 +116,7 @@ impl Pages {
         Ok(Self {
             registry,
             translations,
+            assets,
         })
     }
 
@@ -119,6 +125,11 @@ impl Pages {
     pub fn render(&self, name: &str, locale: Locale, mut data: serde_json::Value) -> String {
         if let Some(map) = data.as_object_mut() {
             map.insert("lang".into(), serde_json::json!(locale.as_str()));
+            let switch = map
+                .get("here")
+                .and_then(|h| h.as_str())
+                .map(|here| languages(locale, here));
+            map.insert("languages".into(), switch.into());
             for optional in ["refresh_url", "refresh_delay", "script"] {
                 map.entry(optional).or_insert(serde_json::Value::Null);
             }
@@ -134,6 +145,23 @@ impl Pages {
             }
         }
     }
+}
+
+/// The language switch: each language in its own name, linking to `/language` with the
+/// page to return to.
+fn languages(current: Locale, here: &str) -> serde_json::Value {
+    let back = crate::domain::types::query_value(here);
+    Locale::ALL
+        .into_iter()
+        .map(|l| {
+            serde_json::json!({
+                "code": l.as_str(),
+                "name": l.own_name(),
+                "href": format!("/language?to={}&back={back}", l.as_str()),
+                "current": l == current,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -212,6 +240,7 @@ mod tests {
             for (name, data) in &cases {
                 let html = pages.render(name, locale, data.clone());
                 assert!(html.contains("</html>"), "{name} failed to render: {html}");
+                assert_no_inline_style_or_script(name, &html);
                 for key in ["forgot-", "reset-", "login-", "password-rule-"] {
                     assert!(
                         !html.contains(&format!(">{key}")),
@@ -227,7 +256,61 @@ mod tests {
             .replace("&#x3D;", "=");
         assert!(done.contains("http-equiv=\"refresh\" content=\"5;url=/resume?request=r\""));
         let reset = pages.render("reset", Locale::En, cases[5].1.clone());
-        assert!(reset.contains("<script src=\"/assets/password-rules.js\" defer>"));
+        let rules = pages.assets.url("password-rules.js").unwrap();
+        assert!(reset.contains(&format!("<script src=\"{rules}\" defer>")));
+    }
+
+    /// What the Content-Security-Policy (no `'unsafe-inline'`) would block: an inline
+    /// stylesheet or style attribute, a script without `src`, an event handler attribute.
+    fn assert_no_inline_style_or_script(name: &str, html: &str) {
+        assert!(!html.contains("<style"), "{name}: an inline stylesheet");
+        assert!(!html.contains(" style="), "{name}: a style attribute");
+        assert!(
+            !html.contains(" onclick=") && !html.contains(" onload="),
+            "{name}"
+        );
+        for (at, _) in html.match_indices("<script") {
+            let tag = &html[at..at + html[at..].find('>').unwrap_or(0)];
+            assert!(
+                tag.contains(" src=\"/assets/"),
+                "{name}: an inline script {tag}"
+            );
+        }
+    }
+
+    /// The switch lists the four languages, each in its own name, the current one marked,
+    /// each returning to the page.
+    #[test]
+    fn the_language_switch_returns_to_the_page() {
+        let pages = Pages::load(
+            Arc::new(Translations::load().unwrap()),
+            Zone::load("Europe/Brussels").unwrap(),
+        )
+        .unwrap();
+        let data =
+            json!({"request": "r1", "csrf": "c", "identifier": "", "here": "/login?request=r1"});
+        let html = pages
+            .render("login", Locale::Nl, data)
+            .replace("&#x3D;", "=");
+        assert!(html.contains("<html lang=\"nl\">"));
+        for (code, name) in [
+            ("fr", "Français"),
+            ("nl", "Nederlands"),
+            ("en", "English"),
+            ("de", "Deutsch"),
+        ] {
+            assert!(
+                html.contains(&format!(
+                    "href=\"/language?to={code}&amp;back=%2Flogin%3Frequest%3Dr1\" lang=\"{code}\""
+                )),
+                "{code}: {html}"
+            );
+            assert!(html.contains(&format!(">{name}</a>")));
+        }
+        assert!(html.contains("id=\"language-nl\" aria-current=\"true\""));
+        assert_no_inline_style_or_script("login", &html);
+        let css = pages.assets.url("site.css").unwrap();
+        assert!(html.contains(&format!("<link rel=\"stylesheet\" href=\"{css}\">")));
     }
 
     /// The wizard (each step) and the account page render in every language.

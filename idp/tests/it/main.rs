@@ -12,6 +12,7 @@ mod migration;
 mod migration_screens;
 mod negative;
 mod onboarding;
+mod pages;
 mod people;
 mod recovery_e2e;
 mod reset_grants;

@@ -29,6 +29,7 @@ use super::throttle::{self, ThrottleKey};
 use super::types::query_value;
 use super::users::{self, User};
 use super::{DomainResult, Idp, required_actions};
+use crate::i18n::Locale;
 use crate::store::{self, DbConn};
 
 /// An authentication method reference (RFC 8176 §2): how the person proved who they are.
@@ -88,6 +89,8 @@ pub struct Authenticated {
     /// The old platform's identifier the person typed (still valid after a migration): the
     /// login then shows them the new one.
     pub old_identifier: Option<String>,
+    /// The language the person chose on the pages, to save on the account.
+    pub language: Option<Locale>,
 }
 
 /// Why a login did not go through. What the person is told never says whether an
@@ -239,6 +242,11 @@ fn finish_in(
 ) -> DomainResult<Finished> {
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
+    if let Some(language) = who.language
+        && who.user.locale.as_deref() != Some(language.as_str())
+    {
+        users::set_locale(conn, who.user.id, language)?;
+    }
     if let Then::Answer(pending) = &then {
         let mut steps = required_actions::owed(conn, &who.user)?;
         if who.old_identifier.is_some() && !steps.contains(&required_actions::Step::AccountMoved) {
@@ -313,14 +321,31 @@ pub enum FormOutcome {
 
 /// The login form from start to end: the pending request it serves (`""`: none), the
 /// password authenticator, the pipeline.
+/// What the login form sends.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordForm<'a> {
+    /// The pending authorization request (empty: none).
+    pub request_id: &'a str,
+    pub identifier: &'a str,
+    pub password: &'a str,
+    /// Where it came from.
+    pub address: &'a str,
+    /// The language chosen on the pages' switch: saved on the account when it logs in.
+    pub language: Option<Locale>,
+}
+
 pub fn with_password(
     idp: &Idp,
     conn: &mut DbConn,
-    request_id: &str,
-    identifier: &str,
-    password: &str,
-    address: &str,
+    form: PasswordForm<'_>,
 ) -> DomainResult<FormOutcome> {
+    let PasswordForm {
+        request_id,
+        identifier,
+        password,
+        address,
+        language,
+    } = form;
     let pending = match request_id {
         "" => None,
         id => match authorize::load_pending(idp, conn, id)? {
@@ -344,6 +369,7 @@ pub fn with_password(
                 id: request_id.to_owned(),
                 request,
             }));
+            let who = Authenticated { language, ..who };
             finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
         }
     }

@@ -74,6 +74,7 @@ impl Authenticator for PasswordAuthenticator<'_> {
             amr: vec![Amr::PASSWORD],
             method,
             old_identifier,
+            language: None,
         }))
     }
 }

@@ -79,6 +79,27 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason (the screens have words for each).
+    pub const ALL: [Reason; 17] = [
+        Self::UnreadableRow,
+        Self::MissingLegacyId,
+        Self::DuplicateLegacyId,
+        Self::MissingIdentifier,
+        Self::InvalidIdentifier,
+        Self::InvalidEmail,
+        Self::UnknownKind,
+        Self::UnknownOrganisingBody,
+        Self::UnknownSchool,
+        Self::InvalidRelation,
+        Self::UnreadableHash,
+        Self::UnreadableActiveFlag,
+        Self::IdentifierTaken,
+        Self::IdentifierCaseDuplicate,
+        Self::GuardianNotFound,
+        Self::ChangedOnSts,
+        Self::AlreadyMigrated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UnreadableRow => "unreadable_row",

@@ -175,10 +175,20 @@ pub async fn login_submit(
     }
     let address = super::client_address(&state, &req);
     let f = form.clone();
+    let language = crate::web::cookies::chosen_language(&req);
     let started = std::time::Instant::now();
     let (outcome, period) = run(&state, move |idp, conn| {
-        let outcome =
-            login::with_password(idp, conn, &f.request, &f.identifier, &f.password, &address)?;
+        let outcome = login::with_password(
+            idp,
+            conn,
+            login::PasswordForm {
+                request_id: &f.request,
+                identifier: &f.identifier,
+                password: &f.password,
+                address: &address,
+                language,
+            },
+        )?;
         let period = match outcome {
             FormOutcome::Failed(..) => period::current(conn, idp.zone.date_at(idp.now()))?,
             _ => None,
@@ -228,6 +238,6 @@ pub async fn home(state: State, req: HttpRequest) -> PageResult {
     .await?;
     let locale = state.locale(&req, None);
     let data = json!({ "username": username, "admin": admin });
-    let html = state.pages.render("home", locale, data);
+    let html = super::forms::render(&state, &req, "home", locale, data);
     Ok(page(StatusCode::OK).body(html))
 }

@@ -33,12 +33,54 @@ pub(super) fn form_page(
     if let Some(map) = data.as_object_mut() {
         map.insert("csrf".into(), Value::from(token));
     }
-    let html = state.pages.render(name, locale, data);
+    let html = render(state, req, name, locale, data);
     let mut builder = page(status);
     if let Some(c) = cookie {
         builder.cookie(c);
     }
     builder.body(html)
+}
+
+/// Renders page `name` for `req`: with its language switch returning here.
+pub(super) fn render(
+    state: &State,
+    req: &HttpRequest,
+    name: &str,
+    locale: Locale,
+    mut data: Value,
+) -> String {
+    let here = here(req, &data);
+    if let Some(map) = data.as_object_mut() {
+        // A page may name where its switch returns itself (one that moves on by itself).
+        map.entry("here").or_insert(Value::from(here));
+    }
+    state.pages.render(name, locale, data)
+}
+
+/// The address of the page being answered, for its language switch to return to: the
+/// page itself for a GET; for a form's answer, the form's page with what it carries in
+/// its address (the pending login, the reset link's token).
+fn here(req: &HttpRequest, data: &Value) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        return match req.query_string() {
+            "" => req.path().to_owned(),
+            query => format!("{}?{query}", req.path()),
+        };
+    }
+    let carried: Vec<String> = ["request", "token"]
+        .into_iter()
+        .filter_map(|key| {
+            let value = data.get(key)?.as_str().filter(|v| !v.is_empty())?;
+            Some(format!(
+                "{key}={}",
+                crate::domain::types::query_value(value)
+            ))
+        })
+        .collect();
+    match carried.as_slice() {
+        [] => req.path().to_owned(),
+        _ => format!("{}?{}", req.path(), carried.join("&")),
+    }
 }
 
 /// What a broken password rule says, in `locale`.
@@ -169,8 +211,6 @@ impl From<Failure> for PageError {
 
 /// The account's own language first: the link comes from a mail written in it.
 pub(super) fn user_locale(state: &State, req: &HttpRequest, user: &User) -> Locale {
-    user.locale
-        .as_deref()
-        .and_then(Locale::parse)
-        .unwrap_or_else(|| state.locale(req, None))
+    let account = user.locale.as_deref().and_then(Locale::parse);
+    state.locale_for(req, None, account)
 }

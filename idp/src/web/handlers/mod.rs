@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod authorize;
 mod forms;
+mod language;
 mod logout;
 mod metadata;
 mod recovery;
@@ -60,10 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/account", web::post().to(account::account_submit))
     .route("/wizard", web::get().to(wizard::wizard))
     .route("/wizard", web::post().to(wizard::wizard_submit))
-    .route(
-        "/assets/password-rules.js",
-        web::get().to(reset::password_rules_script),
-    )
+    .route("/assets/{file}", web::get().to(crate::web::assets::serve))
+    .route("/language", web::get().to(language::switch))
     .configure(admin::routes)
     .route("/token", web::post().to(tokens::token))
     .route("/userinfo", web::get().to(tokens::userinfo))
@@ -217,7 +216,7 @@ pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
     b.content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"));
+        .insert_header(("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"));
     b
 }
 

@@ -77,7 +77,9 @@ fn unusable_page(
         Some(request) if !by_code => format!("?request={}", query_value(&request)),
         _ => String::new(),
     };
-    let html = state.pages.render(
+    let html = super::forms::render(
+        state,
+        req,
         "reset_unusable",
         state.locale(req, None),
         json!({
@@ -299,10 +301,14 @@ pub async fn reset_submit(
     let locale_of = |user: &User| user_locale(&state, &req, user);
     Ok(match result {
         CompletionOutcome::Done(done) => {
-            let html = state.pages.render(
+            let html = super::forms::render(
+                &state,
+                &req,
                 "reset_done",
                 locale_of(&done.user),
                 json!({
+                    // It moves on by itself; switching the language starts afresh.
+                    "here": "/",
                     "refresh_url": done.next,
                     "refresh_delay": state.idp.settings.recovery.redirect_delay_seconds,
                     "continue_url": done.next,
@@ -371,15 +377,4 @@ pub async fn resume(state: State, req: HttpRequest, query: web::Query<RequestQue
         Outcome::RequiredActions { flow } => super::wizard::to_wizard(&state, flow),
         Outcome::Untrusted(e) => return Err(e.into()),
     })
-}
-
-/// The script that ticks each rule as the person types; the form works without it.
-pub async fn password_rules_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=3600"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .body(include_str!(
-            "../../../../templates/assets/password-rules.js"
-        ))
 }

@@ -125,7 +125,7 @@ fn render_list(
         "none": accounts.is_empty(),
         "next": next,
     });
-    let html = state.pages.render("admin_accounts", locale, data);
+    let html = crate::web::handlers::forms::render(state, req, "admin_accounts", locale, data);
     crate::web::handlers::page(StatusCode::OK).body(html)
 }
 

@@ -134,7 +134,7 @@ fn render(
         "next": next,
         "csv": format!("/admin/audit.csv?{}", query.query()),
     });
-    let html = state.pages.render("admin_audit", locale, data);
+    let html = crate::web::handlers::forms::render(state, req, "admin_audit", locale, data);
     page(StatusCode::OK).body(html)
 }
 

@@ -36,7 +36,8 @@ pub async fn runs(state: State, req: HttpRequest) -> PageResult {
         let locale = user_locale(&state, &req, &staff);
         let runs: Vec<Value> = runs.iter().map(run_json).collect();
         let data = json!({ "wide": true, "none": runs.is_empty(), "runs": runs });
-        let html = state.pages.render("admin_migration", locale, data);
+        let html =
+            crate::web::handlers::forms::render(&state, &req, "admin_migration", locale, data);
         page(StatusCode::OK).body(html)
     })
 }

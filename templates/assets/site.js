@@ -1,0 +1,70 @@
+// What a little JavaScript adds to every page; each page works the same without it.
+// Texts come from data-* attributes of <body>, in the page's language.
+(function () {
+  "use strict";
+  var texts = document.body.dataset;
+
+  // Show or hide what is typed in a password field.
+  function addToggle(input) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "reveal";
+    button.textContent = texts.show;
+    button.setAttribute("aria-controls", input.id);
+    button.setAttribute("aria-pressed", "false");
+    button.addEventListener("click", function () {
+      var shown = input.type === "text";
+      input.type = shown ? "password" : "text";
+      button.textContent = shown ? texts.show : texts.hide;
+      button.setAttribute("aria-pressed", shown ? "false" : "true");
+      input.focus();
+    });
+    input.insertAdjacentElement("afterend", button);
+  }
+
+  // Warn while Caps Lock is on in a password field.
+  function addCapsLockWarning(input) {
+    var warning = document.createElement("p");
+    warning.className = "caps-lock";
+    warning.id = input.id + "-caps-lock";
+    warning.setAttribute("role", "status");
+    warning.hidden = true;
+    warning.textContent = texts.capsLock;
+    input.insertAdjacentElement("afterend", warning);
+    function check(event) {
+      if (event.getModifierState) {
+        warning.hidden = !event.getModifierState("CapsLock");
+      }
+    }
+    input.addEventListener("keydown", check);
+    input.addEventListener("keyup", check);
+    input.addEventListener("blur", function () { warning.hidden = true; });
+  }
+
+  Array.prototype.forEach.call(
+    document.querySelectorAll("input[type=password][id]"),
+    function (input) {
+      addCapsLockWarning(input);
+      addToggle(input);
+    }
+  );
+
+  // After a refused form, the error summary gets the focus, so it is read out first.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) {
+    summary.setAttribute("tabindex", "-1");
+    summary.focus();
+  }
+
+  // The seconds left before the page moves on (the page's refresh does the moving).
+  var countdown = document.querySelector("[data-countdown]");
+  if (countdown) {
+    var left = Number(countdown.dataset.countdown);
+    var timer = setInterval(function () {
+      var next = left - 1;
+      if (next < 0) { clearInterval(timer); return; }
+      countdown.textContent = countdown.textContent.replace(String(left), String(next));
+      left = next;
+    }, 1000);
+  }
+})();
