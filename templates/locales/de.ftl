@@ -385,3 +385,4 @@ page-show-password = Anzeigen
 page-hide-password = Verbergen
 page-caps-lock = Die Feststelltaste ist aktiviert.
 page-languages = Sprache
+reset-sent-to = Der Link und der Code wurden an { $addresses } gesendet.

@@ -385,3 +385,4 @@ page-show-password = Show
 page-hide-password = Hide
 page-caps-lock = Caps Lock is on.
 page-languages = Language
+reset-sent-to = The link and the code were sent to { $addresses }.

@@ -385,3 +385,4 @@ page-show-password = Afficher
 page-hide-password = Masquer
 page-caps-lock = La touche Verr. Maj est activée.
 page-languages = Langue
+reset-sent-to = Le lien et le code ont été envoyés à { $addresses }.

@@ -385,3 +385,4 @@ page-show-password = Tonen
 page-hide-password = Verbergen
 page-caps-lock = Caps Lock staat aan.
 page-languages = Taal
+reset-sent-to = De link en de code zijn verstuurd naar { $addresses }.

@@ -182,6 +182,10 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
         assert_eq!(status, 200);
         assert!(page.contains("name=\"password\""), "{page}");
         assert!(page.contains("jean.dupont"));
+        assert!(
+            page.contains("id=\"sent-to\">Le lien et le code ont été envoyés à j***@h***.com."),
+            "where the mail went, masked: {page}"
+        );
     }
     let (_, page) = get_text(&browser, &links[0]).await;
 
@@ -428,6 +432,10 @@ async fn codes_and_unusable_links(backend: Backend) {
     let loose = second.codes()[0].to_lowercase().replace('-', " ");
     let form = code_page(loose.clone()).await;
     assert!(form.contains("name=\"password\""), "{form}");
+    assert!(
+        form.contains("id=\"sent-to\""),
+        "the code proved, the address shows"
+    );
     let resp = submit_password(&browser, &server, &form, NEW_PASSWORD, NEW_PASSWORD, None).await;
     assert!(body(resp).await.contains("id=\"continue\""));
     let reused = code_page(loose).await;

@@ -83,11 +83,12 @@ pub struct Done {
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// A usable reset, for the form; nothing was used.
-    Open(Box<Reset>, Box<User>),
+    /// A usable reset, for the form; nothing was used. With where its mail went, masked
+    /// (the person proved they hold the link or the code).
+    Open(Box<Reset>, Box<User>, SentTo),
     Done(Box<Done>),
     /// The password was refused; the reset is still usable.
-    Rejected(Box<Reset>, Box<User>, Vec<Problem>),
+    Rejected(Box<Reset>, Box<User>, Vec<Problem>, SentTo),
     Unusable(UnusableReset),
     /// Too many wrong codes for this identifier or from this address: wait `minutes`.
     Throttled {
@@ -149,9 +150,30 @@ pub fn open(
         Err(unusable) => return refused(idp, conn, unusable),
     };
     match users::find_by_id(conn, reset.user_id)? {
-        Some(user) if !user.disabled => Ok(Outcome::Open(Box::new(reset), Box::new(user))),
+        Some(user) if !user.disabled => {
+            let sent_to = sent_to(idp, conn, &user, reset.purpose)?;
+            Ok(Outcome::Open(Box::new(reset), Box::new(user), sent_to))
+        }
         _ => Ok(Outcome::Unusable(Unusable::Unknown.into())),
     }
+}
+
+/// The addresses a reset's mail went to, masked (`recipients::masked`): the account's
+/// and its co-accounts' for a reset; none for a reset that was not mailed.
+#[derive(Debug, Clone, Default)]
+pub struct SentTo(pub Vec<String>);
+
+fn sent_to(idp: &Idp, conn: &mut DbConn, user: &User, purpose: Purpose) -> DomainResult<SentTo> {
+    if purpose != Purpose::Reset {
+        return Ok(SentTo::default());
+    }
+    let recipients = super::recipients::of_account(conn, user, idp.default_locale())?;
+    Ok(SentTo(
+        recipients
+            .iter()
+            .map(|r| super::recipients::masked(&r.address))
+            .collect(),
+    ))
 }
 
 /// Every reason to refuse `new` for `user`, for a change made for `purpose`.
@@ -201,13 +223,13 @@ pub fn complete(
     new: NewPassword<'_>,
     origin: Origin<'_>,
 ) -> DomainResult<Outcome> {
-    let (reset, user) = match open(idp, conn, credential, origin)? {
-        Outcome::Open(reset, user) => (reset, user),
+    let (reset, user, sent_to) = match open(idp, conn, credential, origin)? {
+        Outcome::Open(reset, user, sent_to) => (reset, user, sent_to),
         other => return Ok(other),
     };
     let problems = password_problems(idp, &user, &new, reset.purpose)?;
     if !problems.is_empty() {
-        return Ok(Outcome::Rejected(reset, user, problems));
+        return Ok(Outcome::Rejected(reset, user, problems, sent_to));
     }
     let hash = idp.hasher.hash(new.password)?;
     let now = idp.now();

@@ -48,3 +48,33 @@ pub fn of_account(conn: &mut DbConn, user: &User, default: Locale) -> DomainResu
     }
     Ok(out)
 }
+
+/// An address as the reset page may show it to someone who proved they hold the link or
+/// the code: enough to recognise one's mailbox ("j***@s***.be"), not enough to learn
+/// someone's address.
+pub fn masked(address: &str) -> String {
+    let Some((local, domain)) = address.trim().rsplit_once('@') else {
+        return "***".to_owned();
+    };
+    let first = |text: &str| text.chars().next().map(String::from).unwrap_or_default();
+    let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+    let tld = if tld.is_empty() {
+        String::new()
+    } else {
+        format!(".{tld}")
+    };
+    format!("{}***@{}***{tld}", first(local), first(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn an_address_is_recognisable_not_readable() {
+        assert_eq!(masked("jean.dupont@school.be"), "j***@s***.be");
+        assert_eq!(masked("x@mail.example.com"), "x***@m***.com");
+        assert_eq!(masked("nobody"), "***");
+        assert_eq!(masked("é@é"), "é***@é***");
+    }
+}

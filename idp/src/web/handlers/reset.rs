@@ -26,6 +26,8 @@ struct ResetView<'a> {
     /// The problem box (`forms::problem_box`), `null` for none.
     problems: Value,
     email: &'a str,
+    /// Where the mail went, masked.
+    sent_to: &'a [String],
 }
 
 fn reset_page(
@@ -53,6 +55,7 @@ fn reset_page(
         "ask_email": ask_email,
         "email": view.email,
         "max_length": state.idp.settings.password_policy.max_length,
+        "sent_to": view.sent_to.join(", "),
     });
     form_page(state, req, "reset", locale, status, data)
 }
@@ -120,13 +123,14 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Pag
     })
     .await?;
     Ok(match opened {
-        CompletionOutcome::Open(reset, user) => {
+        CompletionOutcome::Open(reset, user, sent_to) => {
             let view = ResetView {
                 credential: Credential::Token(&token),
                 user: &user,
                 purpose: reset.purpose,
                 problems: Value::Null,
                 email: "",
+                sent_to: &sent_to.0,
             };
             reset_page(state, req, view, StatusCode::OK)
         }
@@ -214,7 +218,7 @@ pub async fn reset_code_submit(
     })
     .await?;
     Ok(match opened {
-        CompletionOutcome::Open(reset, user) => {
+        CompletionOutcome::Open(reset, user, sent_to) => {
             let view = ResetView {
                 credential: Credential::Code {
                     identifier: &form.identifier,
@@ -224,6 +228,7 @@ pub async fn reset_code_submit(
                 purpose: reset.purpose,
                 problems: Value::Null,
                 email: "",
+                sent_to: &sent_to.0,
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
@@ -321,17 +326,18 @@ pub async fn reset_submit(
             cookies::add(&mut resp, [cookies::session(done.session_cookie, https)]);
             resp
         }
-        CompletionOutcome::Open(reset, user) => {
+        CompletionOutcome::Open(reset, user, sent_to) => {
             let view = ResetView {
                 credential: form.credential(),
                 user: &user,
                 purpose: reset.purpose,
                 problems: expired_form_box(&state, locale_of(&user)),
                 email: form.email.as_deref().unwrap_or_default(),
+                sent_to: &sent_to.0,
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
-        CompletionOutcome::Rejected(reset, user, problems) => {
+        CompletionOutcome::Rejected(reset, user, problems, sent_to) => {
             let problems = problem_box(&state, locale_of(&user), &problems);
             let view = ResetView {
                 credential: form.credential(),
@@ -339,6 +345,7 @@ pub async fn reset_submit(
                 purpose: reset.purpose,
                 problems,
                 email: form.email.as_deref().unwrap_or_default(),
+                sent_to: &sent_to.0,
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
