@@ -235,15 +235,15 @@ fn invite(settings: Settings, args: InviteArgs) -> CliResult {
     let source = SourceName::parse(&args.source)?;
     // The STS's own domain (mail templates, links on its issuer); it sends nothing itself:
     // the STS's outbox worker does, at each mail's time.
-    let defaults = settings.invitations.clone();
     let idp = idp::app::start(settings, std::sync::Arc::new(SystemClock))?;
     let mut conn = idp.conn()?;
+    let configured = migration::invite::Pace::configured(&idp.settings.invitations);
     let pace = migration::invite::Pace {
         per_domain_per_hour: args
             .per_domain_per_hour
-            .unwrap_or(defaults.per_domain_per_hour),
+            .unwrap_or(configured.per_domain_per_hour),
         everyone: args.everyone,
-        valid_days: args.valid_days.unwrap_or(defaults.valid_days),
+        valid_days: args.valid_days.unwrap_or(configured.valid_days),
     };
     let everyone = migration::invite::Invitees::all(&source);
     let done = migration::invite::invite(&idp, &mut conn, everyone, pace)?;

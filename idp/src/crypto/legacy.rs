@@ -23,6 +23,8 @@ use aws_lc_rs::{constant_time, digest, pbkdf2};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::hex;
+
 /// The most PBKDF2 iterations a legacy hash may ask for: above Django 5's 1,000,000 and
 /// ASP.NET Core's 100,000, about half a second on these machines.
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_200_000;
@@ -670,10 +672,6 @@ fn phpass_hash(password: &str, setting: &str, log2: u32, digest: Digest) -> Stri
     let mut out = setting.to_owned();
     out.push_str(&phpass_encode(&hash));
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// MD5-crypt: `$1$`, a salt of up to 8 characters, `$`, 22 characters of crypt's base-64.

@@ -58,6 +58,14 @@ pub struct User {
 }
 
 impl User {
+    /// The language the account reads (its own, else `default`): of its mails, its letter.
+    pub fn locale_or(&self, default: Locale) -> Locale {
+        self.locale
+            .as_deref()
+            .and_then(Locale::parse)
+            .unwrap_or(default)
+    }
+
     /// The full name, as OIDC's `name` claim.
     pub fn name(&self) -> Option<String> {
         let parts: Vec<&str> = [self.given_name.as_deref(), self.family_name.as_deref()]
@@ -464,19 +472,26 @@ fn upgrade_password_hash(
     Ok(())
 }
 
+/// Disables or enables an account. A disabled account cannot log in, and its sessions and
+/// grants end at once (on the screens and on the command line alike).
 pub fn set_disabled(
     conn: &mut DbConn,
     id: UserId,
     disabled: bool,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    diesel::update(users::table.find(id.to_string()))
-        .set((
-            users::disabled.eq(disabled),
-            users::updated_at.eq(to_db(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    store::transaction(conn, |conn| {
+        diesel::update(users::table.find(id.to_string()))
+            .set((
+                users::disabled.eq(disabled),
+                users::updated_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        if disabled {
+            super::oidc::sessions::end_all_for_user(conn, id, now)?;
+        }
+        Ok(())
+    })
 }
 
 /// Why a login did not succeed. The first two are shown to the person as one generic

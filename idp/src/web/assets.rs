@@ -50,11 +50,7 @@ impl Assets {
         let mut served = HashMap::new();
         let mut urls = HashMap::new();
         for (name, content_type, body) in FILES {
-            let hash: String = crate::crypto::sha256(body.as_bytes())
-                .iter()
-                .take(5)
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hash = crate::crypto::hex(&crate::crypto::sha256(body.as_bytes())[..5]);
             let hashed = match name.rsplit_once('.') {
                 Some((stem, ext)) => format!("{stem}.{hash}.{ext}"),
                 None => format!("{name}.{hash}"),

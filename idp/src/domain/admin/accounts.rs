@@ -238,9 +238,6 @@ pub fn set_disabled(
     };
     crate::store::transaction(conn, |conn| {
         accounts::set_disabled(conn, user.id, disabled, now)?;
-        if disabled {
-            crate::domain::oidc::sessions::end_all_for_user(conn, user.id, now)?;
-        }
         let kind = match disabled {
             true => audit::Kind::AccountDisabled,
             false => audit::Kind::AccountEnabled,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
+use super::Role;
 use super::scope::{Access, Staff};
 use crate::domain::audit::{self, Origin};
 use crate::domain::migration::import::{self, Context};
@@ -19,18 +20,17 @@ use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
 use crate::store::schema::{migrated_accounts, migration_problems, school_members, schools};
 
-/// The organising bodies whose migration `staff` sees (none: every body).
-fn bodies(conn: &mut DbConn, staff: &Staff) -> DomainResult<Option<Vec<String>>> {
+/// The organising bodies whose migration `staff` sees (none: every body): those of their
+/// roles, held already.
+fn bodies(staff: &Staff) -> Option<Vec<String>> {
     if staff.is_platform_admin() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(
-        staff
-            .administered_bodies(conn)?
-            .into_iter()
-            .map(|b| b.id.to_string())
-            .collect(),
-    ))
+    let administered = staff.roles.iter().filter_map(|role| match role {
+        Role::BodyAdmin(body) => Some(body.to_string()),
+        _ => None,
+    });
+    Some(administered.collect())
 }
 
 /// Whether the run reported rows about `bodies` or moved accounts into their schools.
@@ -65,7 +65,7 @@ fn concerns(conn: &mut DbConn, run_id: &str, bodies: &[String]) -> DomainResult<
 /// what a real run would do).
 pub fn runs(conn: &mut DbConn, staff: &Staff) -> DomainResult<Vec<Run>> {
     let all = migration::runs(conn)?;
-    let Some(bodies) = bodies(conn, staff)? else {
+    let Some(bodies) = bodies(staff) else {
         return Ok(all);
     };
     let mut out = Vec::new();
@@ -89,7 +89,7 @@ fn run_in_scope(
     let Some(run) = migration::run(conn, run_id)? else {
         return Ok(None);
     };
-    let bodies = bodies(conn, staff)?;
+    let bodies = bodies(staff);
     if let Some(bodies) = &bodies
         && !concerns(conn, run_id, bodies)?
     {
@@ -448,7 +448,7 @@ pub fn attach_row(
 /// The accounts of `run`'s source in `staff`'s bodies an invitation would reach now (up to
 /// `limit`).
 pub fn not_invited(conn: &mut DbConn, staff: &Staff, run: &Run, limit: i64) -> DomainResult<usize> {
-    let bodies = bodies(conn, staff)?;
+    let bodies = bodies(staff);
     let invitees = Invitees {
         source: &run.source,
         bodies: bodies.as_deref(),
@@ -473,12 +473,7 @@ pub fn invite(
         source: &run.source,
         bodies: bodies.as_deref(),
     };
-    let settings = &idp.settings.invitations;
-    let pace = Pace {
-        per_domain_per_hour: settings.per_domain_per_hour,
-        everyone: false,
-        valid_days: settings.valid_days,
-    };
+    let pace = Pace::configured(&idp.settings.invitations);
     let invited = invite::invite(idp, conn, invitees, pace)?;
     tracing::info!(
         staff = %staff.user.username,
@@ -502,8 +497,7 @@ pub fn invite_again(
     let Some((user, _)) = staff.account(conn, id, Access::Help, origin, now)? else {
         return Ok(None);
     };
-    let valid_days = idp.settings.invitations.valid_days;
-    if let Err(why) = invite::invite_again(idp, conn, &user, valid_days)? {
+    if let Err(why) = invite::invite_again(idp, conn, &user)? {
         return Ok(Some(Err(why)));
     }
     audit::Event::new(audit::Kind::InvitationSent)

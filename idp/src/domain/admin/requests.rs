@@ -108,13 +108,21 @@ pub fn decide(
     }
     let requester = crate::domain::types::UserId::parse(&requester)?;
     store::transaction(conn, |conn| {
-        diesel::update(change_requests::table.find(id))
-            .set((
-                change_requests::handled_at.eq(Some(to_db(now))),
-                change_requests::outcome.eq(Some(decision.outcome())),
-                change_requests::handled_by.eq(Some(staff.user.id.to_string())),
-            ))
-            .execute(conn)?;
+        // Only while still open: of two deciding at once, the second finds it decided.
+        let decided = diesel::update(
+            change_requests::table
+                .find(id)
+                .filter(change_requests::handled_at.is_null()),
+        )
+        .set((
+            change_requests::handled_at.eq(Some(to_db(now))),
+            change_requests::outcome.eq(Some(decision.outcome())),
+            change_requests::handled_by.eq(Some(staff.user.id.to_string())),
+        ))
+        .execute(conn)?;
+        if decided == 0 {
+            return Ok(None);
+        }
         let kind = match decision {
             Decision::Accept => audit::Kind::ChangeRequestAccepted,
             Decision::Refuse => audit::Kind::ChangeRequestRefused,

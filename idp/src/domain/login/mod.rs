@@ -319,8 +319,6 @@ pub enum FormOutcome {
     Finished(Finished),
 }
 
-/// The login form from start to end: the pending request it serves (`""`: none), the
-/// password authenticator, the pipeline.
 /// What the login form sends.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordForm<'a> {
@@ -334,6 +332,8 @@ pub struct PasswordForm<'a> {
     pub language: Option<Locale>,
 }
 
+/// The login form from start to end: the pending request it serves (`""`: none), the
+/// password authenticator, the pipeline.
 pub fn with_password(
     idp: &Idp,
     conn: &mut DbConn,

@@ -11,13 +11,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::SourceName;
+use crate::config::InvitationSettings;
 use crate::domain::clock::{from_db, to_db};
 use crate::domain::mail::{self, MailKind};
 use crate::domain::resets::{self, Purpose};
 use crate::domain::types::UserId;
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp};
-use crate::i18n::Locale;
 use crate::store::schema::{migrated_accounts, school_members, schools, users as users_table};
 use crate::store::{self, DbConn};
 
@@ -31,6 +31,17 @@ pub struct Pace {
     pub everyone: bool,
     /// How long each invitation's link and code work, from the moment it leaves.
     pub valid_days: u32,
+}
+
+impl Pace {
+    /// The configured pace (`invitations` settings), for accounts without any password.
+    pub fn configured(settings: &InvitationSettings) -> Self {
+        Self {
+            per_domain_per_hour: settings.per_domain_per_hour,
+            everyone: false,
+            valid_days: settings.valid_days,
+        }
+    }
 }
 
 /// What an invitation run queued.
@@ -210,8 +221,8 @@ pub fn invite_again(
     idp: &Idp,
     conn: &mut DbConn,
     user: &User,
-    valid_days: u32,
 ) -> DomainResult<Result<(), NotAgain>> {
+    let valid_days = idp.settings.invitations.valid_days;
     let now = idp.now();
     let Some(invitation) = invitation_of(conn, user.id)? else {
         return Ok(Err(NotAgain::NotMigrated));
@@ -272,11 +283,7 @@ fn queue(
 ) -> DomainResult<()> {
     let ttl = (slot - now) + Duration::days(i64::from(valid_days));
     let issued = resets::issue(conn, user.id, Purpose::Reset, None, ttl, now)?;
-    let locale = user
-        .locale
-        .as_deref()
-        .and_then(Locale::parse)
-        .unwrap_or_else(|| idp.default_locale());
+    let locale = user.locale_or(idp.default_locale());
     let data = json!({
         "identifier": user.username,
         "email": user.email,

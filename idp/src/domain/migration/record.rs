@@ -87,10 +87,7 @@ impl LegacyRecord {
     /// SHA-256 of the record as read: a re-run compares it to find unchanged rows.
     pub fn digest(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
-        crate::crypto::sha256(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::crypto::hex(&crate::crypto::sha256(text.as_bytes()))
     }
 
     pub fn legacy_id(&self) -> Option<&str> {

@@ -85,10 +85,10 @@ pub struct Done {
 pub enum Outcome {
     /// A usable reset, for the form; nothing was used. With where its mail went, masked
     /// (the person proved they hold the link or the code).
-    Open(Box<Reset>, Box<User>, SentTo),
+    Open(Box<Reset>, Box<User>, Vec<String>),
     Done(Box<Done>),
     /// The password was refused; the reset is still usable.
-    Rejected(Box<Reset>, Box<User>, Vec<Problem>, SentTo),
+    Rejected(Box<Reset>, Box<User>, Vec<Problem>, Vec<String>),
     Unusable(UnusableReset),
     /// Too many wrong codes for this identifier or from this address: wait `minutes`.
     Throttled {
@@ -160,20 +160,20 @@ pub fn open(
 
 /// The addresses a reset's mail went to, masked (`recipients::masked`): the account's
 /// and its co-accounts' for a reset; none for a reset that was not mailed.
-#[derive(Debug, Clone, Default)]
-pub struct SentTo(pub Vec<String>);
-
-fn sent_to(idp: &Idp, conn: &mut DbConn, user: &User, purpose: Purpose) -> DomainResult<SentTo> {
+fn sent_to(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    purpose: Purpose,
+) -> DomainResult<Vec<String>> {
     if purpose != Purpose::Reset {
-        return Ok(SentTo::default());
+        return Ok(Vec::new());
     }
     let recipients = super::recipients::of_account(conn, user, idp.default_locale())?;
-    Ok(SentTo(
-        recipients
-            .iter()
-            .map(|r| super::recipients::masked(&r.address))
-            .collect(),
-    ))
+    Ok(recipients
+        .iter()
+        .map(|r| super::recipients::masked(&r.address))
+        .collect())
 }
 
 /// Every reason to refuse `new` for `user`, for a change made for `purpose`.

@@ -23,11 +23,7 @@ impl Recipient {
         (!address.is_empty()).then(|| Self {
             address: address.to_owned(),
             normalized: normalize(address),
-            locale: user
-                .locale
-                .as_deref()
-                .and_then(Locale::parse)
-                .unwrap_or(default),
+            locale: user.locale_or(default),
         })
     }
 }

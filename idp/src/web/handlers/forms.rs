@@ -62,10 +62,7 @@ pub(super) fn render(
 /// its address (the pending login, the reset link's token).
 fn here(req: &HttpRequest, data: &Value) -> String {
     if req.method() == actix_web::http::Method::GET {
-        return match req.query_string() {
-            "" => req.path().to_owned(),
-            query => format!("{}?{query}", req.path()),
-        };
+        return super::path_and_query(req);
     }
     let carried: Vec<String> = ["request", "token"]
         .into_iter()

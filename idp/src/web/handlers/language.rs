@@ -2,7 +2,7 @@
 //! choice on this browser (a cookie; the account gets it at the next login) and returns to
 //! the page, which keeps what the person was doing (its pending login, its link).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{State, see_other};
@@ -18,7 +18,7 @@ pub struct Switch {
     back: String,
 }
 
-pub async fn switch(state: State, _req: HttpRequest, query: web::Query<Switch>) -> HttpResponse {
+pub async fn switch(state: State, query: web::Query<Switch>) -> HttpResponse {
     let query = query.into_inner();
     let back = Landing::page(&query.back);
     let mut resp = see_other(back.as_ref().map_or("/", Landing::as_str));

@@ -155,13 +155,7 @@ pub async fn logout_confirm(
 ) -> PageResult {
     let form = form.into_inner();
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
-        return Ok(super::error_page(
-            &state,
-            state.locale(&req, None),
-            StatusCode::BAD_REQUEST,
-            "login-error-form-expired",
-            None,
-        ));
+        return Ok(super::form_expired(&state, &req));
     }
     let cookie = cookies::value(&req, cookies::SESSION);
     let result = run(&state, move |idp, conn| {

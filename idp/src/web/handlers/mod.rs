@@ -91,6 +91,14 @@ where
     .map_err(|e| DomainError::Internal(format!("blocking task failed: {e}")))?
 }
 
+/// The address a request asked for, as a path with its query.
+pub fn path_and_query(req: &HttpRequest) -> String {
+    match req.query_string() {
+        "" => req.path().to_owned(),
+        query => format!("{}?{query}", req.path()),
+    }
+}
+
 /// Query or form pairs; a malformed encoding is the client's error.
 pub fn parse_pairs(text: &str) -> DomainResult<Vec<(String, String)>> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(text).map_err(|_| {
@@ -99,6 +107,18 @@ pub fn parse_pairs(text: &str) -> DomainResult<Vec<(String, String)>> {
             "the parameters are not valid URL encoding",
         )
     })
+}
+
+/// A form sent without its CSRF token, or with a stale one.
+pub fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
+    let locale = state.locale(req, None);
+    error_page(
+        state,
+        locale,
+        StatusCode::BAD_REQUEST,
+        "login-error-form-expired",
+        None,
+    )
 }
 
 /// An error page in the visitor's language.

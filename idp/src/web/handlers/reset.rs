@@ -130,7 +130,7 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Pag
                 purpose: reset.purpose,
                 problems: Value::Null,
                 email: "",
-                sent_to: &sent_to.0,
+                sent_to: &sent_to,
             };
             reset_page(state, req, view, StatusCode::OK)
         }
@@ -228,7 +228,7 @@ pub async fn reset_code_submit(
                 purpose: reset.purpose,
                 problems: Value::Null,
                 email: "",
-                sent_to: &sent_to.0,
+                sent_to: &sent_to,
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }
@@ -333,7 +333,7 @@ pub async fn reset_submit(
                 purpose: reset.purpose,
                 problems: expired_form_box(&state, locale_of(&user)),
                 email: form.email.as_deref().unwrap_or_default(),
-                sent_to: &sent_to.0,
+                sent_to: &sent_to,
             };
             reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
         }
@@ -345,7 +345,7 @@ pub async fn reset_submit(
                 purpose: reset.purpose,
                 problems,
                 email: form.email.as_deref().unwrap_or_default(),
-                sent_to: &sent_to.0,
+                sent_to: &sent_to,
             };
             reset_page(&state, &req, view, StatusCode::OK)
         }

@@ -13,7 +13,7 @@ use crate::domain::types::query_value;
 use crate::domain::users::User;
 use crate::web::csrf;
 use crate::web::handlers::forms::{form_page, user_locale};
-use crate::web::handlers::{PageResult, State, see_other};
+use crate::web::handlers::{PageResult, State};
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -224,7 +224,7 @@ fn render_account(
         .map(|e| {
             json!({
                 "at": e.occurred_at.to_rfc3339(),
-                "kind": format!("admin-event-{}", e.kind.replace('_', "-")),
+                "kind": super::audit::event_label(&e.kind),
                 "detail": e.detail,
             })
         })
@@ -288,7 +288,7 @@ pub async fn set_disabled(
     .await?;
     let done = if disabled { "disabled" } else { "enabled" };
     answer(&state, &req, outcome, |()| {
-        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+        super::back_to_account(&id, done)
     })
 }
 
@@ -328,6 +328,6 @@ pub async fn change_role(
             (true, true) => "role-granted",
             (true, false) => "role-revoked",
         };
-        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+        super::back_to_account(&id, done)
     })
 }

@@ -6,28 +6,21 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use qrcode::QrCode;
 use qrcode::render::svg;
-use serde::Deserialize;
 use serde_json::json;
 
-use super::{answer, as_staff, form_expired};
+use super::{ButtonForm, answer, as_staff, back_to_account, form_expired};
 use crate::domain::admin::help::{self, Issued};
 use crate::domain::migration::invite::NotAgain;
 use crate::domain::recovery::StaffReset;
 use crate::domain::types::query_value;
-use crate::i18n::Locale;
 use crate::web::csrf;
-use crate::web::handlers::{PageResult, State, page, see_other};
-
-#[derive(Debug, Deserialize)]
-pub struct HelpForm {
-    csrf: Option<String>,
-}
+use crate::web::handlers::{PageResult, State, page};
 
 pub async fn temporary_password(
     state: State,
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HelpForm>,
+    form: web::Form<ButtonForm>,
 ) -> PageResult {
     if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
         return Ok(form_expired(&state, &req));
@@ -55,11 +48,7 @@ fn letter(
     schools: &[crate::domain::schools::School],
 ) -> HttpResponse {
     let account = &issued.account;
-    let locale = account
-        .locale
-        .as_deref()
-        .and_then(Locale::parse)
-        .unwrap_or_else(|| state.default_locale());
+    let locale = account.locale_or(state.default_locale());
     let login_url = state.idp.endpoint("/login");
     let data = json!({
         "letter": true,
@@ -95,7 +84,7 @@ pub async fn reset_mail(
     state: State,
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HelpForm>,
+    form: web::Form<ButtonForm>,
 ) -> PageResult {
     if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
         return Ok(form_expired(&state, &req));
@@ -112,7 +101,7 @@ pub async fn reset_mail(
             StaffReset::Throttled { .. } => "reset-throttled",
             StaffReset::NoAddress => "no-address",
         };
-        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+        back_to_account(&id, done)
     })
 }
 
@@ -121,7 +110,7 @@ pub async fn invite_again(
     state: State,
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<HelpForm>,
+    form: web::Form<ButtonForm>,
 ) -> PageResult {
     if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
         return Ok(form_expired(&state, &req));
@@ -140,6 +129,6 @@ pub async fn invite_again(
             Err(NotAgain::Unreachable) => "invite-unreachable",
             Err(NotAgain::StillQueued(_)) => "invite-queued",
         };
-        see_other(&format!("/admin/accounts/{}?done={done}", query_value(&id)))
+        back_to_account(&id, done)
     })
 }

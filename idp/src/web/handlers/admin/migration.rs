@@ -6,13 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{answer, as_staff, csv_download, form_expired};
+use super::{ButtonForm, answer, as_staff, csv_download, form_expired};
 use crate::domain::admin::migration::{self, Attached, Correction, Fixed, PAGE, RowsAsked};
 use crate::domain::migration::{CSV_HEADER, Reason, ReportedRow, Run, csv_fields};
 use crate::domain::types::query_value;
 use crate::web::csrf;
 use crate::web::handlers::forms::{form_page, user_locale};
-use crate::web::handlers::{PageResult, State, page, see_other};
+use crate::web::handlers::{PageResult, State, page, parse_pairs, see_other};
 
 fn run_json(run: &Run) -> Value {
     json!({
@@ -360,9 +360,9 @@ pub async fn retry_rows(
     body: web::Bytes,
 ) -> PageResult {
     let (mut csrf_token, mut overwrite, mut lines) = (None, false, Vec::new());
-    for (key, value) in url::form_urlencoded::parse(&body) {
-        match key.as_ref() {
-            "csrf" => csrf_token = Some(value.into_owned()),
+    for (key, value) in parse_pairs(&String::from_utf8_lossy(&body))? {
+        match key.as_str() {
+            "csrf" => csrf_token = Some(value),
             "action" => overwrite = value == "overwrite",
             "line" => lines.extend(value.parse::<u64>().ok()),
             _ => {}
@@ -386,17 +386,12 @@ pub async fn retry_rows(
     })
 }
 
-#[derive(Debug, Deserialize)]
-pub struct InviteForm {
-    csrf: Option<String>,
-}
-
 /// Invites the accounts of a run's source in one's organising bodies not invited yet.
 pub async fn invite(
     state: State,
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<InviteForm>,
+    form: web::Form<ButtonForm>,
 ) -> PageResult {
     if !csrf::verify(&state, &req, form.into_inner().csrf.as_deref()) {
         return Ok(form_expired(&state, &req));

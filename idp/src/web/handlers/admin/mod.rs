@@ -13,7 +13,9 @@ mod terms;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{PageResult, State, client_address, error_page, run, see_other, session_cookie};
+use super::{
+    PageResult, State, client_address, error_page, form_expired, run, see_other, session_cookie,
+};
 use crate::domain::admin::{SignedIn, Staff, signed_in};
 use crate::domain::audit::Origin;
 use crate::domain::types::query_value;
@@ -74,6 +76,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/audit.csv", web::get().to(audit::trail_csv));
 }
 
+/// A form that carries nothing but its CSRF token (a button).
+#[derive(Debug, serde::Deserialize)]
+pub struct ButtonForm {
+    csrf: Option<String>,
+}
+
+/// The answer after an action on an account's page: back to it, saying what was done.
+fn back_to_account(id: &str, done: &str) -> HttpResponse {
+    see_other(&format!("/admin/accounts/{}?done={done}", query_value(id)))
+}
+
 /// Why a screen is not shown.
 enum Refused {
     NotSignedIn,
@@ -117,10 +130,7 @@ fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
         // Back to this screen once logged in (its GET; a form sent without a session
         // is sent again by the person).
         Refused::NotSignedIn => {
-            let here = match req.query_string() {
-                "" => req.path().to_owned(),
-                query => format!("{}?{query}", req.path()),
-            };
+            let here = super::path_and_query(req);
             match (req.method() == actix_web::http::Method::GET)
                 .then(|| Landing::parse(&here))
                 .flatten()
@@ -157,18 +167,6 @@ fn answer<T>(
         Ok(value) => render(value),
         Err(why) => refused(state, req, why),
     })
-}
-
-/// A form sent without its CSRF token, or with a stale one.
-fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
-    let locale = state.locale(req, None);
-    error_page(
-        state,
-        locale,
-        StatusCode::BAD_REQUEST,
-        "login-error-form-expired",
-        None,
-    )
 }
 
 /// A CSV file to download: `header`, then `rows` (their cells made safe by the caller),
