@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::DomainResult;
 use super::clock::to_db;
 use super::types::UserId;
+use crate::i18n::Locale;
 use crate::store::DbConn;
 use crate::store::schema::audit_events;
 
@@ -184,13 +185,16 @@ pub fn recent_for(
         .collect())
 }
 
-/// Where a request came from, for throttling and the audit trail.
+/// Where a request came from, for throttling and the audit trail, and the language its
+/// sender chose on the pages (saved on the account by whichever login ends the visit).
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     /// The client's network address.
     pub address: &'a str,
     /// The application whose login page the person came from.
     pub client_id: Option<&'a str>,
+    /// The language chosen on the pages' switch, if any.
+    pub language: Option<Locale>,
 }
 
 impl<'a> Origin<'a> {
@@ -199,7 +203,18 @@ impl<'a> Origin<'a> {
         Self {
             address,
             client_id: None,
+            language: None,
         }
+    }
+
+    /// The same request, on the login page of `client_id`.
+    pub fn for_client(self, client_id: Option<&'a str>) -> Self {
+        Self { client_id, ..self }
+    }
+
+    /// The same request, from someone who chose `language` on the pages.
+    pub fn speaking(self, language: Option<Locale>) -> Self {
+        Self { language, ..self }
     }
 }
 

@@ -83,7 +83,7 @@ fn finish(
     conn: &mut DbConn,
     secret: &str,
     flow: Flow,
-    address: &str,
+    from: Origin<'_>,
 ) -> DomainResult<Next> {
     users::mark_first_login(conn, flow.user_id, idp.now())?;
     required_actions::end(conn, secret)?;
@@ -98,16 +98,12 @@ fn finish(
         Then::Answer(Some(pending)) => Some(pending.request.client_id.to_string()),
         _ => None,
     };
-    let origin = Origin {
-        address,
-        client_id: client_id.as_deref(),
-    };
+    let origin = from.for_client(client_id.as_deref());
     let who = Authenticated {
         user,
         amr: flow.amr,
         method: flow.method,
         old_identifier: None,
-        language: None,
     };
     let finished = login::finish(idp, conn, who, origin, then)?;
     Ok(Next::Finished(finished))
@@ -120,7 +116,7 @@ pub fn submit(
     secret: &str,
     action: Action,
     new: NewPassword<'_>,
-    address: &str,
+    from: Origin<'_>,
 ) -> DomainResult<Next> {
     let now = idp.now();
     let Some(mut flow) = required_actions::find(conn, secret, now)? else {
@@ -137,7 +133,7 @@ pub fn submit(
         (Action::Refuse, Some(Step::Terms)) => {
             for t in &terms::owed_by(conn, flow.user_id)? {
                 audit::Event::new(audit::Kind::TermsRefused)
-                    .from(Origin::of(address))
+                    .from(from)
                     .user(flow.user_id)
                     .detail(&t.version)
                     .record(conn, now)?;
@@ -163,7 +159,7 @@ pub fn submit(
             for t in terms::owed_by(conn, flow.user_id)? {
                 terms::accept(conn, flow.user_id, &t.id, now)?;
                 audit::Event::new(audit::Kind::TermsAccepted)
-                    .from(Origin::of(address))
+                    .from(from)
                     .user(flow.user_id)
                     .detail(&t.version)
                     .record(conn, now)?;
@@ -174,17 +170,13 @@ pub fn submit(
             let user = users::find_by_id(conn, flow.user_id)?
                 .ok_or_else(|| DomainError::NotFound("account".into()))?;
             if user.password_change_required {
-                let origin = Origin {
-                    address,
-                    client_id: None,
-                };
                 problems = recovery::change_password(
                     idp,
                     conn,
                     &user,
                     new,
                     Purpose::TemporaryPassword,
-                    origin,
+                    from,
                 )?;
             }
             if problems.is_empty() {
@@ -196,7 +188,7 @@ pub fn submit(
         _ => {}
     }
     if flow.position >= flow.steps.len() {
-        return finish(idp, conn, secret, flow, address);
+        return finish(idp, conn, secret, flow, from);
     }
     required_actions::move_to(conn, secret, flow.position)?;
     Ok(Next::Show(Box::new(load(conn, flow)?), problems))

@@ -24,6 +24,7 @@ const ISSUER: &str = "https://sts.school.example";
 const ORIGIN: Origin<'static> = Origin {
     address: "192.0.2.7",
     client_id: None,
+    language: None,
 };
 
 /// Rules that fire on every mail with an HTML part, which the mails must have; they say

@@ -35,7 +35,6 @@ impl Authenticator for SecurityKey<'_> {
                 amr: vec![Amr::HARDWARE_KEY],
                 method: Method::new("security key"),
                 old_identifier: None,
-                language: None,
             }),
             None => Err(Failure::BadCredentials),
         })
@@ -53,10 +52,7 @@ async fn a_new_authenticator_reaches_the_id_token(backend: Backend) {
 
     let idp = &server.idp;
     let mut conn = idp.conn().unwrap();
-    let origin = Origin {
-        address: "192.0.2.1",
-        client_id: Some("school-app"),
-    };
+    let origin = Origin::of("192.0.2.1").for_client(Some("school-app"));
     let key = SecurityKey {
         identifier: USERNAME,
     };

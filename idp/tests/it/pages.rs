@@ -168,3 +168,51 @@ async fn one_hashed_stylesheet_with_a_long_cache(backend: Backend) {
     assert_eq!(resp.status(), 404, "only under its hash");
 }
 both_backends!(one_hashed_stylesheet_with_a_long_cache);
+
+/// Every login saves the language chosen on the switch, not only the password form: here a
+/// reset link that ends logged in.
+async fn a_reset_saves_the_chosen_language(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = add_user(&server, "els.maes", Some("els@example.be"), "fr");
+    let token = {
+        let mut conn = server.idp.conn().unwrap();
+        idp::domain::resets::issue(
+            &mut conn,
+            user.id,
+            idp::domain::resets::Purpose::Reset,
+            None,
+            chrono::Duration::hours(1),
+            server.idp.now(),
+        )
+        .unwrap()
+        .token
+    };
+    let browser = browser();
+    let reset = format!("/reset?token={token}");
+    let resp = browser
+        .get(server.url(&format!("/language?to=de&back={}", urlencode(&reset))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), reset);
+    let (_, page) = text(&browser, &server.url(&reset)).await;
+    assert_eq!(html_lang(&page), "de");
+    let resp = browser
+        .post(server.url("/reset"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf")),
+            ("token", token.clone()),
+            ("password", "Fjord-Tulpe-Brot-7".to_owned()),
+            ("confirmation", "Fjord-Tulpe-Brot-7".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the reset went through");
+    let mut conn = server.idp.conn().unwrap();
+    let saved = idp::domain::users::find_by_id(&mut conn, user.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.locale.as_deref(), Some("de"));
+}
+both_backends!(a_reset_saves_the_chosen_language);

@@ -89,8 +89,6 @@ pub struct Authenticated {
     /// The old platform's identifier the person typed (still valid after a migration): the
     /// login then shows them the new one.
     pub old_identifier: Option<String>,
-    /// The language the person chose on the pages, to save on the account.
-    pub language: Option<Locale>,
 }
 
 /// Why a login did not go through. What the person is told never says whether an
@@ -242,7 +240,7 @@ fn finish_in(
 ) -> DomainResult<Finished> {
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
-    if let Some(language) = who.language
+    if let Some(language) = origin.language
         && who.user.locale.as_deref() != Some(language.as_str())
     {
         users::set_locale(conn, who.user.id, language)?;
@@ -358,10 +356,9 @@ pub fn with_password(
         Err(failure) => return Ok(FormOutcome::Failed(failure, pending)),
     };
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
-    let origin = Origin {
-        address,
-        client_id: client_id.as_deref(),
-    };
+    let origin = Origin::of(address)
+        .for_client(client_id.as_deref())
+        .speaking(language);
     match authenticate(idp, conn, &authenticator, origin)? {
         Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
         Ok(who) => {
@@ -369,7 +366,6 @@ pub fn with_password(
                 id: request_id.to_owned(),
                 request,
             }));
-            let who = Authenticated { language, ..who };
             finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
         }
     }

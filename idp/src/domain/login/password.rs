@@ -74,7 +74,6 @@ impl Authenticator for PasswordAuthenticator<'_> {
             amr: vec![Amr::PASSWORD],
             method,
             old_identifier,
-            language: None,
         }))
     }
 }

@@ -328,7 +328,6 @@ pub fn decide(
                     .collect(),
                 method: crate::domain::login::Method::SSO_SESSION,
                 old_identifier: None,
-                language: None,
             };
             let flow = crate::domain::required_actions::start(
                 conn,

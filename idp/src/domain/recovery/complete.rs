@@ -261,7 +261,6 @@ pub fn complete(
             amr: vec![Amr::PASSWORD],
             method: Method::RESET,
             old_identifier: None,
-            language: None,
         };
         let then = Then::Resume(reset.resume_request.clone());
         let Finished::LoggedIn {

@@ -122,10 +122,7 @@ pub async fn forgot_submit(
             identifier: &identifier,
             email: &email,
             resume_request: resume.as_deref(),
-            origin: Origin {
-                address: &address,
-                client_id: client_id.as_deref(),
-            },
+            origin: Origin::of(&address).for_client(client_id.as_deref()),
         };
         let requested = recovery::forgot_password(idp, conn, request)?;
         // Said to everyone during a migration, so it tells nothing of any account.
@@ -220,10 +217,7 @@ pub async fn forgot_identifier_submit(
     let client_id = pending.as_ref().map(|p| p.client_id.to_string());
     let email = form.email.clone();
     let result = run(&state, move |idp, conn| {
-        let origin = Origin {
-            address: &address,
-            client_id: client_id.as_deref(),
-        };
+        let origin = Origin::of(&address).for_client(client_id.as_deref());
         recovery::forgot_identifier(idp, conn, &email, origin)
     })
     .await?;

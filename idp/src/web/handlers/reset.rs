@@ -115,10 +115,7 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Pag
     let address = client_address(state, req);
     let t = token.clone();
     let opened = run(state, move |idp, conn| {
-        let origin = Origin {
-            address: &address,
-            client_id: None,
-        };
+        let origin = Origin::of(&address);
         recovery::open(idp, conn, Credential::Token(&t), origin)
     })
     .await?;
@@ -202,10 +199,7 @@ pub async fn reset_code_submit(
     let address = client_address(&state, &req);
     let (identifier, code) = (form.identifier.clone(), form.code.clone());
     let opened = run(&state, move |idp, conn| {
-        let origin = Origin {
-            address: &address,
-            client_id: None,
-        };
+        let origin = Origin::of(&address);
         recovery::open(
             idp,
             conn,
@@ -284,12 +278,10 @@ pub async fn reset_submit(
     let form = form.into_inner();
     let form_ok = csrf::verify(&state, &req, form.csrf.as_deref());
     let address = client_address(&state, &req);
+    let language = cookies::chosen_language(&req);
     let f = form.clone();
     let result = run(&state, move |idp, conn| {
-        let origin = Origin {
-            address: &address,
-            client_id: None,
-        };
+        let origin = Origin::of(&address).speaking(language);
         let credential = f.credential();
         if !form_ok {
             // Show the form again (nothing used), asking to resubmit.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::forms::{form_page, problem_box, rule_lines, user_locale};
 use super::{PageResult, State, client_address, error_page, run, see_other};
+use crate::domain::audit::Origin;
 use crate::domain::recovery::{self, NewPassword};
 use crate::domain::required_actions::{self, Step};
 use crate::domain::users::User;
@@ -193,13 +194,15 @@ pub async fn wizard_submit(
         Action::Stay
     };
     let address = client_address(&state, &req);
+    let language = cookies::chosen_language(&req);
     let result = run(&state, move |idp, conn| {
         let new = NewPassword {
             password: &form.password,
             confirmation: &form.confirmation,
             email: None,
         };
-        wizard::submit(idp, conn, &secret, action, new, &address)
+        let from = Origin::of(&address).speaking(language);
+        wizard::submit(idp, conn, &secret, action, new, from)
     })
     .await?;
     Ok(match result {
