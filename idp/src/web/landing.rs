@@ -12,7 +12,8 @@ pub struct Landing(String);
 const PAGES: [&str; 2] = ["/admin", "/account"];
 
 /// Every page a person may be on (where the language switch returns to).
-const ANY_PAGE: [&str; 8] = [
+const ANY_PAGE: [&str; 9] = [
+    "/authorize",
     "/login",
     "/forgot",
     "/forgot-identifier",

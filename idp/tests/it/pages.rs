@@ -216,3 +216,34 @@ async fn a_reset_saves_the_chosen_language(backend: Backend) {
     assert_eq!(saved.locale.as_deref(), Some("de"));
 }
 both_backends!(a_reset_saves_the_chosen_language);
+
+/// An error page has the switch too, back to the same address (an unknown page's leads
+/// home).
+async fn error_pages_switch_language_in_place(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let browser = browser();
+    let refused = "/authorize?client_id=nobody&response_type=code";
+    let resp = browser.get(server.url(refused)).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap();
+    let switch = switch_link(&page, "nl");
+    assert_eq!(
+        switch,
+        format!("/language?to=nl&back={}", urlencode(refused))
+    );
+    let resp = browser.get(server.url(&switch)).send().await.unwrap();
+    assert_eq!(location(&resp), refused);
+    let (_, page) = text(&browser, &server.url(refused)).await;
+    assert_eq!(html_lang(&page), "nl");
+
+    let resp = browser.get(server.url("/nowhere")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let page = resp.text().await.unwrap();
+    let resp = browser
+        .get(server.url(&switch_link(&page, "de")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), "/");
+}
+both_backends!(error_pages_switch_language_in_place);

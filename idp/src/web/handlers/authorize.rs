@@ -135,9 +135,8 @@ pub async fn login_form(
 
 /// The page for a login whose pending authorization request has expired.
 fn request_expired(state: &State, req: &HttpRequest) -> HttpResponse {
-    let locale = state.locale(req, None);
     let message = "login-error-request-expired";
-    super::error_page(state, locale, StatusCode::BAD_REQUEST, message, None)
+    super::error_page(state, req, StatusCode::BAD_REQUEST, message, None)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,7 +27,7 @@ pub(super) fn form_page(
         Err(e) => {
             tracing::error!(error = %e, "no CSRF token");
             let status = StatusCode::INTERNAL_SERVER_ERROR;
-            return super::error_page(state, locale, status, "error-internal", None);
+            return super::error_page(state, req, status, "error-internal", None);
         }
     };
     if let Some(map) = data.as_object_mut() {

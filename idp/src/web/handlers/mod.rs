@@ -23,7 +23,6 @@ use super::error;
 use super::{State, cookies};
 use crate::domain::login::Finished;
 use crate::domain::{DomainError, DomainResult, Idp};
-use crate::i18n::Locale;
 use crate::store::DbConn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -111,29 +110,27 @@ pub fn parse_pairs(text: &str) -> DomainResult<Vec<(String, String)>> {
 
 /// A form sent without its CSRF token, or with a stale one.
 pub fn form_expired(state: &State, req: &HttpRequest) -> HttpResponse {
-    let locale = state.locale(req, None);
     error_page(
         state,
-        locale,
+        req,
         StatusCode::BAD_REQUEST,
         "login-error-form-expired",
         None,
     )
 }
 
-/// An error page in the visitor's language.
+/// An error page in the visitor's language, with its language switch: a GET comes back
+/// to the same address, a form's answer to the form's page.
 pub fn error_page(
     state: &State,
-    locale: Locale,
+    req: &HttpRequest,
     status: StatusCode,
     message: &str,
     detail: Option<String>,
 ) -> HttpResponse {
-    let html = state.pages.render(
-        "error",
-        locale,
-        json!({ "message": message, "detail": detail }),
-    );
+    let locale = state.locale(req, None);
+    let data = json!({ "message": message, "detail": detail });
+    let html = forms::render(state, req, "error", locale, data);
     page(status).body(html)
 }
 
@@ -158,8 +155,7 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
     let status = res.status();
-    let locale = state.locale(res.request(), None);
-    let page = error_page(&state, locale, status, message, detail);
+    let page = error_page(&state, res.request(), status, message, detail);
     let (req, _) = res.into_parts();
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, page).map_into_right_body(),
@@ -245,7 +241,7 @@ pub type PageResult = Result<HttpResponse, error::ErrorPage>;
 async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
     error_page(
         &state,
-        state.locale(&req, None),
+        &req,
         StatusCode::NOT_FOUND,
         "error-not-found",
         None,

@@ -141,7 +141,7 @@ fn render(
 fn expired(state: &State, req: &HttpRequest) -> HttpResponse {
     error_page(
         state,
-        state.locale(req, None),
+        req,
         StatusCode::BAD_REQUEST,
         "wizard-expired",
         None,
@@ -211,7 +211,7 @@ pub async fn wizard_submit(
         Next::Refused(Some(redirect)) => see_other(&redirect),
         Next::Refused(None) => error_page(
             &state,
-            state.locale(&req, None),
+            &req,
             StatusCode::OK,
             "wizard-refused",
             None,

@@ -41,7 +41,8 @@ pub async fn temporary_password(
 }
 
 /// The page that shows the temporary password once: a letter to hand or print, in the
-/// account's language, with the login address as text and as a QR code.
+/// account's language, with the login address as text and as a QR code. No language
+/// switch: leaving the page would lose the password, which is shown once.
 fn letter(
     state: &State,
     issued: &Issued,

@@ -125,7 +125,6 @@ where
 
 /// The answer to a refused screen.
 fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
-    let locale = state.locale(req, None);
     match why {
         // Back to this screen once logged in (its GET; a form sent without a session
         // is sent again by the person).
@@ -141,14 +140,14 @@ fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
         }
         Refused::WithoutRole => error_page(
             state,
-            locale,
+            req,
             StatusCode::FORBIDDEN,
             "admin-error-no-role",
             None,
         ),
         Refused::NotFound => error_page(
             state,
-            locale,
+            req,
             StatusCode::NOT_FOUND,
             "error-not-found",
             None,
