@@ -7,6 +7,7 @@ use serde_json::json;
 use super::CliResult;
 use super::output::{open, print};
 use crate::config::Settings;
+use crate::domain::branding;
 use crate::domain::schools::{self, DataChanges, NewSchool};
 
 /// What a school's people may do about the data it holds.
@@ -56,6 +57,26 @@ pub enum OrgCommand {
         /// Whom to contact when no mail comes ("the secretariat, 02 123 45 67").
         #[arg(long)]
         contact: Option<String>,
+    },
+    /// Give an organising body its look on the pages of its applications and accounts: a
+    /// colour (#rrggbb; the text on it is chosen for contrast) and a logo (PNG, JPEG or
+    /// SVG, at most 256 KiB), replacing the earlier ones. With neither, its pages show
+    /// only its name.
+    Brand {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        colour: Option<String>,
+        #[arg(long)]
+        logo: Option<std::path::PathBuf>,
+    },
+    /// Make a relying application one of an organising body's: its login page wears the
+    /// body's brand. Without --org, it belongs to none.
+    Client {
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -134,6 +155,40 @@ pub fn org(settings: Settings, command: OrgCommand, json_out: bool) -> CliResult
             print(json_out, json!(period), || {
                 format!("{}: migration period {starts} to {ends}", body.name)
             });
+        }
+        OrgCommand::Brand { org, colour, logo } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let colour = colour.as_deref().map(branding::Colour::parse).transpose()?;
+            let logo = logo
+                .map(|path| {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    Ok::<_, Box<dyn std::error::Error>>(branding::Logo::read(bytes)?)
+                })
+                .transpose()?;
+            match (colour, &logo) {
+                (None, None) => branding::clear(&mut conn, &body.id)?,
+                _ => branding::set(&mut conn, &body.id, colour, logo.as_ref(), idp.now())?,
+            }
+            print(
+                json_out,
+                json!({"org": body.id, "colour": colour.map(branding::Colour::css), "logo": logo.is_some()}),
+                || format!("{}: brand set", body.name),
+            );
+        }
+        OrgCommand::Client { client, org } => {
+            let body = org
+                .map(|org| schools::find_body(&mut conn, &org))
+                .transpose()?;
+            branding::set_client_body(&mut conn, &client, body.as_ref().map(|b| &b.id))?;
+            print(
+                json_out,
+                json!({"client": client, "org": body.as_ref().map(|b| &b.id)}),
+                || match &body {
+                    Some(b) => format!("{client} belongs to {}", b.name),
+                    None => format!("{client} belongs to no organising body"),
+                },
+            );
         }
         OrgCommand::List => {
             let all = schools::list_bodies(&mut conn)?;

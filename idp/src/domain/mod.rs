@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod branding;
 pub mod clients;
 pub mod clock;
 pub mod error;

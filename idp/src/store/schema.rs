@@ -47,6 +47,7 @@ diesel::table! {
         from_config -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        organising_body_id -> Nullable<Text>,
     }
 }
 
@@ -394,3 +395,19 @@ diesel::allow_tables_to_appear_in_same_query!(change_requests, schools);
 diesel::allow_tables_to_appear_in_same_query!(change_requests, users);
 diesel::allow_tables_to_appear_in_same_query!(migrated_accounts, school_members);
 diesel::allow_tables_to_appear_in_same_query!(migrated_accounts, schools);
+
+diesel::table! {
+    brands (organising_body_id) {
+        organising_body_id -> Text,
+        colour -> Nullable<Text>,
+        logo -> Nullable<Binary>,
+        logo_type -> Nullable<Text>,
+        version -> Text,
+        updated_at -> Timestamp,
+    }
+}
+diesel::allow_tables_to_appear_in_same_query!(brands, organising_bodies);
+diesel::allow_tables_to_appear_in_same_query!(brands, clients);
+diesel::allow_tables_to_appear_in_same_query!(brands, schools);
+diesel::allow_tables_to_appear_in_same_query!(brands, school_members);
+diesel::allow_tables_to_appear_in_same_query!(clients, organising_bodies);

@@ -130,7 +130,7 @@ impl Pages {
                 .and_then(|h| h.as_str())
                 .map(|here| languages(locale, here));
             map.insert("languages".into(), switch.into());
-            for optional in ["refresh_url", "refresh_delay", "script"] {
+            for optional in ["refresh_url", "refresh_delay", "script", "brand"] {
                 map.entry(optional).or_insert(serde_json::Value::Null);
             }
         }

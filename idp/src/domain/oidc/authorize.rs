@@ -36,6 +36,9 @@ pub struct AuthRequest {
     pub ui_locales: Option<String>,
     /// `sub` of a valid `id_token_hint`: the session must belong to that account.
     pub expected_sub: Option<String>,
+    /// The look of the organising body the client belongs to, for the login pages.
+    #[serde(default)]
+    pub brand: Option<crate::domain::branding::Brand>,
 }
 
 /// What checking an authorization request found.
@@ -171,6 +174,7 @@ fn trusted(
         login_hint: None,
         ui_locales: params.get("ui_locales").map(str::to_owned),
         expected_sub: None,
+        brand: crate::domain::branding::of_client(conn, client_id)?,
     };
     Ok((params, client, req))
 }

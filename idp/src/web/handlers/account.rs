@@ -42,7 +42,7 @@ fn load(conn: &mut DbConn, user: User) -> DomainResult<View> {
     })
 }
 
-fn render(
+async fn render(
     state: &State,
     req: &HttpRequest,
     view: &View,
@@ -50,6 +50,7 @@ fn render(
     problems: &[Problem],
     error: Option<PageError>,
 ) -> HttpResponse {
+    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
     let locale = user_locale(state, req, &view.user);
     let schools: Vec<Value> = view
         .schools
@@ -99,6 +100,7 @@ fn render(
         "max_length": state.idp.settings.password_policy.max_length,
     });
     PageError::fill(error, &mut data);
+    super::brand::wear(&mut data, brand.as_ref());
     form_page(state, req, "account", locale, StatusCode::OK, data)
 }
 
@@ -126,7 +128,7 @@ pub async fn account(
         .done
         .filter(|d| ["password", "data", "request"].contains(&d.as_str()));
     Ok(match view {
-        Some(view) => render(&state, &req, &view, done.as_deref(), &[], None),
+        Some(view) => render(&state, &req, &view, done.as_deref(), &[], None).await,
         None => see_other("/login"),
     })
 }
@@ -272,7 +274,7 @@ pub async fn account_submit(
             resp
         }
         Posted::Refused(view, problems, error) => {
-            render(&state, &req, &view, None, &problems, error)
+            render(&state, &req, &view, None, &problems, error).await
         }
     })
 }

@@ -82,6 +82,7 @@ fn login_page(
         "migration": period.map(|p| json!({"text": p.notice(locale)})),
         "next": next.map(Landing::as_str),
     });
+    super::brand::wear(&mut data, pending.and_then(|p| p.brand.as_ref()));
     PageError::fill(error, &mut data);
     form_page(state, req, "login", locale, status, data)
 }

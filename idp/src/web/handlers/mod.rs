@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod authorize;
+pub mod brand;
 mod forms;
 mod language;
 mod logout;
@@ -62,6 +63,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/wizard", web::post().to(wizard::wizard_submit))
     .route("/assets/{file}", web::get().to(crate::web::assets::serve))
     .route("/language", web::get().to(language::switch))
+    .route(
+        "/brand/{body}/{version}/style.css",
+        web::get().to(brand::stylesheet),
+    )
+    .route("/brand/{body}/{version}/logo", web::get().to(brand::logo))
     .configure(admin::routes)
     .route("/token", web::post().to(tokens::token))
     .route("/userinfo", web::get().to(tokens::userinfo))
@@ -239,11 +245,5 @@ pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
 pub type PageResult = Result<HttpResponse, error::ErrorPage>;
 
 async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
-    error_page(
-        &state,
-        &req,
-        StatusCode::NOT_FOUND,
-        "error-not-found",
-        None,
-    )
+    error_page(&state, &req, StatusCode::NOT_FOUND, "error-not-found", None)
 }

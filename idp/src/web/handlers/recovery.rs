@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::brand;
 use super::forms::{PageError, form_page};
 use super::{PageResult, State, client_address, run};
 use crate::domain::oidc::authorize::{self, AuthRequest};
@@ -26,6 +27,20 @@ async fn pending(state: &State, request: &str) -> Option<AuthRequest> {
     .await
     .ok()
     .flatten()
+}
+
+/// A recovery page in the language and the brand of the pending login it carries.
+fn pending_page(
+    state: &State,
+    req: &HttpRequest,
+    name: &str,
+    pending: Option<&AuthRequest>,
+    status: StatusCode,
+    mut data: Value,
+) -> HttpResponse {
+    let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
+    brand::wear(&mut data, pending.and_then(|p| p.brand.as_ref()));
+    form_page(state, req, name, locale, status, data)
 }
 
 /// Gives a request answer a fixed minimum duration, so the time it took does not tell
@@ -80,10 +95,19 @@ pub async fn forgot_form(
 ) -> HttpResponse {
     let request = query.into_inner().request;
     let pending = pending(&state, &request).await;
-    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
-    let hint = pending.and_then(|p| p.login_hint).unwrap_or_default();
+    let hint = pending
+        .as_ref()
+        .and_then(|p| p.login_hint.clone())
+        .unwrap_or_default();
     let data = forgot_data(&state, &request, &hint, "", None);
-    form_page(&state, &req, "forgot", locale, StatusCode::OK, data)
+    pending_page(
+        &state,
+        &req,
+        "forgot",
+        pending.as_ref(),
+        StatusCode::OK,
+        data,
+    )
 }
 
 #[tracing::instrument(skip_all, name = "forgot_submit")]
@@ -95,7 +119,6 @@ pub async fn forgot_submit(
     let started = Instant::now();
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
-    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let data = forgot_data(
             &state,
@@ -104,11 +127,11 @@ pub async fn forgot_submit(
             &form.email,
             Some(PageError::new("login-error-form-expired")),
         );
-        return Ok(form_page(
+        return Ok(pending_page(
             &state,
             &req,
             "forgot",
-            locale,
+            pending.as_ref(),
             StatusCode::BAD_REQUEST,
             data,
         ));
@@ -143,11 +166,11 @@ pub async fn forgot_submit(
                 "hours": state.idp.settings.recovery.reset_ttl_seconds / 3600,
                 "migration": period.map(|p| json!({"contact": p.contact})),
             });
-            return Ok(form_page(
+            return Ok(pending_page(
                 &state,
                 &req,
                 "forgot_sent",
-                locale,
+                pending.as_ref(),
                 StatusCode::OK,
                 data,
             ));
@@ -163,11 +186,11 @@ pub async fn forgot_submit(
         &form.email,
         Some(error),
     );
-    Ok(form_page(
+    Ok(pending_page(
         &state,
         &req,
         "forgot",
-        locale,
+        pending.as_ref(),
         StatusCode::OK,
         data,
     ))
@@ -181,14 +204,13 @@ pub async fn forgot_identifier_form(
 ) -> HttpResponse {
     let request = query.into_inner().request;
     let pending = pending(&state, &request).await;
-    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
     let mut data = json!({"request": request, "email": ""});
     PageError::fill(None, &mut data);
-    form_page(
+    pending_page(
         &state,
         &req,
         "forgot_identifier",
-        locale,
+        pending.as_ref(),
         StatusCode::OK,
         data,
     )
@@ -203,11 +225,17 @@ pub async fn forgot_identifier_submit(
     let started = Instant::now();
     let form = form.into_inner();
     let pending = pending(&state, &form.request).await;
-    let locale = state.locale(&req, pending.as_ref().and_then(|p| p.ui_locales.as_deref()));
     let page_with = |error: PageError, status| {
         let mut data = json!({"request": form.request, "email": form.email});
         PageError::fill(Some(error), &mut data);
-        form_page(&state, &req, "forgot_identifier", locale, status, data)
+        pending_page(
+            &state,
+            &req,
+            "forgot_identifier",
+            pending.as_ref(),
+            status,
+            data,
+        )
     };
     if !csrf::verify(&state, &req, form.csrf.as_deref()) {
         let expired = PageError::new("login-error-form-expired");
@@ -225,7 +253,14 @@ pub async fn forgot_identifier_submit(
     Ok(match result {
         Requested::Accepted => {
             let data = json!({"request": form.request, "what": "identifier", "hours": 0});
-            form_page(&state, &req, "forgot_sent", locale, StatusCode::OK, data)
+            pending_page(
+                &state,
+                &req,
+                "forgot_sent",
+                pending.as_ref(),
+                StatusCode::OK,
+                data,
+            )
         }
         Requested::Throttled { minutes } => page_with(
             PageError::wait("forgot-error-throttled", minutes),

@@ -30,12 +30,13 @@ struct ResetView<'a> {
     sent_to: &'a [String],
 }
 
-fn reset_page(
+async fn reset_page(
     state: &State,
     req: &HttpRequest,
     view: ResetView<'_>,
     status: StatusCode,
 ) -> HttpResponse {
+    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
     let locale = user_locale(state, req, view.user);
     let rules = rule_lines(state, locale, view.user);
     let (token, identifier, code) = match view.credential {
@@ -45,7 +46,7 @@ fn reset_page(
     let ask_email = state.idp.settings.recovery.confirm_email_on_reset
         && view.purpose == Purpose::Reset
         && view.user.email.is_some();
-    let data = json!({
+    let mut data = json!({
         "token": token,
         "code_identifier": identifier,
         "code": code,
@@ -57,6 +58,7 @@ fn reset_page(
         "max_length": state.idp.settings.password_policy.max_length,
         "sent_to": view.sent_to.join(", "),
     });
+    super::brand::wear(&mut data, brand.as_ref());
     form_page(state, req, "reset", locale, status, data)
 }
 
@@ -129,7 +131,7 @@ async fn show_reset_form(state: &State, req: &HttpRequest, token: String) -> Pag
                 email: "",
                 sent_to: &sent_to,
             };
-            reset_page(state, req, view, StatusCode::OK)
+            reset_page(state, req, view, StatusCode::OK).await
         }
         CompletionOutcome::Unusable(unusable) => unusable_page(state, req, unusable, false),
         _ => unusable_page(state, req, Unusable::Unknown.into(), false),
@@ -224,7 +226,7 @@ pub async fn reset_code_submit(
                 email: "",
                 sent_to: &sent_to,
             };
-            reset_page(&state, &req, view, StatusCode::OK)
+            reset_page(&state, &req, view, StatusCode::OK).await
         }
         CompletionOutcome::Throttled { minutes } => {
             let throttled = PageError::wait("reset-error-code-throttled", minutes);
@@ -298,12 +300,8 @@ pub async fn reset_submit(
     let locale_of = |user: &User| user_locale(&state, &req, user);
     Ok(match result {
         CompletionOutcome::Done(done) => {
-            let html = super::forms::render(
-                &state,
-                &req,
-                "reset_done",
-                locale_of(&done.user),
-                json!({
+            let brand = super::brand::of_page(&state, None, Some(done.user.id)).await;
+            let mut data = json!({
                     // It moves on by itself; switching the language starts afresh.
                     "here": "/",
                     "refresh_url": done.next,
@@ -311,8 +309,10 @@ pub async fn reset_submit(
                     "continue_url": done.next,
                     "account": done.user.username,
                     "has_app": done.resume_request.is_some(),
-                }),
-            );
+            });
+            super::brand::wear(&mut data, brand.as_ref());
+            let locale = locale_of(&done.user);
+            let html = super::forms::render(&state, &req, "reset_done", locale, data);
             let mut resp = page(StatusCode::OK).body(html);
             let https = state.idp.settings.https();
             cookies::add(&mut resp, [cookies::session(done.session_cookie, https)]);
@@ -327,7 +327,7 @@ pub async fn reset_submit(
                 email: form.email.as_deref().unwrap_or_default(),
                 sent_to: &sent_to,
             };
-            reset_page(&state, &req, view, StatusCode::BAD_REQUEST)
+            reset_page(&state, &req, view, StatusCode::BAD_REQUEST).await
         }
         CompletionOutcome::Rejected(reset, user, problems, sent_to) => {
             let problems = problem_box(&state, locale_of(&user), &problems);
@@ -339,7 +339,7 @@ pub async fn reset_submit(
                 email: form.email.as_deref().unwrap_or_default(),
                 sent_to: &sent_to,
             };
-            reset_page(&state, &req, view, StatusCode::OK)
+            reset_page(&state, &req, view, StatusCode::OK).await
         }
         CompletionOutcome::Unusable(unusable) => unusable_page(
             &state,

@@ -67,13 +67,14 @@ pub(super) fn own_fields(user: &User) -> Vec<Value> {
     ]
 }
 
-fn render(
+async fn render(
     state: &State,
     req: &HttpRequest,
     view: &View,
     problems: &[recovery::Problem],
     status: StatusCode,
 ) -> HttpResponse {
+    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
     let locale: Locale = user_locale(state, req, &view.user);
     let problems = problem_box(state, locale, problems);
     let step = view.flow.current().unwrap_or(Step::Welcome);
@@ -118,7 +119,7 @@ fn render(
                 .then(|| (m.migrated_at + chrono::Duration::days(i64::from(days))).to_rfc3339()),
         })
     });
-    let data = json!({
+    let mut data = json!({
         "step": step.as_str(),
         "moved": moved,
         "tabs": tabs,
@@ -135,17 +136,12 @@ fn render(
         "back": view.flow.position > 0,
         "max_length": state.idp.settings.password_policy.max_length,
     });
+    super::brand::wear(&mut data, brand.as_ref());
     form_page(state, req, "wizard", locale, status, data)
 }
 
 fn expired(state: &State, req: &HttpRequest) -> HttpResponse {
-    error_page(
-        state,
-        req,
-        StatusCode::BAD_REQUEST,
-        "wizard-expired",
-        None,
-    )
+    error_page(state, req, StatusCode::BAD_REQUEST, "wizard-expired", None)
 }
 
 #[tracing::instrument(skip_all, name = "wizard")]
@@ -161,7 +157,7 @@ pub async fn wizard(state: State, req: HttpRequest) -> PageResult {
     })
     .await?;
     Ok(match view {
-        Some(view) => render(&state, &req, &view, &[], StatusCode::OK),
+        Some(view) => render(&state, &req, &view, &[], StatusCode::OK).await,
         None => expired(&state, &req),
     })
 }
@@ -206,16 +202,10 @@ pub async fn wizard_submit(
     })
     .await?;
     Ok(match result {
-        Next::Show(view, problems) => render(&state, &req, &view, &problems, StatusCode::OK),
+        Next::Show(view, problems) => render(&state, &req, &view, &problems, StatusCode::OK).await,
         Next::Finished(finished) => super::after_login(&state, finished, "/"),
         Next::Refused(Some(redirect)) => see_other(&redirect),
-        Next::Refused(None) => error_page(
-            &state,
-            &req,
-            StatusCode::OK,
-            "wizard-refused",
-            None,
-        ),
+        Next::Refused(None) => error_page(&state, &req, StatusCode::OK, "wizard-refused", None),
         Next::Expired => expired(&state, &req),
     })
 }

@@ -145,13 +145,7 @@ fn refused(state: &State, req: &HttpRequest, why: Refused) -> HttpResponse {
             "admin-error-no-role",
             None,
         ),
-        Refused::NotFound => error_page(
-            state,
-            req,
-            StatusCode::NOT_FOUND,
-            "error-not-found",
-            None,
-        ),
+        Refused::NotFound => error_page(state, req, StatusCode::NOT_FOUND, "error-not-found", None),
     }
 }
 
