@@ -56,15 +56,31 @@
     summary.focus();
   }
 
-  // The seconds left before the page moves on (the page's refresh does the moving).
+  // The seconds left before the page moves on to where its Continue button leads, and a
+  // button to stay (WCAG 2.2.1: a time limit can be turned off). Without the script the
+  // page stays, with its button.
   var countdown = document.querySelector("[data-countdown]");
-  if (countdown) {
+  var next = document.getElementById("continue");
+  if (countdown && next) {
     var left = Number(countdown.dataset.countdown);
+    var stay = document.createElement("button");
+    stay.type = "button";
+    stay.className = "secondary";
+    stay.id = "stay";
+    stay.textContent = countdown.dataset.stay;
+    countdown.hidden = false;
+    countdown.after(stay);
     var timer = setInterval(function () {
-      var next = left - 1;
-      if (next < 0) { clearInterval(timer); return; }
-      countdown.textContent = countdown.textContent.replace(String(left), String(next));
-      left = next;
+      var then = left - 1;
+      countdown.textContent = countdown.textContent.replace(String(left), String(then));
+      left = then;
+      if (left <= 0) { clearInterval(timer); window.location.assign(next.href); }
     }, 1000);
+    stay.addEventListener("click", function () {
+      clearInterval(timer);
+      countdown.hidden = true;
+      stay.remove();
+      next.focus();
+    });
   }
 })();

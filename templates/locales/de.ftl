@@ -96,6 +96,7 @@ reset-done-text = Das neue Passwort von { $account } ist gespeichert. Verwenden 
 reset-done-app = In { $seconds } Sekunden geht es zurück zur Anwendung.
 reset-done-home = In { $seconds } Sekunden geht es weiter.
 reset-done-continue = Weiter
+reset-done-stay = Auf dieser Seite bleiben
 mail-hello = Guten Tag,
 mail-reset-subject = Neues Passwort wählen
 mail-reset-intro = Jemand (sehr wahrscheinlich Sie) hat darum gebeten, für das folgende Konto ein neues Passwort zu wählen.

@@ -96,6 +96,7 @@ reset-done-text = The new password of { $account } is saved. Use it from now on.
 reset-done-app = You will be taken back to the application in { $seconds } seconds.
 reset-done-home = You will be taken on in { $seconds } seconds.
 reset-done-continue = Continue
+reset-done-stay = Stay on this page
 mail-hello = Hello,
 mail-reset-subject = Choose a new password
 mail-reset-intro = Someone (most likely you) asked to choose a new password for the account below.

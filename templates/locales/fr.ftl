@@ -96,6 +96,7 @@ reset-done-text = Le nouveau mot de passe de { $account } est enregistré. Utili
 reset-done-app = Vous allez être redirigé vers l'application dans { $seconds } secondes.
 reset-done-home = Vous allez être redirigé dans { $seconds } secondes.
 reset-done-continue = Continuer
+reset-done-stay = Rester sur cette page
 mail-hello = Bonjour,
 mail-reset-subject = Choisissez un nouveau mot de passe
 mail-reset-intro = Quelqu'un (très probablement vous) a demandé à choisir un nouveau mot de passe pour le compte ci-dessous.

@@ -96,6 +96,7 @@ reset-done-text = Het nieuwe wachtwoord van { $account } is opgeslagen. Gebruik 
 reset-done-app = Over { $seconds } seconden ga je terug naar de toepassing.
 reset-done-home = Over { $seconds } seconden ga je verder.
 reset-done-continue = Verder
+reset-done-stay = Op deze pagina blijven
 mail-hello = Hallo,
 mail-reset-subject = Kies een nieuw wachtwoord
 mail-reset-intro = Iemand (waarschijnlijk jij) heeft gevraagd een nieuw wachtwoord te kiezen voor het account hieronder.

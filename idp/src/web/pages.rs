@@ -121,7 +121,7 @@ impl Pages {
     }
 
     /// Renders page `name`; `data` gets `lang` added, and the layout's optional values
-    /// (`refresh_url`, `refresh_delay`, `script`) when a page does not set them.
+    /// (`script`, `brand`) when a page does not set them.
     pub fn render(&self, name: &str, locale: Locale, mut data: serde_json::Value) -> String {
         if let Some(map) = data.as_object_mut() {
             map.insert("lang".into(), serde_json::json!(locale.as_str()));
@@ -130,7 +130,7 @@ impl Pages {
                 .and_then(|h| h.as_str())
                 .map(|here| languages(locale, here));
             map.insert("languages".into(), switch.into());
-            for optional in ["refresh_url", "refresh_delay", "script", "brand"] {
+            for optional in ["script", "brand"] {
                 map.entry(optional).or_insert(serde_json::Value::Null);
             }
         }
@@ -233,7 +233,7 @@ mod tests {
             ),
             (
                 "reset_done",
-                json!({"refresh_url": "/resume?request=r", "refresh_delay": 5, "continue_url": "/resume?request=r", "account": "jean.dupont", "has_app": true}),
+                json!({"countdown": 5, "continue_url": "/resume?request=r", "account": "jean.dupont", "has_app": true}),
             ),
         ];
         for locale in Locale::ALL {
@@ -254,7 +254,11 @@ mod tests {
         let done = pages
             .render("reset_done", Locale::Fr, cases[7].1.clone())
             .replace("&#x3D;", "=");
-        assert!(done.contains("http-equiv=\"refresh\" content=\"5;url=/resume?request=r\""));
+        // No refresh of the page itself (WCAG 2.2.1): the script counts down and can be
+        // stopped; without it, the button.
+        assert!(!done.contains("http-equiv"), "{done}");
+        assert!(done.contains("data-countdown=\"5\""), "{done}");
+        assert!(done.contains("href=\"/resume?request=r\""), "{done}");
         let reset = pages.render("reset", Locale::En, cases[5].1.clone());
         let rules = pages.assets.url("password-rules.js").unwrap();
         assert!(reset.contains(&format!("<script src=\"{rules}\" defer>")));

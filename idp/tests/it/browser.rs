@@ -13,7 +13,7 @@ use idp::domain::users;
 use crate::support::*;
 
 /// The machine's Chromium, headless, with a profile of its own.
-async fn chromium() -> (Browser, tokio::task::JoinHandle<()>, TempDir) {
+pub(crate) async fn chromium() -> (Browser, tokio::task::JoinHandle<()>, TempDir) {
     let profile = TempDir(
         std::env::temp_dir().join(format!("idp-chromium-{}", uuid::Uuid::new_v4().simple())),
     );
@@ -58,7 +58,7 @@ async fn ticks(page: &Page) -> Vec<(String, bool)> {
 }
 
 /// Waits (up to 10 s) until the page shows `needle`; returns its HTML.
-async fn wait_for(page: &Page, needle: &str) -> String {
+pub(crate) async fn wait_for(page: &Page, needle: &str) -> String {
     let mut html = String::new();
     for _ in 0..100 {
         html = page.content().await.unwrap_or_default();
@@ -328,7 +328,7 @@ async fn login_and_wizard_reach_the_application() {
 
 /// Focuses `selector` and presses Enter on it. A page still settling (its scripts run
 /// after load) may replace the node between finding and focusing it: find it again.
-async fn press_enter_on(page: &chromiumoxide::Page, selector: &str) {
+pub(crate) async fn press_enter_on(page: &chromiumoxide::Page, selector: &str) {
     for attempt in 0..10 {
         let pressed = async {
             let element = page.find_element(selector).await?;
@@ -436,7 +436,7 @@ async fn a_teacher_prints_a_letter_for_a_pupil() {
 
 /// Clicks `selector`, finding it again if the page replaced it meanwhile (as
 /// `press_enter_on`).
-async fn click_on(page: &chromiumoxide::Page, selector: &str) {
+pub(crate) async fn click_on(page: &chromiumoxide::Page, selector: &str) {
     for attempt in 0..10 {
         let clicked = async {
             page.find_element(selector).await?.click().await?;
@@ -453,7 +453,7 @@ async fn click_on(page: &chromiumoxide::Page, selector: &str) {
 
 /// Types `text` into the empty field `selector`, retrying on a replaced node; a retry
 /// clears what a failed attempt may have typed.
-async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
+pub(crate) async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
     for attempt in 0..10 {
         let typed = async {
             let element = page.find_element(selector).await?;
@@ -474,7 +474,7 @@ async fn type_into(page: &chromiumoxide::Page, selector: &str, text: &str) {
 }
 
 /// Waits (up to 10 s) until the page's address contains `part`.
-async fn wait_for_url(page: &Page, part: &str) -> String {
+pub(crate) async fn wait_for_url(page: &Page, part: &str) -> String {
     let mut url = String::new();
     for _ in 0..100 {
         url = page.url().await.ok().flatten().unwrap_or_default();

@@ -7,6 +7,7 @@ mod branding;
 mod browser;
 mod deliverability;
 mod flow;
+mod journeys;
 mod login;
 mod mail;
 mod migration;

@@ -304,8 +304,7 @@ pub async fn reset_submit(
             let mut data = json!({
                     // It moves on by itself; switching the language starts afresh.
                     "here": "/",
-                    "refresh_url": done.next,
-                    "refresh_delay": state.idp.settings.recovery.redirect_delay_seconds,
+                    "countdown": state.idp.settings.recovery.redirect_delay_seconds,
                     "continue_url": done.next,
                     "account": done.user.username,
                     "has_app": done.resume_request.is_some(),
