@@ -464,7 +464,9 @@ async fn forgot_password_by_link_and_by_code_and_forgot_identifier() {
         visit.check("reset-done").await;
         // The countdown can be stopped (WCAG 2.2.1); Continue still leads on.
         visit.click("#stay").await;
-        let hidden: bool = visit.value("document.getElementById('countdown').hidden").await;
+        let hidden: bool = visit
+            .value("document.getElementById('countdown').hidden")
+            .await;
         assert!(hidden, "the countdown stopped");
         visit.tab_to("continue").await;
         visit.press("Enter").await;
@@ -551,4 +553,144 @@ async fn forgot_password_by_link_and_by_code_and_forgot_identifier() {
         visit.close().await;
     }
     done(browser, events).await;
+}
+
+/// Waits until the wizard shows `step`.
+async fn at_step(visit: &Visit, step: &str) {
+    visit.wait_for(&format!("data-step=\"{step}\"")).await;
+}
+
+/// A first login with a temporary password and terms to accept: the wizard, Back included;
+/// refusing the terms sends the person back to the application with `access_denied`; the
+/// next login accepts them and reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_login_wizard_with_back_and_refuse() {
+    use diesel::prelude::*;
+    use idp::domain::schools::{self, DataChanges, NewSchool};
+    use idp::store::schema::users as t;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let app = Application::start();
+    let (rp, http) = register(&server, &app).await;
+    let school = {
+        let mut conn = server.idp.conn().unwrap();
+        let now = server.idp.now();
+        let body = schools::create_body(&mut conn, "Scholengroep Brugge", now).unwrap();
+        let texts = [
+            (
+                idp::i18n::Locale::Fr,
+                "Conditions d'utilisation.".to_owned(),
+            ),
+            (idp::i18n::Locale::Nl, "Gebruiksvoorwaarden.".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        idp::domain::terms::publish(&mut conn, body.id, "2026-09", texts, now).unwrap();
+        let school = NewSchool {
+            organising_body: body.id,
+            name: "Sint-Lodewijkscollege",
+            data_changes: DataChanges::Contact,
+            contact: None,
+        };
+        schools::create_school(&mut conn, school, now).unwrap().id
+    };
+    let axe = Arc::new(axe_source());
+    let (browser, events, _profile) = chromium().await;
+    for (lang, width) in VISITS {
+        let (username, _) = user_for(&server, lang, width, "lars");
+        {
+            let mut conn = server.idp.conn().unwrap();
+            let user = users::find_by_username(&mut conn, &username)
+                .unwrap()
+                .unwrap();
+            diesel::update(t::table.filter(t::id.eq(user.id.to_string())))
+                .set((
+                    t::first_login_at.eq(None::<chrono::NaiveDateTime>),
+                    t::password_change_required.eq(true),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+            schools::join(&mut conn, user.id, school, server.idp.now()).unwrap();
+        }
+        let visit = Visit::new(&browser, lang, width, axe.clone()).await;
+        let request = rp_request(&rp, &[]);
+        visit.goto(&request.url).await;
+        visit.wait_for("id=\"identifier\"").await;
+        visit.choose_language().await;
+        visit.type_into("#identifier", &username).await;
+        visit.type_into("#password", "Zebre-Orange-91").await;
+        visit.click("button[type=submit]").await;
+
+        at_step(&visit, "welcome").await;
+        visit.check("wizard-welcome").await;
+        visit.click("#next").await;
+        at_step(&visit, "own_data").await;
+        visit.check("wizard-own-data").await;
+        visit.click("#back").await;
+        at_step(&visit, "welcome").await;
+        visit.click("#next").await;
+        at_step(&visit, "own_data").await;
+        visit.click("#next").await;
+        at_step(&visit, "new_password").await;
+        visit.check("wizard-new-password").await;
+        visit.type_into("#password", "Zeil-Duin-Meeuw-26").await;
+        visit.type_into("#confirmation", "Zeil-Duin-Meeuw-26").await;
+        visit.click("#next").await;
+        at_step(&visit, "terms").await;
+        visit.check("wizard-terms").await;
+        visit.click("#refuse").await;
+        let back = app.arrival(request.state.secret()).await;
+        assert_eq!(
+            query_param(&back, "error").as_deref(),
+            Some("access_denied"),
+            "{back}"
+        );
+
+        // The next login: what is left, the terms accepted, the application reached.
+        let request = rp_request(&rp, &[]);
+        visit.goto(&request.url).await;
+        visit.wait_for("id=\"identifier\"").await;
+        visit.type_into("#identifier", &username).await;
+        visit.type_into("#password", "Zeil-Duin-Meeuw-26").await;
+        visit.click("button[type=submit]").await;
+        at_step(&visit, "welcome").await;
+        visit.click("#next").await;
+        at_step(&visit, "own_data").await;
+        visit.click("#next").await;
+        at_step(&visit, "terms").await;
+        visit.click("#accept").await;
+        let back = app.arrival(request.state.secret()).await;
+        let code = query_param(&back, "code").expect("a code");
+        let (_, claims) = rp_redeem(&rp, &http, code, request).await;
+        let mut conn = server.idp.conn().unwrap();
+        let account = users::find_by_username(&mut conn, &username)
+            .unwrap()
+            .unwrap();
+        assert_eq!(claims.subject().as_str(), account.id.to_string());
+        assert!(account.first_login_at.is_some());
+        visit.close().await;
+    }
+    done(browser, events).await;
+}
+
+/// The README shows every screenshot the journeys write, and only those.
+#[test]
+fn the_readme_shows_every_screenshot() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let shown: std::collections::BTreeSet<&str> = readme
+        .split("src=\"docs/screenshots/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(!shown.is_empty());
+    for file in &shown {
+        assert!(
+            screenshots().join(file).exists(),
+            "README shows {file}, which no journey writes"
+        );
+    }
+    for entry in std::fs::read_dir(screenshots()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(shown.contains(name.as_str()), "README lacks {name}");
+    }
 }
