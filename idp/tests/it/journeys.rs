@@ -394,6 +394,12 @@ async fn login_through_an_application_and_out() {
         visit.check("logged-out").await;
         visit.goto(&server.url("/account")).await;
         visit.wait_for_url("/login").await;
+
+        // An application's request the STS cannot trust: an error page, no redirect.
+        let refused = "/authorize?client_id=nobody&response_type=code&scope=openid";
+        visit.goto(&server.url(refused)).await;
+        visit.wait_for("<details").await;
+        visit.check("error").await;
         visit.close().await;
     }
     done(browser, events).await;

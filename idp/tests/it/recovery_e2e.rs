@@ -226,10 +226,14 @@ async fn reset_by_identifier_end_to_end(backend: Backend) {
     .await;
     assert_eq!(resp.status(), 200);
     let done = body(resp).await;
+    // Back to the application: the button, and the script's countdown (never a refresh).
     assert!(
-        done.contains(&format!("content=\"5;url=/resume?request={request}\"")),
+        done.replace("&#x3D;", "=")
+            .contains(&format!("href=\"/resume?request={request}\"")),
         "{done}"
     );
+    assert!(done.contains("data-countdown=\"5\""), "{done}");
+    assert!(!done.contains("http-equiv"), "{done}");
 
     // Back to the application, logged in.
     let resp = browser
