@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use idp::domain::resets::{self, Purpose};
 use idp::domain::users;
 
+use crate::journeys::assert_accessible;
 use crate::support::*;
 
 /// The machine's Chromium, headless, with a profile of its own.
@@ -402,6 +403,7 @@ async fn a_teacher_prints_a_letter_for_a_pupil() {
     wait_for(&page, "id=\"temporary-password\"").await;
     press_enter_on(&page, "#temporary-password").await;
     let letter = wait_for(&page, "id=\"letter-password\"").await;
+    assert_accessible(&page, "the letter").await;
     let width: f64 = page
         .evaluate("document.querySelector('.qr svg').getBoundingClientRect().width")
         .await
@@ -548,6 +550,7 @@ async fn a_body_administrator_works_through_the_screens() {
     type_into(&page, "#password", "Zebre-Orange-91").await;
     press_enter_on(&page, "#password").await;
     wait_for(&page, &format!("/admin/migration/{}", run.id)).await;
+    assert_accessible(&page, "the migration runs").await;
     assert!(
         wait_for_url(&page, "/admin/migration")
             .await
@@ -562,6 +565,7 @@ async fn a_body_administrator_works_through_the_screens() {
     )
     .await;
     wait_for(&page, "id=\"attach_to\"").await;
+    assert_accessible(&page, "a reported row").await;
     type_into(&page, "#email", "tom@example.be").await;
     click_on(&page, "#fix").await;
     wait_for(&page, "id=\"admin-done\"").await;
@@ -581,6 +585,7 @@ async fn a_body_administrator_works_through_the_screens() {
     click_on(&page, &format!("#select-{ann}")).await;
     click_on(&page, "#retry").await;
     let done = wait_for(&page, "id=\"admin-retried\"").await;
+    assert_accessible(&page, "a migration run").await;
     assert!(!done.contains("ann.no-school"), "left the report");
 
     // Their invitations.
@@ -600,9 +605,11 @@ async fn a_body_administrator_works_through_the_screens() {
     type_into(&page, "#q", "pupil.a2").await;
     press_enter_on(&page, "#q").await;
     wait_for_url(&page, "q=pupil.a2").await;
+    assert_accessible(&page, "the account search").await;
     let pupil = world.targets["pupil.a2"].id;
     click_on(&page, &format!("a[href='/admin/accounts/{pupil}']")).await;
     wait_for(&page, "id=\"disable\"").await;
+    assert_accessible(&page, "an account").await;
     click_on(&page, "#disable").await;
     wait_for(&page, "id=\"enable\"").await;
     assert!(
@@ -622,6 +629,7 @@ async fn a_body_administrator_works_through_the_screens() {
     )
     .await;
     wait_for(&page, "id=\"requests-none\"").await;
+    assert_accessible(&page, "the change requests").await;
 
     // The audit trail filtered to the disabling.
     page.goto(server.url("/admin/audit")).await.unwrap();
@@ -635,6 +643,7 @@ async fn a_body_administrator_works_through_the_screens() {
     click_on(&page, "form.search button[type='submit']").await;
     wait_for_url(&page, "kind=account_disabled").await;
     let trail = wait_for(&page, "id=\"audit\"").await;
+    assert_accessible(&page, "the audit trail").await;
     assert!(
         trail.contains("pupil.a2") && trail.contains("by body.a"),
         "{trail}"

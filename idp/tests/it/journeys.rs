@@ -113,26 +113,58 @@ async fn register(server: &TestServer, app: &Application) -> (RelyingParty, reqw
     (rp, http)
 }
 
+/// The value of `expression` on `page` (awaited when a promise); retried while a
+/// navigation replaces the page's context.
+pub(crate) async fn evaluate<T: serde::de::DeserializeOwned>(page: &Page, expression: &str) -> T {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let params = EvaluateParams::builder()
+            .expression(expression)
+            .await_promise(true)
+            .return_by_value(true)
+            .build()
+            .unwrap();
+        match page.evaluate(params).await {
+            Ok(result) => match result.into_value() {
+                Ok(value) => return value,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{}: {last}", &expression[..expression.len().min(120)]);
+}
+
+/// Runs axe-core on `page` (WCAG 2.1 A and AA rules) and fails on any violation.
+pub(crate) async fn assert_accessible(page: &Page, name: &str) {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let axe = AXE.get_or_init(axe_source);
+    let loaded: bool = evaluate(page, &format!("{axe}\n;typeof axe === 'object'")).await;
+    assert!(loaded, "axe-core did not load");
+    let violations: Vec<String> = evaluate(
+        page,
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+            .then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
+    )
+    .await;
+    assert!(violations.is_empty(), "{name}: {violations:#?}");
+}
+
 /// One visitor: a tab at one width, speaking one language.
 struct Visit {
     page: Page,
     lang: &'static str,
     width: u32,
-    axe: Arc<String>,
 }
 
 impl Visit {
-    async fn new(browser: &Browser, lang: &'static str, width: u32, axe: Arc<String>) -> Self {
+    async fn new(browser: &Browser, lang: &'static str, width: u32) -> Self {
         let page = browser.new_page("about:blank").await.unwrap();
         page.execute(ClearBrowserCookiesParams::default())
             .await
             .unwrap();
-        let visit = Self {
-            page,
-            lang,
-            width,
-            axe,
-        };
+        let visit = Self { page, lang, width };
         visit.resize(width).await;
         visit
     }
@@ -151,27 +183,8 @@ impl Visit {
         self.page.goto(url).await.unwrap();
     }
 
-    /// The value of `expression` on the page (awaited when a promise); retried while a
-    /// navigation replaces the page's context.
     async fn value<T: serde::de::DeserializeOwned>(&self, expression: &str) -> T {
-        let mut last = String::new();
-        for _ in 0..50 {
-            let params = EvaluateParams::builder()
-                .expression(expression)
-                .await_promise(true)
-                .return_by_value(true)
-                .build()
-                .unwrap();
-            match self.page.evaluate(params).await {
-                Ok(result) => match result.into_value() {
-                    Ok(value) => return value,
-                    Err(e) => last = e.to_string(),
-                },
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{}: {last}", &expression[..expression.len().min(120)]);
+        evaluate(&self.page, expression).await
     }
 
     /// Picks the visit's language on the page's switch (the choice is remembered).
@@ -216,22 +229,8 @@ impl Visit {
     }
 
     async fn axe_finds_nothing(&self, name: &str) {
-        let loaded: bool = self
-            .value(&format!("{}\n;typeof axe === 'object'", self.axe))
-            .await;
-        assert!(loaded, "axe-core did not load");
-        let violations: Vec<String> = self
-            .value(
-                "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
-                    .then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
-            )
-            .await;
-        assert!(
-            violations.is_empty(),
-            "{name} ({} {}): {violations:#?}",
-            self.lang,
-            self.width
-        );
+        let name = format!("{name} ({} {})", self.lang, self.width);
+        assert_accessible(&self.page, &name).await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -328,11 +327,10 @@ async fn login_through_an_application_and_out() {
     let server = TestServer::start(Backend::Sqlite).await;
     let app = Application::start();
     let (rp, http) = register(&server, &app).await;
-    let axe = Arc::new(axe_source());
     let (browser, events, _profile) = chromium().await;
     for (lang, width) in VISITS {
         let (username, email) = user_for(&server, lang, width, "eva");
-        let visit = Visit::new(&browser, lang, width, axe.clone()).await;
+        let visit = Visit::new(&browser, lang, width).await;
         let request = rp_request(&rp, &["profile"]);
         visit.goto(&request.url).await;
         visit.wait_for("id=\"identifier\"").await;
@@ -437,11 +435,10 @@ async fn forgot_password_by_link_and_by_code_and_forgot_identifier() {
     .await;
     let app = Application::start();
     let (rp, http) = register(&server, &app).await;
-    let axe = Arc::new(axe_source());
     let (browser, events, _profile) = chromium().await;
     for (lang, width) in VISITS {
         let (username, email) = user_for(&server, lang, width, "noor");
-        let visit = Visit::new(&browser, lang, width, axe.clone()).await;
+        let visit = Visit::new(&browser, lang, width).await;
         let request = rp_request(&rp, &[]);
         visit.goto(&request.url).await;
         visit.wait_for("id=\"forgot-password\"").await;
@@ -599,7 +596,6 @@ async fn the_first_login_wizard_with_back_and_refuse() {
         };
         schools::create_school(&mut conn, school, now).unwrap().id
     };
-    let axe = Arc::new(axe_source());
     let (browser, events, _profile) = chromium().await;
     for (lang, width) in VISITS {
         let (username, _) = user_for(&server, lang, width, "lars");
@@ -617,7 +613,7 @@ async fn the_first_login_wizard_with_back_and_refuse() {
                 .unwrap();
             schools::join(&mut conn, user.id, school, server.idp.now()).unwrap();
         }
-        let visit = Visit::new(&browser, lang, width, axe.clone()).await;
+        let visit = Visit::new(&browser, lang, width).await;
         let request = rp_request(&rp, &[]);
         visit.goto(&request.url).await;
         visit.wait_for("id=\"identifier\"").await;
