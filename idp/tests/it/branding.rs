@@ -7,6 +7,7 @@ use idp::domain::schools::{self, DataChanges, NewSchool};
 use idp::domain::types::{OrganisingBodyId, SchoolId};
 
 use crate::both_backends;
+use crate::staff::get;
 use crate::support::*;
 
 const LOGO: &[u8] =
@@ -120,14 +121,7 @@ async fn the_login_page_of_a_body_s_application_wears_its_brand(backend: Backend
 
     // The recovery pages of the same pending login too.
     let request = input_value(&page, "request");
-    let forgot = browser
-        .get(server.url(&format!("/forgot?request={request}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, forgot) = get(&browser, &server, &format!("/forgot?request={request}")).await;
     assert!(forgot.contains("Scholengroep Noord"), "{forgot}");
 }
 both_backends!(the_login_page_of_a_body_s_application_wears_its_brand);
@@ -151,14 +145,7 @@ async fn an_account_wears_its_body_s_brand(backend: Backend) {
     }
     for (who, branded) in [("lotte.peeters", true), ("an.peeters", false)] {
         let browser = browser();
-        let login = browser
-            .get(server.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, login) = get(&browser, &server, "/login").await;
         assert!(!login.contains("class=\"brand\""), "no one known yet");
         let resp = browser
             .post(server.url("/login"))
@@ -167,14 +154,7 @@ async fn an_account_wears_its_body_s_brand(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(resp.status(), 303, "{who} logged in");
-        let account = browser
-            .get(server.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, account) = get(&browser, &server, "/account").await;
         assert!(
             account.contains("id=\"account\"") || account.contains(who),
             "{account}"
