@@ -291,24 +291,6 @@ pub fn of_account(conn: &mut DbConn, user: UserId) -> DomainResult<Option<Brand>
     }
 }
 
-/// The brand of a page about the application `client` and the account `user`, either
-/// known: the application's first.
-pub fn for_page(
-    conn: &mut DbConn,
-    client: Option<&str>,
-    user: Option<UserId>,
-) -> DomainResult<Option<Brand>> {
-    if let Some(client) = client
-        && let Some(brand) = of_client(conn, client)?
-    {
-        return Ok(Some(brand));
-    }
-    match user {
-        Some(user) => of_account(conn, user),
-        None => Ok(None),
-    }
-}
-
 /// `body`'s brand, if it has one at `version` (an older page's address finds nothing).
 pub fn at_version(
     conn: &mut DbConn,

@@ -261,6 +261,13 @@ impl Visit {
         crate::browser::type_into(&self.page, selector, text).await;
     }
 
+    /// Types an identifier and a password on the login form and sends it.
+    async fn log_in(&self, identifier: &str, password: &str) {
+        self.type_into("#identifier", identifier).await;
+        self.type_into("#password", password).await;
+        self.click("button[type=submit]").await;
+    }
+
     /// The id of the element that has the focus.
     async fn focused(&self) -> String {
         self.value("document.activeElement ? document.activeElement.id : ''")
@@ -338,16 +345,12 @@ async fn login_through_an_application_and_out() {
         visit.check("login").await;
 
         // The e-mail address where the identifier goes: said plainly.
-        visit.type_into("#identifier", &email).await;
-        visit.type_into("#password", "Zebre-Orange-91").await;
-        visit.click("button[type=submit]").await;
+        visit.log_in(&email, "Zebre-Orange-91").await;
         visit.wait_for("id=\"login-error\"").await;
         visit.check("login-email-as-identifier").await;
 
         // A wrong password: the error summary gets the focus.
-        visit.type_into("#identifier", &username).await;
-        visit.type_into("#password", "Zebre-Orange-19").await;
-        visit.click("button[type=submit]").await;
+        visit.log_in(&username, "Zebre-Orange-19").await;
         visit.wait_for("id=\"login-error\"").await;
         let mut focused = String::new();
         for _ in 0..50 {
@@ -618,9 +621,7 @@ async fn the_first_login_wizard_with_back_and_refuse() {
         visit.goto(&request.url).await;
         visit.wait_for("id=\"identifier\"").await;
         visit.choose_language().await;
-        visit.type_into("#identifier", &username).await;
-        visit.type_into("#password", "Zebre-Orange-91").await;
-        visit.click("button[type=submit]").await;
+        visit.log_in(&username, "Zebre-Orange-91").await;
 
         at_step(&visit, "welcome").await;
         visit.check("wizard-welcome").await;
@@ -651,9 +652,7 @@ async fn the_first_login_wizard_with_back_and_refuse() {
         let request = rp_request(&rp, &[]);
         visit.goto(&request.url).await;
         visit.wait_for("id=\"identifier\"").await;
-        visit.type_into("#identifier", &username).await;
-        visit.type_into("#password", "Zeil-Duin-Meeuw-26").await;
-        visit.click("button[type=submit]").await;
+        visit.log_in(&username, "Zeil-Duin-Meeuw-26").await;
         at_step(&visit, "welcome").await;
         visit.click("#next").await;
         at_step(&visit, "own_data").await;

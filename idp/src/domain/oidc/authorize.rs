@@ -174,7 +174,7 @@ fn trusted(
         login_hint: None,
         ui_locales: params.get("ui_locales").map(str::to_owned),
         expected_sub: None,
-        brand: crate::domain::branding::of_client(conn, client_id)?,
+        brand: None,
     };
     Ok((params, client, req))
 }
@@ -356,10 +356,17 @@ pub fn decide(
 }
 
 /// Stores a pending request until the login form is submitted; returns its opaque id.
+/// Keeps `req` for the login pages, with the brand they wear (read here, not for every
+/// request: one answered from the SSO session shows no page).
 fn save_pending(idp: &Idp, conn: &mut DbConn, req: &AuthRequest) -> DomainResult<String> {
     let now = idp.now();
     let id = crypto::random_token()?;
-    let params = serde_json::to_string(req).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let pending = AuthRequest {
+        brand: crate::domain::branding::of_client(conn, req.client_id.as_str())?,
+        ..req.clone()
+    };
+    let params =
+        serde_json::to_string(&pending).map_err(|e| DomainError::Internal(e.to_string()))?;
     diesel::insert_into(auth_requests::table)
         .values(AuthRequestRow {
             id_hash: crypto::sha256(id.as_bytes()),

@@ -50,7 +50,7 @@ async fn render(
     problems: &[Problem],
     error: Option<PageError>,
 ) -> HttpResponse {
-    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
+    let brand = super::brand::of_account(state, view.user.id).await;
     let locale = user_locale(state, req, &view.user);
     let schools: Vec<Value> = view
         .schools

@@ -79,19 +79,10 @@ pub fn wear(data: &mut serde_json::Value, brand: Option<&Brand>) {
     }
 }
 
-/// The brand of a page about the application `client` and the account `user` (see
-/// [`branding::for_page`]). A brand is only a look: when it cannot be read, the page
-/// goes neutral rather than fail.
-pub async fn of_page(
-    state: &State,
-    client: Option<&str>,
-    user: Option<crate::domain::types::UserId>,
-) -> Option<Brand> {
-    let client = client.map(str::to_owned);
-    let found = run(state, move |_, conn| {
-        branding::for_page(conn, client.as_deref(), user)
-    })
-    .await;
+/// The brand of a page about `user`'s account (see [`branding::of_account`]). A brand is
+/// only a look: when it cannot be read, the page goes neutral rather than fail.
+pub async fn of_account(state: &State, user: crate::domain::types::UserId) -> Option<Brand> {
+    let found = run(state, move |_, conn| branding::of_account(conn, user)).await;
     found.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "brand not read; the page goes neutral");
         None

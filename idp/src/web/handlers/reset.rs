@@ -36,7 +36,7 @@ async fn reset_page(
     view: ResetView<'_>,
     status: StatusCode,
 ) -> HttpResponse {
-    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
+    let brand = super::brand::of_account(state, view.user.id).await;
     let locale = user_locale(state, req, view.user);
     let rules = rule_lines(state, locale, view.user);
     let (token, identifier, code) = match view.credential {
@@ -300,7 +300,7 @@ pub async fn reset_submit(
     let locale_of = |user: &User| user_locale(&state, &req, user);
     Ok(match result {
         CompletionOutcome::Done(done) => {
-            let brand = super::brand::of_page(&state, None, Some(done.user.id)).await;
+            let brand = super::brand::of_account(&state, done.user.id).await;
             let mut data = json!({
                     // It moves on by itself; switching the language starts afresh.
                     "here": "/",

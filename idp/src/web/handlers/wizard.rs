@@ -74,7 +74,7 @@ async fn render(
     problems: &[recovery::Problem],
     status: StatusCode,
 ) -> HttpResponse {
-    let brand = super::brand::of_page(state, None, Some(view.user.id)).await;
+    let brand = super::brand::of_account(state, view.user.id).await;
     let locale: Locale = user_locale(state, req, &view.user);
     let problems = problem_box(state, locale, problems);
     let step = view.flow.current().unwrap_or(Step::Welcome);
