@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod federation;
 pub mod i18n;
 pub mod mail_templates;
 pub mod store;

@@ -372,6 +372,8 @@ admin-migration-attach-to = Kennung des bestehenden Kontos
 admin-migration-attach-submit = Die Zeile mit diesem Konto verbinden
 admin-event-legacy-row-attached = Zeile der alten Plattform verbunden
 admin-event-invitation-sent = Einladung erneut gesendet
+admin-event-upstream-linked = Microsoft- oder Google-Konto verknüpft
+admin-event-upstream-unlinked = Verknüpfung mit Microsoft- oder Google-Konto entfernt
 admin-invitation-title = Einladung
 admin-invitation-source = Migriert aus { $source }.
 admin-invitation-sent = Einladung gesendet am
@@ -387,3 +389,17 @@ page-hide-password = Verbergen
 page-caps-lock = Die Feststelltaste ist aktiviert.
 page-languages = Sprache
 reset-sent-to = Der Link und der Code wurden an { $addresses } gesendet.
+
+# Upstream providers ("Log in with Microsoft / Google")
+login-or = oder
+login-with = Mit { $provider } anmelden
+login-error-upstream-only = Ihr Konto meldet sich mit dem Microsoft- oder Google-Konto Ihrer Schule an, nicht mit einem Passwort von hier: Verwenden Sie die Schaltfläche unter dem Formular.
+login-error-disabled = Dieses Konto ist deaktiviert. Wenden Sie sich an Ihre Schule.
+upstream-not-linked = Ihr { $provider }-Konto ist hier noch mit keinem Konto verknüpft.
+upstream-not-linked-how = Melden Sie sich einmal mit Ihrer Kennung und Ihrem Passwort an: Ihr { $provider }-Konto wird damit verknüpft, und beim nächsten Mal genügt die Schaltfläche „Mit { $provider } anmelden“. Kein Passwort? Verwenden Sie „Passwort vergessen?“ oder bitten Sie Ihre Schule, Ihr Konto zu verknüpfen.
+upstream-denied = Die Anmeldung mit { $provider } wurde abgebrochen oder abgelehnt. Sie können es erneut versuchen oder sich mit Ihrer Kennung und Ihrem Passwort anmelden.
+upstream-failed = Die Anmeldung mit { $provider } ist fehlgeschlagen. Versuchen Sie es erneut oder melden Sie sich mit Ihrer Kennung und Ihrem Passwort an.
+upstream-unreachable = { $provider } antwortet gerade nicht. Melden Sie sich mit Ihrer Kennung und Ihrem Passwort an oder versuchen Sie es in einigen Minuten erneut.
+upstream-wrong-organisation = Dieses { $provider }-Konto gehört zu keiner Schule, die diesen Dienst nutzt. Melden Sie sich mit dem { $provider }-Konto an, das Ihnen Ihre Schule gegeben hat.
+upstream-state-invalid = Diese Anmeldung mit { $provider } ist abgelaufen oder wurde in einem anderen Browser begonnen. Beginnen Sie erneut auf der Anmeldeseite.
+upstream-back-to-login = Zurück zur Anmeldung

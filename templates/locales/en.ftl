@@ -372,6 +372,8 @@ admin-migration-attach-to = Identifier of the existing account
 admin-migration-attach-submit = Attach the row to this account
 admin-event-legacy-row-attached = legacy row attached
 admin-event-invitation-sent = invitation sent again
+admin-event-upstream-linked = Microsoft or Google account linked
+admin-event-upstream-unlinked = Microsoft or Google account unlinked
 admin-invitation-title = Invitation
 admin-invitation-source = Migrated from { $source }.
 admin-invitation-sent = Invitation sent on
@@ -387,3 +389,17 @@ page-hide-password = Hide
 page-caps-lock = Caps Lock is on.
 page-languages = Language
 reset-sent-to = The link and the code were sent to { $addresses }.
+
+# Upstream providers ("Log in with Microsoft / Google")
+login-or = or
+login-with = Log in with { $provider }
+login-error-upstream-only = Your account logs in with your school's Microsoft or Google account, not with a password here: use the button below the form.
+login-error-disabled = This account is disabled. Please contact your school.
+upstream-not-linked = Your { $provider } account is not linked to an account here yet.
+upstream-not-linked-how = Log in once with your identifier and password: your { $provider } account will be linked to it, and next time the "Log in with { $provider }" button is all you need. No password? Use "Forgot your password?" or ask your school to link your account.
+upstream-denied = Logging in with { $provider } was cancelled or refused. You can try again, or log in with your identifier and password.
+upstream-failed = Logging in with { $provider } did not work. Try again, or log in with your identifier and password.
+upstream-unreachable = { $provider } is not answering right now. Log in with your identifier and password, or try again in a few minutes.
+upstream-wrong-organisation = This { $provider } account does not belong to a school that uses this service. Log in with the { $provider } account your school gave you.
+upstream-state-invalid = This login with { $provider } has expired or was started in another browser. Start again from the login page.
+upstream-back-to-login = Back to the login

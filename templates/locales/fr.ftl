@@ -372,6 +372,8 @@ admin-migration-attach-to = Identifiant du compte existant
 admin-migration-attach-submit = Rattacher la ligne à ce compte
 admin-event-legacy-row-attached = ligne de l'ancienne plateforme rattachée
 admin-event-invitation-sent = invitation renvoyée
+admin-event-upstream-linked = compte Microsoft ou Google lié
+admin-event-upstream-unlinked = lien vers un compte Microsoft ou Google retiré
 admin-invitation-title = Invitation
 admin-invitation-source = Migré depuis { $source }.
 admin-invitation-sent = Invitation envoyée le
@@ -387,3 +389,17 @@ page-hide-password = Masquer
 page-caps-lock = La touche Verr. Maj est activée.
 page-languages = Langue
 reset-sent-to = Le lien et le code ont été envoyés à { $addresses }.
+
+# Upstream providers ("Log in with Microsoft / Google")
+login-or = ou
+login-with = Se connecter avec { $provider }
+login-error-upstream-only = Votre compte se connecte avec le compte Microsoft ou Google de votre école, et non avec un mot de passe d'ici : utilisez le bouton sous le formulaire.
+login-error-disabled = Ce compte est désactivé. Adressez-vous à votre école.
+upstream-not-linked = Votre compte { $provider } n'est pas encore lié à un compte ici.
+upstream-not-linked-how = Connectez-vous une seule fois avec votre identifiant et votre mot de passe : votre compte { $provider } y sera lié, et la prochaine fois le bouton « Se connecter avec { $provider } » suffira. Pas de mot de passe ? Utilisez « Mot de passe oublié ? » ou demandez à votre école de lier votre compte.
+upstream-denied = La connexion avec { $provider } a été annulée ou refusée. Vous pouvez réessayer, ou vous connecter avec votre identifiant et votre mot de passe.
+upstream-failed = La connexion avec { $provider } n'a pas abouti. Réessayez, ou connectez-vous avec votre identifiant et votre mot de passe.
+upstream-unreachable = { $provider } ne répond pas pour le moment. Connectez-vous avec votre identifiant et votre mot de passe, ou réessayez dans quelques minutes.
+upstream-wrong-organisation = Ce compte { $provider } n'appartient pas à une école qui utilise ce service. Connectez-vous avec le compte { $provider } que votre école vous a donné.
+upstream-state-invalid = Cette connexion avec { $provider } a expiré ou a été commencée dans un autre navigateur. Recommencez depuis la page de connexion.
+upstream-back-to-login = Retour à la connexion

@@ -372,6 +372,8 @@ admin-migration-attach-to = Gebruikersnaam van het bestaande account
 admin-migration-attach-submit = De rij aan dit account koppelen
 admin-event-legacy-row-attached = rij van het oude platform gekoppeld
 admin-event-invitation-sent = uitnodiging opnieuw verstuurd
+admin-event-upstream-linked = Microsoft- of Google-account gekoppeld
+admin-event-upstream-unlinked = koppeling met Microsoft- of Google-account verwijderd
 admin-invitation-title = Uitnodiging
 admin-invitation-source = Gemigreerd uit { $source }.
 admin-invitation-sent = Uitnodiging verstuurd op
@@ -387,3 +389,17 @@ page-hide-password = Verbergen
 page-caps-lock = Caps Lock staat aan.
 page-languages = Taal
 reset-sent-to = De link en de code zijn verstuurd naar { $addresses }.
+
+# Upstream providers ("Log in with Microsoft / Google")
+login-or = of
+login-with = Aanmelden met { $provider }
+login-error-upstream-only = Je account meldt aan met het Microsoft- of Google-account van je school, niet met een wachtwoord van hier: gebruik de knop onder het formulier.
+login-error-disabled = Dit account is uitgeschakeld. Neem contact op met je school.
+upstream-not-linked = Je { $provider }-account is hier nog niet aan een account gekoppeld.
+upstream-not-linked-how = Meld je één keer aan met je gebruikersnaam en wachtwoord: je { $provider }-account wordt eraan gekoppeld, en de volgende keer volstaat de knop "Aanmelden met { $provider }". Geen wachtwoord? Gebruik "Wachtwoord vergeten?" of vraag je school om je account te koppelen.
+upstream-denied = Het aanmelden met { $provider } werd geannuleerd of geweigerd. Je kunt het opnieuw proberen, of aanmelden met je gebruikersnaam en wachtwoord.
+upstream-failed = Het aanmelden met { $provider } is niet gelukt. Probeer het opnieuw, of meld je aan met je gebruikersnaam en wachtwoord.
+upstream-unreachable = { $provider } antwoordt op dit moment niet. Meld je aan met je gebruikersnaam en wachtwoord, of probeer het over enkele minuten opnieuw.
+upstream-wrong-organisation = Dit { $provider }-account hoort niet bij een school die deze dienst gebruikt. Meld je aan met het { $provider }-account dat je van je school kreeg.
+upstream-state-invalid = Deze aanmelding met { $provider } is verlopen of werd in een andere browser gestart. Begin opnieuw vanaf de aanmeldpagina.
+upstream-back-to-login = Terug naar aanmelden

@@ -13,7 +13,7 @@ mod sections;
 
 pub use sections::{
     CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, InvitationSettings,
-    PasswordPolicy, RecoverySettings, TrustedProxies,
+    PasswordPolicy, RecoverySettings, TrustedProxies, UpstreamKind, UpstreamSettings,
 };
 
 use crate::crypto::SigningAlg;
@@ -119,6 +119,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Clients declared here are written to the database at start-up.
     pub clients: Vec<StaticClient>,
+    /// Upstream OpenID providers people may log in with (`[[upstream]]`).
+    pub upstream: Vec<UpstreamSettings>,
 }
 
 impl Default for Settings {
@@ -156,6 +158,7 @@ impl Default for Settings {
             mail_poll_seconds: 2,
             trusted_proxies: Default::default(),
             clients: Vec::new(),
+            upstream: Vec::new(),
         }
     }
 }
@@ -343,6 +346,19 @@ impl Settings {
         if self.mail_poll_seconds == 0 {
             return Err(key_error("mail_poll_seconds", "must be at least 1"));
         }
+        self.validate_upstream()
+    }
+
+    fn validate_upstream(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, provider) in self.upstream.iter().enumerate() {
+            provider
+                .check()
+                .map_err(|(key, message)| key_error(format!("upstream[{i}].{key}"), message))?;
+            if !seen.insert(provider.id.as_str()) {
+                return Err(key_error(format!("upstream[{i}].id"), "used twice"));
+            }
+        }
         Ok(())
     }
 
@@ -486,5 +502,38 @@ redirect_uris = ["https://app.example.org/cb"]
         .unwrap();
         let err = Settings::load(Some(&path), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("redirect_uri"), "{err}");
+    }
+
+    #[test]
+    fn upstream_providers_are_checked_as_read() {
+        let dir = std::env::temp_dir().join(format!("idp-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("idp.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::load(Some(&path), Vec::new())
+        };
+        let good = load(
+            "[[upstream]]\nid = \"microsoft\"\nkind = \"microsoft\"\nclient_id = \"c\"\ntenants = [\"organizations\"]\n\n[[upstream]]\nid = \"google\"\nkind = \"google\"\nclient_id = \"g\"\ndomains = [\"school.be\"]\n",
+        )
+        .unwrap();
+        assert_eq!(good.upstream.len(), 2);
+        assert_eq!(good.upstream[1].kind, UpstreamKind::Google);
+        let refused = [
+            ("id = \"Micro soft\"\nkind = \"oidc\"\nissuer = \"https://x\"", "upstream[0].id"),
+            ("id = \"m\"\nkind = \"microsoft\"", "upstream[0].tenants"),
+            ("id = \"m\"\nkind = \"microsoft\"\ntenants = [\"a\", \"organizations\"]", "upstream[0].tenants"),
+            ("id = \"o\"\nkind = \"oidc\"", "upstream[0].issuer"),
+            ("id = \"g\"\nkind = \"google\"\ntenants = [\"a\"]", "upstream[0].tenants"),
+            ("id = \"g\"\nkind = \"google\"\nnope = 1", "upstream[0].nope"),
+        ];
+        for (section, key) in refused {
+            let text = format!("[[upstream]]\nclient_id = \"c\"\n{section}\n");
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(key) || err.contains("nope"), "{section}: {err}");
+        }
+        let twice = "[[upstream]]\nid = \"g\"\nkind = \"google\"\nclient_id = \"c\"\n";
+        let err = load(&format!("{twice}{twice}")).unwrap_err().to_string();
+        assert!(err.contains("upstream[1].id"), "{err}");
     }
 }

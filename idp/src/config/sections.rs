@@ -240,3 +240,115 @@ impl TryFrom<Vec<String>> for TrustedProxies {
             .map(Self)
     }
 }
+
+/// Which upstream provider a `[[upstream]]` section configures: a preset, or any OpenID
+/// provider by its issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    /// Microsoft Entra ID (Microsoft 365 for Education): `tenants` required.
+    Microsoft,
+    /// Google (Workspace for Education): optionally only some `domains`.
+    Google,
+    /// Any OpenID provider: `issuer` required.
+    Oidc,
+}
+
+/// An upstream OpenID provider people may log in with ("Log in with Microsoft").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// Its name in addresses and links (`a-z`, `0-9`, `-`): `/upstream/{id}/callback` is
+    /// the redirect URI to register with the provider.
+    pub id: String,
+    pub kind: UpstreamKind,
+    /// The name on its button ("Log in with …"); by default the preset's.
+    pub name: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// `oidc`: the issuer identifier (discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+    /// `microsoft`: one tenant id, several, or `organizations` (any work or school account).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// `google`: only accounts of these Workspace domains (the `hd` claim); empty: any.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// `microsoft`, `google`: the provider's base address, for national clouds (and tests).
+    pub authority: Option<String>,
+    /// Scopes asked besides `openid email profile`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Link an unlinked login to the one account holding the same e-mail address, when
+    /// the provider says it verified it.
+    #[serde(default)]
+    pub link_by_email: bool,
+    /// Only on the login pages of these organising bodies' applications; empty: on every
+    /// login page.
+    #[serde(default)]
+    pub organising_bodies: Vec<String>,
+    /// How long its discovery document and keys are used before they are read again.
+    #[serde(default = "default_discovery_refresh")]
+    pub discovery_refresh_seconds: u64,
+    /// How long a call to the provider may take.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_discovery_refresh() -> u64 {
+    3600
+}
+fn default_upstream_timeout() -> u64 {
+    10
+}
+
+impl UpstreamSettings {
+    /// Checks what each kind needs; the error names the key.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let slug = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if self.id.is_empty() || self.id.len() > 32 || !self.id.chars().all(slug) {
+            return Err(("id", "1 to 32 of a-z, 0-9 and -".into()));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(("client_id", "must not be empty".into()));
+        }
+        let url = |key, value: &str| {
+            url::Url::parse(value)
+                .map(|_| ())
+                .map_err(|e| (key, format!("not a URL: {e}")))
+        };
+        if let Some(authority) = &self.authority {
+            url("authority", authority)?;
+        }
+        match self.kind {
+            UpstreamKind::Microsoft => {
+                let any = ["organizations", "common"];
+                if self.tenants.is_empty() {
+                    return Err(("tenants", "a tenant id, several, or organizations".into()));
+                }
+                if self.tenants.len() > 1 && self.tenants.iter().any(|t| any.contains(&t.as_str()))
+                {
+                    return Err(("tenants", "organizations stands alone".into()));
+                }
+            }
+            UpstreamKind::Google => {}
+            UpstreamKind::Oidc => match &self.issuer {
+                Some(issuer) => url("issuer", issuer)?,
+                None => return Err(("issuer", "required for kind oidc".into())),
+            },
+        }
+        if self.kind != UpstreamKind::Microsoft && !self.tenants.is_empty() {
+            return Err(("tenants", "only for kind microsoft".into()));
+        }
+        if self.kind != UpstreamKind::Google && !self.domains.is_empty() {
+            return Err(("domains", "only for kind google".into()));
+        }
+        if self.kind != UpstreamKind::Oidc && self.issuer.is_some() {
+            return Err(("issuer", "only for kind oidc (presets know theirs)".into()));
+        }
+        if self.timeout_seconds == 0 || self.discovery_refresh_seconds == 0 {
+            return Err(("timeout_seconds", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

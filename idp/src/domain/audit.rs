@@ -61,6 +61,10 @@ pub enum Kind {
     /// A migrated account's invitation sent again on the screens (detail: the address,
     /// by whom).
     InvitationSent,
+    /// An upstream identity linked to the account (detail: provider, by whom or how).
+    UpstreamLinked,
+    /// An upstream identity's link removed (detail: provider, by whom).
+    UpstreamUnlinked,
 }
 
 impl Kind {
@@ -92,11 +96,13 @@ impl Kind {
             Self::ChangeRequestRefused => "change_request_refused",
             Self::LegacyRowAttached => "legacy_row_attached",
             Self::InvitationSent => "invitation_sent",
+            Self::UpstreamLinked => "upstream_linked",
+            Self::UpstreamUnlinked => "upstream_unlinked",
         }
     }
 
     /// Every kind, in the order the audit screen offers them.
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 28] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -123,6 +129,8 @@ impl Kind {
         Self::ChangeRequestRefused,
         Self::LegacyRowAttached,
         Self::InvitationSent,
+        Self::UpstreamLinked,
+        Self::UpstreamUnlinked,
     ];
 
     /// The kind stored as `text`.

@@ -25,6 +25,7 @@ pub mod spreadsheet;
 pub mod terms;
 pub mod throttle;
 pub mod types;
+pub mod upstream;
 pub mod users;
 pub mod wizard;
 
@@ -54,6 +55,8 @@ pub struct Idp {
     pub zone: crate::i18n::Zone,
     /// Writes mails; the domain knows it only through the trait.
     pub mail: Box<dyn mail::MailRenderer>,
+    /// The upstream providers people may log in with, resolved from the settings.
+    pub upstream: upstream::Providers,
     keys: RwLock<Arc<KeySet>>,
 }
 
@@ -86,7 +89,9 @@ impl Idp {
             sender,
             settings.dkim.as_ref(),
         )?;
+        let upstream = upstream::Providers::from_settings(&settings.upstream);
         Ok(Self {
+            upstream,
             settings,
             pool,
             clock,

@@ -80,6 +80,8 @@ pub struct Flow {
     /// How the person authenticated before the wizard: the session at its end says so.
     pub amr: Vec<Amr>,
     pub method: Method,
+    /// The upstream provider of that login, if any.
+    pub upstream: Option<String>,
     /// The pending authorization request to resume (none: a login without an app).
     pub request_id: Option<String>,
     pub steps: Vec<Step>,
@@ -108,6 +110,7 @@ pub fn start(
             login_flows::user_id.eq(who.user.id.to_string()),
             login_flows::amr.eq(to_json(&who.amr)?),
             login_flows::method.eq(who.method.as_str()),
+            login_flows::idp.eq(who.upstream.as_deref()),
             login_flows::request_id.eq(request_id),
             login_flows::steps.eq(to_json(&steps)?),
             login_flows::position.eq(0),
@@ -134,6 +137,7 @@ type FlowRow = (
     chrono::NaiveDateTime,
     String,
     String,
+    Option<String>,
 );
 
 /// The live flow a cookie names.
@@ -148,10 +152,11 @@ pub fn find(conn: &mut DbConn, secret: &str, now: DateTime<Utc>) -> DomainResult
             login_flows::expires_at,
             login_flows::amr,
             login_flows::method,
+            login_flows::idp,
         ))
         .first(conn)
         .optional()?;
-    let Some((user, request_id, steps, position, expires_at, amr, method)) = row else {
+    let Some((user, request_id, steps, position, expires_at, amr, method, upstream)) = row else {
         return Ok(None);
     };
     if from_db(expires_at) <= now {
@@ -161,6 +166,7 @@ pub fn find(conn: &mut DbConn, secret: &str, now: DateTime<Utc>) -> DomainResult
         user_id: UserId::parse(&user)?,
         amr: from_json(&amr)?,
         method: Method::new(method),
+        upstream,
         request_id,
         steps: from_json(&steps)?,
         position: usize::try_from(position).unwrap_or(0),

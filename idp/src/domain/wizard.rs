@@ -104,6 +104,7 @@ fn finish(
         amr: flow.amr,
         method: flow.method,
         old_identifier: None,
+        upstream: flow.upstream,
     };
     let finished = login::finish(idp, conn, who, origin, then)?;
     Ok(Next::Finished(finished))

@@ -90,6 +90,7 @@ pub struct SsoSessionRow {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
+    pub idp: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -115,6 +116,7 @@ pub struct GrantRow {
     pub amr: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    pub idp: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

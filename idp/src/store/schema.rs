@@ -84,6 +84,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        idp -> Nullable<Text>,
     }
 }
 
@@ -109,6 +110,7 @@ diesel::table! {
         amr -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        idp -> Nullable<Text>,
     }
 }
 
@@ -283,6 +285,7 @@ diesel::table! {
         expires_at -> Timestamp,
         amr -> Text,
         method -> Text,
+        idp -> Nullable<Text>,
     }
 }
 
@@ -411,3 +414,46 @@ diesel::allow_tables_to_appear_in_same_query!(brands, clients);
 diesel::allow_tables_to_appear_in_same_query!(brands, schools);
 diesel::allow_tables_to_appear_in_same_query!(brands, school_members);
 diesel::allow_tables_to_appear_in_same_query!(clients, organising_bodies);
+
+diesel::table! {
+    upstream_links (id) {
+        id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        linked_by -> Text,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    upstream_logins (token_hash) {
+        token_hash -> Binary,
+        provider -> Text,
+        browser_hash -> Binary,
+        nonce -> Nullable<Text>,
+        pkce_verifier -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        link_user_id -> Nullable<Text>,
+        identity -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upstream_only (organising_body_id, kind) {
+        organising_body_id -> Text,
+        kind -> Text,
+    }
+}
+
+diesel::joinable!(upstream_links -> users (user_id));
+diesel::joinable!(upstream_only -> organising_bodies (organising_body_id));
+diesel::allow_tables_to_appear_in_same_query!(upstream_links, users);
+diesel::allow_tables_to_appear_in_same_query!(upstream_only, organising_bodies);
+diesel::allow_tables_to_appear_in_same_query!(upstream_only, schools);
+diesel::allow_tables_to_appear_in_same_query!(upstream_only, school_members);

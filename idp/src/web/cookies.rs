@@ -17,6 +17,9 @@ pub const FLOW: &str = "idp_flow";
 pub const CSRF: &str = "idp_csrf";
 /// The language chosen on the pages' language switch (`fr`, `nl`, `en`, `de`).
 pub const LANGUAGE: &str = "idp_lang";
+/// A secret of this browser that binds its round trips to upstream providers (their
+/// `state`, RFC 9700 §4.7.1): an answer brought to another browser finds nothing.
+pub const UPSTREAM: &str = "idp_upstream";
 /// How long a chosen language is remembered: a school year and then some.
 const LANGUAGE_DAYS: i64 = 400;
 
@@ -49,6 +52,10 @@ pub fn flow(value: String, https: bool) -> Cookie<'static> {
 
 pub fn flow_removal(https: bool) -> Cookie<'static> {
     removal(FLOW, https)
+}
+
+pub fn upstream(value: String, https: bool) -> Cookie<'static> {
+    build(UPSTREAM, value, https)
 }
 
 pub fn csrf(value: String, https: bool) -> Cookie<'static> {

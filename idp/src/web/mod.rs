@@ -32,6 +32,8 @@ pub struct AppState {
     /// The discovery document, built once (it depends on the settings only); each answer
     /// shares these bytes, nothing is copied.
     pub discovery_json: web::Bytes,
+    /// The STS as a relying party of the upstream providers (their discovery cached).
+    pub federation: crate::federation::Federation,
 }
 
 pub type State = web::Data<AppState>;
@@ -83,11 +85,14 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
             .map_err(std::io::Error::other)?
     };
     let discovery = crate::domain::oidc::discovery::document(&idp.settings);
+    let federation = crate::federation::Federation::new(&idp.upstream, &idp.settings.issuer)
+        .map_err(std::io::Error::other)?;
     let state = web::Data::new(AppState {
         idp: idp.clone(),
         pages,
         csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
         discovery_json: web::Bytes::from(discovery.to_string()),
+        federation,
     });
     spawn_mail_worker(idp.clone());
     spawn_key_reloader(idp);

@@ -15,6 +15,7 @@
 //! A new way to log in is one more [`Authenticator`]; nothing else changes.
 
 mod password;
+mod upstream;
 
 use std::borrow::Cow;
 
@@ -22,10 +23,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use password::PasswordAuthenticator;
+pub use upstream::UpstreamAuthenticator;
 
 use super::audit::{self, Origin};
 use super::oidc::{authorize, sessions};
 use super::throttle::{self, ThrottleKey};
+use super::upstream::round_trip;
+use super::upstream::UpstreamIdentity;
+use super::upstream::links::{self as upstream_links, LinkedBy};
 use super::types::query_value;
 use super::users::{self, User};
 use super::{DomainResult, Idp, required_actions};
@@ -89,6 +94,9 @@ pub struct Authenticated {
     /// The old platform's identifier the person typed (still valid after a migration): the
     /// login then shows them the new one.
     pub old_identifier: Option<String>,
+    /// The upstream provider the person logged in through (its configured id): the ID
+    /// token's `idp`.
+    pub upstream: Option<String>,
 }
 
 /// Why a login did not go through. What the person is told never says whether an
@@ -104,6 +112,14 @@ pub enum Failure {
     TemporaryPasswordExpired,
     /// Too many failures for this identifier or from this address: wait `minutes`.
     Throttled { minutes: i64 },
+    /// An upstream identity linked to no account (said only to whoever the provider
+    /// vouched for).
+    NotLinked,
+    /// The right password of an account that logs in only through its school's
+    /// Microsoft or Google account (said only to whoever typed the right password).
+    UpstreamOnly,
+    /// An upstream identity linked to a disabled account.
+    AccountDisabled,
 }
 
 impl Failure {
@@ -113,6 +129,9 @@ impl Failure {
             Self::EmailAsIdentifier => "login-error-email-as-identifier",
             Self::TemporaryPasswordExpired => "login-error-temporary-expired",
             Self::Throttled { .. } => "login-error-throttled",
+            Self::NotLinked => "upstream-not-linked",
+            Self::UpstreamOnly => "login-error-upstream-only",
+            Self::AccountDisabled => "login-error-disabled",
         }
     }
 
@@ -264,7 +283,8 @@ fn finish_in(
         .user(who.user.id)
         .detail(who.method.as_str())
         .record(conn, now)?;
-    let (session, session_cookie) = sessions::create(idp, conn, who.user.id, &who.amr)?;
+    let (session, session_cookie) =
+        sessions::create(idp, conn, who.user.id, &who.amr, who.upstream.as_deref())?;
     tracing::info!(user = %who.user.id, method = who.method.as_str(), "login succeeded");
     let next = match then {
         Then::Answer(Some(pending)) => {
@@ -328,6 +348,9 @@ pub struct PasswordForm<'a> {
     pub address: &'a str,
     /// The language chosen on the pages' switch: saved on the account when it logs in.
     pub language: Option<Locale>,
+    /// An unlinked upstream identity kept for this login (its token), and the browser's
+    /// secret it is bound to: the password login links it.
+    pub link: Option<(&'a str, Option<&'a str>)>,
 }
 
 /// The login form from start to end: the pending request it serves (`""`: none), the
@@ -343,6 +366,7 @@ pub fn with_password(
         password,
         address,
         language,
+        link,
     } = form;
     let pending = match request_id {
         "" => None,
@@ -362,11 +386,86 @@ pub fn with_password(
     match authenticate(idp, conn, &authenticator, origin)? {
         Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
         Ok(who) => {
+            if let Some((token, browser)) = link {
+                link_kept_identity(conn, &who, token, browser, origin, idp.now())?;
+            }
             let then = Then::Answer(pending.map(|request| Pending {
                 id: request_id.to_owned(),
                 request,
             }));
             finish(idp, conn, who, origin, then).map(FormOutcome::Finished)
+        }
+    }
+}
+
+/// After an unlinked upstream login, the password login that follows on the same browser
+/// links the identity the provider vouched for to the account just proven.
+fn link_kept_identity(
+    conn: &mut DbConn,
+    who: &Authenticated,
+    token: &str,
+    browser: Option<&str>,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let Some(identity) = round_trip::unlinked(conn, token, browser, now)? else {
+        return Ok(());
+    };
+    // Linked to another account meanwhile: this login goes on unlinked.
+    let _ = upstream_links::link(conn, who.user.id, &identity, LinkedBy::Person, origin, now)?;
+    round_trip::forget(conn, token)
+}
+
+/// What an upstream provider's answer led to.
+#[derive(Debug)]
+pub enum UpstreamOutcome {
+    /// The pending authorization request expired meanwhile.
+    Expired,
+    /// The identity is linked to no account: the page that says what to do, whose
+    /// password form carries `token` to link it.
+    NotLinked {
+        token: String,
+        pending: Option<Box<authorize::AuthRequest>>,
+    },
+    Failed(Failure, Option<Box<authorize::AuthRequest>>),
+    Finished(Finished),
+}
+
+/// An identity an upstream provider vouched for, from its answer to the end of the login:
+/// the pending request it serves, the upstream authenticator, the pipeline.
+pub fn with_upstream(
+    idp: &Idp,
+    conn: &mut DbConn,
+    identity: &UpstreamIdentity,
+    request_id: Option<&str>,
+    browser: &str,
+    origin: Origin<'_>,
+) -> DomainResult<UpstreamOutcome> {
+    let pending = match request_id {
+        None => None,
+        Some(id) => match authorize::load_pending(idp, conn, id)? {
+            Some(p) => Some(Box::new(p)),
+            None => return Ok(UpstreamOutcome::Expired),
+        },
+    };
+    let Some(provider) = idp.upstream.find(&identity.provider) else {
+        return Ok(UpstreamOutcome::Failed(Failure::NotLinked, pending));
+    };
+    let client_id = pending.as_ref().map(|p| p.client_id.to_string());
+    let origin = origin.for_client(client_id.as_deref());
+    let authenticator = UpstreamAuthenticator::new(provider, identity, origin);
+    match authenticate(idp, conn, &authenticator, origin)? {
+        Err(Failure::NotLinked) => {
+            let token = round_trip::keep_unlinked(conn, identity, request_id, browser, idp.now())?;
+            Ok(UpstreamOutcome::NotLinked { token, pending })
+        }
+        Err(failure) => Ok(UpstreamOutcome::Failed(failure, pending)),
+        Ok(who) => {
+            let then = Then::Answer(pending.map(|request| Pending {
+                id: request_id.unwrap_or_default().to_owned(),
+                request,
+            }));
+            finish(idp, conn, who, origin, then).map(UpstreamOutcome::Finished)
         }
     }
 }

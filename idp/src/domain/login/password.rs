@@ -52,6 +52,9 @@ impl Authenticator for PasswordAuthenticator<'_> {
                 return Ok(Err(Failure::BadCredentials));
             }
         };
+        if crate::domain::upstream::only::applies_to(conn, &user)? {
+            return Ok(Err(Failure::UpstreamOnly));
+        }
         let method = match recognised {
             Recognised::Argon2 => Method::PASSWORD,
             Recognised::Legacy(hash) => {
@@ -74,6 +77,7 @@ impl Authenticator for PasswordAuthenticator<'_> {
             amr: vec![Amr::PASSWORD],
             method,
             old_identifier,
+            upstream: None,
         }))
     }
 }

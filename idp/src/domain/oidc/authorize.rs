@@ -332,6 +332,7 @@ pub fn decide(
                     .collect(),
                 method: crate::domain::login::Method::SSO_SESSION,
                 old_identifier: None,
+                upstream: session.idp.clone(),
             };
             let flow = crate::domain::required_actions::start(
                 conn,
@@ -420,6 +421,7 @@ pub fn issue_code(
                     .map_err(|e| DomainError::Internal(e.to_string()))?,
                 created_at: to_db(now),
                 revoked_at: None,
+                idp: session.idp.clone(),
             })
             .execute(conn)?;
         diesel::insert_into(authorization_codes::table)

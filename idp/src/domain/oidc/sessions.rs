@@ -20,6 +20,8 @@ pub struct SsoSession {
     pub user_id: UserId,
     pub auth_time: DateTime<Utc>,
     pub amr: Vec<String>,
+    /// The upstream provider the login went through, if any (the ID token's `idp`).
+    pub idp: Option<String>,
 }
 
 /// Opens a session for `user`; returns it and the cookie value.
@@ -28,6 +30,7 @@ pub fn create(
     conn: &mut DbConn,
     user: UserId,
     amr: &[Amr],
+    upstream: Option<&str>,
 ) -> DomainResult<(SsoSession, String)> {
     let now = idp.now();
     let cookie = crypto::random_token()?;
@@ -36,6 +39,7 @@ pub fn create(
         user_id: user,
         auth_time: now,
         amr: amr.iter().map(|a| a.as_str().to_owned()).collect(),
+        idp: upstream.map(str::to_owned),
     };
     diesel::insert_into(sso_sessions::table)
         .values(SsoSessionRow {
@@ -48,6 +52,7 @@ pub fn create(
             created_at: to_db(now),
             expires_at: to_db(now + Duration::seconds(idp.settings.sso_session_ttl_seconds)),
             ended_at: None,
+            idp: session.idp.clone(),
         })
         .execute(conn)?;
     Ok((session, cookie))
@@ -73,6 +78,7 @@ pub fn find(
             auth_time: from_db(r.auth_time),
             amr: serde_json::from_str(&r.amr)
                 .map_err(|e| crate::domain::DomainError::Corrupt(format!("session amr: {e}")))?,
+            idp: r.idp,
         })
     })
     .transpose()

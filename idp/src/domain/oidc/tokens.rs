@@ -75,6 +75,8 @@ struct Grant {
     nonce: Option<String>,
     auth_time: DateTime<Utc>,
     amr: Vec<String>,
+    /// The upstream provider of the login (the ID token's `idp`), if any.
+    idp: Option<String>,
 }
 
 fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> {
@@ -94,6 +96,7 @@ fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> 
                 auth_time: from_db(r.auth_time),
                 amr: serde_json::from_str(&r.amr)
                     .map_err(|e| DomainError::Corrupt(format!("grant amr: {e}")))?,
+                idp: r.idp,
             },
             r.revoked_at.map(from_db),
             r.client_id,
@@ -297,6 +300,11 @@ fn issue_user_tokens(
         );
         claims.insert("auth_time".into(), json!(grant.auth_time.timestamp()));
         claims.insert("amr".into(), json!(grant.amr));
+        // Which upstream provider vouched for the person (as IdentityServer and Entra ID
+        // name it): the application may treat a federated login differently.
+        if let Some(upstream) = &grant.idp {
+            claims.insert("idp".into(), json!(upstream));
+        }
         if let Some(sid) = &grant.session_id {
             claims.insert("sid".into(), json!(sid));
         }

@@ -261,6 +261,7 @@ pub fn complete(
             amr: vec![Amr::PASSWORD],
             method: Method::RESET,
             old_identifier: None,
+            upstream: None,
         };
         let then = Then::Resume(reset.resume_request.clone());
         let Finished::LoggedIn {

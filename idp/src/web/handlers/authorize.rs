@@ -11,6 +11,7 @@ use super::{PageResult, State, page, parse_pairs, run, see_other, session_cookie
 use crate::domain::login::{self, Failure, FormOutcome};
 use crate::domain::oidc::authorize::{self, AuthRequest, Outcome};
 use crate::domain::oidc::sessions;
+use crate::domain::upstream::UpstreamIdentity;
 use crate::web::csrf;
 use crate::web::landing::Landing;
 
@@ -43,6 +44,8 @@ async fn authorize(state: State, req: HttpRequest, raw: String) -> PageResult {
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     request: Option<String>,
+    /// An unlinked upstream identity kept for this login to link.
+    link: Option<String>,
     /// Without an application: the STS's page to return to (see `Landing`).
     next: Option<String>,
 }
@@ -56,6 +59,25 @@ struct LoginView<'a> {
     error: Option<PageError>,
     period: Option<&'a Period>,
     next: Option<&'a Landing>,
+    /// The upstream identity this login will link, and its token.
+    link: Option<(&'a str, &'a UpstreamIdentity)>,
+}
+
+/// The "Log in with …" buttons of the login page: the providers of the application's
+/// organising body (none while a login links an upstream identity already vouched for).
+fn providers(state: &State, pending: Option<&AuthRequest>, linking: bool) -> Vec<serde_json::Value> {
+    if linking {
+        return Vec::new();
+    }
+    let body = pending
+        .and_then(|p| p.brand.as_ref())
+        .map(|b| b.body.to_string());
+    state
+        .idp
+        .upstream
+        .shown_for(body.as_deref())
+        .map(|p| json!({"id": p.id, "name": p.name, "kind": format!("{:?}", p.kind).to_lowercase()}))
+        .collect()
 }
 
 /// Renders the form, with a message when the last try failed.
@@ -72,6 +94,7 @@ fn login_page(
         error,
         period,
         next,
+        link,
     } = view;
     let locale = state.locale(req, pending.and_then(|p| p.ui_locales.as_deref()));
     let mut data = json!({
@@ -81,6 +104,12 @@ fn login_page(
         // During an organising body's migration: "you only need to choose a password".
         "migration": period.map(|p| json!({"text": p.notice(locale)})),
         "next": next.map(Landing::as_str),
+        "providers": providers(state, pending, link.is_some()),
+        "link": link.map(|(token, identity)| json!({
+            "token": token,
+            "provider": state.idp.upstream.name_of(&identity.provider),
+            "email": identity.email,
+        })),
     });
     super::brand::wear(&mut data, pending.and_then(|p| p.brand.as_ref()));
     PageError::fill(error, &mut data);
@@ -95,10 +124,17 @@ pub async fn login_form(
 ) -> PageResult {
     let query = query.into_inner();
     let request_id = query.request.unwrap_or_default();
+    let token = query.link.unwrap_or_default();
+    let kept = match token.as_str() {
+        "" => None,
+        t => super::upstream::kept_identity(&state, &req, t.to_owned()).await?,
+    };
+    let link = kept.as_ref().map(|identity| (token.as_str(), identity));
     if request_id.is_empty() {
         let next = query.next.as_deref().and_then(Landing::parse);
         let view = LoginView {
             next: next.as_ref(),
+            link,
             ..LoginView::default()
         };
         return Ok(login_page(&state, &req, "", view, StatusCode::OK));
@@ -126,6 +162,7 @@ pub async fn login_form(
                     error: None,
                     period: period.as_ref(),
                     next: None,
+                    link,
                 },
                 status,
             )
@@ -151,6 +188,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// An unlinked upstream identity's token: the login links it.
+    #[serde(default)]
+    link: String,
 }
 
 #[tracing::instrument(skip_all, name = "login_submit")]
@@ -176,6 +216,7 @@ pub async fn login_submit(
     let address = super::client_address(&state, &req);
     let f = form.clone();
     let language = crate::web::cookies::chosen_language(&req);
+    let browser = crate::web::cookies::value(&req, crate::web::cookies::UPSTREAM);
     let started = std::time::Instant::now();
     let (outcome, period) = run(&state, move |idp, conn| {
         let outcome = login::with_password(
@@ -187,6 +228,7 @@ pub async fn login_submit(
                 password: &f.password,
                 address: &address,
                 language,
+                link: (!f.link.is_empty()).then_some((f.link.as_str(), browser.as_deref())),
             },
         )?;
         let period = match outcome {
@@ -202,6 +244,13 @@ pub async fn login_submit(
         super::pad_to(state.idp.settings.login_failure_floor_millis, started).await;
     }
     let next = Landing::parse(&form.next);
+    // A refused login that was to link an upstream identity keeps it for the next try.
+    let kept = match (&outcome, form.link.as_str()) {
+        (FormOutcome::Failed(..), token) if !token.is_empty() => {
+            super::upstream::kept_identity(&state, &req, token.to_owned()).await?
+        }
+        _ => None,
+    };
     Ok(match outcome {
         FormOutcome::Finished(finished) => {
             let stay = next.as_ref().map_or("/", Landing::as_str);
@@ -217,6 +266,7 @@ pub async fn login_submit(
                 error: Some(PageError::from(failure)),
                 period: period.as_ref(),
                 next: next.as_ref(),
+                link: kept.as_ref().map(|identity| (form.link.as_str(), identity)),
             },
             StatusCode::OK,
         ),

@@ -11,6 +11,7 @@ mod metadata;
 mod recovery;
 mod reset;
 mod tokens;
+mod upstream;
 mod wizard;
 
 use actix_web::dev::ServiceResponse;
@@ -77,6 +78,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/logout", web::get().to(logout::logout_get))
     .route("/logout", web::post().to(logout::logout_post))
     .route("/logout/confirm", web::post().to(logout::logout_confirm))
+    .route("/upstream/{id}", web::post().to(upstream::start))
+    .route("/upstream/{id}/callback", web::get().to(upstream::callback))
     .default_service(web::to(not_found));
 }
 
@@ -135,7 +138,7 @@ pub fn error_page(
     detail: Option<String>,
 ) -> HttpResponse {
     let locale = state.locale(req, None);
-    let data = json!({ "message": message, "detail": detail });
+    let data = json!({ "message": message, "detail": detail, "provider": null, "back": null });
     let html = forms::render(state, req, "error", locale, data);
     page(status).body(html)
 }
@@ -245,5 +248,9 @@ pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
 pub type PageResult = Result<HttpResponse, error::ErrorPage>;
 
 async fn not_found(state: State, req: HttpRequest) -> HttpResponse {
-    error_page(&state, &req, StatusCode::NOT_FOUND, "error-not-found", None)
+    not_found_page(&state, &req)
+}
+
+pub fn not_found_page(state: &State, req: &HttpRequest) -> HttpResponse {
+    error_page(state, req, StatusCode::NOT_FOUND, "error-not-found", None)
 }
