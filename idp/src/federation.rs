@@ -18,14 +18,14 @@ use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
-    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret,
-    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IdTokenFields, JsonWebKeySet, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse,
+    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
+    JsonWebKeySet, LoginHint, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse,
     StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
@@ -326,14 +326,23 @@ impl Upstream {
             self.provider.discovery_base
         );
         let unreachable = |e: &dyn std::fmt::Display| Refusal::Unreachable(format!("{url}: {e}"));
-        let response = self.http.get(&url).send().await.map_err(|e| unreachable(&e))?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
         if !response.status().is_success() {
             return Err(unreachable(&response.status()));
         }
         let body = response.bytes().await.map_err(|e| unreachable(&e))?;
         let metadata: CoreProviderMetadata =
             serde_json::from_slice(&body).map_err(|e| unreachable(&e))?;
-        if !self.provider.issuer.accepts_metadata(metadata.issuer().as_str()) {
+        if !self
+            .provider
+            .issuer
+            .accepts_metadata(metadata.issuer().as_str())
+        {
             let issuer = metadata.issuer().as_str();
             return Err(unreachable(&format!("names another issuer, {issuer}")));
         }

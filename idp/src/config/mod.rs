@@ -520,17 +520,32 @@ redirect_uris = ["https://app.example.org/cb"]
         assert_eq!(good.upstream.len(), 2);
         assert_eq!(good.upstream[1].kind, UpstreamKind::Google);
         let refused = [
-            ("id = \"Micro soft\"\nkind = \"oidc\"\nissuer = \"https://x\"", "upstream[0].id"),
+            (
+                "id = \"Micro soft\"\nkind = \"oidc\"\nissuer = \"https://x\"",
+                "upstream[0].id",
+            ),
             ("id = \"m\"\nkind = \"microsoft\"", "upstream[0].tenants"),
-            ("id = \"m\"\nkind = \"microsoft\"\ntenants = [\"a\", \"organizations\"]", "upstream[0].tenants"),
+            (
+                "id = \"m\"\nkind = \"microsoft\"\ntenants = [\"a\", \"organizations\"]",
+                "upstream[0].tenants",
+            ),
             ("id = \"o\"\nkind = \"oidc\"", "upstream[0].issuer"),
-            ("id = \"g\"\nkind = \"google\"\ntenants = [\"a\"]", "upstream[0].tenants"),
-            ("id = \"g\"\nkind = \"google\"\nnope = 1", "upstream[0].nope"),
+            (
+                "id = \"g\"\nkind = \"google\"\ntenants = [\"a\"]",
+                "upstream[0].tenants",
+            ),
+            (
+                "id = \"g\"\nkind = \"google\"\nnope = 1",
+                "upstream[0].nope",
+            ),
         ];
         for (section, key) in refused {
             let text = format!("[[upstream]]\nclient_id = \"c\"\n{section}\n");
             let err = load(&text).unwrap_err().to_string();
-            assert!(err.contains(key) || err.contains("nope"), "{section}: {err}");
+            assert!(
+                err.contains(key) || err.contains("nope"),
+                "{section}: {err}"
+            );
         }
         let twice = "[[upstream]]\nid = \"g\"\nkind = \"google\"\nclient_id = \"c\"\n";
         let err = load(&format!("{twice}{twice}")).unwrap_err().to_string();

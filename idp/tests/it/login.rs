@@ -35,6 +35,7 @@ impl Authenticator for SecurityKey<'_> {
                 amr: vec![Amr::HARDWARE_KEY],
                 method: Method::new("security key"),
                 old_identifier: None,
+                upstream: None,
             }),
             None => Err(Failure::BadCredentials),
         })

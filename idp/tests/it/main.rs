@@ -22,3 +22,4 @@ mod scale_out;
 mod sessions;
 mod staff;
 mod support;
+mod upstream;

@@ -172,6 +172,7 @@ impl TestServer {
 
     /// Starts with settings adjusted by `tweak` (master key, static clients…).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        https_for_test_clients();
         let db = TestDb::new(backend);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -274,8 +275,15 @@ fn seed(idp: &Idp) {
     users::mark_first_login(&mut conn, jean.id, now).unwrap();
 }
 
+/// reqwest is built without a TLS provider of its own (the STS hands its upstream client
+/// an aws-lc-rs configuration); the tests' plain clients use the process default.
+pub fn https_for_test_clients() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// A browser: keeps cookies, does not follow redirects (tests look at each one).
 pub fn browser() -> reqwest::Client {
+    https_for_test_clients();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -64,7 +64,13 @@ impl<'a> UpstreamAuthenticator<'a> {
         let plain = |v: &&String| {
             !v.is_empty() && v.len() <= 32 && v.chars().all(|c| c.is_ascii_alphanumeric())
         };
-        let reported: Vec<Amr> = self.identity.amr.iter().filter(plain).map(Amr::new).collect();
+        let reported: Vec<Amr> = self
+            .identity
+            .amr
+            .iter()
+            .filter(plain)
+            .map(Amr::new)
+            .collect();
         if reported.is_empty() {
             vec![Amr::new(EXTERNAL)]
         } else {

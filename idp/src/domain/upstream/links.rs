@@ -229,7 +229,10 @@ pub fn identity_named(
 ) -> DomainResult<UpstreamIdentity> {
     let subject = subject.trim();
     if subject.is_empty() {
-        return Err(DomainError::invalid("subject", "the account's id at the provider"));
+        return Err(DomainError::invalid(
+            "subject",
+            "the account's id at the provider",
+        ));
     }
     let issuer = match (&provider.issuer, tenant.map(str::trim)) {
         (super::IssuerRule::Exact(issuer), _) => issuer.clone(),

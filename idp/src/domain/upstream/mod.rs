@@ -49,7 +49,10 @@ impl IssuerRule {
             Self::Exact(expected) => issuer == expected,
             Self::Tenant { template, tenants } => {
                 issuer == template
-                    || tenants.iter().flatten().any(|t| issuer == fill(template, t))
+                    || tenants
+                        .iter()
+                        .flatten()
+                        .any(|t| issuer == fill(template, t))
             }
         }
     }
@@ -141,13 +144,10 @@ impl Provider {
         Self {
             id: s.id.clone(),
             kind: s.kind,
-            name: s
-                .name
-                .clone()
-                .unwrap_or_else(|| match default_name {
-                    "" => s.id.clone(),
-                    name => name.to_owned(),
-                }),
+            name: s.name.clone().unwrap_or_else(|| match default_name {
+                "" => s.id.clone(),
+                name => name.to_owned(),
+            }),
             client_id: s.client_id.clone(),
             client_secret: s.client_secret.clone(),
             discovery_base,
@@ -208,7 +208,9 @@ impl Provider {
             SubjectClaim::Sub => Some(claims.sub),
             SubjectClaim::Oid => claims.oid,
         };
-        let subject = subject.filter(|s| !s.is_empty()).ok_or(Refusal::NoSubject)?;
+        let subject = subject
+            .filter(|s| !s.is_empty())
+            .ok_or(Refusal::NoSubject)?;
         Ok(UpstreamIdentity {
             provider: self.id.clone(),
             issuer: claims.iss,
@@ -388,13 +390,19 @@ mod tests {
             listed.admits(&claims(&iss(other), Some(A), None)),
             Err(Refusal::WrongTenant)
         );
-        assert_eq!(listed.admits(&claims(&iss(A), None, None)), Err(Refusal::WrongTenant));
+        assert_eq!(
+            listed.admits(&claims(&iss(A), None, None)),
+            Err(Refusal::WrongTenant)
+        );
         let any = entra(&["organizations"]);
         assert!(any.admits(&claims(&iss(other), Some(other), None)).is_ok());
         let one = entra(&[A]);
         assert_eq!(one.discovery_base, iss(A));
         assert!(one.issuer.accepts_metadata(&iss(A)));
-        assert!(one.issuer.accepts_metadata("https://login.microsoftonline.com/{tenantid}/v2.0"));
+        assert!(
+            one.issuer
+                .accepts_metadata("https://login.microsoftonline.com/{tenantid}/v2.0")
+        );
         assert!(!one.issuer.accepts_metadata(&iss(B)));
         // Entra's subject is the object id, not the pairwise `sub`.
         let who = one.identity(claims(&iss(A), Some(A), None)).unwrap();
@@ -420,7 +428,10 @@ mod tests {
         );
         let open = Provider::from_settings(&settings(UpstreamKind::Google));
         assert!(open.admits(&claims(iss, None, None)).is_ok());
-        assert_eq!(open.identity(claims(iss, None, None)).unwrap().subject, "pairwise");
+        assert_eq!(
+            open.identity(claims(iss, None, None)).unwrap().subject,
+            "pairwise"
+        );
         assert_eq!(open.name, "Google");
     }
 

@@ -11,10 +11,12 @@ use super::forms::{PageError, form_page, problem_box, rule_lines, user_locale};
 use super::wizard::{own_fields, person_fields};
 use super::{PageResult, State, client_address, run, see_other, session_cookie};
 use crate::domain::account::{self, DataEdit, PasswordRefusal};
+use crate::domain::audit::Origin;
 use crate::domain::oidc::sessions;
 use crate::domain::recovery::{NewPassword, Problem};
 use crate::domain::schools::{self, DataChanges};
 use crate::domain::types::SchoolId;
+use crate::domain::upstream;
 use crate::domain::users::User;
 use crate::domain::{DomainError, DomainResult, links};
 use crate::store::DbConn;
@@ -26,6 +28,10 @@ struct View {
     schools: Vec<schools::School>,
     /// For guardians: each child, and the child's co-accounts.
     children: Vec<(User, Vec<(User, String)>)>,
+    /// The upstream identities (Microsoft, Google) linked to the account.
+    upstream_links: Vec<upstream::links::Link>,
+    /// The account logs in only upstream: it has no password here to change.
+    upstream_only: bool,
 }
 
 fn load(conn: &mut DbConn, user: User) -> DomainResult<View> {
@@ -35,10 +41,14 @@ fn load(conn: &mut DbConn, user: User) -> DomainResult<View> {
         let co = links::co_accounts(conn, child.id)?;
         children.push((child, co));
     }
+    let upstream_links = upstream::links::of_user(conn, user.id)?;
+    let upstream_only = upstream::only::applies_to(conn, &user)?;
     Ok(View {
         user,
         schools,
         children,
+        upstream_links,
+        upstream_only,
     })
 }
 
@@ -97,12 +107,51 @@ async fn render(
         "rules": rule_lines(state, locale, &view.user),
         "problems": problem_box(state, locale, problems),
         "done": done.map(|d| format!("account-done-{d}")),
+        "upstream_links": upstream_links(state, &view.upstream_links),
+        "upstream_providers": upstream_providers(state, brand.as_ref()),
+        "upstream_only": view.upstream_only,
         "max_length": state.idp.settings.password_policy.max_length,
     });
     PageError::fill(error, &mut data);
     super::brand::wear(&mut data, brand.as_ref());
     form_page(state, req, "account", locale, StatusCode::OK, data)
 }
+
+/// The linked identities as the page lists them.
+fn upstream_links(state: &State, links: &[upstream::links::Link]) -> Vec<Value> {
+    links
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "provider": state.idp.upstream.name_of(&l.provider),
+                "email": l.email,
+                "created_at": l.created_at.to_rfc3339(),
+            })
+        })
+        .collect()
+}
+
+/// The providers the person may link: those of their organising body's login pages.
+fn upstream_providers(state: &State, brand: Option<&crate::domain::branding::Brand>) -> Vec<Value> {
+    let body = brand.map(|b| b.body.to_string());
+    state
+        .idp
+        .upstream
+        .shown_for(body.as_deref())
+        .map(|p| json!({"id": p.id, "name": p.name}))
+        .collect()
+}
+
+/// What a finished form or link says on the page.
+const DONE: [&str; 6] = [
+    "password",
+    "data",
+    "request",
+    "upstream-linked",
+    "upstream-taken",
+    "upstream-unlinked",
+];
 
 #[derive(Debug, Deserialize)]
 pub struct AccountQuery {
@@ -126,7 +175,7 @@ pub async fn account(
     let done = query
         .into_inner()
         .done
-        .filter(|d| ["password", "data", "request"].contains(&d.as_str()));
+        .filter(|d| DONE.contains(&d.as_str()));
     Ok(match view {
         Some(view) => render(&state, &req, &view, done.as_deref(), &[], None).await,
         None => see_other("/login"),
@@ -155,6 +204,9 @@ pub struct AccountForm {
     school: String,
     #[serde(default)]
     message: String,
+    /// The upstream link to remove.
+    #[serde(default)]
+    link: String,
 }
 
 impl AccountForm {
@@ -256,6 +308,12 @@ pub async fn account_submit(
                     )),
                     Err(e) => Err(e),
                 }
+            }
+            "unlink" => {
+                let origin = Origin::of(&address);
+                let by = user.username.clone();
+                upstream::links::unlink(conn, user.id, &form.link, &by, origin, idp.now())?;
+                Ok(Posted::Done("upstream-unlinked", None))
             }
             _ => Ok(Posted::Refused(
                 Box::new(load(conn, user)?),

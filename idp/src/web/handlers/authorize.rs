@@ -65,7 +65,11 @@ struct LoginView<'a> {
 
 /// The "Log in with …" buttons of the login page: the providers of the application's
 /// organising body (none while a login links an upstream identity already vouched for).
-fn providers(state: &State, pending: Option<&AuthRequest>, linking: bool) -> Vec<serde_json::Value> {
+fn providers(
+    state: &State,
+    pending: Option<&AuthRequest>,
+    linking: bool,
+) -> Vec<serde_json::Value> {
     if linking {
         return Vec::new();
     }
@@ -76,7 +80,9 @@ fn providers(state: &State, pending: Option<&AuthRequest>, linking: bool) -> Vec
         .idp
         .upstream
         .shown_for(body.as_deref())
-        .map(|p| json!({"id": p.id, "name": p.name, "kind": format!("{:?}", p.kind).to_lowercase()}))
+        .map(
+            |p| json!({"id": p.id, "name": p.name, "kind": format!("{:?}", p.kind).to_lowercase()}),
+        )
         .collect()
 }
 

@@ -146,7 +146,9 @@ pub async fn callback(
     let Some(started) = started.filter(|s| s.provider == id) else {
         let status = StatusCode::BAD_REQUEST;
         let message = "upstream-state-invalid";
-        return Ok(upstream_page(&state, &req, status, message, &name, "/login", None));
+        return Ok(upstream_page(
+            &state, &req, status, message, &name, "/login", None,
+        ));
     };
     let back = back_to(&started.purpose);
     // RFC 9207 §2.4: an answer naming another issuer is a mix-up.
@@ -161,7 +163,12 @@ pub async fn callback(
             error,
             answer.error_description.as_deref(),
         )),
-        (None, Some(code)) => state.federation.finish(&started, code, state.idp.now()).await,
+        (None, Some(code)) => {
+            state
+                .federation
+                .finish(&started, code, state.idp.now())
+                .await
+        }
         (None, None) => Err(Refusal::Provider("the answer holds no code".into())),
     };
     let identity = match identity {
@@ -210,7 +217,15 @@ async fn log_in(
         }
         UpstreamOutcome::Failed(failure, _) => {
             let message = failure.message_key();
-            upstream_page(state, req, StatusCode::FORBIDDEN, message, name, &back, None)
+            upstream_page(
+                state,
+                req,
+                StatusCode::FORBIDDEN,
+                message,
+                name,
+                &back,
+                None,
+            )
         }
         UpstreamOutcome::Expired => {
             let message = "login-error-request-expired";
@@ -252,7 +267,15 @@ fn problem(
         _ => StatusCode::BAD_REQUEST,
     };
     let detail = Some(refusal.to_string());
-    upstream_page(state, req, status, refusal.message_key(), provider, back, detail)
+    upstream_page(
+        state,
+        req,
+        status,
+        refusal.message_key(),
+        provider,
+        back,
+        detail,
+    )
 }
 
 fn upstream_page(

@@ -1,0 +1,601 @@
+//! "Log in with Microsoft / Google": the STS as a relying party of an upstream OpenID
+//! provider. The upstream is a second instance of this STS on loopback (a real provider:
+//! discovery, PKCE, signed ID tokens, key rotation), and, for what only Entra ID does
+//! (the multi-tenant issuer template and `tid`, an ID token with another nonce), a scripted
+//! provider on loopback signing real tokens. The application is an `openidconnect` relying
+//! party throughout. The upstream answers on 127.0.0.1 and the STS on `localhost`: two
+//! hosts, so their cookies stay apart as they would in a browser.
+
+use chrono::Duration;
+use idp::config::{UpstreamKind, UpstreamSettings};
+use idp::domain::audit::Origin;
+use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+use idp::domain::types::{ClientId, RedirectUri, SigningAlg};
+use idp::domain::upstream::links::{self, LinkedBy};
+
+use crate::both_backends;
+use crate::support::*;
+
+const UPSTREAM_SECRET: &str = "upstream-client-secret-0123456789-abcdef";
+const PROF: &str = "prof.martin";
+const PROF_EMAIL: &str = "martin@ecole.example";
+
+/// The STS under test, with an upstream provider `school` that is another STS.
+struct Federated {
+    upstream: TestServer,
+    sts: TestServer,
+}
+
+fn upstream_settings(id: &str, kind: UpstreamKind) -> UpstreamSettings {
+    UpstreamSettings {
+        id: id.into(),
+        kind,
+        name: None,
+        client_id: "sts".into(),
+        client_secret: Some(UPSTREAM_SECRET.into()),
+        issuer: None,
+        tenants: Vec::new(),
+        domains: Vec::new(),
+        authority: None,
+        scopes: Vec::new(),
+        link_by_email: false,
+        organising_bodies: Vec::new(),
+        discovery_refresh_seconds: 3600,
+        timeout_seconds: 5,
+    }
+}
+
+/// An STS answering on `localhost`, with `providers`.
+async fn sts_with(backend: Backend, providers: Vec<UpstreamSettings>) -> TestServer {
+    let mut sts = TestServer::start_with(backend, |s| {
+        s.issuer = s.issuer.replace("127.0.0.1", "localhost");
+        s.upstream = providers;
+    })
+    .await;
+    sts.base = sts.idp.settings.issuer.clone();
+    sts
+}
+
+impl Federated {
+    async fn start(backend: Backend, link_by_email: bool) -> Self {
+        let upstream = TestServer::start(backend).await;
+        let provider = UpstreamSettings {
+            name: Some("École".into()),
+            issuer: Some(upstream.base.clone()),
+            link_by_email,
+            ..upstream_settings("school", UpstreamKind::Oidc)
+        };
+        let sts = sts_with(backend, vec![provider]).await;
+        register_sts(&upstream, &sts.url("/upstream/school/callback"));
+        add_user(&upstream, PROF, Some(PROF_EMAIL), "fr");
+        Self { upstream, sts }
+    }
+
+    /// The upstream account's `sub`.
+    fn prof_subject(&self) -> String {
+        let mut conn = self.upstream.idp.conn().unwrap();
+        let prof = idp::domain::users::find_by_username(&mut conn, PROF)
+            .unwrap()
+            .unwrap();
+        prof.id.to_string()
+    }
+
+    /// Links the upstream account to `user` as an administrator would.
+    fn link_as_administrator(&self, user: idp::domain::types::UserId) {
+        let provider = self.sts.idp.upstream.find("school").unwrap();
+        let identity = links::identity_named(provider, None, &self.prof_subject()).unwrap();
+        let mut conn = self.sts.idp.conn().unwrap();
+        let origin = Origin::of("cli");
+        let now = self.sts.idp.now();
+        links::link(
+            &mut conn,
+            user,
+            &identity,
+            LinkedBy::Administrator,
+            origin,
+            now,
+        )
+        .unwrap()
+        .unwrap();
+    }
+}
+
+/// The STS as a confidential client of the upstream.
+fn register_sts(upstream: &TestServer, callback: &str) {
+    let mut conn = upstream.idp.conn().unwrap();
+    let client = NewClient {
+        id: ClientId::parse("sts").unwrap(),
+        name: "STS".into(),
+        secret: Some(UPSTREAM_SECRET.into()),
+        token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![RedirectUri::parse(callback).unwrap()],
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: clients::SUPPORTED_SCOPES.map(String::from).to_vec(),
+        id_token_signed_response_alg: SigningAlg::RS256,
+        jwks: None,
+    };
+    clients::create(&mut conn, client, upstream.idp.now()).unwrap();
+}
+
+/// A browser at the application's login page: the relying party's request, and the page.
+async fn at_login_page(
+    sts: &TestServer,
+    browser: &reqwest::Client,
+) -> (RelyingParty, reqwest::Client, RpRequest, String, String) {
+    let (rp, http) = relying_party(sts, "school-app", Some(SECRET)).await;
+    let request = rp_request(&rp, &["email"]);
+    let resp = browser.get(&request.url).send().await.unwrap();
+    let login = location(&resp);
+    assert!(login.starts_with("/login?request="), "{login}");
+    let page = browser.get(sts.url(&login)).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    (rp, http, request, login, page)
+}
+
+/// Presses "Log in with …" on a login page: the answer (on to the provider, or a page).
+async fn press(
+    sts: &TestServer,
+    browser: &reqwest::Client,
+    page: &str,
+    id: &str,
+) -> reqwest::Response {
+    assert!(
+        page.contains(&format!("id=\"upstream-{id}\"")),
+        "no button {id}"
+    );
+    let form = [
+        ("csrf", input_value(page, "csrf")),
+        ("request", input_value(page, "request")),
+    ];
+    browser
+        .post(sts.url(&format!("/upstream/{id}")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// At the upstream STS: its login form if it has no session, then its answer to the
+/// callback.
+async fn through_upstream(
+    upstream: &TestServer,
+    browser: &reqwest::Client,
+    authorize: &str,
+) -> String {
+    assert!(
+        authorize.starts_with(&upstream.url("/authorize?")),
+        "{authorize}"
+    );
+    let resp = browser.get(authorize).send().await.unwrap();
+    let next = location(&resp);
+    if !next.starts_with("/login?") {
+        return next;
+    }
+    let page = browser.get(upstream.url(&next)).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let resp = browser
+        .post(upstream.url("/login"))
+        .form(&login_form(&page, PROF, "Zebre-Orange-91"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    location(&resp)
+}
+
+/// The claims of a JWT, unverified (the relying party verified it already).
+fn payload(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn code_of(redirect: &str) -> String {
+    assert!(redirect.starts_with(REDIRECT), "{redirect}");
+    query_param(redirect, "code").unwrap()
+}
+
+/// The whole round trip: the button, the upstream's login, an unlinked identity linked by
+/// the person's password login, then the next time the button alone, and the ID token
+/// saying how the person logged in (`amr`, `idp`).
+async fn round_trip_links_then_logs_in(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", None, "fr");
+    let browser = browser();
+
+    let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+    assert!(page.contains("Se connecter avec École"), "{page}");
+    let resp = press(&fed.sts, &browser, &page, "school").await;
+    assert_eq!(resp.status(), 303);
+    let authorize = location(&resp);
+    for wanted in [
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+        "scope=openid+email+profile",
+    ] {
+        assert!(authorize.contains(wanted), "{wanted} in {authorize}");
+    }
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    assert!(
+        callback.starts_with(&fed.sts.url("/upstream/school/callback?")),
+        "{callback}"
+    );
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let linking = location(&resp);
+    assert!(
+        linking.contains("&link="),
+        "unlinked: to the login page that links, {linking}"
+    );
+
+    // The same answer twice: the round trip was used.
+    let again = browser.get(&callback).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("expiré ou a été commencée")
+    );
+
+    let page = browser.get(fed.sts.url(&linking)).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("id=\"upstream-link-notice\""), "{page}");
+    assert!(page.contains(PROF_EMAIL), "names the upstream account");
+    assert!(
+        !page.contains("id=\"upstream-school\""),
+        "no button while linking"
+    );
+    // A wrong password keeps the identity to link; the right one links it.
+    let mut form = login_form(&page, "m.martin", "wrong-password").to_vec();
+    form.push(("link", input_value(&page, "link")));
+    let resp = browser
+        .post(fed.sts.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("id=\"upstream-link-notice\""),
+        "kept after a wrong password"
+    );
+    let mut form = login_form(&page, "m.martin", "Zebre-Orange-91").to_vec();
+    form.push(("link", input_value(&page, "link")));
+    let resp = browser
+        .post(fed.sts.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+    let mut conn = fed.sts.idp.conn().unwrap();
+    let linked = links::of_user(&mut conn, teacher.id).unwrap();
+    drop(conn);
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].subject, fed.prof_subject());
+    assert_eq!(linked[0].issuer, fed.upstream.base);
+    assert_eq!(linked[0].linked_by, "person");
+
+    // Next time: the button alone (the upstream remembers its own session).
+    let browser = crate::support::browser();
+    let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let (tokens, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+    use openidconnect::TokenResponse;
+    let id_token = payload(&tokens.id_token().unwrap().to_string());
+    assert_eq!(id_token["idp"], "school", "{id_token}");
+    assert_eq!(
+        id_token["amr"],
+        serde_json::json!(["pwd"]),
+        "the upstream's amr"
+    );
+
+    // The application asked for a fresh login: so is the upstream.
+    let (rp, _) = relying_party(&fed.sts, "school-app", Some(SECRET)).await;
+    let fresh = rp_request(&rp, &[]);
+    let resp = browser
+        .get(format!("{}&prompt=login&max_age=0", fresh.url))
+        .send()
+        .await
+        .unwrap();
+    let page = browser
+        .get(fed.sts.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    assert!(
+        authorize.contains("prompt=login") && authorize.contains("max_age=0"),
+        "{authorize}"
+    );
+}
+both_backends!(round_trip_links_then_logs_in);
+
+/// The answer is bound to the browser and the round trip: a tampered `state`, an answer
+/// carried to another browser, an issuer that is not the provider's (RFC 9207).
+async fn a_tampered_or_foreign_answer_is_refused(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", None, "fr");
+    fed.link_as_administrator(teacher.id);
+    let browser = browser();
+    let (_, _, _, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let state = query_param(&callback, "state").unwrap();
+
+    let tampered = callback.replace(&state, &format!("{state}x"));
+    let resp = browser.get(&tampered).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let elsewhere = crate::support::browser()
+        .get(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 400, "another browser");
+    let issuer = format!("iss={}", urlencode(&fed.upstream.base));
+    assert!(
+        callback.contains(&issuer),
+        "the upstream names itself: {callback}"
+    );
+    let mixed_up = callback.replace(&issuer, "iss=https%3A%2F%2Fevil.example");
+    let resp = browser.get(&mixed_up).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "RFC 9207 mix-up");
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("id=\"error-back\""),
+        "a way back to the login"
+    );
+    // Each refusal used nothing but its own try: the genuine answer was consumed by the
+    // mix-up check's round trip, so this one is gone too.
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+}
+both_backends!(a_tampered_or_foreign_answer_is_refused);
+
+/// What the provider refuses, and a provider that is down: a page that says so in words,
+/// with the way back; the password login still works.
+async fn upstream_refusals_and_outages(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", None, "fr");
+    fed.link_as_administrator(teacher.id);
+
+    // access_denied, as the upstream answers when the person refuses (RFC 6749 §4.1.2.1).
+    let browser = browser();
+    let (_, _, _, login, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let state = query_param(&authorize, "state").unwrap();
+    let denied = format!(
+        "{}?error=access_denied&state={}",
+        fed.sts.url("/upstream/school/callback"),
+        urlencode(&state)
+    );
+    let resp = browser.get(&denied).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("annulée ou refusée"), "{page}");
+    let request = login.trim_start_matches("/login?request=");
+    assert!(
+        page.contains("id=\"error-back\"") && page.contains(request),
+        "back to this login"
+    );
+
+    // Discovery is cached: a provider that goes down after it answers the code exchange
+    // no more. Down before any discovery: the button's page says so.
+    let Federated { upstream, sts } = fed;
+    let (_, _, _, _, page) = at_login_page(&sts, &browser).await;
+    let authorize = location(&press(&sts, &browser, &page, "school").await);
+    let callback = through_upstream(&upstream, &browser, &authorize).await;
+    drop(upstream);
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert!(resp.text().await.unwrap().contains("ne répond pas"));
+
+    let cold = sts_with(
+        backend,
+        vec![UpstreamSettings {
+            issuer: Some(format!("http://127.0.0.1:{}", free_port())),
+            ..upstream_settings("school", UpstreamKind::Oidc)
+        }],
+    )
+    .await;
+    let browser = crate::support::browser();
+    let (rp, http, request, login, page) = at_login_page(&cold, &browser).await;
+    let resp = press(&cold, &browser, &page, "school").await;
+    assert_eq!(resp.status(), 502);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("ne répond pas"), "{page}");
+    assert!(page.contains("id=\"error-back\""));
+    // The local login still works.
+    let page = browser
+        .get(cold.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(cold.url("/login"))
+        .form(&login_form(&page, USERNAME, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert!(claims.auth_method_refs().is_some());
+}
+both_backends!(upstream_refusals_and_outages);
+
+/// The upstream rotates its keys: the cached key set lacks the new one, which is read
+/// then, and the login goes through.
+async fn upstream_key_rotation(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", None, "fr");
+    fed.link_as_administrator(teacher.id);
+    let log_in = || async {
+        let browser = crate::support::browser();
+        let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+        let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+        let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+        let resp = browser.get(&callback).send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+        let (tokens, _) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+        tokens
+    };
+    log_in().await;
+    let mut conn = fed.upstream.idp.conn().unwrap();
+    let now = fed.upstream.idp.now();
+    let created =
+        idp::domain::keys::rotate(&mut conn, None, now, Duration::zero(), Duration::hours(1))
+            .unwrap();
+    drop(conn);
+    fed.upstream.clock.advance(Duration::seconds(1));
+    fed.upstream.idp.reload_keys().unwrap();
+    let tokens = log_in().await;
+    use openidconnect::TokenResponse;
+    assert_eq!(
+        tokens
+            .id_token()
+            .map(|t| payload(&t.to_string())["sub"].clone()),
+        Some(serde_json::json!(teacher.id.to_string()))
+    );
+    // The upstream signed that login with its new key.
+    let rows = {
+        let mut conn = fed.upstream.idp.conn().unwrap();
+        idp::domain::keys::list(&mut conn).unwrap()
+    };
+    assert!(rows.iter().any(|k| created.contains(&k.id)));
+}
+both_backends!(upstream_key_rotation);
+
+/// Linking rules: a verified address links automatically only where the provider is
+/// configured so, and only when exactly one account holds it; an identity linked to one
+/// account cannot be linked to another; the account page shows links and removes them.
+async fn linking_rules(backend: Backend) {
+    // Automatic, one account with the address.
+    let fed = Federated::start(backend, true).await;
+    let teacher = add_user(&fed.sts, "m.martin", Some(PROF_EMAIL), "fr");
+    let browser = browser();
+    let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+    let mut conn = fed.sts.idp.conn().unwrap();
+    assert_eq!(
+        links::of_user(&mut conn, teacher.id).unwrap()[0].linked_by,
+        "email"
+    );
+    drop(conn);
+
+    // The account page lists the link, and removes it.
+    let page = browser
+        .get(fed.sts.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"upstream-links\""), "{page}");
+    assert!(page.contains(PROF_EMAIL));
+    let form = [
+        ("csrf", input_value(&page, "csrf")),
+        ("form", "unlink".to_string()),
+        ("link", input_value(&page, "link")),
+    ];
+    let resp = browser
+        .post(fed.sts.url("/account"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let mut conn = fed.sts.idp.conn().unwrap();
+    assert!(links::of_user(&mut conn, teacher.id).unwrap().is_empty());
+    let trail = idp::domain::audit::kinds_for(&mut conn, teacher.id).unwrap();
+    assert!(
+        trail.contains(&"upstream_linked".to_string())
+            && trail.contains(&"upstream_unlinked".to_string())
+    );
+    drop(conn);
+
+    // Two accounts with the address (a parent's on two children's): no automatic link.
+    add_user(&fed.sts, "enfant.martin", Some(PROF_EMAIL), "fr");
+    let browser = crate::support::browser();
+    let (_, _, _, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert!(location(&resp).contains("&link="), "not linked");
+
+    // From the account page, once logged in with a password; the same identity cannot
+    // then go to a second account.
+    let other = add_user(&fed.sts, "m.dubois", None, "fr");
+    for (who, done) in [
+        ("enfant.martin", "upstream-linked"),
+        ("m.dubois", "upstream-taken"),
+    ] {
+        let browser = crate::support::browser();
+        let (_, _, _, login, page) = at_login_page(&fed.sts, &browser).await;
+        let _ = login;
+        let resp = browser
+            .post(fed.sts.url("/login"))
+            .form(&login_form(&page, who, "Zebre-Orange-91"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        let page = browser
+            .get(fed.sts.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let form = [
+            ("csrf", input_value(&page, "csrf")),
+            ("purpose", "link".to_string()),
+        ];
+        let resp = browser
+            .post(fed.sts.url("/upstream/school"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let callback = through_upstream(&fed.upstream, &browser, &location(&resp)).await;
+        let resp = browser.get(&callback).send().await.unwrap();
+        assert_eq!(location(&resp), format!("/account?done={done}"));
+    }
+    let mut conn = fed.sts.idp.conn().unwrap();
+    assert!(links::of_user(&mut conn, other.id).unwrap().is_empty());
+}
+both_backends!(linking_rules);
+
+/// Without `link_by_email`, an address held by exactly one account links nothing.
+async fn no_automatic_link_unless_configured(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    add_user(&fed.sts, "m.martin", Some(PROF_EMAIL), "fr");
+    let browser = browser();
+    let (_, _, _, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert!(location(&resp).contains("&link="), "not linked");
+}
+both_backends!(no_automatic_link_unless_configured);
