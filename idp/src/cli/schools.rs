@@ -70,6 +70,17 @@ pub enum OrgCommand {
         #[arg(long)]
         logo: Option<std::path::PathBuf>,
     },
+    /// Make the accounts of an organising body's schools (of one kind, or every kind) log
+    /// in only with an upstream provider: no password here, "forgot password" tells them
+    /// to use their school's Microsoft or Google account. With --off, no longer.
+    UpstreamOnly {
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_enum)]
+        kind: Option<super::users::KindArg>,
+        #[arg(long)]
+        off: bool,
+    },
     /// Make a relying application one of an organising body's: its login page wears the
     /// body's brand. Without --org, it belongs to none.
     Client {
@@ -174,6 +185,24 @@ pub fn org(settings: Settings, command: OrgCommand, json_out: bool) -> CliResult
                 json_out,
                 json!({"org": body.id, "colour": colour.map(branding::Colour::css), "logo": logo.is_some()}),
                 || format!("{}: brand set", body.name),
+            );
+        }
+        OrgCommand::UpstreamOnly { org, kind, off } => {
+            let body = schools::find_body(&mut conn, &org)?;
+            let kind = kind.map(crate::domain::types::AccountKind::from);
+            crate::domain::upstream::only::set(&mut conn, &body.id, kind, !off)?;
+            let rules = crate::domain::upstream::only::rules_of(&mut conn, &body.id)?;
+            print(
+                json_out,
+                json!({"org": body.id, "upstream_only": rules}),
+                || match rules.as_slice() {
+                    [] => format!("{}: every account may use a password", body.name),
+                    kinds => format!(
+                        "{}: upstream login only for {}",
+                        body.name,
+                        kinds.join(", ")
+                    ),
+                },
             );
         }
         OrgCommand::Client { client, org } => {

@@ -8,11 +8,12 @@ use serde_json::json;
 use super::CliResult;
 use super::output::{open, print};
 use crate::config::Settings;
+use crate::domain::audit::Origin;
 use crate::domain::password_policy::PasswordContext;
 use crate::domain::recovery::{self, Delivery};
 use crate::domain::types::{AccountKind, Email, Username};
 use crate::domain::users::{self, NewUser};
-use crate::domain::{DomainError, Idp, links};
+use crate::domain::{DomainError, Idp, links, upstream};
 use crate::i18n::Locale;
 
 /// What an account is for.
@@ -104,6 +105,29 @@ pub enum UserCommand {
     },
     /// The co-accounts of an account, and the accounts it is a co-account of.
     Links {
+        user: String,
+    },
+    /// Link an account at an upstream provider (`[[upstream]]`) to this account: its
+    /// subject there (Entra ID: the user's object id; others: `sub`), and for an Entra
+    /// ID provider of several tenants, the tenant id. The person then logs in with the
+    /// provider's button.
+    UpstreamLink {
+        user: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove an upstream link (its id, from `upstream-links`).
+    UpstreamUnlink {
+        user: String,
+        #[arg(long)]
+        link: String,
+    },
+    /// The upstream identities linked to an account.
+    UpstreamLinks {
         user: String,
     },
     /// Mark the password expired: the next login must choose a new one (the wizard's
@@ -430,6 +454,63 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             }
             print(json_out, json!({"user": u.id, "left": s.id}), || {
                 format!("{} left {}", u.username, s.name)
+            });
+        }
+        UserCommand::UpstreamLink {
+            user,
+            provider,
+            subject,
+            tenant,
+        } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let found = idp.upstream.find(&provider).ok_or_else(|| {
+                DomainError::NotFound(format!("upstream provider {provider}").into())
+            })?;
+            let identity = upstream::links::identity_named(found, tenant.as_deref(), &subject)?;
+            let origin = Origin::of("cli");
+            let by = upstream::links::LinkedBy::Administrator;
+            let linked = upstream::links::link(&mut conn, u.id, &identity, by, origin, idp.now())?;
+            if linked.is_err() {
+                return Err(DomainError::invalid(
+                    "subject",
+                    "an identity linked to no other account",
+                )
+                .into());
+            }
+            print(
+                json_out,
+                json!({"user": u.id, "issuer": identity.issuer, "subject": identity.subject}),
+                || {
+                    format!(
+                        "{} linked to {} {}",
+                        u.username, identity.issuer, identity.subject
+                    )
+                },
+            );
+        }
+        UserCommand::UpstreamUnlink { user, link } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let origin = Origin::of("cli");
+            if !upstream::links::unlink(&mut conn, u.id, &link, "cli", origin, idp.now())? {
+                return Err(DomainError::NotFound(format!("link {link}").into()).into());
+            }
+            print(json_out, json!({"user": u.id, "unlinked": link}), || {
+                format!("{}: link {link} removed", u.username)
+            });
+        }
+        UserCommand::UpstreamLinks { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let all = upstream::links::of_user(&mut conn, u.id)?;
+            print(json_out, json!(all), || {
+                all.iter()
+                    .map(|l| {
+                        format!(
+                            "{}  {}  {} {}  ({})",
+                            l.id, l.provider, l.issuer, l.subject, l.linked_by
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         UserCommand::Links { user } => {

@@ -64,7 +64,8 @@ pub fn owed(conn: &mut DbConn, user: &User) -> DomainResult<Vec<Step>> {
             steps.insert(0, Step::AccountMoved);
         }
     }
-    if user.password_change_required {
+    // An account that logs in only upstream has no password here to renew.
+    if user.password_change_required && !super::upstream::only::applies_to(conn, user)? {
         steps.push(Step::NewPassword);
     }
     if !terms::owed_by(conn, user.id)?.is_empty() {

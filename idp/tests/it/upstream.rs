@@ -24,6 +24,7 @@ const PROF_EMAIL: &str = "martin@ecole.example";
 struct Federated {
     upstream: TestServer,
     sts: TestServer,
+    inbox: Inbox,
 }
 
 fn upstream_settings(id: &str, kind: UpstreamKind) -> UpstreamSettings {
@@ -47,13 +48,18 @@ fn upstream_settings(id: &str, kind: UpstreamKind) -> UpstreamSettings {
 
 /// An STS answering on `localhost`, with `providers`.
 async fn sts_with(backend: Backend, providers: Vec<UpstreamSettings>) -> TestServer {
-    let mut sts = TestServer::start_with(backend, |s| {
+    sts_with_mail(backend, providers).await.0
+}
+
+/// The same, its mail going to a real SMTP server on loopback.
+async fn sts_with_mail(backend: Backend, providers: Vec<UpstreamSettings>) -> (TestServer, Inbox) {
+    let (mut sts, inbox) = TestServer::with_mail(backend, |s| {
         s.issuer = s.issuer.replace("127.0.0.1", "localhost");
         s.upstream = providers;
     })
     .await;
     sts.base = sts.idp.settings.issuer.clone();
-    sts
+    (sts, inbox)
 }
 
 impl Federated {
@@ -65,10 +71,14 @@ impl Federated {
             link_by_email,
             ..upstream_settings("school", UpstreamKind::Oidc)
         };
-        let sts = sts_with(backend, vec![provider]).await;
+        let (sts, inbox) = sts_with_mail(backend, vec![provider]).await;
         register_sts(&upstream, &sts.url("/upstream/school/callback"));
         add_user(&upstream, PROF, Some(PROF_EMAIL), "fr");
-        Self { upstream, sts }
+        Self {
+            upstream,
+            sts,
+            inbox,
+        }
     }
 
     /// The upstream account's `sub`.
@@ -395,7 +405,7 @@ async fn upstream_refusals_and_outages(backend: Backend) {
 
     // Discovery is cached: a provider that goes down after it answers the code exchange
     // no more. Down before any discovery: the button's page says so.
-    let Federated { upstream, sts } = fed;
+    let Federated { upstream, sts, .. } = fed;
     let (_, _, _, _, page) = at_login_page(&sts, &browser).await;
     let authorize = location(&press(&sts, &browser, &page, "school").await);
     let callback = through_upstream(&upstream, &browser, &authorize).await;
@@ -599,3 +609,128 @@ async fn no_automatic_link_unless_configured(backend: Backend) {
     assert!(location(&resp).contains("&link="), "not linked");
 }
 both_backends!(no_automatic_link_unless_configured);
+
+/// An organising body whose staff log in only with their school's account: the right
+/// password is refused with the way to log in, "forgot password" mails that way instead
+/// of a link, the account page asks for no password; the upstream login works, and
+/// logging out says the person is still logged in upstream.
+async fn upstream_only_staff(backend: Backend) {
+    use idp::domain::schools::{self, DataChanges, NewSchool};
+    use idp::domain::types::AccountKind;
+    let fed = Federated::start(backend, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", Some("m.martin@ecole.example"), "fr");
+    let pupil = add_user(&fed.sts, "eleve.martin", Some("eleve@ecole.example"), "fr");
+    {
+        let mut conn = fed.sts.idp.conn().unwrap();
+        let now = fed.sts.idp.now();
+        let body = schools::create_body(&mut conn, "Ville de Dinant", now).unwrap();
+        let school = NewSchool {
+            organising_body: body.id,
+            name: "Athénée de Dinant",
+            data_changes: DataChanges::Contact,
+            contact: None,
+        };
+        let school = schools::create_school(&mut conn, school, now).unwrap().id;
+        for who in [teacher.id, pupil.id] {
+            schools::join(&mut conn, who, school, now).unwrap();
+        }
+        idp::domain::users::set_kind(&mut conn, teacher.id, AccountKind::Staff, now).unwrap();
+        idp::domain::upstream::only::set(&mut conn, &body.id, Some(AccountKind::Staff), true)
+            .unwrap();
+    }
+    fed.link_as_administrator(teacher.id);
+
+    let browser = browser();
+    let (_, _, _, _, page) = at_login_page(&fed.sts, &browser).await;
+    let resp = browser
+        .post(fed.sts.url("/login"))
+        .form(&login_form(&page, "m.martin", "Zebre-Orange-91"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("compte Microsoft ou Google de votre école"),
+        "{page}"
+    );
+    // A pupil of the same school keeps the password.
+    let resp = browser
+        .post(fed.sts.url("/login"))
+        .form(&login_form(&page, "eleve.martin", "Zebre-Orange-91"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+
+    // "Forgot password?": the page says it to everyone, the mail to the account.
+    let browser = crate::support::browser();
+    let page = browser
+        .get(fed.sts.url("/forgot"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"forgot-upstream\""), "{page}");
+    let form = [
+        ("request", String::new()),
+        ("csrf", input_value(&page, "csrf")),
+        ("identifier", "m.martin".to_string()),
+    ];
+    let resp = browser
+        .post(fed.sts.url("/forgot"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mail = fed.inbox.wait_for(1).await.remove(0);
+    assert!(
+        mail.text.contains("n'a pas de mot de passe ici"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.links(&fed.sts, "/reset").is_empty(), "no reset link");
+
+    // The upstream login works; the account page asks for no password; logging out says
+    // the person is still logged in upstream.
+    let browser = crate::support::browser();
+    let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+    let page = browser
+        .get(fed.sts.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("name=\"current\""), "no password to change");
+    let page = browser
+        .get(fed.sts.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"upstream-still\"") && page.contains("École"),
+        "{page}"
+    );
+    let resp = browser
+        .post(fed.sts.url("/logout/confirm"))
+        .form(&[("csrf", input_value(&page, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("ne vous déconnecte pas de École"), "{page}");
+}
+both_backends!(upstream_only_staff);

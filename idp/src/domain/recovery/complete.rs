@@ -149,8 +149,15 @@ pub fn open(
         Ok(r) => r,
         Err(unusable) => return refused(idp, conn, unusable),
     };
-    match users::find_by_id(conn, reset.user_id)? {
-        Some(user) if !user.disabled => {
+    // An account that logs in only upstream has no password here to choose: a link
+    // issued before its body decided so is of no use any more.
+    let user = users::find_by_id(conn, reset.user_id)?;
+    let upstream_only = match &user {
+        Some(u) => crate::domain::upstream::only::applies_to(conn, u)?,
+        None => false,
+    };
+    match user {
+        Some(user) if !user.disabled && !upstream_only => {
             let sent_to = sent_to(idp, conn, &user, reset.purpose)?;
             Ok(Outcome::Open(Box::new(reset), Box::new(user), sent_to))
         }

@@ -141,6 +141,7 @@ fn account_entry(user: &User, link: &str, code: &str) -> Value {
         "name": user.name(),
         "link": link,
         "code": code,
+        "upstream_only": false,
     })
 }
 
@@ -251,7 +252,8 @@ pub fn reset_by_staff(
 
 /// Issues a reset for each of `accounts` and mails it: each address (the accounts' and
 /// their co-accounts') gets one mail listing every account of theirs, so a family sharing
-/// an address picks the right one.
+/// an address picks the right one. An account that logs in only through its school's
+/// Microsoft or Google account gets no reset: its part of the mail says to use that.
 fn mail_resets(
     idp: &Idp,
     conn: &mut DbConn,
@@ -261,26 +263,17 @@ fn mail_resets(
     resume_request: Option<&str>,
 ) -> DomainResult<()> {
     let now = idp.now();
-    let settings = &idp.settings.recovery;
     let default = idp.default_locale();
-    let hours = settings.reset_ttl_seconds / 3600;
+    let hours = idp.settings.recovery.reset_ttl_seconds / 3600;
     store::transaction(conn, |conn| {
         // Mailbox → (recipient, the accounts listed in its mail).
         let mut mails: BTreeMap<String, (Recipient, Vec<Value>)> = BTreeMap::new();
         for user in accounts {
-            let issued = resets::issue(
-                conn,
-                user.id,
-                Purpose::Reset,
-                resume_request,
-                settings.reset_ttl(),
-                now,
-            )?;
-            let link = idp.endpoint(&format!("/reset?token={}", issued.token));
-            if idp.mailer.writes_files() {
-                // The zero-configuration default has no mail server: say where to go.
-                tracing::info!(account = %user.username, %link, "no SMTP server configured; reset link");
-            }
+            let entry = if crate::domain::upstream::only::applies_to(conn, user)? {
+                upstream_only_entry(user)
+            } else {
+                reset_entry(idp, conn, user, resume_request)?
+            };
             let to = recipients::of_account(conn, user, default)?;
             record(
                 conn,
@@ -303,7 +296,7 @@ fn mail_resets(
                     .entry(r.normalized.clone())
                     .or_insert_with(|| (r, Vec::new()))
                     .1
-                    .push(account_entry(user, &link, &issued.code));
+                    .push(entry.clone());
             }
         }
         for (to, entries) in mails.into_values() {
@@ -318,6 +311,40 @@ fn mail_resets(
         }
         Ok(())
     })
+}
+
+/// An account's part of a reset mail: a new reset's link and code.
+fn reset_entry(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    resume_request: Option<&str>,
+) -> DomainResult<Value> {
+    let ttl = idp.settings.recovery.reset_ttl();
+    let issued = resets::issue(
+        conn,
+        user.id,
+        Purpose::Reset,
+        resume_request,
+        ttl,
+        idp.now(),
+    )?;
+    let link = idp.endpoint(&format!("/reset?token={}", issued.token));
+    if idp.mailer.writes_files() {
+        // The zero-configuration default has no mail server: say where to go.
+        tracing::info!(account = %user.username, %link, "no SMTP server configured; reset link");
+    }
+    Ok(account_entry(user, &link, &issued.code))
+}
+
+/// The part of an account that logs in only with its school's Microsoft or Google
+/// account: no reset, the way to log in instead.
+fn upstream_only_entry(user: &User) -> Value {
+    let mut entry = account_entry(user, "", "");
+    if let Some(map) = entry.as_object_mut() {
+        map.insert("upstream_only".into(), Value::Bool(true));
+    }
+    entry
 }
 
 /// "Forgot your identifier?": the address gets one mail naming the accounts that use it,

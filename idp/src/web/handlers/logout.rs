@@ -56,21 +56,27 @@ fn checked_target(
 }
 
 enum Decision {
-    Done(Option<String>),
+    /// Logged out: on to the application's address, if any; the upstream provider the
+    /// session came through.
+    Done(Option<String>, Option<String>),
     Confirm {
+        upstream: Option<String>,
         target_uri: String,
         client_id: String,
         state: String,
     },
 }
 
-fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<()> {
+/// Ends the browser's session; the upstream provider it was opened through, if any (the
+/// person stays logged in there: the page says so).
+fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<Option<String>> {
     if let Some(cookie) = cookie
         && let Some(session) = sessions::find(conn, cookie, idp.now())?
     {
         sessions::end(conn, session.id, idp.now())?;
+        return Ok(session.idp);
     }
-    Ok(())
+    Ok(None)
 }
 
 async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
@@ -109,10 +115,11 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
                 .is_none_or(|s| s.user_id.to_string() == h.sub)
         });
         if session.is_none() || hinted_same_user {
-            end_current(idp, conn, cookie.as_deref())?;
-            return Ok(Decision::Done(target));
+            let upstream = end_current(idp, conn, cookie.as_deref())?;
+            return Ok(Decision::Done(target, upstream));
         }
         Ok(Decision::Confirm {
+            upstream: session.and_then(|s| s.idp),
             target_uri: params
                 .get("post_logout_redirect_uri")
                 .unwrap_or("")
@@ -123,13 +130,15 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
     })
     .await?;
     Ok(match result {
-        Decision::Done(target) => finished(&state, &req, target),
+        Decision::Done(target, upstream) => finished(&state, &req, target, upstream),
         Decision::Confirm {
             target_uri,
             client_id,
             state: rp_state,
+            upstream,
         } => {
-            let data = json!({ "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state });
+            let upstream = upstream_name(&state, upstream);
+            let data = json!({ "post_logout_redirect_uri": target_uri, "client_id": client_id, "state": rp_state, "upstream": upstream });
             let locale = state.locale(&req, None);
             super::forms::form_page(&state, &req, "logout", locale, StatusCode::OK, data)
         }
@@ -166,14 +175,25 @@ pub async fn logout_confirm(
             some(&form.post_logout_redirect_uri).as_deref(),
             some(&form.state).as_deref(),
         )?;
-        end_current(idp, conn, cookie.as_deref())?;
-        Ok(target)
+        let upstream = end_current(idp, conn, cookie.as_deref())?;
+        Ok((target, upstream))
     })
     .await?;
-    Ok(finished(&state, &req, result))
+    let (target, upstream) = result;
+    Ok(finished(&state, &req, target, upstream))
 }
 
-fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpResponse {
+/// The name of the upstream provider a session was opened through.
+fn upstream_name(state: &State, upstream: Option<String>) -> Option<String> {
+    upstream.map(|id| state.idp.upstream.name_of(&id).to_owned())
+}
+
+fn finished(
+    state: &State,
+    req: &HttpRequest,
+    target: Option<String>,
+    upstream: Option<String>,
+) -> HttpResponse {
     let removal = cookies::session_removal(state.idp.settings.https());
     match target {
         Some(to) => HttpResponse::SeeOther()
@@ -181,9 +201,11 @@ fn finished(state: &State, req: &HttpRequest, target: Option<String>) -> HttpRes
             .cookie(removal)
             .finish(),
         None => {
-            let html = state
-                .pages
-                .render("logged_out", state.locale(req, None), json!({}));
+            let html = state.pages.render(
+                "logged_out",
+                state.locale(req, None),
+                json!({"upstream": upstream_name(state, upstream)}),
+            );
             page(StatusCode::OK).cookie(removal).body(html)
         }
     }

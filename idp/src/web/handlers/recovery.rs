@@ -82,6 +82,8 @@ fn forgot_data(
         "ask_email": matches!(mode, IdentifyBy::Email | IdentifyBy::Both),
         "identifier": identifier,
         "email": email,
+        // Accounts may have no password here at all: said to everyone, about nobody.
+        "upstream": !state.idp.upstream.all().is_empty(),
     });
     PageError::fill(error, &mut data);
     data
