@@ -283,8 +283,8 @@ pub struct UpstreamSettings {
     /// the provider says it verified it.
     #[serde(default)]
     pub link_by_email: bool,
-    /// Only on the login pages of these organising bodies' applications; empty: on every
-    /// login page.
+    /// Only on the login pages of these organising bodies' applications (their ids or
+    /// names); empty: on every login page.
     #[serde(default)]
     pub organising_bodies: Vec<String>,
     /// How long its discovery document and keys are used before they are read again.

@@ -734,3 +734,265 @@ async fn upstream_only_staff(backend: Backend) {
     assert!(page.contains("ne vous déconnecte pas de École"), "{page}");
 }
 both_backends!(upstream_only_staff);
+
+const TENANT_A: &str = "aaaaaaaa-1111-4111-8111-000000000001";
+const TENANT_B: &str = "bbbbbbbb-2222-4222-8222-000000000002";
+const TENANT_C: &str = "cccccccc-3333-4333-8333-000000000003";
+const OBJECT_ID: &str = "0f0f0f0f-4444-4444-8444-000000000004";
+
+/// What the scripted Entra ID signs next.
+struct Script {
+    tenant: String,
+    /// Signs this nonce instead of the one the request carried.
+    forged_nonce: Option<String>,
+    /// Code → the nonce its request carried.
+    codes: std::collections::HashMap<String, String>,
+}
+
+/// A scripted Microsoft Entra ID on loopback: the multi-tenant discovery document (its
+/// issuer a `{tenantid}` template), a key set, an authorization endpoint that answers at
+/// once, a token endpoint signing real RS256 ID tokens with `tid` and `oid`.
+struct Entra {
+    base: String,
+    script: std::sync::Arc<std::sync::Mutex<Script>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Entra {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
+                .join();
+    }
+}
+
+impl Entra {
+    fn start() -> Self {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let generated = idp::crypto::keys::generate(SigningAlg::RS256, "entra-key-1").unwrap();
+        let key = idp::crypto::keys::SigningKey::from_pkcs8(
+            "entra-key-1",
+            SigningAlg::RS256,
+            &generated.pkcs8,
+        )
+        .unwrap();
+        let key = std::sync::Arc::new(key);
+        let script = std::sync::Arc::new(std::sync::Mutex::new(Script {
+            tenant: TENANT_A.into(),
+            forged_nonce: None,
+            codes: Default::default(),
+        }));
+        let (state, at) = (script.clone(), base.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let (base, script, key) = (at.clone(), state.clone(), key.clone());
+                    let (b2, s2, k2) = (base.clone(), script.clone(), key.clone());
+                    let b3 = base.clone();
+                    let jwk = key.public_jwk.clone();
+                    App::new()
+                        .route(
+                            "/{tenant}/v2.0/.well-known/openid-configuration",
+                            web::get().to(move || {
+                                let base = b3.clone();
+                                async move {
+                                    HttpResponse::Ok().json(serde_json::json!({
+                                        "issuer": format!("{base}/{{tenantid}}/v2.0"),
+                                        "authorization_endpoint": format!("{base}/organizations/oauth2/v2.0/authorize"),
+                                        "token_endpoint": format!("{base}/organizations/oauth2/v2.0/token"),
+                                        "jwks_uri": format!("{base}/organizations/discovery/v2.0/keys"),
+                                        "response_types_supported": ["code", "id_token"],
+                                        "subject_types_supported": ["pairwise"],
+                                        "id_token_signing_alg_values_supported": ["RS256"],
+                                        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+                                    }))
+                                }
+                            }),
+                        )
+                        .route(
+                            "/organizations/discovery/v2.0/keys",
+                            web::get().to(move || {
+                                let jwk = jwk.clone();
+                                async move { HttpResponse::Ok().json(serde_json::json!({ "keys": [jwk] })) }
+                            }),
+                        )
+                        .route(
+                            "/organizations/oauth2/v2.0/authorize",
+                            web::get().to(move |q: web::Query<std::collections::HashMap<String, String>>| {
+                                let script = script.clone();
+                                async move {
+                                    let code = uuid::Uuid::new_v4().to_string();
+                                    let nonce = q.get("nonce").cloned().unwrap_or_default();
+                                    script.lock().unwrap().codes.insert(code.clone(), nonce);
+                                    let to = format!(
+                                        "{}?code={code}&state={}",
+                                        q["redirect_uri"],
+                                        urlencode(&q["state"])
+                                    );
+                                    HttpResponse::Found().insert_header(("Location", to)).finish()
+                                }
+                            }),
+                        )
+                        .route(
+                            "/organizations/oauth2/v2.0/token",
+                            web::post().to(move |f: web::Form<std::collections::HashMap<String, String>>| {
+                                let (base, script, key) = (b2.clone(), s2.clone(), k2.clone());
+                                async move {
+                                    let mut script = script.lock().unwrap();
+                                    let Some(nonce) = script.codes.remove(&f["code"]) else {
+                                        return HttpResponse::BadRequest()
+                                            .json(serde_json::json!({"error": "invalid_grant"}));
+                                    };
+                                    let now = chrono::Utc::now().timestamp();
+                                    let tenant = script.tenant.clone();
+                                    let claims = serde_json::json!({
+                                        "iss": format!("{base}/{tenant}/v2.0"),
+                                        "sub": "pairwise-subject-for-this-app",
+                                        "aud": "sts",
+                                        "iat": now,
+                                        "exp": now + 600,
+                                        "nonce": script.forged_nonce.clone().unwrap_or(nonce),
+                                        "tid": tenant,
+                                        "oid": OBJECT_ID,
+                                        "email": "m.martin@ecole.example",
+                                        "name": "M. Martin",
+                                    });
+                                    let id_token = idp::crypto::jws::sign(&key, "JWT", &claims).unwrap();
+                                    HttpResponse::Ok().json(serde_json::json!({
+                                        "access_token": "opaque",
+                                        "token_type": "Bearer",
+                                        "expires_in": 3600,
+                                        "id_token": id_token,
+                                    }))
+                                }
+                            }),
+                        )
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        let handle = rx.recv().unwrap();
+        Self {
+            base,
+            script,
+            handle,
+        }
+    }
+}
+
+/// Entra ID with a list of tenants: the multi-tenant issuer template is checked against
+/// the token's `tid`, a tenant not in the list is refused, an administrator links by the
+/// object id, and an ID token carrying another nonce is refused.
+async fn entra_tenants_and_nonce(backend: Backend) {
+    let entra = Entra::start();
+    let provider = UpstreamSettings {
+        tenants: vec![TENANT_A.into(), TENANT_B.into()],
+        authority: Some(entra.base.clone()),
+        ..upstream_settings("microsoft", UpstreamKind::Microsoft)
+    };
+    // A second provider, shown only on the login pages of one organising body's
+    // applications (named in the settings).
+    let google = UpstreamSettings {
+        domains: vec!["ecole.example".into()],
+        organising_bodies: vec!["Ville de Namur".into()],
+        ..upstream_settings("google", UpstreamKind::Google)
+    };
+    let sts = sts_with(backend, vec![provider, google]).await;
+    let teacher = add_user(&sts, "m.martin", None, "fr");
+    let buttons = || async {
+        let browser = crate::support::browser();
+        let (_, _, _, _, page) = at_login_page(&sts, &browser).await;
+        ["microsoft", "google"].map(|id| page.contains(&format!("id=\"upstream-{id}\"")))
+    };
+    assert_eq!(
+        buttons().await,
+        [true, false],
+        "not this body's application"
+    );
+    {
+        let mut conn = sts.idp.conn().unwrap();
+        let body =
+            idp::domain::schools::create_body(&mut conn, "Ville de Namur", sts.idp.now()).unwrap();
+        idp::domain::branding::set_client_body(&mut conn, "school-app", Some(&body.id)).unwrap();
+    }
+    assert_eq!(buttons().await, [true, true], "the body's application");
+    {
+        let found = sts.idp.upstream.find("microsoft").unwrap();
+        let identity = links::identity_named(found, Some(TENANT_A), OBJECT_ID).unwrap();
+        let mut conn = sts.idp.conn().unwrap();
+        let (origin, now) = (Origin::of("cli"), sts.idp.now());
+        links::link(
+            &mut conn,
+            teacher.id,
+            &identity,
+            LinkedBy::Administrator,
+            origin,
+            now,
+        )
+        .unwrap()
+        .unwrap();
+    }
+    let try_login = || async {
+        let browser = crate::support::browser();
+        let (rp, http, request, _, page) = at_login_page(&sts, &browser).await;
+        assert!(page.contains("Se connecter avec Microsoft"));
+        let authorize = location(&press(&sts, &browser, &page, "microsoft").await);
+        assert!(authorize.starts_with(&entra.base), "{authorize}");
+        let callback = location(&browser.get(&authorize).send().await.unwrap());
+        let resp = browser.get(&callback).send().await.unwrap();
+        (rp, http, request, resp)
+    };
+
+    let (rp, http, request, resp) = try_login().await;
+    assert_eq!(resp.status(), 303);
+    let (tokens, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+    use openidconnect::TokenResponse;
+    let id_token = payload(&tokens.id_token().unwrap().to_string());
+    assert_eq!(id_token["idp"], "microsoft");
+    assert_eq!(
+        id_token["amr"],
+        serde_json::json!(["external"]),
+        "Entra reported none"
+    );
+
+    // Another listed tenant: a real account, linked to nobody here.
+    entra.script.lock().unwrap().tenant = TENANT_B.into();
+    let (_, _, _, resp) = try_login().await;
+    assert!(location(&resp).contains("&link="));
+
+    // A tenant not in the list.
+    entra.script.lock().unwrap().tenant = TENANT_C.into();
+    let (_, _, _, resp) = try_login().await;
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("appartient pas à une école")
+    );
+
+    // An ID token with a nonce this round trip did not send.
+    {
+        let mut script = entra.script.lock().unwrap();
+        script.tenant = TENANT_A.into();
+        script.forged_nonce = Some("a-nonce-from-another-login".into());
+    }
+    let (_, _, _, resp) = try_login().await;
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("a pas abouti") && page.contains("once"),
+        "{page}"
+    );
+}
+both_backends!(entra_tenants_and_nonce);

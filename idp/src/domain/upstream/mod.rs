@@ -162,10 +162,12 @@ impl Provider {
         }
     }
 
-    /// Whether its button shows on the login page of an application of `body` (none: an
-    /// application of no body, or no application).
-    pub fn shown_for(&self, body: Option<&str>) -> bool {
-        self.bodies.is_empty() || body.is_some_and(|b| self.bodies.iter().any(|x| x == b))
+    /// Whether its button shows on the login page of an application of `body` (its id and
+    /// name, either of which the settings may give; none: an application of no body, or
+    /// no application).
+    pub fn shown_for(&self, body: Option<(&str, &str)>) -> bool {
+        self.bodies.is_empty()
+            || body.is_some_and(|(id, name)| self.bodies.iter().any(|x| x == id || x == name))
     }
 
     /// The `hd` to ask for: Google then shows only that domain's accounts (a hint; the
@@ -237,7 +239,10 @@ impl Providers {
     }
 
     /// The providers shown on the login page of an application of `body`.
-    pub fn shown_for<'a>(&'a self, body: Option<&'a str>) -> impl Iterator<Item = &'a Provider> {
+    pub fn shown_for<'a>(
+        &'a self,
+        body: Option<(&'a str, &'a str)>,
+    ) -> impl Iterator<Item = &'a Provider> {
         self.0.iter().filter(move |p| p.shown_for(body))
     }
 
@@ -438,9 +443,10 @@ mod tests {
     #[test]
     fn a_provider_of_some_bodies_shows_only_on_their_pages() {
         let mut p = Provider::from_settings(&settings(UpstreamKind::Google));
-        assert!(p.shown_for(None) && p.shown_for(Some("board")));
-        p.bodies = vec!["board".into()];
-        assert!(p.shown_for(Some("board")));
-        assert!(!p.shown_for(Some("other")) && !p.shown_for(None));
+        assert!(p.shown_for(None) && p.shown_for(Some(("id-1", "Ville de Namur"))));
+        p.bodies = vec!["Ville de Namur".into(), "id-2".into()];
+        assert!(p.shown_for(Some(("id-1", "Ville de Namur"))));
+        assert!(p.shown_for(Some(("id-2", "Ville de Dinant"))));
+        assert!(!p.shown_for(Some(("id-3", "Ville de Liège"))) && !p.shown_for(None));
     }
 }

@@ -134,11 +134,14 @@ fn upstream_links(state: &State, links: &[upstream::links::Link]) -> Vec<Value> 
 
 /// The providers the person may link: those of their organising body's login pages.
 fn upstream_providers(state: &State, brand: Option<&crate::domain::branding::Brand>) -> Vec<Value> {
-    let body = brand.map(|b| b.body.to_string());
+    let id = brand.map(|b| b.body.to_string());
+    let body = brand
+        .zip(id.as_deref())
+        .map(|(b, id)| (id, b.name.as_str()));
     state
         .idp
         .upstream
-        .shown_for(body.as_deref())
+        .shown_for(body)
         .map(|p| json!({"id": p.id, "name": p.name}))
         .collect()
 }

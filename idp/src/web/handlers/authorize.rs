@@ -73,13 +73,15 @@ fn providers(
     if linking {
         return Vec::new();
     }
-    let body = pending
-        .and_then(|p| p.brand.as_ref())
-        .map(|b| b.body.to_string());
+    let brand = pending.and_then(|p| p.brand.as_ref());
+    let id = brand.map(|b| b.body.to_string());
+    let body = brand
+        .zip(id.as_deref())
+        .map(|(b, id)| (id, b.name.as_str()));
     state
         .idp
         .upstream
-        .shown_for(body.as_deref())
+        .shown_for(body)
         .map(
             |p| json!({"id": p.id, "name": p.name, "kind": format!("{:?}", p.kind).to_lowercase()}),
         )
