@@ -996,3 +996,72 @@ async fn entra_tenants_and_nonce(backend: Backend) {
     );
 }
 both_backends!(entra_tenants_and_nonce);
+
+/// An administrator links an account's upstream identity on the organising body's
+/// screens (then the button alone logs the person in) and removes it; a teacher, who may
+/// only help, sees no such form and cannot post one.
+async fn administrators_link_on_the_screens(backend: Backend) {
+    let fed = Federated::start(backend, false).await;
+    let world = crate::staff::build(&fed.sts);
+    let target = world.targets["staff.a1"].clone();
+    let path = format!("/admin/accounts/{}", target.id);
+    let (admin, csrf) = crate::staff::sign_in(&fed.sts, "body.a").await;
+    let (_, page) = crate::staff::get(&admin, &fed.sts, &path).await;
+    assert!(page.contains("id=\"upstream-link\""), "{page}");
+    let link = |subject: String| {
+        [
+            ("csrf", csrf.clone()),
+            ("action", "link".to_string()),
+            ("provider", "school".to_string()),
+            ("subject", subject),
+        ]
+    };
+    let url = fed.sts.url(&format!("{path}/upstream"));
+    let resp = admin
+        .post(&url)
+        .form(&link(" ".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), format!("{path}?done=upstream-incomplete"));
+    let resp = admin
+        .post(&url)
+        .form(&link(fed.prof_subject()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), format!("{path}?done=upstream-linked"));
+
+    // The teacher helps, and links nothing.
+    let (teacher, teacher_csrf) = crate::staff::sign_in(&fed.sts, "teacher.a1").await;
+    let (_, page) = crate::staff::get(&teacher, &fed.sts, &path).await;
+    assert!(!page.contains("id=\"upstream-link\""));
+    let mut form = link(fed.prof_subject());
+    form[0].1 = teacher_csrf;
+    let resp = teacher.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // The button now logs staff.a1 in.
+    let browser = browser();
+    let (rp, http, request, _, page) = at_login_page(&fed.sts, &browser).await;
+    let authorize = location(&press(&fed.sts, &browser, &page, "school").await);
+    let callback = through_upstream(&fed.upstream, &browser, &authorize).await;
+    let resp = browser.get(&callback).send().await.unwrap();
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), target.id.to_string());
+
+    // Listed on the screen, and removed from it.
+    let (_, page) = crate::staff::get(&admin, &fed.sts, &path).await;
+    assert!(page.contains(&fed.prof_subject()), "{page}");
+    let id = input_value(&page, "link");
+    let form = [
+        ("csrf", csrf.clone()),
+        ("action", "unlink".into()),
+        ("link", id),
+    ];
+    let resp = admin.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(location(&resp), format!("{path}?done=upstream-unlinked"));
+    let mut conn = fed.sts.idp.conn().unwrap();
+    assert!(links::of_user(&mut conn, target.id).unwrap().is_empty());
+}
+both_backends!(administrators_link_on_the_screens);

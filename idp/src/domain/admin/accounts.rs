@@ -14,6 +14,8 @@ use crate::domain::clock::from_db;
 use crate::domain::migration::invite::{self, Invitation};
 use crate::domain::schools::{self, School};
 use crate::domain::types::{AccountKind, SchoolId, normalize};
+use crate::domain::upstream::links as upstream_links;
+use crate::domain::upstream::{Provider, links::LinkRefusal};
 use crate::domain::users::{self as accounts, User};
 use crate::domain::{DomainResult, links};
 use crate::store::schema::{account_links, audit_events, school_members, users};
@@ -177,6 +179,8 @@ fn escape_like(text: &str) -> String {
 pub struct Detail {
     pub user: User,
     pub access: Access,
+    /// The upstream identities (Microsoft, Google) linked to it.
+    pub upstream_links: Vec<upstream_links::Link>,
     pub schools: Vec<School>,
     /// Its co-accounts (a pupil's guardians), with the relation.
     pub co_accounts: Vec<(User, String)>,
@@ -211,6 +215,7 @@ pub fn detail(
         .select(max(audit_events::occurred_at))
         .first(conn)?;
     Ok(Some(Detail {
+        upstream_links: upstream_links::of_user(conn, user.id)?,
         schools: schools::schools_of(conn, user.id)?,
         co_accounts: links::co_accounts(conn, user.id)?,
         children: links::accounts_of(conn, user.id)?,
@@ -249,4 +254,58 @@ pub fn set_disabled(
             .record(conn, now)?;
         Ok(true)
     })
+}
+
+/// What linking an upstream identity on the screens came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamLinked {
+    Linked,
+    /// The identity is linked to another account.
+    Taken,
+    /// No subject, or no tenant where the provider needs one.
+    Incomplete,
+}
+
+/// Links the identity `subject` (and `tenant`, for an Entra ID provider of several) of
+/// `provider` to the account `id` (an administrator of its scope only); none when it is
+/// out of scope (audited) or unknown.
+pub fn link_upstream(
+    conn: &mut DbConn,
+    staff: &Staff,
+    id: &str,
+    (provider, tenant, subject): (&Provider, Option<&str>, &str),
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<UpstreamLinked>> {
+    let Some((user, _)) = staff.account(conn, id, Access::Manage, origin, now)? else {
+        return Ok(None);
+    };
+    let Ok(identity) = upstream_links::identity_named(provider, tenant, subject) else {
+        return Ok(Some(UpstreamLinked::Incomplete));
+    };
+    let by = upstream_links::LinkedBy::Administrator;
+    Ok(Some(
+        match upstream_links::link(conn, user.id, &identity, by, origin, now)? {
+            Ok(()) => UpstreamLinked::Linked,
+            Err(LinkRefusal::TakenByAnother) => UpstreamLinked::Taken,
+        },
+    ))
+}
+
+/// Removes the upstream link `link` of the account `id` (an administrator of its scope
+/// only); none when it is out of scope or unknown.
+pub fn unlink_upstream(
+    conn: &mut DbConn,
+    staff: &Staff,
+    id: &str,
+    link: &str,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<()>> {
+    let Some((user, _)) = staff.account(conn, id, Access::Manage, origin, now)? else {
+        return Ok(None);
+    };
+    let by = format!("by {}", staff.user.username);
+    let removed = upstream_links::unlink(conn, user.id, link, &by, origin, now)?;
+    Ok(removed.then_some(()))
 }

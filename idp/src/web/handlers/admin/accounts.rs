@@ -183,7 +183,11 @@ fn role_lists(
 }
 
 /// What an action on the account page reports when it is back there.
-const DONE: [&str; 13] = [
+const DONE: [&str; 17] = [
+    "upstream-incomplete",
+    "upstream-linked",
+    "upstream-taken",
+    "upstream-unlinked",
     "disabled",
     "enabled",
     "reset-mail",
@@ -258,6 +262,17 @@ fn render_account(
             "again": u.password_hash.is_none() && !u.disabled && u.email.is_some(),
         })),
         "done": done.map(|d| format!("admin-done-{d}")),
+        "upstream_links": d.upstream_links.iter().map(|l| json!({
+            "id": l.id,
+            "provider": state.idp.upstream.name_of(&l.provider),
+            "subject": l.subject,
+            "email": l.email,
+            "linked_by": l.linked_by,
+        })).collect::<Vec<_>>(),
+        "upstream_providers": state.idp.upstream.all().iter().map(|p| json!({
+            "id": p.id,
+            "name": p.name,
+        })).collect::<Vec<_>>(),
     });
     form_page(state, req, "admin_account", locale, StatusCode::OK, data)
 }
@@ -328,6 +343,61 @@ pub async fn change_role(
             (true, true) => "role-granted",
             (true, false) => "role-revoked",
         };
+        super::back_to_account(&id, done)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamForm {
+    csrf: Option<String>,
+    /// link or unlink
+    action: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    subject: String,
+    /// The link to remove.
+    #[serde(default)]
+    link: String,
+}
+
+/// Links an upstream identity to the account, or removes a link (an administrator).
+pub async fn change_upstream(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<UpstreamForm>,
+) -> PageResult {
+    use crate::domain::admin::accounts::UpstreamLinked;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    if !csrf::verify(&state, &req, form.csrf.as_deref()) {
+        return Ok(form_expired(&state, &req));
+    }
+    let target = id.clone();
+    let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
+        let now = idp.now();
+        if form.action == "unlink" {
+            let removed = accounts::unlink_upstream(conn, staff, &target, &form.link, origin, now)?;
+            return Ok(removed.map(|()| "upstream-unlinked"));
+        }
+        // A provider the settings do not name is none anyone may link: as out of scope.
+        let Some(provider) = idp.upstream.find(&form.provider) else {
+            return Ok(None);
+        };
+        let tenant = Some(form.tenant.as_str()).filter(|t| !t.trim().is_empty());
+        let named = (provider, tenant, form.subject.as_str());
+        let linked = accounts::link_upstream(conn, staff, &target, named, origin, now)?;
+        Ok(linked.map(|l| match l {
+            UpstreamLinked::Linked => "upstream-linked",
+            UpstreamLinked::Taken => "upstream-taken",
+            UpstreamLinked::Incomplete => "upstream-incomplete",
+        }))
+    })
+    .await?;
+    answer(&state, &req, outcome, |done| {
         super::back_to_account(&id, done)
     })
 }

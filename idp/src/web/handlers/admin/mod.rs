@@ -35,6 +35,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(accounts::change_role),
         )
         .route(
+            "/admin/accounts/{id}/upstream",
+            web::post().to(accounts::change_upstream),
+        )
+        .route(
             "/admin/accounts/{id}/temporary-password",
             web::post().to(help::temporary_password),
         )
