@@ -163,6 +163,7 @@ fn log_in_until(idp: &Idp, stop: &AtomicBool) -> Logins {
                 password: RESIDENT_PASSWORD,
                 address: "192.0.2.7",
                 language: None,
+                link: None,
             };
             login::with_password(idp, &mut conn, form)
         });

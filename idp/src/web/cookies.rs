@@ -1,5 +1,6 @@
 //! Every cookie the STS sets or reads, in one place: the SSO session, the login flow of the
-//! wizard, the CSRF double-submit value, and the language chosen on the switch. All are `HttpOnly`, `Path=/`, `SameSite=Lax`
+//! wizard, the CSRF double-submit value, the language chosen on the switch, and the secret
+//! that binds round trips to upstream providers to this browser. All are `HttpOnly`, `Path=/`, `SameSite=Lax`
 //! (sent on the top-level navigation back from an application, not on cross-site
 //! requests) and `Secure` whenever the issuer is https (RFC 6265bis §4.1.2; OWASP Session
 //! Management cheat sheet).
