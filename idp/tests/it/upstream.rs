@@ -1065,3 +1065,46 @@ async fn administrators_link_on_the_screens(backend: Backend) {
     assert!(links::of_user(&mut conn, target.id).unwrap().is_empty());
 }
 both_backends!(administrators_link_on_the_screens);
+
+/// In Chromium: the login page with its "Log in with …" button, the provider's own login,
+/// back to the page that links an unlinked account (axe-core finds nothing on either),
+/// the password typed once, and on to the application with a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_the_button_and_the_linking_page_are_accessible() {
+    use crate::browser::{chromium, click_on, type_into, wait_for, wait_for_url};
+    use crate::journeys::assert_accessible;
+    let fed = Federated::start(Backend::Sqlite, false).await;
+    let teacher = add_user(&fed.sts, "m.martin", None, "fr");
+    let (rp, _) = relying_party(&fed.sts, "school-app", Some(SECRET)).await;
+    let request = rp_request(&rp, &["email"]);
+    let (browser, events, _profile) = chromium().await;
+    let page = browser.new_page(request.url.as_str()).await.unwrap();
+    wait_for(&page, "id=\"upstream-school\"").await;
+    assert_accessible(&page, "the login page with a provider's button").await;
+    click_on(&page, "#upstream-school").await;
+    wait_for_url(&page, &fed.upstream.url("/login")).await;
+    type_into(&page, "#identifier", PROF).await;
+    type_into(&page, "#password", "Zebre-Orange-91").await;
+    click_on(&page, "button[type=submit]").await;
+    wait_for(&page, "id=\"upstream-link-notice\"").await;
+    assert_accessible(&page, "the login page that links an upstream account").await;
+    type_into(&page, "#identifier", "m.martin").await;
+    type_into(&page, "#password", "Zebre-Orange-91").await;
+    click_on(&page, "button[type=submit]").await;
+    // On to the application (nobody answers at its address): the link is made.
+    let mut linked = 0;
+    for _ in 0..100 {
+        let mut conn = fed.sts.idp.conn().unwrap();
+        linked = links::of_user(&mut conn, teacher.id).unwrap().len();
+        if linked == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(linked, 1);
+    let _ = page.close().await;
+    let mut browser = browser;
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+}
