@@ -747,11 +747,14 @@ struct Script {
     forged_nonce: Option<String>,
     /// Code → the nonce its request carried.
     codes: std::collections::HashMap<String, String>,
+    /// Answers as Google does instead (one issuer, the Workspace domain in `hd`).
+    google_hd: Option<String>,
 }
 
 /// A scripted Microsoft Entra ID on loopback: the multi-tenant discovery document (its
 /// issuer a `{tenantid}` template), a key set, an authorization endpoint that answers at
-/// once, a token endpoint signing real RS256 ID tokens with `tid` and `oid`.
+/// once, a token endpoint signing real RS256 ID tokens with `tid` and `oid`. Scripted
+/// with `google_hd`, it answers as Google does (one issuer, `hd`).
 struct Entra {
     base: String,
     script: std::sync::Arc<std::sync::Mutex<Script>>,
@@ -784,6 +787,7 @@ impl Entra {
             tenant: TENANT_A.into(),
             forged_nonce: None,
             codes: Default::default(),
+            google_hd: None,
         }));
         let (state, at) = (script.clone(), base.clone());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -792,9 +796,27 @@ impl Entra {
                 let server = HttpServer::new(move || {
                     let (base, script, key) = (at.clone(), state.clone(), key.clone());
                     let (b2, s2, k2) = (base.clone(), script.clone(), key.clone());
-                    let b3 = base.clone();
+                    let (b3, b4) = (base.clone(), base.clone());
                     let jwk = key.public_jwk.clone();
                     App::new()
+                        // Google's discovery document: one issuer.
+                        .route(
+                            "/.well-known/openid-configuration",
+                            web::get().to(move || {
+                                let base = b4.clone();
+                                async move {
+                                    HttpResponse::Ok().json(serde_json::json!({
+                                        "issuer": base,
+                                        "authorization_endpoint": format!("{base}/organizations/oauth2/v2.0/authorize"),
+                                        "token_endpoint": format!("{base}/organizations/oauth2/v2.0/token"),
+                                        "jwks_uri": format!("{base}/organizations/discovery/v2.0/keys"),
+                                        "response_types_supported": ["code"],
+                                        "subject_types_supported": ["public"],
+                                        "id_token_signing_alg_values_supported": ["RS256"],
+                                    }))
+                                }
+                            }),
+                        )
                         .route(
                             "/{tenant}/v2.0/.well-known/openid-configuration",
                             web::get().to(move || {
@@ -849,7 +871,7 @@ impl Entra {
                                     };
                                     let now = chrono::Utc::now().timestamp();
                                     let tenant = script.tenant.clone();
-                                    let claims = serde_json::json!({
+                                    let mut claims = serde_json::json!({
                                         "iss": format!("{base}/{tenant}/v2.0"),
                                         "sub": "pairwise-subject-for-this-app",
                                         "aud": "sts",
@@ -861,6 +883,11 @@ impl Entra {
                                         "email": "m.martin@ecole.example",
                                         "name": "M. Martin",
                                     });
+                                    if let Some(hd) = &script.google_hd {
+                                        claims["iss"] = serde_json::json!(base);
+                                        claims["hd"] = serde_json::json!(hd);
+                                        claims["email_verified"] = serde_json::json!(true);
+                                    }
                                     let id_token = idp::crypto::jws::sign(&key, "JWT", &claims).unwrap();
                                     HttpResponse::Ok().json(serde_json::json!({
                                         "access_token": "opaque",
@@ -1108,3 +1135,59 @@ async fn in_chromium_the_button_and_the_linking_page_are_accessible() {
     let _ = browser.wait().await;
     events.abort();
 }
+
+/// Google with a Workspace domain: Google is asked for that domain's accounts (`hd`), and
+/// an account of another domain is refused by its `hd` claim.
+async fn google_workspace_domain(backend: Backend) {
+    let google = Entra::start();
+    google.script.lock().unwrap().google_hd = Some("ecole.example".into());
+    let provider = UpstreamSettings {
+        domains: vec!["ecole.example".into()],
+        authority: Some(google.base.clone()),
+        ..upstream_settings("google", UpstreamKind::Google)
+    };
+    let sts = sts_with(backend, vec![provider]).await;
+    let teacher = add_user(&sts, "m.martin", None, "fr");
+    {
+        let found = sts.idp.upstream.find("google").unwrap();
+        let subject = "pairwise-subject-for-this-app";
+        let identity = links::identity_named(found, None, subject).unwrap();
+        let mut conn = sts.idp.conn().unwrap();
+        let (origin, now) = (Origin::of("cli"), sts.idp.now());
+        links::link(
+            &mut conn,
+            teacher.id,
+            &identity,
+            LinkedBy::Administrator,
+            origin,
+            now,
+        )
+        .unwrap()
+        .unwrap();
+    }
+    let try_login = || async {
+        let browser = crate::support::browser();
+        let (rp, http, request, _, page) = at_login_page(&sts, &browser).await;
+        assert!(page.contains("Se connecter avec Google"));
+        let authorize = location(&press(&sts, &browser, &page, "google").await);
+        assert!(authorize.contains("hd=ecole.example"), "{authorize}");
+        let callback = location(&browser.get(&authorize).send().await.unwrap());
+        let resp = browser.get(&callback).send().await.unwrap();
+        (rp, http, request, resp)
+    };
+    let (rp, http, request, resp) = try_login().await;
+    assert_eq!(resp.status(), 303);
+    let (_, claims) = rp_redeem(&rp, &http, code_of(&location(&resp)), request).await;
+    assert_eq!(claims.subject().as_str(), teacher.id.to_string());
+
+    google.script.lock().unwrap().google_hd = Some("autre.example".into());
+    let (_, _, _, resp) = try_login().await;
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("appartient pas à une école")
+    );
+}
+both_backends!(google_workspace_domain);
