@@ -20,6 +20,12 @@ pub enum ErrorCode {
     InteractionRequired,
     InvalidToken,
     ServerError,
+    /// OIDC Core §3.1.2.6: the `request` parameter (a request object) is not supported.
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6, §7.2.1: the `registration` parameter is not supported.
+    RegistrationNotSupported,
 }
 
 impl ErrorCode {
@@ -38,6 +44,9 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::RegistrationNotSupported => "registration_not_supported",
         }
     }
 }

@@ -184,10 +184,23 @@ fn invalid(msg: &'static str) -> DomainError {
 }
 
 fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> DomainResult<()> {
-    if params.get("request").is_some() || params.get("request_uri").is_some() {
+    // OIDC Core §6.1, §3.1.2.6: an OP without request objects says so with its own codes.
+    if params.get("request").is_some() {
         return Err(DomainError::oauth(
-            ErrorCode::InvalidRequest,
+            ErrorCode::RequestNotSupported,
             "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(DomainError::oauth(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    if params.get("registration").is_some() {
+        return Err(DomainError::oauth(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
         ));
     }
     match params.get("response_type") {
