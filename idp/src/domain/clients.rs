@@ -80,10 +80,11 @@ impl GrantType {
 
 /// Scopes this provider knows (OIDC Core §5.4 and §11), and `school` (account kind,
 /// schools and organising bodies).
-pub const SUPPORTED_SCOPES: [&str; 6] = [
+pub const SUPPORTED_SCOPES: [&str; 7] = [
     "openid",
     "profile",
     "email",
+    "address",
     "phone",
     "offline_access",
     "school",

@@ -5,6 +5,7 @@
 mod admin;
 mod branding;
 mod browser;
+mod claims;
 mod deliverability;
 mod flow;
 mod journeys;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::domain::clients::SUPPORTED_SCOPES;
 
-pub const CLAIMS: [&str; 20] = [
+pub const CLAIMS: [&str; 25] = [
     "iss",
     "sub",
     "aud",
@@ -20,9 +20,14 @@ pub const CLAIMS: [&str; 20] = [
     "given_name",
     "family_name",
     "locale",
+    "updated_at",
+    "birthdate",
+    "gender",
+    "address",
     "email",
     "email_verified",
     "phone_number",
+    "phone_number_verified",
     "account_kind",
     "schools",
     "organising_bodies",

@@ -396,6 +396,34 @@ pub fn scope_claims(
             }
         }
         claims.insert("updated_at".into(), json!(user.updated_at.timestamp()));
+        // OIDC Core §5.1: `birthdate` as YYYY-MM-DD, `gender` female, male or another word.
+        if let Some(born) = user.profile.birth_date {
+            claims.insert(
+                "birthdate".into(),
+                json!(born.format("%Y-%m-%d").to_string()),
+            );
+        }
+        if let Some(gender) = user.profile.sex.as_deref().and_then(gender) {
+            claims.insert("gender".into(), json!(gender));
+        }
+    }
+    // OIDC Core §5.1.1: the structured address, its parts as stored.
+    if has("address") {
+        let p = &user.profile;
+        let mut address = Map::new();
+        for (key, value) in [
+            ("street_address", &p.street_address),
+            ("postal_code", &p.postal_code),
+            ("locality", &p.locality),
+            ("country", &p.country),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                address.insert(key.into(), json!(v));
+            }
+        }
+        if !address.is_empty() {
+            claims.insert("address".into(), Value::Object(address));
+        }
     }
     if has("email")
         && let Some(email) = &user.email
@@ -407,8 +435,26 @@ pub fn scope_claims(
         && let Some(phone) = &user.phone_number
     {
         claims.insert("phone_number".into(), json!(phone));
+        // Nobody proved the number to the STS (schools type it in).
+        claims.insert("phone_number_verified".into(), json!(false));
     }
     Ok(())
+}
+
+/// The `gender` claim of a stored sex: the codes registers use (M/F, and their French,
+/// Dutch and German words) as OIDC Core's `female` and `male`, any other word as written.
+fn gender(sex: &str) -> Option<String> {
+    let sex = sex.trim().to_lowercase();
+    Some(match sex.as_str() {
+        "" => return None,
+        "f" | "female" | "femme" | "féminin" | "v" | "vrouw" | "vrouwelijk" | "w" | "weiblich" => {
+            "female".into()
+        }
+        "m" | "male" | "homme" | "masculin" | "h" | "man" | "mannelijk" | "männlich" => {
+            "male".into()
+        }
+        _ => sex,
+    })
 }
 
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).

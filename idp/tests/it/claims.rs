@@ -1,0 +1,88 @@
+//! What apps learn about a person, by scope (OIDC Core §5.4): the stored profile through
+//! the `openidconnect` relying party, in the ID token and from UserInfo.
+
+use idp::domain::users::{self, Contact, Profile};
+use openidconnect::OAuth2TokenResponse;
+
+use crate::both_backends;
+use crate::support::*;
+
+/// `profile` brings `birthdate` and `gender`, `address` the structured address, `phone`
+/// `phone_number_verified`; without `address`, no address.
+async fn the_stored_profile_by_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let pupil = add_user(&server, "lea.martin", None, "fr");
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let now = server.idp.now();
+        let profile = Profile {
+            birth_date: chrono::NaiveDate::from_ymd_opt(2014, 3, 9),
+            street_address: Some("Rue de l'École 4".into()),
+            postal_code: Some("5000".into()),
+            locality: Some("Namur".into()),
+            country: Some("BE".into()),
+            nationality: None,
+            sex: Some("F".into()),
+        };
+        users::set_profile(&mut conn, pupil.id, &profile, now).unwrap();
+        let contact = Contact {
+            given_name: Some("Léa".into()),
+            family_name: Some("Martin".into()),
+            email: None,
+            phone_number: Some("+32 81 00 00 00".into()),
+        };
+        users::set_contact(&mut conn, pupil.id, &contact, now).unwrap();
+    }
+    let (rp, http) = relying_party(&server, "school-app", Some(SECRET)).await;
+    let log_in = |scopes: &'static [&'static str]| {
+        let (rp, http) = (rp.clone(), http.clone());
+        let server = &server;
+        async move {
+            let request = rp_request(&rp, scopes);
+            let back = login_through(
+                &browser(),
+                server,
+                &request.url,
+                "lea.martin",
+                "Zebre-Orange-91",
+            )
+            .await;
+            let code = query_param(&back, "code").unwrap();
+            rp_redeem(&rp, &http, code, request).await
+        }
+    };
+
+    let (tokens, claims) = log_in(&["profile", "address", "phone"]).await;
+    assert_eq!(claims.birthdate().map(|b| b.as_str()), Some("2014-03-09"));
+    assert_eq!(claims.gender().map(|g| g.as_str()), Some("female"));
+    let address = claims.address().expect("an address");
+    assert_eq!(
+        address.street_address.as_ref().map(|s| s.as_str()),
+        Some("Rue de l'École 4")
+    );
+    assert_eq!(
+        address.postal_code.as_ref().map(|s| s.as_str()),
+        Some("5000")
+    );
+    assert_eq!(address.locality.as_ref().map(|s| s.as_str()), Some("Namur"));
+    assert_eq!(address.country.as_ref().map(|s| s.as_str()), Some("BE"));
+    assert_eq!(
+        claims.phone_number().map(|p| p.as_str()),
+        Some("+32 81 00 00 00")
+    );
+    assert_eq!(claims.phone_number_verified(), Some(false));
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.birthdate().map(|b| b.as_str()), Some("2014-03-09"));
+    assert!(info.address().is_some());
+
+    let (_, claims) = log_in(&["profile"]).await;
+    assert!(claims.address().is_none(), "no address scope, no address");
+    assert!(claims.phone_number().is_none());
+    assert_eq!(claims.gender().map(|g| g.as_str()), Some("female"));
+}
+both_backends!(the_stored_profile_by_scope);
