@@ -86,3 +86,48 @@ async fn the_stored_profile_by_scope(backend: Backend) {
     assert_eq!(claims.gender().map(|g| g.as_str()), Some("female"));
 }
 both_backends!(the_stored_profile_by_scope);
+
+/// Every ID token says how strong its login was (`acr`); an application asking for another
+/// class with `acr_values` gets a fresh login rather than the SSO session, and values the
+/// STS does not issue are passed over.
+async fn acr_always_and_acr_values(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (rp, http) = relying_party(&server, "school-app", Some(SECRET)).await;
+    let browser = browser();
+    let request = rp_request(&rp, &[]);
+    let back = login_through(&browser, &server, &request.url, USERNAME, PASSWORD).await;
+    let (_, claims) = rp_redeem(&rp, &http, query_param(&back, "code").unwrap(), request).await;
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:idp:acr:password")
+    );
+    let discovery: serde_json::Value =
+        reqwest::get(server.url("/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        discovery["acr_values_supported"],
+        serde_json::json!(["urn:idp:acr:password", "urn:idp:acr:upstream"])
+    );
+
+    // The session answers a request for its own class, or for classes unknown here…
+    for acr_values in ["urn:idp:acr:password", "urn:other:loa:2"] {
+        let request = rp_request(&rp, &[]);
+        let url = format!("{}&acr_values={}", request.url, urlencode(acr_values));
+        let resp = browser.get(&url).send().await.unwrap();
+        assert!(location(&resp).starts_with(REDIRECT), "{acr_values}");
+    }
+    // …but not one for an upstream login: the person logs in again.
+    let request = rp_request(&rp, &[]);
+    let url = format!(
+        "{}&acr_values={}",
+        request.url,
+        urlencode("urn:idp:acr:upstream")
+    );
+    let resp = browser.get(&url).send().await.unwrap();
+    assert!(location(&resp).starts_with("/login?request="));
+}
+both_backends!(acr_always_and_acr_values);

@@ -312,6 +312,7 @@ async fn round_trip_links_then_logs_in(backend: Backend) {
         serde_json::json!(["pwd"]),
         "the upstream's amr"
     );
+    assert_eq!(id_token["acr"], "urn:idp:acr:upstream");
 
     // The application asked for a fresh login: so is the upstream.
     let (rp, _) = relying_party(&fed.sts, "school-app", Some(SECRET)).await;

@@ -39,6 +39,9 @@ pub struct AuthRequest {
     /// The look of the organising body the client belongs to, for the login pages.
     #[serde(default)]
     pub brand: Option<crate::domain::branding::Brand>,
+    /// The authentication context classes asked for (`acr_values`), that this STS issues.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 /// What checking an authorization request found.
@@ -175,6 +178,7 @@ fn trusted(
         ui_locales: params.get("ui_locales").map(str::to_owned),
         expected_sub: None,
         brand: None,
+        acr_values: Vec::new(),
     };
     Ok((params, client, req))
 }
@@ -289,6 +293,7 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
                 .ok_or_else(|| invalid("max_age must be a whole number of seconds"))?,
         );
     }
+    req.acr_values = super::acr::requested(params.get("acr_values"));
     req.login_hint = params
         .get("login_hint")
         .map(|h| h.chars().take(128).collect());
@@ -317,6 +322,8 @@ pub fn decide(
                 .expected_sub
                 .as_ref()
                 .is_none_or(|sub| *sub == s.user_id.to_string())
+            // A session of another class than the application asked for is not reused.
+            && super::acr::satisfies(super::acr::Acr::of(s.idp.as_deref()), &req.acr_values)
     });
     if let Some(session) = usable {
         let user = crate::domain::users::find_by_id(conn, session.user_id)?;

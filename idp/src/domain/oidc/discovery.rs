@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::config::Settings;
 use crate::domain::clients::SUPPORTED_SCOPES;
 
-pub const CLAIMS: [&str; 25] = [
+pub const CLAIMS: [&str; 26] = [
     "iss",
     "sub",
     "aud",
@@ -15,6 +15,7 @@ pub const CLAIMS: [&str; 25] = [
     "nonce",
     "sid",
     "amr",
+    "acr",
     "preferred_username",
     "name",
     "given_name",
@@ -60,6 +61,7 @@ pub fn document(settings: &Settings) -> Value {
             ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
+        "acr_values_supported": super::acr::Acr::ALL.map(super::acr::Acr::as_str),
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -2,6 +2,7 @@
 //! revocation (RFC 7009), introspection (RFC 7662), JWT access tokens (RFC 9068), issuer
 //! identification (RFC 9207), RP-Initiated Logout and the OAuth 2.0 Security BCP (RFC 9700).
 
+pub mod acr;
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;

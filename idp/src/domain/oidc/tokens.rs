@@ -300,6 +300,9 @@ fn issue_user_tokens(
         );
         claims.insert("auth_time".into(), json!(grant.auth_time.timestamp()));
         claims.insert("amr".into(), json!(grant.amr));
+        // OIDC Core §2: how strong the login was, always said.
+        let acr = super::acr::Acr::of(grant.idp.as_deref());
+        claims.insert("acr".into(), json!(acr.as_str()));
         // Which upstream provider vouched for the person (as IdentityServer and Entra ID
         // name it): the application may treat a federated login differently.
         if let Some(upstream) = &grant.idp {
