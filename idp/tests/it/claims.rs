@@ -131,3 +131,21 @@ async fn acr_always_and_acr_values(backend: Backend) {
     assert!(location(&resp).starts_with("/login?request="));
 }
 both_backends!(acr_always_and_acr_values);
+
+/// `login_hint` fills the identifier on the login page; `claims_locales` is accepted.
+async fn login_hint_and_claims_locales(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let url = authorize_url(
+        &server,
+        "openid",
+        "&state=st&login_hint=jean.dupont&claims_locales=nl%20fr",
+    );
+    let browser = browser();
+    let resp = browser.get(&url).send().await.unwrap();
+    let login = location(&resp);
+    assert!(login.starts_with("/login?request="), "{login}");
+    let page = browser.get(server.url(&login)).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert_eq!(input_value(&page, "identifier"), "jean.dupont");
+}
+both_backends!(login_hint_and_claims_locales);
