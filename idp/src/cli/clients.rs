@@ -23,6 +23,14 @@ pub enum ClientCommand {
     Delete {
         id: String,
     },
+    /// Keep claims about people back from this application although its scopes would give
+    /// them (a birth date a timetable app has no need of): the list replaces the earlier
+    /// one; without --claim, nothing is kept back.
+    Withhold {
+        id: String,
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +127,18 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
         ClientCommand::List => list(&idp, json_out),
         ClientCommand::Show { id } => show(&idp, &id, json_out),
         ClientCommand::Delete { id } => delete(&idp, &id, json_out),
+        ClientCommand::Withhold { id, claims } => {
+            clients::set_withheld_claims(&mut *idp.conn()?, &id, &claims)?;
+            print(
+                json_out,
+                json!({ "client": id, "withheld_claims": claims }),
+                || match claims.as_slice() {
+                    [] => format!("{id} receives every claim its scopes give"),
+                    some => format!("{id} does not receive {}", some.join(", ")),
+                },
+            );
+            Ok(())
+        }
     }
 }
 

@@ -410,3 +410,84 @@ pub fn delete(conn: &mut DbConn, id: &str) -> DomainResult<()> {
     }
     Ok(())
 }
+
+/// The claims about a person an organising body may keep back from an application (OIDC
+/// Core §5.1 and this STS's `school` claims); what the protocol needs (`sub`, `iss`,
+/// `auth_time`…) never.
+pub const WITHHOLDABLE_CLAIMS: [&str; 14] = [
+    "preferred_username",
+    "name",
+    "given_name",
+    "family_name",
+    "locale",
+    "birthdate",
+    "gender",
+    "address",
+    "email",
+    "phone_number",
+    "account_kind",
+    "schools",
+    "organising_bodies",
+    "updated_at",
+];
+
+/// The claims kept back from client `id`.
+pub fn withheld_claims(conn: &mut DbConn, id: &str) -> DomainResult<Vec<String>> {
+    let text: Option<String> = clients::table
+        .find(id)
+        .select(clients::withheld_claims)
+        .first(conn)
+        .optional()?;
+    match text {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|_| DomainError::Corrupt(format!("client {id}: withheld claims"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Keeps `claims` back from client `id` from now on (replacing the earlier list; empty:
+/// none). Unknown names are refused, naming the ones that may be.
+pub fn set_withheld_claims(conn: &mut DbConn, id: &str, claims: &[String]) -> DomainResult<()> {
+    if let Some(bad) = claims
+        .iter()
+        .find(|c| !WITHHOLDABLE_CLAIMS.contains(&c.as_str()))
+    {
+        return Err(DomainError::invalid(
+            "claim",
+            format!(
+                "{bad} is not a claim about the person ({})",
+                WITHHOLDABLE_CLAIMS.join(", ")
+            ),
+        ));
+    }
+    let text = serde_json::to_string(claims).map_err(|e| DomainError::Internal(e.to_string()))?;
+    let changed = diesel::update(clients::table.find(id))
+        .set(clients::withheld_claims.eq(text))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(DomainError::NotFound(format!("client {id}").into()));
+    }
+    Ok(())
+}
+
+/// Removes from `claims` what client `id` is kept from, with the claims that only say
+/// something of them (`email_verified` goes with `email`).
+pub fn withhold(
+    conn: &mut DbConn,
+    id: &str,
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+) -> DomainResult<()> {
+    for name in withheld_claims(conn, id)? {
+        claims.remove(&name);
+        match name.as_str() {
+            "email" => {
+                claims.remove("email_verified");
+            }
+            "phone_number" => {
+                claims.remove("phone_number_verified");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

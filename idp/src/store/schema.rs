@@ -48,6 +48,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         organising_body_id -> Nullable<Text>,
+        withheld_claims -> Text,
     }
 }
 

@@ -84,6 +84,29 @@ async fn the_stored_profile_by_scope(backend: Backend) {
     assert!(claims.address().is_none(), "no address scope, no address");
     assert!(claims.phone_number().is_none());
     assert_eq!(claims.gender().map(|g| g.as_str()), Some("female"));
+
+    // The school keeps the birth date and the phone number back from this application.
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let keep = ["birthdate".to_string(), "phone_number".to_string()];
+        idp::domain::clients::set_withheld_claims(&mut conn, "school-app", &keep).unwrap();
+        let protocol = ["sub".to_string()];
+        assert!(
+            idp::domain::clients::set_withheld_claims(&mut conn, "school-app", &protocol).is_err()
+        );
+    }
+    let (tokens, claims) = log_in(&["profile", "address", "phone"]).await;
+    assert!(claims.birthdate().is_none() && claims.phone_number().is_none());
+    assert!(claims.phone_number_verified().is_none());
+    assert!(claims.address().is_some() && claims.gender().is_some());
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(info.birthdate().is_none() && info.phone_number().is_none());
+    assert!(info.address().is_some());
 }
 both_backends!(the_stored_profile_by_scope);
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::params::Params;
 use super::scope::Scope;
 use crate::crypto::{self, jws};
-use crate::domain::clients::{Client, GrantType};
+use crate::domain::clients::{self, Client, GrantType};
 use crate::domain::clock::{from_db, to_db};
 use crate::domain::types::{GrantId, SigningAlg, UserId};
 use crate::domain::users::{self, User};
@@ -319,6 +319,7 @@ fn issue_user_tokens(
         let digest = crypto::sha256(access_token.as_bytes());
         claims.insert("at_hash".into(), json!(crypto::b64url(&digest[..16])));
         scope_claims(conn, user, &grant.scope, &mut claims)?;
+        clients::withhold(conn, client.id.as_str(), &mut claims)?;
         Some(jws::sign(
             keys.signing_key(alg, now)?,
             "JWT",
@@ -645,6 +646,7 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id.to_string()));
     scope_claims(conn, &user, &scope, &mut out)?;
+    clients::withhold(conn, &claims.client_id, &mut out)?;
     Ok(Value::Object(out))
 }
 
