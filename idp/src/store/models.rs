@@ -117,6 +117,7 @@ pub struct GrantRow {
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub idp: Option<String>,
+    pub claims: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

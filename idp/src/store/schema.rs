@@ -112,6 +112,7 @@ diesel::table! {
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         idp -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 

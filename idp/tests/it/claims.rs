@@ -172,3 +172,108 @@ async fn login_hint_and_claims_locales(backend: Backend) {
     assert_eq!(input_value(&page, "identifier"), "jean.dupont");
 }
 both_backends!(login_hint_and_claims_locales);
+
+/// The `claims` parameter (OIDC Core §5.5): single claims for the ID token or UserInfo
+/// without their scope, never past the client's registered scopes; `acr` asked there
+/// counts as `acr_values`; a malformed parameter is the client's error.
+async fn the_claims_parameter(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let jean = users::find_by_username(&mut conn, USERNAME)
+            .unwrap()
+            .unwrap();
+        let profile = Profile {
+            birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 2),
+            street_address: Some("Rue Haute 1".into()),
+            ..Profile::default()
+        };
+        users::set_profile(&mut conn, jean.id, &profile, server.idp.now()).unwrap();
+    }
+    let discovery: serde_json::Value =
+        reqwest::get(server.url("/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(discovery["claims_parameter_supported"], true);
+    let (rp, http) = relying_party(&server, "school-app", Some(SECRET)).await;
+    let asked = r#"{"id_token": {"email": {"essential": true}}, "userinfo": {"birthdate": null, "address": null}}"#;
+    let request = rp_request(&rp, &[]);
+    let url = format!("{}&claims={}", request.url, urlencode(asked));
+    let back = login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    let (tokens, claims) =
+        rp_redeem(&rp, &http, query_param(&back, "code").unwrap(), request).await;
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("jean.dupont@hotmail.com")
+    );
+    assert_eq!(claims.email_verified(), Some(true));
+    assert!(claims.birthdate().is_none(), "asked for UserInfo only");
+    assert!(claims.preferred_username().is_none(), "no profile scope");
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.birthdate().map(|b| b.as_str()), Some("1980-01-02"));
+    assert!(info.address().is_some());
+    assert!(info.email().is_none(), "asked for the ID token only");
+
+    // A client registered for openid alone gets nothing more by asking.
+    {
+        use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+        use idp::domain::types::{ClientId, RedirectUri, SigningAlg};
+        let mut conn = server.idp.conn().unwrap();
+        let narrow = NewClient {
+            id: ClientId::parse("narrow-app").unwrap(),
+            name: "Narrow".into(),
+            secret: Some(SECRET.into()),
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec!["openid".into()],
+            id_token_signed_response_alg: SigningAlg::RS256,
+            jwks: None,
+        };
+        clients::create(&mut conn, narrow, server.idp.now()).unwrap();
+    }
+    let (narrow, http) = relying_party(&server, "narrow-app", Some(SECRET)).await;
+    let request = rp_request(&narrow, &[]);
+    let url = format!(
+        "{}&claims={}",
+        request.url,
+        urlencode(r#"{"id_token": {"email": null, "birthdate": null}}"#)
+    );
+    let back = login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    let (_, claims) = rp_redeem(&narrow, &http, query_param(&back, "code").unwrap(), request).await;
+    assert!(claims.email().is_none() && claims.birthdate().is_none());
+
+    // acr through claims; a malformed parameter.
+    let browser = browser();
+    let request = rp_request(&rp, &[]);
+    let back = login_through(&browser, &server, &request.url, USERNAME, PASSWORD).await;
+    assert!(back.starts_with(REDIRECT));
+    let upstream_only =
+        r#"{"id_token": {"acr": {"essential": true, "values": ["urn:idp:acr:upstream"]}}}"#;
+    let request = rp_request(&rp, &[]);
+    let url = format!("{}&claims={}", request.url, urlencode(upstream_only));
+    let resp = browser.get(&url).send().await.unwrap();
+    assert!(
+        location(&resp).starts_with("/login?request="),
+        "the password session does not answer"
+    );
+    let request = rp_request(&rp, &[]);
+    let url = format!("{}&claims={}", request.url, urlencode("[1]"));
+    let resp = browser.get(&url).send().await.unwrap();
+    let to = location(&resp);
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "{to}"
+    );
+}
+both_backends!(the_claims_parameter);

@@ -42,6 +42,9 @@ pub struct AuthRequest {
     /// The authentication context classes asked for (`acr_values`), that this STS issues.
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// Single claims asked with the `claims` parameter (OIDC Core §5.5).
+    #[serde(default)]
+    pub claims: super::claims::RequestedClaims,
 }
 
 /// What checking an authorization request found.
@@ -179,6 +182,7 @@ fn trusted(
         expected_sub: None,
         brand: None,
         acr_values: Vec::new(),
+        claims: Default::default(),
     };
     Ok((params, client, req))
 }
@@ -293,7 +297,16 @@ fn fill(idp: &Idp, client: &Client, params: &Params, req: &mut AuthRequest) -> D
                 .ok_or_else(|| invalid("max_age must be a whole number of seconds"))?,
         );
     }
-    req.acr_values = super::acr::requested(params.get("acr_values"));
+    if let Some(text) = params.get("claims") {
+        req.claims = super::claims::RequestedClaims::parse(text)?;
+    }
+    // `acr` asked through `claims` counts as `acr_values` (OIDC Core §5.5.1.1).
+    let asked_acr = [
+        params.get("acr_values").unwrap_or_default(),
+        &req.claims.acr.join(" "),
+    ]
+    .join(" ");
+    req.acr_values = super::acr::requested(Some(&asked_acr));
     req.login_hint = params
         .get("login_hint")
         .map(|h| h.chars().take(128).collect());
@@ -442,6 +455,10 @@ pub fn issue_code(
                 created_at: to_db(now),
                 revoked_at: None,
                 idp: session.idp.clone(),
+                claims: (!req.claims.is_empty())
+                    .then(|| serde_json::to_string(&req.claims))
+                    .transpose()
+                    .map_err(|e| DomainError::Internal(e.to_string()))?,
             })
             .execute(conn)?;
         diesel::insert_into(authorization_codes::table)

@@ -62,7 +62,7 @@ pub fn document(settings: &Settings) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS,
         "acr_values_supported": super::acr::Acr::ALL.map(super::acr::Acr::as_str),
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login"],

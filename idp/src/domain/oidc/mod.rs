@@ -4,6 +4,7 @@
 
 pub mod acr;
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod params;

@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::claims::RequestedClaims;
 use super::params::Params;
 use super::scope::Scope;
 use crate::crypto::{self, jws};
@@ -77,6 +78,8 @@ struct Grant {
     amr: Vec<String>,
     /// The upstream provider of the login (the ID token's `idp`), if any.
     idp: Option<String>,
+    /// Single claims asked with the `claims` parameter.
+    requested: RequestedClaims,
 }
 
 fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> {
@@ -97,6 +100,11 @@ fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> 
                 amr: serde_json::from_str(&r.amr)
                     .map_err(|e| DomainError::Corrupt(format!("grant amr: {e}")))?,
                 idp: r.idp,
+                requested: match &r.claims {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|e| DomainError::Corrupt(format!("grant claims: {e}")))?,
+                    None => RequestedClaims::default(),
+                },
             },
             r.revoked_at.map(from_db),
             r.client_id,
@@ -318,8 +326,8 @@ fn issue_user_tokens(
         // OIDC Core §3.1.3.6: at_hash, the left half of the hash of the access token.
         let digest = crypto::sha256(access_token.as_bytes());
         claims.insert("at_hash".into(), json!(crypto::b64url(&digest[..16])));
-        scope_claims(conn, user, &grant.scope, &mut claims)?;
-        clients::withhold(conn, client.id.as_str(), &mut claims)?;
+        let asked = &grant.requested.id_token;
+        person_claims(conn, user, client, &grant.scope, asked, &mut claims)?;
         Some(jws::sign(
             keys.signing_key(alg, now)?,
             "JWT",
@@ -459,6 +467,48 @@ fn gender(sex: &str) -> Option<String> {
         }
         _ => sex,
     })
+}
+
+/// The claims about `user` an ID token or UserInfo carries: those the granted scope gives
+/// (OIDC Core §5.4), those asked singly with the `claims` parameter whose scope the client
+/// may have (§5.5), less what the client is kept from.
+fn person_claims(
+    conn: &mut DbConn,
+    user: &User,
+    client: &Client,
+    scope: &Scope,
+    asked: &[String],
+    out: &mut Map<String, Value>,
+) -> DomainResult<()> {
+    scope_claims(conn, user, scope, out)?;
+    let allowed = |s: &&str| !scope.contains(s) && client.scopes.iter().any(|c| c == s);
+    let extra: Scope = asked
+        .iter()
+        .filter_map(|c| super::claims::scope_of(c))
+        .filter(allowed)
+        .collect();
+    if !extra.is_empty() {
+        let mut more = Map::new();
+        scope_claims(conn, user, &extra, &mut more)?;
+        let companions = [
+            ("email", "email_verified"),
+            ("phone_number", "phone_number_verified"),
+        ];
+        for name in asked {
+            let Some(value) = more.remove(name) else {
+                continue;
+            };
+            out.insert(name.clone(), value);
+            for (claim, companion) in companions {
+                if claim == name
+                    && let Some(value) = more.remove(companion)
+                {
+                    out.insert(companion.into(), value);
+                }
+            }
+        }
+    }
+    clients::withhold(conn, client.id.as_str(), out)
 }
 
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
@@ -645,8 +695,18 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
     };
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id.to_string()));
-    scope_claims(conn, &user, &scope, &mut out)?;
-    clients::withhold(conn, &claims.client_id, &mut out)?;
+    let client = clients::find(conn, &claims.client_id)?
+        .ok_or_else(|| DomainError::oauth(ErrorCode::InvalidToken, "the client is gone"))?;
+    let asked = match claims
+        .grant_id
+        .as_deref()
+        .map(|g| load_grant(conn, g))
+        .transpose()?
+    {
+        Some(Some((grant, _, _))) => grant.requested.userinfo,
+        _ => Vec::new(),
+    };
+    person_claims(conn, &user, &client, &scope, &asked, &mut out)?;
     Ok(Value::Object(out))
 }
 
