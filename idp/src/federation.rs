@@ -108,15 +108,9 @@ pub struct Passed {
 
 impl Federation {
     pub fn new(providers: &Providers, issuer: &str) -> Result<Self, String> {
-        let tls = tls_config()?;
         let mut upstreams = HashMap::new();
         for provider in providers.all() {
-            let http = reqwest::Client::builder()
-                .use_preconfigured_tls(tls.clone())
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(provider.timeout)
-                .connect_timeout(provider.timeout)
-                .build()
+            let http = http_client(provider.timeout)
                 .map_err(|e| format!("upstream {}: {e}", provider.id))?;
             let upstream = Upstream {
                 provider: provider.clone(),
@@ -368,6 +362,18 @@ fn token_refusal<RE: std::error::Error + 'static>(
         RequestTokenError::Parse(e, _) => Refusal::Provider(format!("unreadable answer: {e}")),
         RequestTokenError::Other(e) => Refusal::Provider(e),
     }
+}
+
+/// An HTTP client for calls out of the STS: rustls on aws-lc-rs, no redirects followed,
+/// every call bounded by `timeout`.
+pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config()?)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// rustls on aws-lc-rs (the provider lettre uses too) with the Mozilla roots: no

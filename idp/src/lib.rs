@@ -13,5 +13,6 @@ pub mod domain;
 pub mod federation;
 pub mod i18n;
 pub mod mail_templates;
+pub mod notify;
 pub mod store;
 pub mod web;

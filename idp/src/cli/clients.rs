@@ -23,6 +23,13 @@ pub enum ClientCommand {
     Delete {
         id: String,
     },
+    /// Where the application hears that a session ended (OpenID Connect Back-Channel
+    /// Logout: a signed logout token is POSTed there); without --uri, it hears nothing.
+    BackchannelLogout {
+        id: String,
+        #[arg(long)]
+        uri: Option<String>,
+    },
     /// Keep claims about people back from this application although its scopes would give
     /// them (a birth date a timetable app has no need of): the list replaces the earlier
     /// one; without --claim, nothing is kept back.
@@ -127,6 +134,19 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
         ClientCommand::List => list(&idp, json_out),
         ClientCommand::Show { id } => show(&idp, &id, json_out),
         ClientCommand::Delete { id } => delete(&idp, &id, json_out),
+        ClientCommand::BackchannelLogout { id, uri } => {
+            let backchannel = crate::domain::oidc::backchannel::set_uri;
+            backchannel(&mut *idp.conn()?, &id, uri.as_deref())?;
+            print(
+                json_out,
+                json!({ "client": id, "backchannel_logout_uri": uri }),
+                || match &uri {
+                    Some(uri) => format!("{id} hears of ended sessions at {uri}"),
+                    None => format!("{id} hears of no ended session"),
+                },
+            );
+            Ok(())
+        }
         ClientCommand::Withhold { id, claims } => {
             clients::set_withheld_claims(&mut *idp.conn()?, &id, &claims)?;
             print(

@@ -186,6 +186,8 @@ pub struct StaticClient {
     pub token_endpoint_auth_method: Option<String>,
     /// The client's public keys (a JWK Set) for `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
+    /// Where the client hears that a session ended (OpenID Connect Back-Channel Logout).
+    pub backchannel_logout_uri: Option<RedirectUri>,
 }
 
 fn default_grants() -> Vec<String> {

@@ -380,6 +380,11 @@ pub fn sync_static(
                         .execute(conn)?;
                 }
             }
+            // Back-Channel Logout: the file owns this client's listener too.
+            let uri = c.backchannel_logout_uri.as_ref().map(RedirectUri::as_str);
+            diesel::update(clients::table.find(&row.id))
+                .set(clients::backchannel_logout_uri.eq(uri))
+                .execute(conn)?;
             Ok::<_, DomainError>(())
         })?;
     }

@@ -20,7 +20,8 @@ const GRACE_HOURS: i64 = 24;
 /// Deletes what expired before `now` (less the grace period); returns how many rows went.
 pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
     let cutoff = to_db(now - Duration::hours(GRACE_HOURS));
-    let mut n = 0;
+    let mut n = super::oidc::backchannel::end_expired_sessions(conn, now)?;
+    n += super::oidc::backchannel::purge(conn, now - Duration::hours(GRACE_HOURS))?;
     n += diesel::delete(
         authorization_codes::table.filter(authorization_codes::expires_at.lt(cutoff)),
     )

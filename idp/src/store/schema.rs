@@ -49,6 +49,7 @@ diesel::table! {
         updated_at -> Timestamp,
         organising_body_id -> Nullable<Text>,
         withheld_claims -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
     }
 }
 
@@ -459,3 +460,20 @@ diesel::allow_tables_to_appear_in_same_query!(upstream_links, users);
 diesel::allow_tables_to_appear_in_same_query!(upstream_only, organising_bodies);
 diesel::allow_tables_to_appear_in_same_query!(upstream_only, schools);
 diesel::allow_tables_to_appear_in_same_query!(upstream_only, school_members);
+
+diesel::table! {
+    logout_deliveries (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        sub -> Text,
+        sid -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        given_up_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}

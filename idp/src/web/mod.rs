@@ -95,6 +95,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
         federation,
     });
     spawn_mail_worker(idp.clone());
+    spawn_logout_worker(idp.clone())?;
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
@@ -132,6 +133,23 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
             }
         }
     });
+}
+
+/// Every instance sends due back-channel logout tokens, each second; claims keep two from
+/// sending one.
+fn spawn_logout_worker(idp: Arc<Idp>) -> std::io::Result<()> {
+    let http = crate::notify::client().map_err(std::io::Error::other)?;
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(Duration::from_secs(1));
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            if let Err(e) = crate::notify::deliver_logouts(idp.clone(), &http).await {
+                tracing::error!(error = %e, "logout worker failed");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Every instance sends due mail from the outbox; claims keep two from sending one mail.

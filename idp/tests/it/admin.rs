@@ -135,6 +135,7 @@ async fn static_clients(backend: Backend) {
         id_token_signed_response_alg: SigningAlg::RS256,
         token_endpoint_auth_method: None,
         jwks: None,
+        backchannel_logout_uri: None,
     };
     let server = TestServer::start_with(backend, |s| s.clients = vec![client("First name")]).await;
     let resp = reqwest::Client::new()

@@ -10,6 +10,7 @@ mod deliverability;
 mod flow;
 mod journeys;
 mod login;
+mod logout_everywhere;
 mod mail;
 mod migration;
 mod migration_screens;

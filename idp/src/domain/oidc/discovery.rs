@@ -69,6 +69,7 @@ pub fn document(settings: &Settings) -> Value {
         "ui_locales_supported": ["fr", "nl", "en", "de"],
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod acr;
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;

@@ -118,6 +118,7 @@ pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult
                     .execute(conn)?;
             }
         }
+        super::backchannel::queue_session(conn, &id.to_string(), now)?;
         Ok(())
     })
 }
@@ -126,6 +127,11 @@ pub fn end(conn: &mut DbConn, id: SessionId, now: DateTime<Utc>) -> DomainResult
 /// password reset nothing opened with the old password may go on (OWASP Forgot Password
 /// cheat sheet, "invalidate existing sessions").
 pub fn end_all_for_user(conn: &mut DbConn, user: UserId, now: DateTime<Utc>) -> DomainResult<()> {
+    let live: Vec<String> = sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user.to_string()))
+        .filter(sso_sessions::ended_at.is_null())
+        .select(sso_sessions::id)
+        .load(conn)?;
     diesel::update(
         sso_sessions::table
             .filter(sso_sessions::user_id.eq(user.to_string()))
@@ -133,6 +139,10 @@ pub fn end_all_for_user(conn: &mut DbConn, user: UserId, now: DateTime<Utc>) -> 
     )
     .set(sso_sessions::ended_at.eq(to_db(now)))
     .execute(conn)?;
+    // Every application of those sessions hears it (Back-Channel Logout).
+    for sid in &live {
+        super::backchannel::queue_session(conn, sid, now)?;
+    }
     diesel::update(
         grants::table
             .filter(grants::user_id.eq(user.to_string()))

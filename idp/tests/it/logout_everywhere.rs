@@ -1,0 +1,205 @@
+//! Logout everywhere: when a session ends, every application it logged into hears it
+//! (OpenID Connect Back-Channel Logout 1.0), received here by a real listener on loopback.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use jsonwebtoken::{DecodingKey, Validation};
+
+use crate::both_backends;
+use crate::support::*;
+
+/// An application's back-channel logout endpoint on loopback: records what it receives;
+/// answers 500 to the first `failures` requests.
+struct Listener {
+    base: String,
+    received: Arc<Mutex<Vec<(String, String)>>>,
+    failures: Arc<Mutex<usize>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
+                .join();
+    }
+}
+
+impl Listener {
+    fn start() -> Self {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(Mutex::new(0));
+        let (log, fail) = (received.clone(), failures.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let (log, fail) = (log.clone(), fail.clone());
+                    App::new().default_service(web::to(move |req: HttpRequest, body: String| {
+                        let (log, fail) = (log.clone(), fail.clone());
+                        async move {
+                            let mut left = fail.lock().unwrap();
+                            if *left > 0 {
+                                *left -= 1;
+                                return HttpResponse::InternalServerError().finish();
+                            }
+                            log.lock().unwrap().push((req.path().to_owned(), body));
+                            HttpResponse::Ok().finish()
+                        }
+                    }))
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        Self {
+            base,
+            received,
+            failures,
+            handle: rx.recv().unwrap(),
+        }
+    }
+
+    /// Waits (up to 10 s) until `n` requests came; returns them.
+    async fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+        for _ in 0..100 {
+            if self.received.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let got = self.received.lock().unwrap().clone();
+        assert!(got.len() >= n, "expected {n} logout tokens, got {got:?}");
+        got
+    }
+}
+
+/// The claims of a logout token, its signature checked against the STS's key set.
+async fn verified(server: &TestServer, body: &str, audience: &str) -> serde_json::Value {
+    let token = body
+        .strip_prefix("logout_token=")
+        .expect("a form with logout_token");
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("a published key");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[server.base.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("a valid logout token")
+    .claims
+}
+
+/// Two applications logged in through one session on a shared computer: logging out at
+/// the STS tells both, once each, with the session's `sid`; a listener that fails at first
+/// gets it again later; disabling the account tells them too.
+async fn two_apps_hear_one_logout(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let apps = Listener::start();
+    {
+        let mut conn = server.idp.conn().unwrap();
+        for app in ["school-app", "mobile-app"] {
+            let uri = format!("{}/{app}", apps.base);
+            idp::domain::oidc::backchannel::set_uri(&mut conn, app, Some(&uri)).unwrap();
+        }
+    }
+    let browser = browser();
+    let (school, http) = relying_party(&server, "school-app", Some(SECRET)).await;
+    let request = rp_request(&school, &[]);
+    let back = login_through(&browser, &server, &request.url, USERNAME, PASSWORD).await;
+    rp_redeem(&school, &http, query_param(&back, "code").unwrap(), request).await;
+    let (mobile, http) = relying_party(&server, "mobile-app", None).await;
+    let request = rp_request(&mobile, &[]);
+    let resp = browser.get(&request.url).send().await.unwrap();
+    let back = location(&resp);
+    let (tokens, _) = rp_redeem(&mobile, &http, query_param(&back, "code").unwrap(), request).await;
+    use openidconnect::TokenResponse;
+    let id_token = tokens.id_token().unwrap().to_string();
+    let session_sid = {
+        use base64::Engine;
+        let part = id_token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        payload["sid"].as_str().unwrap().to_owned()
+    };
+
+    // The school app's listener fails at first: it is tried again.
+    *apps.failures.lock().unwrap() = 1;
+    let page = browser
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/logout/confirm"))
+        .form(&[("csrf", input_value(&page, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the page does not wait for the applications"
+    );
+    let first = apps.wait_for(1).await;
+    server.clock.advance(Duration::seconds(31));
+    let got = apps.wait_for(2).await;
+    assert_eq!(first.len(), 1);
+    let mut paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/mobile-app", "/school-app"]);
+    for (path, body) in &got {
+        let audience = path.trim_start_matches('/');
+        let claims = verified(&server, body, audience).await;
+        assert_eq!(claims["sid"], session_sid.as_str());
+        assert!(claims["sub"].is_string() && claims["jti"].is_string());
+        assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+        assert!(claims.get("nonce").is_none(), "never a nonce (§2.4)");
+    }
+    // Exactly once each.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(apps.received.lock().unwrap().len(), 2);
+
+    // Disabling the account ends its sessions: the application hears that too.
+    let browser = crate::support::browser();
+    let request = rp_request(&school, &[]);
+    let back = login_through(&browser, &server, &request.url, USERNAME, PASSWORD).await;
+    assert!(back.starts_with(REDIRECT));
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let jean = idp::domain::users::find_by_username(&mut conn, USERNAME)
+            .unwrap()
+            .unwrap();
+        idp::domain::users::set_disabled(&mut conn, jean.id, true, server.idp.now()).unwrap();
+    }
+    let got = apps.wait_for(3).await;
+    assert_eq!(got[2].0, "/school-app");
+}
+both_backends!(two_apps_hear_one_logout);
