@@ -11,9 +11,9 @@ use crate::support::*;
 
 /// An application's back-channel logout endpoint on loopback: records what it receives;
 /// answers 500 to the first `failures` requests.
-struct Listener {
-    base: String,
-    received: Arc<Mutex<Vec<(String, String)>>>,
+pub(crate) struct Listener {
+    pub(crate) base: String,
+    pub(crate) received: Arc<Mutex<Vec<(String, String)>>>,
     failures: Arc<Mutex<usize>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -28,7 +28,7 @@ impl Drop for Listener {
 }
 
 impl Listener {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -70,7 +70,7 @@ impl Listener {
     }
 
     /// Waits (up to 10 s) until `n` requests came; returns them.
-    async fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<(String, String)> {
         for _ in 0..100 {
             if self.received.lock().unwrap().len() >= n {
                 break;

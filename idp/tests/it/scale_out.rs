@@ -672,3 +672,103 @@ async fn a_transaction_that_reads_then_writes_beside_another_writer(backend: Bac
     assert!(details.contains(&"second".to_owned()), "{details:?}");
 }
 both_backends!(a_transaction_that_reads_then_writes_beside_another_writer);
+
+/// Back-channel logout on two instances of one PostgreSQL: a dozen sessions end at once
+/// (the account is disabled), both instances' workers race for the logout tokens, and the
+/// application receives each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_each_logout_token_once() {
+    let db = TestDb::new(Backend::Postgres);
+    let apps = crate::logout_everywhere::Listener::start();
+    let (p1, p2) = (free_port(), free_port());
+    let issuer = format!("http://127.0.0.1:{p1}");
+    let run = |args: &[&str]| {
+        let out = idp(&db.url, &issuer, args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    run(&["db", "migrate"]);
+    run(&[
+        "client",
+        "create",
+        "--id",
+        "school-app",
+        "--name",
+        "School",
+        "--secret",
+        SECRET,
+        "--redirect-uri",
+        REDIRECT,
+    ]);
+    let uri = format!("{}/school-app", apps.base);
+    run(&["client", "backchannel-logout", "school-app", "--uri", &uri]);
+    run(&[
+        "user",
+        "create",
+        "--username",
+        USERNAME,
+        "--password",
+        PASSWORD,
+    ]);
+    let _a = Instance(
+        idp(&db.url, &issuer, &[])
+            .env("IDP_LISTEN", format!("127.0.0.1:{p1}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _b = Instance(
+        idp(&db.url, &issuer, &[])
+            .env("IDP_LISTEN", format!("127.0.0.1:{p2}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let bases = [
+        format!("http://127.0.0.1:{p1}"),
+        format!("http://127.0.0.1:{p2}"),
+    ];
+    for base in &bases {
+        wait_ready(base).await;
+    }
+    const SESSIONS: usize = 12;
+    for n in 0..SESSIONS {
+        let base = &bases[n % 2];
+        let b = browser();
+        let url = format!(
+            "{base}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
+            urlencode(REDIRECT)
+        );
+        let login = location(&b.get(&url).send().await.unwrap());
+        let page = b
+            .get(format!("{base}{login}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let resp = b
+            .post(format!("{base}/login"))
+            .form(&login_form(&page, USERNAME, PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&resp).starts_with(REDIRECT), "login {n}");
+    }
+    run(&["user", "disable", USERNAME]);
+    let got = apps.wait_for(SESSIONS).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let got_now = apps.received.lock().unwrap().clone();
+    assert_eq!(got_now.len(), SESSIONS, "each token once: {got:?}");
+    let sids: std::collections::BTreeSet<String> = got_now
+        .iter()
+        .map(|(_, body)| {
+            let token = body.trim_start_matches("logout_token=");
+            let claims: serde_json::Value = jsonwebtoken::dangerous::insecure_decode(token)
+                .map(|t| t.claims)
+                .unwrap();
+            claims["sid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(sids.len(), SESSIONS, "one per session");
+}

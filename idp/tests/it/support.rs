@@ -63,6 +63,8 @@ pub fn postgres_admin_url() -> String {
 
 impl TestDb {
     pub fn new(backend: Backend) -> Self {
+        // Every test starts here: its plain reqwest clients need the TLS provider.
+        https_for_test_clients();
         let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Sqlite => {
