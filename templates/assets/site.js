@@ -83,4 +83,21 @@
       next.focus();
     });
   }
+  // After a logout, the applications' front-channel pages load; then back to the
+  // application that asked (at most a few seconds' wait). Without the script: its link.
+  var after = document.querySelector("[data-after-frames]");
+  if (after) {
+    var frames = document.querySelectorAll("iframe[data-frontchannel]");
+    var waiting = frames.length;
+    var go = function () { window.location.assign(after.href); };
+    var timeout = setTimeout(go, 5000);
+    var loaded = function () {
+      waiting -= 1;
+      if (waiting <= 0) { clearTimeout(timeout); go(); }
+    };
+    Array.prototype.forEach.call(frames, function (frame) {
+      frame.addEventListener("load", loaded);
+    });
+    if (waiting === 0) { clearTimeout(timeout); go(); }
+  }
 })();

@@ -30,6 +30,13 @@ pub enum ClientCommand {
         #[arg(long)]
         uri: Option<String>,
     },
+    /// The page the application clears its session on, loaded in an iframe by the STS's
+    /// logout page (OpenID Connect Front-Channel Logout); without --uri, none.
+    FrontchannelLogout {
+        id: String,
+        #[arg(long)]
+        uri: Option<String>,
+    },
     /// Keep claims about people back from this application although its scopes would give
     /// them (a birth date a timetable app has no need of): the list replaces the earlier
     /// one; without --claim, nothing is kept back.
@@ -143,6 +150,19 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
                 || match &uri {
                     Some(uri) => format!("{id} hears of ended sessions at {uri}"),
                     None => format!("{id} hears of no ended session"),
+                },
+            );
+            Ok(())
+        }
+        ClientCommand::FrontchannelLogout { id, uri } => {
+            let frontchannel = crate::domain::oidc::frontchannel::set_uri;
+            frontchannel(&mut *idp.conn()?, &id, uri.as_deref())?;
+            print(
+                json_out,
+                json!({ "client": id, "frontchannel_logout_uri": uri }),
+                || match &uri {
+                    Some(uri) => format!("{id} is logged out in the browser at {uri}"),
+                    None => format!("{id} has no front-channel logout"),
                 },
             );
             Ok(())

@@ -188,6 +188,8 @@ pub struct StaticClient {
     pub jwks: Option<serde_json::Value>,
     /// Where the client hears that a session ended (OpenID Connect Back-Channel Logout).
     pub backchannel_logout_uri: Option<RedirectUri>,
+    /// The page an iframe of the STS's logout page loads (Front-Channel Logout).
+    pub frontchannel_logout_uri: Option<RedirectUri>,
 }
 
 fn default_grants() -> Vec<String> {

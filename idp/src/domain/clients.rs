@@ -382,8 +382,12 @@ pub fn sync_static(
             }
             // Back-Channel Logout: the file owns this client's listener too.
             let uri = c.backchannel_logout_uri.as_ref().map(RedirectUri::as_str);
+            let front = c.frontchannel_logout_uri.as_ref().map(RedirectUri::as_str);
             diesel::update(clients::table.find(&row.id))
-                .set(clients::backchannel_logout_uri.eq(uri))
+                .set((
+                    clients::backchannel_logout_uri.eq(uri),
+                    clients::frontchannel_logout_uri.eq(front),
+                ))
                 .execute(conn)?;
             Ok::<_, DomainError>(())
         })?;

@@ -50,6 +50,7 @@ diesel::table! {
         organising_body_id -> Nullable<Text>,
         withheld_claims -> Text,
         backchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_uri -> Nullable<Text>,
     }
 }
 

@@ -136,6 +136,7 @@ async fn static_clients(backend: Backend) {
         token_endpoint_auth_method: None,
         jwks: None,
         backchannel_logout_uri: None,
+        frontchannel_logout_uri: None,
     };
     let server = TestServer::start_with(backend, |s| s.clients = vec![client("First name")]).await;
     let resp = reqwest::Client::new()

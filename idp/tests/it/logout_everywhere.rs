@@ -203,3 +203,123 @@ async fn two_apps_hear_one_logout(backend: Backend) {
     assert_eq!(got[2].0, "/school-app");
 }
 both_backends!(two_apps_hear_one_logout);
+
+/// Front-Channel Logout in a real browser: two applications of one session on a shared
+/// computer; the STS's logout page loads both applications' logout pages, then returns to
+/// the application that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_channel_logout_in_chromium() {
+    use crate::browser::{chromium, click_on, type_into, wait_for, wait_for_url};
+    use idp::domain::clients::{self, AuthMethod, GrantType, NewClient};
+    use idp::domain::types::{ClientId, RedirectUri, SigningAlg};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let apps = Listener::start();
+    for app in ["app-one", "app-two"] {
+        let mut conn = server.idp.conn().unwrap();
+        let at = |path: &str| RedirectUri::parse(&format!("{}/{app}/{path}", apps.base)).unwrap();
+        let client = NewClient {
+            id: ClientId::parse(app).unwrap(),
+            name: app.into(),
+            secret: Some(SECRET.into()),
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            redirect_uris: vec![at("cb")],
+            post_logout_redirect_uris: vec![at("bye")],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec!["openid".into()],
+            id_token_signed_response_alg: SigningAlg::RS256,
+            jwks: None,
+        };
+        clients::create(&mut conn, client, server.idp.now()).unwrap();
+        let uri = at("logout");
+        idp::domain::oidc::frontchannel::set_uri(&mut conn, app, Some(uri.as_str())).unwrap();
+    }
+    let authorize = |app: &str| {
+        format!(
+            "{}?response_type=code&client_id={app}&redirect_uri={}&scope=openid&state=s",
+            server.url("/authorize"),
+            urlencode(&format!("{}/{app}/cb", apps.base))
+        )
+    };
+    let (browser, events, _profile) = chromium().await;
+    let page = browser
+        .new_page(authorize("app-one").as_str())
+        .await
+        .unwrap();
+    wait_for(&page, "id=\"identifier\"").await;
+    type_into(&page, "#identifier", USERNAME).await;
+    type_into(&page, "#password", PASSWORD).await;
+    click_on(&page, "button[type=submit]").await;
+    wait_for_url(&page, "/app-one/cb?code=").await;
+    page.goto(authorize("app-two").as_str()).await.unwrap();
+    wait_for_url(&page, "/app-two/cb?code=").await;
+
+    let logout = format!(
+        "{}?client_id=app-one&post_logout_redirect_uri={}",
+        server.url("/logout"),
+        urlencode(&format!("{}/app-one/bye", apps.base))
+    );
+    page.goto(logout.as_str()).await.unwrap();
+    wait_for(&page, "name=\"csrf\"").await;
+    click_on(&page, "button[type=submit]").await;
+    wait_for_url(&page, "/app-one/bye").await;
+    let got = apps.received.lock().unwrap().clone();
+    let mut logouts: Vec<&str> = got
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .filter(|p| p.ends_with("/logout"))
+        .collect();
+    logouts.sort();
+    assert_eq!(logouts, ["/app-one/logout", "/app-two/logout"], "{got:?}");
+    let _ = page.close().await;
+    let mut browser = browser;
+    browser.close().await.unwrap();
+    let _ = browser.wait().await;
+    events.abort();
+}
+
+/// The logout page's frames, as HTTP shows them: each application's page with `iss` and
+/// `sid`, their origin allowed as a frame and nothing else.
+async fn front_channel_frames(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let app = "https://app.example/logout";
+    {
+        let mut conn = server.idp.conn().unwrap();
+        idp::domain::oidc::frontchannel::set_uri(&mut conn, "school-app", Some(app)).unwrap();
+        let refused = idp::domain::oidc::frontchannel::set_uri(
+            &mut conn,
+            "school-app",
+            Some("http://app.example/x"),
+        );
+        assert!(refused.is_err(), "plain http only on localhost");
+    }
+    let browser = browser();
+    let url = authorize_url(&server, "openid", "&state=st");
+    login_through(&browser, &server, &url, USERNAME, PASSWORD).await;
+    let page = browser
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(server.url("/logout/confirm"))
+        .form(&[("csrf", input_value(&page, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    let policy = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("frame-src https://app.example;"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"));
+    let html = resp.text().await.unwrap();
+    let src = format!("src=\"{app}?iss={}&amp;sid=", urlencode(&server.base));
+    assert!(html.replace("&#x3D;", "=").contains(&src), "{html}");
+}
+both_backends!(front_channel_frames);

@@ -30,7 +30,7 @@ const TOKEN_TTL: Duration = Duration::minutes(2);
 /// Sets where client `id` hears of ended sessions (none: it does not).
 pub fn set_uri(conn: &mut DbConn, id: &str, uri: Option<&str>) -> DomainResult<()> {
     let uri = uri
-        .map(|u| RedirectUri::parse(u).map_err(|_| backchannel_invalid()))
+        .map(|u| RedirectUri::parse(u).map_err(|_| logout_uri_invalid("backchannel_logout_uri")))
         .transpose()?;
     let changed = diesel::update(clients_table::table.find(id))
         .set(clients_table::backchannel_logout_uri.eq(uri.as_ref().map(RedirectUri::as_str)))
@@ -41,11 +41,9 @@ pub fn set_uri(conn: &mut DbConn, id: &str, uri: Option<&str>) -> DomainResult<(
     Ok(())
 }
 
-fn backchannel_invalid() -> DomainError {
-    DomainError::invalid(
-        "backchannel_logout_uri",
-        "an https URI (plain http only on localhost)",
-    )
+/// A logout URI that is not https (or http on localhost).
+pub(super) fn logout_uri_invalid(field: &'static str) -> DomainError {
+    DomainError::invalid(field, "an https URI (plain http only on localhost)")
 }
 
 /// Queues a logout token for each client of session `sid` that listens. Runs in the

@@ -68,7 +68,8 @@ pub fn document(settings: &Settings) -> Value {
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["fr", "nl", "en", "de"],
         "authorization_response_iss_parameter_supported": true,
-        "frontchannel_logout_supported": false,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     })

@@ -8,6 +8,7 @@ pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
+pub mod frontchannel;
 pub mod params;
 pub mod scope;
 pub mod sessions;

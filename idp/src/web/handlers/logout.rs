@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{PageResult, State, page, parse_pairs, run};
 use crate::domain::oidc::params::Params;
-use crate::domain::oidc::{sessions, tokens};
+use crate::domain::oidc::{frontchannel, sessions, tokens};
 use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, clients};
 use crate::store::DbConn;
 use crate::web::{cookies, csrf};
@@ -56,9 +56,8 @@ fn checked_target(
 }
 
 enum Decision {
-    /// Logged out: on to the application's address, if any; the upstream provider the
-    /// session came through.
-    Done(Option<String>, Option<String>),
+    /// Logged out: on to the application's address, if any; what the page does or says.
+    Done(Option<String>, Ended),
     Confirm {
         upstream: Option<String>,
         target_uri: String,
@@ -67,16 +66,33 @@ enum Decision {
     },
 }
 
-/// Ends the browser's session; the upstream provider it was opened through, if any (the
-/// person stays logged in there: the page says so).
-fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<Option<String>> {
-    if let Some(cookie) = cookie
-        && let Some(session) = sessions::find(conn, cookie, idp.now())?
-    {
-        sessions::end(conn, session.id, idp.now())?;
-        return Ok(session.idp);
-    }
-    Ok(None)
+/// What ending a session leaves for the page to do or say.
+#[derive(Debug, Default)]
+struct Ended {
+    /// The upstream provider it was opened through (the person stays logged in there:
+    /// the page says so).
+    upstream: Option<String>,
+    /// The applications' front-channel logout pages to load (Front-Channel Logout §3).
+    frames: Vec<String>,
+}
+
+/// Ends the browser's session (its applications with a back-channel hear it from the
+/// outbox; those with a front channel are loaded by the page).
+fn end_current(idp: &Idp, conn: &mut DbConn, cookie: Option<&str>) -> DomainResult<Ended> {
+    let Some(session) = cookie
+        .map(|c| sessions::find(conn, c, idp.now()))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(Ended::default());
+    };
+    let sid = session.id.to_string();
+    let frames = frontchannel::pages_for_session(conn, &idp.settings.issuer, &sid)?;
+    sessions::end(conn, session.id, idp.now())?;
+    Ok(Ended {
+        upstream: session.idp,
+        frames,
+    })
 }
 
 async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
@@ -115,8 +131,8 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
                 .is_none_or(|s| s.user_id.to_string() == h.sub)
         });
         if session.is_none() || hinted_same_user {
-            let upstream = end_current(idp, conn, cookie.as_deref())?;
-            return Ok(Decision::Done(target, upstream));
+            let ended = end_current(idp, conn, cookie.as_deref())?;
+            return Ok(Decision::Done(target, ended));
         }
         Ok(Decision::Confirm {
             upstream: session.and_then(|s| s.idp),
@@ -130,7 +146,7 @@ async fn logout(state: State, req: HttpRequest, raw: String) -> PageResult {
     })
     .await?;
     Ok(match result {
-        Decision::Done(target, upstream) => finished(&state, &req, target, upstream),
+        Decision::Done(target, ended) => finished(&state, &req, target, ended),
         Decision::Confirm {
             target_uri,
             client_id,
@@ -175,12 +191,12 @@ pub async fn logout_confirm(
             some(&form.post_logout_redirect_uri).as_deref(),
             some(&form.state).as_deref(),
         )?;
-        let upstream = end_current(idp, conn, cookie.as_deref())?;
-        Ok((target, upstream))
+        let ended = end_current(idp, conn, cookie.as_deref())?;
+        Ok((target, ended))
     })
     .await?;
-    let (target, upstream) = result;
-    Ok(finished(&state, &req, target, upstream))
+    let (target, ended) = result;
+    Ok(finished(&state, &req, target, ended))
 }
 
 /// The name of the upstream provider a session was opened through.
@@ -188,25 +204,46 @@ fn upstream_name(state: &State, upstream: Option<String>) -> Option<String> {
     upstream.map(|id| state.idp.upstream.name_of(&id).to_owned())
 }
 
+/// After a logout: straight back to the application that asked, or the logged-out page,
+/// which first loads the applications' front-channel logout pages (and then, with its
+/// script, goes back to the application).
 fn finished(
     state: &State,
     req: &HttpRequest,
     target: Option<String>,
-    upstream: Option<String>,
+    ended: Ended,
 ) -> HttpResponse {
     let removal = cookies::session_removal(state.idp.settings.https());
-    match target {
-        Some(to) => HttpResponse::SeeOther()
-            .insert_header((LOCATION, to))
+    if let (Some(to), true) = (&target, ended.frames.is_empty()) {
+        return HttpResponse::SeeOther()
+            .insert_header((LOCATION, to.as_str()))
             .cookie(removal)
-            .finish(),
-        None => {
-            let html = state.pages.render(
-                "logged_out",
-                state.locale(req, None),
-                json!({"upstream": upstream_name(state, upstream)}),
-            );
-            page(StatusCode::OK).cookie(removal).body(html)
-        }
+            .finish();
     }
+    let data = json!({
+        "upstream": upstream_name(state, ended.upstream),
+        "frames": ended.frames,
+        "next": target,
+    });
+    let html = state
+        .pages
+        .render("logged_out", state.locale(req, None), data);
+    let mut answer = page(StatusCode::OK);
+    if !ended.frames.is_empty() {
+        answer.insert_header(("Content-Security-Policy", frames_policy(&ended.frames)));
+    }
+    answer.cookie(removal).body(html)
+}
+
+/// The pages' policy, with the origins of the front-channel frames allowed as frames.
+fn frames_policy(frames: &[String]) -> String {
+    let origins: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src {}; base-uri 'none'; frame-ancestors 'none'",
+        origins.join(" ")
+    )
 }
