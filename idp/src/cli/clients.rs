@@ -37,6 +37,13 @@ pub enum ClientCommand {
         #[arg(long)]
         uri: Option<String>,
     },
+    /// Require the application to push every authorization request first (RFC 9126
+    /// PAR); with --off, no longer.
+    RequirePar {
+        id: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Keep claims about people back from this application although its scopes would give
     /// them (a birth date a timetable app has no need of): the list replaces the earlier
     /// one; without --claim, nothing is kept back.
@@ -163,6 +170,18 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
                 || match &uri {
                     Some(uri) => format!("{id} is logged out in the browser at {uri}"),
                     None => format!("{id} has no front-channel logout"),
+                },
+            );
+            Ok(())
+        }
+        ClientCommand::RequirePar { id, off } => {
+            crate::domain::oidc::par::set_required(&mut *idp.conn()?, &id, !off)?;
+            print(
+                json_out,
+                json!({ "client": id, "require_pushed_authorization_requests": !off }),
+                || match off {
+                    false => format!("{id} must push its authorization requests"),
+                    true => format!("{id} may send its authorization requests through the browser"),
                 },
             );
             Ok(())

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// OIDC Core §3.1.2.6, §7.2.1: the `registration` parameter is not supported.
     RegistrationNotSupported,
+    /// RFC 9101 §6.2, RFC 9126 §4: a `request_uri` that names no usable request.
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -47,6 +49,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
         }
     }
 }

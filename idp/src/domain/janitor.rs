@@ -45,6 +45,7 @@ pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
     n += diesel::delete(password_resets::table.filter(password_resets::expires_at.lt(cutoff)))
         .execute(conn)?;
     n += super::upstream::purge(conn, now)?;
+    n += super::oidc::par::purge(conn, now)?;
     n += super::required_actions::purge(conn, now)?;
     n += super::oidc::client_auth::purge_used_assertions(conn, now)?;
     n += super::throttle::purge(conn, now, super::throttle::LONGEST_WINDOW)?;

@@ -51,6 +51,7 @@ diesel::table! {
         withheld_claims -> Text,
         backchannel_logout_uri -> Nullable<Text>,
         frontchannel_logout_uri -> Nullable<Text>,
+        require_pushed_authorization_requests -> Bool,
     }
 }
 
@@ -476,5 +477,15 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         given_up_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    pushed_requests (id_hash) {
+        id_hash -> Binary,
+        client_id -> Text,
+        params -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }

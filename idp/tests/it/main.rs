@@ -17,6 +17,7 @@ mod migration_screens;
 mod negative;
 mod onboarding;
 mod pages;
+mod par;
 mod people;
 mod recovery_e2e;
 mod reset_grants;

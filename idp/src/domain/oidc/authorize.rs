@@ -117,7 +117,25 @@ pub fn authorize(
     pairs: Vec<(String, String)>,
     session_cookie: Option<&str>,
 ) -> DomainResult<Outcome> {
-    let req = match validate(idp, conn, pairs) {
+    // RFC 9126 §4: a pushed request's URI stands for the parameters the client pushed.
+    let pushed_uri = pairs
+        .iter()
+        .find(|(k, v)| k == "request_uri" && v.starts_with(super::par::URN))
+        .map(|(_, v)| v.clone());
+    let (pairs, pushed) = match pushed_uri {
+        Some(uri) => {
+            let client = pairs
+                .iter()
+                .find(|(k, _)| k == "client_id")
+                .map(|(_, v)| v.as_str());
+            match super::par::take(conn, client, &uri, idp.now()) {
+                Ok(pushed) => (pushed, true),
+                Err(e) => return Ok(Outcome::Untrusted(e)),
+            }
+        }
+        None => (pairs, false),
+    };
+    let req = match validate(idp, conn, pairs, pushed) {
         Validated::Valid(req) => req,
         Validated::Refused(req, e) => return Ok(Outcome::Redirect(error_redirect(idp, &req, &e))),
         Validated::Untrusted(e) => return Ok(Outcome::Untrusted(e)),
@@ -130,11 +148,25 @@ pub fn authorize(
 }
 
 /// Validates the client and redirect URI first; any later error goes back to the client.
-pub fn validate(idp: &Idp, conn: &mut DbConn, pairs: Vec<(String, String)>) -> Validated {
+/// `pushed`: the request came through the back channel (RFC 9126).
+pub fn validate(
+    idp: &Idp,
+    conn: &mut DbConn,
+    pairs: Vec<(String, String)>,
+    pushed: bool,
+) -> Validated {
     let (params, client, mut req) = match trusted(conn, pairs) {
         Ok(t) => t,
         Err(e) => return Validated::Untrusted(e),
     };
+    match super::par::required(conn, client.id.as_str()) {
+        Ok(true) if !pushed => {
+            let e = invalid("this client must push its authorization requests (RFC 9126 §6)");
+            return Validated::Refused(req, e);
+        }
+        Ok(_) => {}
+        Err(e) => return Validated::Untrusted(e),
+    }
     match fill(idp, &client, &params, &mut req) {
         Ok(()) => Validated::Valid(req),
         Err(e) => Validated::Refused(req, e),

@@ -63,6 +63,8 @@ pub fn document(settings: &Settings) -> Value {
         "claims_supported": CLAIMS,
         "acr_values_supported": super::acr::Acr::ALL.map(super::acr::Acr::as_str),
         "claims_parameter_supported": true,
+        "pushed_authorization_request_endpoint": format!("{iss}/par"),
+        "require_pushed_authorization_requests": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login"],

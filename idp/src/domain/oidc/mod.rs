@@ -9,6 +9,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod frontchannel;
+pub mod par;
 pub mod params;
 pub mod scope;
 pub mod sessions;

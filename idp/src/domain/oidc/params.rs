@@ -36,6 +36,11 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// The parameters as pairs (in no particular order).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }

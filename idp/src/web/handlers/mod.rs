@@ -74,6 +74,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/userinfo", web::get().to(tokens::userinfo))
     .route("/userinfo", web::post().to(tokens::userinfo))
     .route("/revoke", web::post().to(tokens::revoke))
+    .route("/par", web::post().to(tokens::par))
     .route("/introspect", web::post().to(tokens::introspect))
     .route("/logout", web::get().to(logout::logout_get))
     .route("/logout", web::post().to(logout::logout_post))
@@ -182,7 +183,8 @@ pub async fn pad_to(floor_millis: u64, started: std::time::Instant) {
 
 /// Whether `path` is a page a person sees (not an endpoint an application calls).
 fn is_page(path: &str) -> bool {
-    const API: [&str; 6] = [
+    const API: [&str; 7] = [
+        "/par",
         "/token",
         "/userinfo",
         "/revoke",

@@ -99,6 +99,28 @@ pub async fn token(state: State, req: HttpRequest, body: web::Bytes) -> HttpResp
     }
 }
 
+/// RFC 9126 §2: the pushed authorization request endpoint; 201 with the request URI.
+#[tracing::instrument(skip_all, name = "par")]
+pub async fn par(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let (params, basic) = match backchannel_input(&req, &body) {
+        Ok(i) => i,
+        Err(e) => return oauth_json(&e),
+    };
+    let result = run(&state, move |idp, conn| {
+        let client = client_auth::authenticate(idp, conn, basic, &params)?;
+        crate::domain::oidc::par::push(idp, conn, &client, &params)
+    })
+    .await;
+    match result {
+        Ok(pushed) => {
+            let mut b = HttpResponse::Created();
+            no_store(&mut b);
+            b.json(pushed)
+        }
+        Err(e) => oauth_json(&e),
+    }
+}
+
 #[tracing::instrument(skip_all, name = "revoke")]
 pub async fn revoke(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let (params, basic) = match backchannel_input(&req, &body) {
