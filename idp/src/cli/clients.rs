@@ -44,6 +44,21 @@ pub enum ClientCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Register (or replace) an API access tokens may be issued for (RFC 8707 resource
+    /// indicators): its URI becomes the token's audience; it accepts the --scope values
+    /// and is open to the --client applications.
+    RegisterApi {
+        #[arg(long)]
+        uri: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "client")]
+        clients: Vec<String>,
+    },
+    /// The registered APIs.
+    Apis,
     /// Keep claims about people back from this application although its scopes would give
     /// them (a birth date a timetable app has no need of): the list replaces the earlier
     /// one; without --claim, nothing is kept back.
@@ -184,6 +199,43 @@ pub fn client(settings: Settings, command: ClientCommand, json_out: bool) -> Cli
                     true => format!("{id} may send its authorization requests through the browser"),
                 },
             );
+            Ok(())
+        }
+        ClientCommand::RegisterApi {
+            uri,
+            name,
+            scopes,
+            clients,
+        } => {
+            use crate::domain::oidc::resources::{self, Resource};
+            let api = Resource {
+                uri,
+                name,
+                scopes,
+                clients,
+            };
+            resources::register(&mut *idp.conn()?, &api, idp.now())?;
+            print(json_out, json!(api), || {
+                format!("API {} registered", api.uri)
+            });
+            Ok(())
+        }
+        ClientCommand::Apis => {
+            let all = crate::domain::oidc::resources::list(&mut *idp.conn()?)?;
+            print(json_out, json!(all), || {
+                all.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {}  scopes: {}  clients: {}",
+                            a.uri,
+                            a.name,
+                            a.scopes.join(" "),
+                            a.clients.join(" ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
             Ok(())
         }
         ClientCommand::Withhold { id, claims } => {

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     /// RFC 9101 §6.2, RFC 9126 §4: a `request_uri` that names no usable request.
     InvalidRequestUri,
+    /// RFC 8707 §2: the `resource` is not one this client may have a token for.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -489,3 +489,13 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    resources (uri) {
+        uri -> Text,
+        name -> Text,
+        scopes -> Text,
+        clients -> Text,
+        created_at -> Timestamp,
+    }
+}

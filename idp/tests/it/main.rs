@@ -21,6 +21,7 @@ mod par;
 mod people;
 mod recovery_e2e;
 mod reset_grants;
+mod resources;
 mod scale_out;
 mod sessions;
 mod staff;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::claims::RequestedClaims;
 use super::params::Params;
+use super::resources;
 use super::scope::Scope;
 use crate::crypto::{self, jws};
 use crate::domain::clients::{self, Client, GrantType};
@@ -60,7 +61,7 @@ pub fn grant(
     match grant {
         GrantType::AuthorizationCode => redeem_code(idp, conn, client, params),
         GrantType::RefreshToken => refresh(idp, conn, client, params),
-        GrantType::ClientCredentials => client_credentials(idp, client, params),
+        GrantType::ClientCredentials => client_credentials(idp, conn, client, params),
     }
 }
 
@@ -206,7 +207,8 @@ fn redeem_code(
         (None, None) => {}
     }
     let user = active_user(conn, grant.user_id)?;
-    issue_user_tokens(idp, conn, client, &grant, &user, true)
+    let target = resources::target(conn, client, params)?;
+    issue_user_tokens(idp, conn, client, &grant, &user, true, target.as_ref())
 }
 
 fn active_user(conn: &mut DbConn, id: UserId) -> DomainResult<User> {
@@ -273,7 +275,8 @@ fn refresh(
         grant.scope = asked;
     }
     let user = active_user(conn, grant.user_id)?;
-    issue_user_tokens(idp, conn, client, &grant, &user, false)
+    let target = resources::target(conn, client, params)?;
+    issue_user_tokens(idp, conn, client, &grant, &user, false, target.as_ref())
 }
 
 fn issue_user_tokens(
@@ -283,15 +286,21 @@ fn issue_user_tokens(
     grant: &Grant,
     user: &User,
     with_nonce: bool,
+    target: Option<&resources::Resource>,
 ) -> DomainResult<TokenResponse> {
     let now = idp.now();
     let keys = idp.keys();
     let ttl = idp.settings.access_token_ttl_seconds;
-    let scope = grant.scope.to_string();
+    // RFC 8707: a token for an API carries that API as audience, and its scopes only.
+    let scope = match target {
+        Some(api) => api.narrow(&grant.scope).to_string(),
+        None => grant.scope.to_string(),
+    };
     let access = AccessClaims {
         auth_time: Some(grant.auth_time.timestamp()),
         sid: grant.session_id.clone(),
         grant_id: Some(grant.id.to_string()),
+        aud: target.map_or_else(|| idp.settings.issuer.clone(), |api| api.uri.clone()),
         ..AccessClaims::new(idp, client, user.id.to_string(), &scope, now)
     };
     let access_key = keys.signing_key(idp.settings.access_token_signing_alg, now)?;
@@ -512,9 +521,24 @@ fn person_claims(
 }
 
 /// RFC 6749 §4.4; the token's subject is the client itself (RFC 9068 §2.2).
-fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResult<TokenResponse> {
+fn client_credentials(
+    idp: &Idp,
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params,
+) -> DomainResult<TokenResponse> {
     let now = idp.now();
+    let target = resources::target(conn, client, params)?;
     let asked = Scope::parse(params.get("scope").unwrap_or(""));
+    // RFC 8707: to a named API, only scopes that API accepts.
+    if let Some(api) = &target
+        && let Some(bad) = asked.iter().find(|s| !api.scopes.iter().any(|a| a == s))
+    {
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidScope,
+            format!("scope {bad} is not one {} accepts", api.uri),
+        ));
+    }
     if let Some(bad) = asked.iter().find(|s| {
         !client.scopes.iter().any(|c| c == s) || [Scope::OPENID, Scope::OFFLINE_ACCESS].contains(s)
     }) {
@@ -525,7 +549,10 @@ fn client_credentials(idp: &Idp, client: &Client, params: &Params) -> DomainResu
     }
     let scope = asked.to_string();
     let ttl = idp.settings.access_token_ttl_seconds;
-    let claims = AccessClaims::new(idp, client, client.id.to_string(), &scope, now);
+    let claims = AccessClaims {
+        aud: target.map_or_else(|| idp.settings.issuer.clone(), |api| api.uri),
+        ..AccessClaims::new(idp, client, client.id.to_string(), &scope, now)
+    };
     let key = idp.keys();
     let token = jws::sign(
         key.signing_key(idp.settings.access_token_signing_alg, now)?,
@@ -680,6 +707,13 @@ pub fn userinfo(idp: &Idp, conn: &mut DbConn, token: &str) -> DomainResult<Value
         return Err(DomainError::oauth(
             ErrorCode::InvalidToken,
             "the token was not issued for OpenID Connect",
+        ));
+    }
+    // RFC 8707: a token issued for an API is that API's, not UserInfo's.
+    if claims.aud != idp.settings.issuer {
+        return Err(DomainError::oauth(
+            ErrorCode::InvalidToken,
+            "the token was issued for another resource",
         ));
     }
     let id = UserId::parse(&claims.sub)
