@@ -30,6 +30,8 @@ pub enum ErrorCode {
     InvalidRequestUri,
     /// RFC 8707 §2: the `resource` is not one this client may have a token for.
     InvalidTarget,
+    /// OIDC Core §3.1.2.6, RFC 9101 §6.1: the request object is not acceptable.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 }

@@ -20,6 +20,7 @@ mod pages;
 mod par;
 mod people;
 mod recovery_e2e;
+mod request_objects;
 mod reset_grants;
 mod resources;
 mod scale_out;

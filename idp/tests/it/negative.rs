@@ -85,7 +85,6 @@ async fn bad_redirect_and_client(backend: Backend) {
         ("&response_mode=fragment", "invalid_request"),
         ("&max_age=soon", "invalid_request"),
         // OIDC Core §3.1.2.6: the codes of an OP without request objects.
-        ("&request=eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
         (
             "&request_uri=https%3A%2F%2Fapp.example%2Freq",
             "request_uri_not_supported",

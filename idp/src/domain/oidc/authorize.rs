@@ -135,6 +135,10 @@ pub fn authorize(
         }
         None => (pairs, false),
     };
+    let pairs = match super::request_object::expand(idp, conn, pairs) {
+        Ok(pairs) => pairs,
+        Err(e) => return Ok(Outcome::Untrusted(e)),
+    };
     let req = match validate(idp, conn, pairs, pushed) {
         Validated::Valid(req) => req,
         Validated::Refused(req, e) => return Ok(Outcome::Redirect(error_redirect(idp, &req, &e))),

@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod frontchannel;
 pub mod par;
 pub mod params;
+pub mod request_object;
 pub mod resources;
 pub mod scope;
 pub mod sessions;

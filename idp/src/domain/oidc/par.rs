@@ -58,6 +58,8 @@ pub fn push(
         .filter(|(k, _)| !CLIENT_AUTH.contains(&k.as_str()) && k != "client_id")
         .collect();
     pairs.push(("client_id".into(), client.id.to_string()));
+    // A pushed request may be a request object too (RFC 9126 §3).
+    let pairs = super::request_object::expand(idp, conn, pairs)?;
     match authorize::validate(idp, conn, pairs.clone(), true) {
         Validated::Valid(_) => {}
         Validated::Refused(_, e) | Validated::Untrusted(e) => return Err(e),
