@@ -118,6 +118,7 @@ pub struct GrantRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub idp: Option<String>,
     pub claims: Option<String>,
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -116,6 +116,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         idp -> Nullable<Text>,
         claims -> Nullable<Text>,
+        resource -> Nullable<Text>,
     }
 }
 

@@ -323,3 +323,31 @@ async fn front_channel_frames(backend: Backend) {
     assert!(html.replace("&#x3D;", "=").contains(&src), "{html}");
 }
 both_backends!(front_channel_frames);
+
+/// A session that expires unnoticed is ended by the janitor, and its application hears it.
+async fn an_expired_session_is_heard_of(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let apps = Listener::start();
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let uri = format!("{}/school-app", apps.base);
+        idp::domain::oidc::backchannel::set_uri(&mut conn, "school-app", Some(&uri)).unwrap();
+    }
+    let url = authorize_url(&server, "openid", "&state=st");
+    login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        apps.received.lock().unwrap().is_empty(),
+        "nothing while the session lives"
+    );
+    let ttl = server.idp.settings.sso_session_ttl_seconds;
+    server.clock.advance(Duration::seconds(ttl + 1));
+    {
+        let mut conn = server.idp.conn().unwrap();
+        idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap();
+    }
+    let got = apps.wait_for(1).await;
+    let claims = verified(&server, &got[0].1, "school-app").await;
+    assert!(claims["sid"].is_string());
+}
+both_backends!(an_expired_session_is_heard_of);

@@ -26,6 +26,13 @@ async fn tokens_for_a_registered_api(backend: Backend) {
             clients: vec!["school-app".into()],
         };
         resources::register(&mut conn, &api, server.idp.now()).unwrap();
+        let timetable = Resource {
+            uri: "https://timetable.example/api".into(),
+            name: "Timetable".into(),
+            scopes: vec!["school".into()],
+            clients: vec!["mobile-app".into()],
+        };
+        resources::register(&mut conn, &timetable, server.idp.now()).unwrap();
     }
     // client_credentials to the API: its audience, a scope it accepts.
     let (status, body) = token_call(
@@ -105,6 +112,56 @@ async fn tokens_for_a_registered_api(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(info.status(), 401);
+
+    // Named in the authorization request: the code's tokens are for it; the token request
+    // may name it again, not another.
+    let url = authorize_url(
+        &server,
+        "openid profile",
+        &format!("&state=st&resource={}", urlencode(GRADES)),
+    );
+    let back = login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    let code = query_param(&back, "code").unwrap();
+    let (status, body) = token_call(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["aud"],
+        GRADES
+    );
+    let (status, body) = token_call(
+        &server.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("resource", "https://timetable.example/api"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    let url = authorize_url(
+        &server,
+        "openid",
+        "&state=st&resource=https%3A%2F%2Fnowhere.example%2Fapi",
+    );
+    let resp = browser().get(&url).send().await.unwrap();
+    let to = location(&resp);
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_target"),
+        "{to}"
+    );
 
     // An API open to another client only.
     {

@@ -45,6 +45,9 @@ pub struct AuthRequest {
     /// Single claims asked with the `claims` parameter (OIDC Core §5.5).
     #[serde(default)]
     pub claims: super::claims::RequestedClaims,
+    /// The API the tokens are for (RFC 8707 `resource`), checked.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// What checking an authorization request found.
@@ -171,10 +174,18 @@ pub fn validate(
         Ok(_) => {}
         Err(e) => return Validated::Untrusted(e),
     }
-    match fill(idp, &client, &params, &mut req) {
-        Ok(()) => Validated::Valid(req),
-        Err(e) => Validated::Refused(req, e),
+    if let Err(e) = fill(idp, &client, &params, &mut req) {
+        return Validated::Refused(req, e);
     }
+    // RFC 8707 §2.1: the API the tokens are to be for, checked now (`invalid_target`).
+    if let Some(uri) = params.get("resource") {
+        match super::resources::named(conn, &client, uri) {
+            Ok(api) => req.resource = Some(api.uri),
+            Err(e) if e.is_client_error() => return Validated::Refused(req, e),
+            Err(e) => return Validated::Untrusted(e),
+        }
+    }
+    Validated::Valid(req)
 }
 
 /// The client, its registered redirect URI and the `state`: what must hold before any
@@ -219,6 +230,7 @@ fn trusted(
         brand: None,
         acr_values: Vec::new(),
         claims: Default::default(),
+        resource: None,
     };
     Ok((params, client, req))
 }
@@ -495,6 +507,7 @@ pub fn issue_code(
                     .then(|| serde_json::to_string(&req.claims))
                     .transpose()
                     .map_err(|e| DomainError::Internal(e.to_string()))?,
+                resource: req.resource.clone(),
             })
             .execute(conn)?;
         diesel::insert_into(authorization_codes::table)

@@ -83,16 +83,26 @@ fn resource_of(row: (String, String, String, String)) -> DomainResult<Resource> 
     })
 }
 
-/// The API a token request names with `resource`, if any, once checked: registered, and
-/// open to `client` (RFC 8707 §2: else `invalid_target`).
+/// The API a token request names with `resource`, or else the one its grant's
+/// authorization request named, once checked (RFC 8707 §2.2: a token request may only
+/// narrow to what was authorized).
 pub fn target(
     conn: &mut DbConn,
     client: &Client,
     params: &Params,
+    granted: Option<&str>,
 ) -> DomainResult<Option<Resource>> {
-    let Some(uri) = params.get("resource") else {
-        return Ok(None);
-    };
+    match (params.get("resource"), granted) {
+        (Some(asked), Some(granted)) if asked != granted => {
+            Err(invalid_target("the resource is not the one authorized"))
+        }
+        (Some(uri), _) | (None, Some(uri)) => named(conn, client, uri).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The registered API `uri`, if open to `client` (RFC 8707 §2: else `invalid_target`).
+pub fn named(conn: &mut DbConn, client: &Client, uri: &str) -> DomainResult<Resource> {
     let row: Option<(String, String, String, String)> = resources::table
         .find(uri)
         .select((
@@ -109,7 +119,7 @@ pub fn target(
     if !api.clients.iter().any(|c| c == client.id.as_str()) {
         return Err(invalid_target("this client may not ask for that resource"));
     }
-    Ok(Some(api))
+    Ok(api)
 }
 
 impl Resource {

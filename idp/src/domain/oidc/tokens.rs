@@ -81,6 +81,8 @@ struct Grant {
     idp: Option<String>,
     /// Single claims asked with the `claims` parameter.
     requested: RequestedClaims,
+    /// The API the authorization request named (RFC 8707).
+    resource: Option<String>,
 }
 
 fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> {
@@ -106,6 +108,7 @@ fn load_grant(conn: &mut DbConn, id: &str) -> DomainResult<Option<LoadedGrant>> 
                         .map_err(|e| DomainError::Corrupt(format!("grant claims: {e}")))?,
                     None => RequestedClaims::default(),
                 },
+                resource: r.resource,
             },
             r.revoked_at.map(from_db),
             r.client_id,
@@ -207,7 +210,7 @@ fn redeem_code(
         (None, None) => {}
     }
     let user = active_user(conn, grant.user_id)?;
-    let target = resources::target(conn, client, params)?;
+    let target = resources::target(conn, client, params, grant.resource.as_deref())?;
     issue_user_tokens(idp, conn, client, &grant, &user, true, target.as_ref())
 }
 
@@ -275,7 +278,7 @@ fn refresh(
         grant.scope = asked;
     }
     let user = active_user(conn, grant.user_id)?;
-    let target = resources::target(conn, client, params)?;
+    let target = resources::target(conn, client, params, grant.resource.as_deref())?;
     issue_user_tokens(idp, conn, client, &grant, &user, false, target.as_ref())
 }
 
@@ -528,7 +531,7 @@ fn client_credentials(
     params: &Params,
 ) -> DomainResult<TokenResponse> {
     let now = idp.now();
-    let target = resources::target(conn, client, params)?;
+    let target = resources::target(conn, client, params, None)?;
     let asked = Scope::parse(params.get("scope").unwrap_or(""));
     // RFC 8707: to a named API, only scopes that API accepts.
     if let Some(api) = &target
