@@ -1,7 +1,9 @@
 //! Configuration: defaults in code, then an optional TOML file (`--config` or `IDP_CONFIG`),
 //! then `IDP_*` environment variables (`IDP_ACCESS_TOKEN_TTL_SECONDS=300`; nested keys with a
-//! double underscore: `IDP_PASSWORD_HASHING__MEMORY_KIB`). Unknown keys and bad values stop
-//! start-up with a message naming the key. Every field is documented in
+//! double underscore: `IDP_PASSWORD_HASHING__MEMORY_KIB`). Unknown keys in the file, and bad
+//! values, stop start-up with a message naming the key; an `IDP_*` variable that names no
+//! setting (Kubernetes' service links, `IDP_PORT`…) is ignored, since the environment is
+//! the platform's too. Every field is documented in
 //! `docs/configuration.md`.
 
 use std::path::{Path, PathBuf};
@@ -223,6 +225,7 @@ impl Settings {
                     message: e.to_string(),
                 })?;
         }
+        let names = setting_names();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("IDP_") else {
                 continue;
@@ -231,6 +234,17 @@ impl Settings {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            // The environment is shared with the platform: a name that is no setting of
+            // ours is not fatal (a misspelt key in the file, or below a known one, is).
+            if !path
+                .first()
+                .is_some_and(|first| names.contains(&first.as_str()))
+            {
+                if !is_service_link(rest) {
+                    tracing::warn!(variable = %name, "not a setting of the STS; ignored");
+                }
+                continue;
+            }
             insert_path(&mut table, &path, env_value(&value))
                 .map_err(|message| key_error(&name, message))?;
         }
@@ -392,6 +406,42 @@ impl Settings {
     }
 }
 
+/// Kubernetes puts `{SERVICE}_PORT`, `{SERVICE}_PORT_8080_TCP…` and `{SERVICE}_SERVICE_HOST`,
+/// `…_SERVICE_PORT…` into every pod for a service named `idp`: never ours, never a warning.
+fn is_service_link(rest: &str) -> bool {
+    rest == "PORT" || rest.starts_with("PORT_") || rest.starts_with("SERVICE_")
+}
+
+/// The top-level keys of [`Settings`], as its `Deserialize` names them (asked once of a
+/// deserializer that only listens).
+fn setting_names() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Names(&'static [&'static str]);
+    impl<'de> serde::Deserializer<'de> for &mut Names {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only a struct's field names are asked"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields;
+            Err(de::Error::custom("field names taken"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut names = Names(&[]);
+    let _ = Settings::deserialize(&mut names);
+    names.0
+}
+
 /// `IDP_*` variables that select the file or tune logging rather than set a key.
 const NOT_SETTINGS: [&str; 2] = ["IDP_CONFIG", "IDP_LOG"];
 
@@ -462,8 +512,24 @@ mod tests {
 
     #[test]
     fn unknown_and_bad_keys_are_named() {
-        let err = Settings::load(None, env(&[("IDP_NO_SUCH_THING", "1")])).unwrap_err();
-        assert!(err.to_string().contains("no_such_thing"), "{err}");
+        // Not ours: the platform's, or a stray one (warned about), never fatal; a misspelt
+        // key below a known one still is.
+        let s = Settings::load(
+            None,
+            env(&[
+                ("IDP_PORT", "tcp://10.0.0.7:8080"),
+                ("IDP_PORT_8080_TCP_ADDR", "10.0.0.7"),
+                ("IDP_SERVICE_HOST", "10.0.0.7"),
+                ("IDP_SERVICE_PORT_HTTP", "8080"),
+                ("IDP_NO_SUCH_THING", "1"),
+                ("IDP_ACCESS_TOKEN_TTL_SECONDS", "300"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.access_token_ttl_seconds, 300);
+        assert!(setting_names().contains(&"upstream") && setting_names().len() > 30);
+        let err = Settings::load(None, env(&[("IDP_PASSWORD_HASHING__NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
         let err =
             Settings::load(None, env(&[("IDP_ACCESS_TOKEN_TTL_SECONDS", "soon")])).unwrap_err();
         assert!(
