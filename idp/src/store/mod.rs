@@ -203,6 +203,17 @@ pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
 }
 
 /// Applies the pending migrations of the connection's backend; returns how many ran.
+/// Whether the schema is current: no migration this binary carries is left to run.
+pub fn schema_current(conn: &mut DbConn) -> Result<bool, StoreError> {
+    let pending = match conn {
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+    };
+    pending
+        .map(|p| !p)
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
     let applied = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),

@@ -16,6 +16,7 @@ mod migration;
 mod migration_screens;
 mod negative;
 mod onboarding;
+mod ops;
 mod pages;
 mod par;
 mod people;

@@ -25,6 +25,40 @@ pub async fn jwks(state: State) -> HttpResponse {
 }
 
 /// Ready when the database answers.
+/// `/healthz`: the process answers (a liveness probe; it touches nothing else).
+pub async fn alive() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"status": "alive"}))
+}
+
+/// `/readyz`: the database answers and its schema is what this binary expects (a readiness
+/// probe: a load balancer sends nothing to an instance that is not).
+pub async fn ready(state: State) -> HttpResponse {
+    let checked = run(&state, |_, conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT 1").execute(conn)?;
+        crate::store::schema_current(conn)
+            .map_err(|e| crate::domain::DomainError::Internal(e.to_string()))
+    })
+    .await;
+    let (ok, why) = match checked {
+        Ok(true) => (true, "ready"),
+        Ok(false) => (false, "schema not current"),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (false, "database unavailable")
+        }
+    };
+    let mut answer = match ok {
+        true => HttpResponse::Ok(),
+        false => HttpResponse::ServiceUnavailable(),
+    };
+    answer
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"status": why}))
+}
+
 pub async fn health(state: State) -> HttpResponse {
     let ping = run(&state, |_, conn| {
         use diesel::RunQueryDsl;

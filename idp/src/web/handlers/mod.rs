@@ -38,6 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/jwks", web::get().to(metadata::jwks))
     .route("/health", web::get().to(metadata::health))
+    .route("/healthz", web::get().to(metadata::alive))
+    .route("/readyz", web::get().to(metadata::ready))
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::get().to(authorize::login_form))
@@ -183,7 +185,9 @@ pub async fn pad_to(floor_millis: u64, started: std::time::Instant) {
 
 /// Whether `path` is a page a person sees (not an endpoint an application calls).
 fn is_page(path: &str) -> bool {
-    const API: [&str; 7] = [
+    const API: [&str; 9] = [
+        "/healthz",
+        "/readyz",
         "/par",
         "/token",
         "/userinfo",
