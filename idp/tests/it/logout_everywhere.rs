@@ -15,57 +15,40 @@ pub(crate) struct Listener {
     pub(crate) base: String,
     pub(crate) received: Arc<Mutex<Vec<(String, String)>>>,
     failures: Arc<Mutex<usize>>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        let _ =
-            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
-                .join();
-    }
+    _server: Loopback,
 }
 
 impl Listener {
     pub(crate) fn start() -> Self {
         use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(0));
         let (log, fail) = (received.clone(), failures.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
+        let server = Loopback::start(move |listener| {
+            Ok(HttpServer::new(move || {
+                let (log, fail) = (log.clone(), fail.clone());
+                App::new().default_service(web::to(move |req: HttpRequest, body: String| {
                     let (log, fail) = (log.clone(), fail.clone());
-                    App::new().default_service(web::to(move |req: HttpRequest, body: String| {
-                        let (log, fail) = (log.clone(), fail.clone());
-                        async move {
-                            let mut left = fail.lock().unwrap();
-                            if *left > 0 {
-                                *left -= 1;
-                                return HttpResponse::InternalServerError().finish();
-                            }
-                            log.lock().unwrap().push((req.path().to_owned(), body));
-                            HttpResponse::Ok().finish()
+                    async move {
+                        let mut left = fail.lock().unwrap();
+                        if *left > 0 {
+                            *left -= 1;
+                            return HttpResponse::InternalServerError().finish();
                         }
-                    }))
-                })
-                .workers(1)
-                .listen(listener)
-                .unwrap()
-                .run();
-                tx.send(server.handle()).unwrap();
-                server.await.unwrap();
+                        log.lock().unwrap().push((req.path().to_owned(), body));
+                        HttpResponse::Ok().finish()
+                    }
+                }))
             })
+            .workers(1)
+            .listen(listener)?
+            .run())
         });
         Self {
-            base,
+            base: server.base.clone(),
             received,
             failures,
-            handle: rx.recv().unwrap(),
+            _server: server,
         }
     }
 

@@ -682,3 +682,41 @@ pub async fn rp_redeem(
         .clone();
     (tokens, claims)
 }
+
+/// A small actix server of a test on a free loopback port (a scripted provider, an
+/// application's logout endpoint), in a thread of its own, stopped when dropped.
+pub struct Loopback {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Loopback {
+    /// Runs the server `build` makes on the listener it is given.
+    pub fn start(
+        build: impl FnOnce(TcpListener) -> std::io::Result<actix_web::dev::Server> + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = build(listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        Self {
+            base,
+            handle: rx.recv().unwrap(),
+        }
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
+                .join();
+    }
+}

@@ -759,23 +759,12 @@ struct Script {
 struct Entra {
     base: String,
     script: std::sync::Arc<std::sync::Mutex<Script>>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for Entra {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        let _ =
-            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)))
-                .join();
-    }
+    _server: Loopback,
 }
 
 impl Entra {
     fn start() -> Self {
         use actix_web::{App, HttpResponse, HttpServer, web};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let generated = idp::crypto::keys::generate(SigningAlg::RS256, "entra-key-1").unwrap();
         let key = idp::crypto::keys::SigningKey::from_pkcs8(
             "entra-key-1",
@@ -790,11 +779,10 @@ impl Entra {
             codes: Default::default(),
             google_hd: None,
         }));
-        let (state, at) = (script.clone(), base.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
+        let state = script.clone();
+        let server = Loopback::start(move |listener| {
+            let at = format!("http://{}", listener.local_addr()?);
+            Ok(HttpServer::new(move || {
                     let (base, script, key) = (at.clone(), state.clone(), key.clone());
                     let (b2, s2, k2) = (base.clone(), script.clone(), key.clone());
                     let (b3, b4) = (base.clone(), base.clone());
@@ -899,20 +887,15 @@ impl Entra {
                                 }
                             }),
                         )
-                })
-                .workers(1)
-                .listen(listener)
-                .unwrap()
-                .run();
-                tx.send(server.handle()).unwrap();
-                server.await.unwrap();
             })
+            .workers(1)
+            .listen(listener)?
+            .run())
         });
-        let handle = rx.recv().unwrap();
         Self {
-            base,
+            base: server.base.clone(),
             script,
-            handle,
+            _server: server,
         }
     }
 }
