@@ -130,6 +130,12 @@ pub enum UserCommand {
     UpstreamLinks {
         user: String,
     },
+    /// Everything the STS holds about a person, as JSON (GDPR right of access): account,
+    /// schools, co-accounts, linked accounts, accepted terms, applications, sessions and
+    /// the audit events about them; never a secret.
+    Export {
+        user: String,
+    },
     /// Mark the password expired: the next login must choose a new one (the wizard's
     /// new-password step) before any token is issued.
     ExpirePassword {
@@ -497,6 +503,14 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             print(json_out, json!({"user": u.id, "unlinked": link}), || {
                 format!("{}: link {link} removed", u.username)
             });
+        }
+        UserCommand::Export { user } => {
+            let u = users::lookup(&mut conn, &user)?;
+            let all = crate::domain::personal_data::export(&mut conn, &u)?;
+            // JSON whatever --json says: it is a document to hand over.
+            let text = serde_json::to_string_pretty(&all)
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            println!("{text}");
         }
         UserCommand::UpstreamLinks { user } => {
             let u = users::lookup(&mut conn, &user)?;

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod migration;
 pub mod oidc;
 pub mod password_policy;
+pub mod personal_data;
 pub mod recovery;
 pub mod required_actions;
 pub mod resets;

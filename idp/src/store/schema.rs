@@ -500,3 +500,4 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+diesel::allow_tables_to_appear_in_same_query!(terms, terms_acceptances);

@@ -43,3 +43,35 @@ async fn liveness_and_readiness(backend: Backend) {
     assert_eq!(get("/healthz").await.0, 200, "alive all the same");
 }
 both_backends!(liveness_and_readiness);
+
+/// `idp user export`: everything the STS holds about a person, as JSON, and no secret.
+async fn personal_data_export(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let url = authorize_url(&server, "openid", "&state=st");
+    login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .args(["user", "export", USERNAME])
+        .env("IDP_DATABASE_URL", &server.idp.settings.database_url)
+        .env("IDP_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(all["account"]["username"], USERNAME);
+    assert_eq!(all["account"]["email"], "jean.dupont@hotmail.com");
+    assert_eq!(all["applications"][0]["application"], "school-app");
+    assert_eq!(all["sessions"].as_array().unwrap().len(), 1);
+    let kinds: Vec<&str> = all["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"login_succeeded"), "{kinds:?}");
+    assert!(
+        !text.contains("argon2") && !text.contains(PASSWORD),
+        "never a secret"
+    );
+}
+both_backends!(personal_data_export);
