@@ -380,6 +380,7 @@ admin-event-legacy-row-attached = Zeile der alten Plattform verbunden
 admin-event-invitation-sent = Einladung erneut gesendet
 admin-event-upstream-linked = Microsoft- oder Google-Konto verknüpft
 admin-event-upstream-unlinked = Verknüpfung mit Microsoft- oder Google-Konto entfernt
+admin-event-account-erased = Konto auf Wunsch der Person gelöscht
 admin-invitation-title = Einladung
 admin-invitation-source = Migriert aus { $source }.
 admin-invitation-sent = Einladung gesendet am

@@ -380,6 +380,7 @@ admin-event-legacy-row-attached = legacy row attached
 admin-event-invitation-sent = invitation sent again
 admin-event-upstream-linked = Microsoft or Google account linked
 admin-event-upstream-unlinked = Microsoft or Google account unlinked
+admin-event-account-erased = account erased at the person's request
 admin-invitation-title = Invitation
 admin-invitation-source = Migrated from { $source }.
 admin-invitation-sent = Invitation sent on

@@ -380,6 +380,7 @@ admin-event-legacy-row-attached = rij van het oude platform gekoppeld
 admin-event-invitation-sent = uitnodiging opnieuw verstuurd
 admin-event-upstream-linked = Microsoft- of Google-account gekoppeld
 admin-event-upstream-unlinked = koppeling met Microsoft- of Google-account verwijderd
+admin-event-account-erased = account gewist op verzoek van de persoon
 admin-invitation-title = Uitnodiging
 admin-invitation-source = Gemigreerd uit { $source }.
 admin-invitation-sent = Uitnodiging verstuurd op

@@ -136,6 +136,14 @@ pub enum UserCommand {
     Export {
         user: String,
     },
+    /// Erase the account at its owner's request (GDPR right to erasure): sessions end
+    /// (applications hear it), its mail and everything hanging from it are deleted, the
+    /// audit events about it keep a random pseudonym. Cannot be undone: --yes is required.
+    Erase {
+        user: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// Mark the password expired: the next login must choose a new one (the wizard's
     /// new-password step) before any token is issued.
     ExpirePassword {
@@ -511,6 +519,27 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let text = serde_json::to_string_pretty(&all)
                 .map_err(|e| DomainError::Internal(e.to_string()))?;
             println!("{text}");
+        }
+        UserCommand::Erase { user, yes } => {
+            if !yes {
+                return Err(DomainError::invalid(
+                    "yes",
+                    "erasure cannot be undone: run it again with --yes",
+                )
+                .into());
+            }
+            let u = users::lookup(&mut conn, &user)?;
+            let pseudonym = crate::domain::personal_data::erase(&mut conn, &u, "cli", idp.now())?;
+            print(
+                json_out,
+                json!({"erased": u.id, "pseudonym": pseudonym}),
+                || {
+                    format!(
+                        "{} erased; its audit events now read {pseudonym}",
+                        u.username
+                    )
+                },
+            );
         }
         UserCommand::UpstreamLinks { user } => {
             let u = users::lookup(&mut conn, &user)?;

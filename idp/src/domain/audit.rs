@@ -65,6 +65,9 @@ pub enum Kind {
     UpstreamLinked,
     /// An upstream identity's link removed (detail: provider, by whom).
     UpstreamUnlinked,
+    /// An account erased at its owner's request (no account; detail: the pseudonym its
+    /// earlier events now carry, by whom).
+    AccountErased,
 }
 
 impl Kind {
@@ -98,11 +101,12 @@ impl Kind {
             Self::InvitationSent => "invitation_sent",
             Self::UpstreamLinked => "upstream_linked",
             Self::UpstreamUnlinked => "upstream_unlinked",
+            Self::AccountErased => "account_erased",
         }
     }
 
     /// Every kind, in the order the audit screen offers them.
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -131,6 +135,7 @@ impl Kind {
         Self::InvitationSent,
         Self::UpstreamLinked,
         Self::UpstreamUnlinked,
+        Self::AccountErased,
     ];
 
     /// The kind stored as `text`.

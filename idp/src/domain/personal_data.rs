@@ -1,7 +1,7 @@
-//! Personal-data requests (GDPR art. 15, the right of access): everything the STS holds
-//! about one person, as one JSON document a data-protection officer can hand over. No
-//! secret is in it: password hashes, reset codes, session and token secrets are not data
-//! about the person but keys to the account.
+//! Personal-data requests: everything the STS holds about one person, as one JSON
+//! document a data-protection officer can hand over (GDPR art. 15, access; no secret is in
+//! it: password hashes, reset codes, session and token secrets are keys to the account,
+//! not data about the person), and the account's erasure (art. 17).
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -10,7 +10,9 @@ use super::clock::from_db;
 use super::users::User;
 use super::{DomainResult, links, schools, upstream};
 use crate::store::DbConn;
-use crate::store::schema::{audit_events, grants, sso_sessions, terms, terms_acceptances};
+use crate::store::schema::{
+    audit_events, grants, mail_outbox, sso_sessions, terms, terms_acceptances, users,
+};
 
 /// The export of `user`: the account and its profile, schools, co-accounts, linked
 /// upstream accounts, accepted terms with their versions, applications it logged into,
@@ -87,4 +89,39 @@ pub fn export(conn: &mut DbConn, user: &User) -> DomainResult<Value> {
             json!({"at": at(when), "kind": kind, "application": client, "address": address, "detail": detail})
         }).collect::<Vec<_>>(),
     }))
+}
+
+/// Erases `user` (GDPR art. 17): its sessions end (the applications hear it by
+/// back-channel logout), its mail waiting or sent is deleted, the account goes with
+/// everything hanging from it (schools, co-accounts, links, grants, resets, roles, terms
+/// accepted), and the audit events about it keep a random pseudonym and lose their detail
+/// (an address, an identifier). Returns the pseudonym.
+pub fn erase(
+    conn: &mut DbConn,
+    user: &User,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<String> {
+    let pseudonym = format!("erased-{}", uuid::Uuid::new_v4().simple());
+    let id = user.id.to_string();
+    crate::store::transaction(conn, |conn| {
+        super::oidc::sessions::end_all_for_user(conn, user.id, now)?;
+        if let Some(email) = &user.email {
+            let pattern = format!("%{}%", email.as_str());
+            diesel::delete(mail_outbox::table.filter(mail_outbox::recipient.like(pattern)))
+                .execute(conn)?;
+        }
+        diesel::update(audit_events::table.filter(audit_events::user_id.eq(&id)))
+            .set((
+                audit_events::user_id.eq(&pseudonym),
+                audit_events::detail.eq(""),
+            ))
+            .execute(conn)?;
+        diesel::delete(users::table.find(&id)).execute(conn)?;
+        let detail = format!("{pseudonym} (by {by})");
+        super::audit::Event::new(super::audit::Kind::AccountErased)
+            .detail(&detail)
+            .record(conn, now)?;
+        Ok(pseudonym.clone())
+    })
 }

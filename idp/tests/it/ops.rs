@@ -75,3 +75,83 @@ async fn personal_data_export(backend: Backend) {
     );
 }
 both_backends!(personal_data_export);
+
+/// `idp user erase`: the account and everything hanging from it go, its applications hear
+/// that its session ended, the audit events about it keep a pseudonym and no detail.
+async fn personal_data_erasure(backend: Backend) {
+    use diesel::prelude::*;
+    use idp::store::schema::{audit_events, mail_outbox, users};
+    let server = TestServer::start(backend).await;
+    let apps = crate::logout_everywhere::Listener::start();
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let uri = format!("{}/school-app", apps.base);
+        idp::domain::oidc::backchannel::set_uri(&mut conn, "school-app", Some(&uri)).unwrap();
+    }
+    let url = authorize_url(&server, "openid", "&state=st");
+    login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    let jean = {
+        let mut conn = server.idp.conn().unwrap();
+        let jean = idp::domain::users::find_by_username(&mut conn, USERNAME)
+            .unwrap()
+            .unwrap();
+        let origin = idp::domain::audit::Origin::of("192.0.2.1");
+        let form = idp::domain::recovery::ResetRequest {
+            identifier: USERNAME,
+            email: "",
+            origin,
+            resume_request: None,
+        };
+        idp::domain::recovery::forgot_password(&server.idp, &mut conn, form).unwrap();
+        jean
+    };
+    let erase = |confirm: bool| {
+        let mut args = vec!["user", "erase", USERNAME];
+        if confirm {
+            args.push("--yes");
+        }
+        std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .args(&args)
+            .env("IDP_DATABASE_URL", &server.idp.settings.database_url)
+            .env("IDP_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    assert!(!erase(false).status.success(), "not without --yes");
+    let out = erase(true);
+    assert!(out.status.success(), "{out:?}");
+    let mut conn = server.idp.conn().unwrap();
+    let left: i64 = users::table
+        .filter(users::id.eq(jean.id.to_string()))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
+    assert_eq!(left, 0);
+    let mails: i64 = mail_outbox::table
+        .filter(mail_outbox::recipient.like("%jean.dupont@hotmail.com%"))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
+    assert_eq!(mails, 0, "its mail is gone");
+    let events: Vec<(Option<String>, String)> = audit_events::table
+        .select((audit_events::user_id, audit_events::detail))
+        .load(&mut *conn)
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|(u, _)| u.as_deref() != Some(jean.id.to_string().as_str()))
+    );
+    let pseudonymous: Vec<&(Option<String>, String)> = events
+        .iter()
+        .filter(|(u, _)| u.as_deref().is_some_and(|u| u.starts_with("erased-")))
+        .collect();
+    assert!(!pseudonymous.is_empty() && pseudonymous.iter().all(|(_, d)| d.is_empty()));
+    drop(conn);
+    let heard = apps.wait_for(1).await;
+    assert_eq!(
+        heard[0].0, "/school-app",
+        "the application heard the session end"
+    );
+}
+both_backends!(personal_data_erasure);
