@@ -15,7 +15,8 @@ mod sections;
 
 pub use sections::{
     CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, InvitationSettings,
-    PasswordPolicy, RecoverySettings, TrustedProxies, UpstreamKind, UpstreamSettings,
+    PasswordPolicy, RecoverySettings, RetentionSettings, TrustedProxies, UpstreamKind,
+    UpstreamSettings,
 };
 
 use crate::crypto::SigningAlg;
@@ -123,6 +124,8 @@ pub struct Settings {
     pub clients: Vec<StaticClient>,
     /// Upstream OpenID providers people may log in with (`[[upstream]]`).
     pub upstream: Vec<UpstreamSettings>,
+    /// How long audit events and sent mail are kept.
+    pub retention: RetentionSettings,
 }
 
 impl Default for Settings {
@@ -161,6 +164,7 @@ impl Default for Settings {
             trusted_proxies: Default::default(),
             clients: Vec::new(),
             upstream: Vec::new(),
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -352,3 +352,22 @@ impl UpstreamSettings {
         Ok(())
     }
 }
+
+/// How long what the periodic purge deletes is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days an audit event is kept (0: for ever). The help desk reads a school year back.
+    pub audit_events_days: u32,
+    /// Days a sent mail's copy stays in the outbox (0: for ever).
+    pub sent_mail_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            audit_events_days: 400,
+            sent_mail_days: 30,
+        }
+    }
+}

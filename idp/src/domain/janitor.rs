@@ -7,10 +7,11 @@ use diesel::prelude::*;
 
 use super::DomainResult;
 use super::clock::to_db;
+use crate::config::RetentionSettings;
 use crate::store::DbConn;
 use crate::store::schema::{
-    auth_requests, authorization_codes, password_resets, refresh_tokens, revoked_access_tokens,
-    sso_sessions,
+    audit_events, auth_requests, authorization_codes, mail_outbox, password_resets, refresh_tokens,
+    revoked_access_tokens, sso_sessions,
 };
 
 /// Rows are kept this long past their expiry, so a replayed code or reused refresh token is
@@ -18,7 +19,11 @@ use crate::store::schema::{
 const GRACE_HOURS: i64 = 24;
 
 /// Deletes what expired before `now` (less the grace period); returns how many rows went.
-pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
+pub fn purge(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    retention: &RetentionSettings,
+) -> DomainResult<usize> {
     let cutoff = to_db(now - Duration::hours(GRACE_HOURS));
     let mut n = super::oidc::backchannel::end_expired_sessions(conn, now)?;
     n += super::oidc::backchannel::purge(conn, now - Duration::hours(GRACE_HOURS))?;
@@ -49,5 +54,25 @@ pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> DomainResult<usize> {
     n += super::required_actions::purge(conn, now)?;
     n += super::oidc::client_auth::purge_used_assertions(conn, now)?;
     n += super::throttle::purge(conn, now, super::throttle::LONGEST_WINDOW)?;
+    n += purge_retained(conn, now, retention)?;
+    Ok(n)
+}
+
+/// Audit events and sent mail past their retention (settings; 0 keeps them for ever).
+fn purge_retained(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    retention: &RetentionSettings,
+) -> DomainResult<usize> {
+    let before = |days: u32| to_db(now - Duration::days(i64::from(days)));
+    let mut n = 0;
+    if retention.audit_events_days > 0 {
+        let old = audit_events::occurred_at.lt(before(retention.audit_events_days));
+        n += diesel::delete(audit_events::table.filter(old)).execute(conn)?;
+    }
+    if retention.sent_mail_days > 0 {
+        let old = mail_outbox::sent_at.lt(before(retention.sent_mail_days));
+        n += diesel::delete(mail_outbox::table.filter(old)).execute(conn)?;
+    }
     Ok(n)
 }

@@ -124,7 +124,7 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
             let work = move || {
                 idp.reload_keys()?;
                 let mut conn = idp.conn()?;
-                crate::domain::janitor::purge(&mut conn, idp.now())
+                crate::domain::janitor::purge(&mut conn, idp.now(), &idp.settings.retention)
             };
             match web::block(work).await {
                 Ok(Ok(purged)) => tracing::debug!(purged, "expired state purged"),

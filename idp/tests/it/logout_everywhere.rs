@@ -327,7 +327,8 @@ async fn an_expired_session_is_heard_of(backend: Backend) {
     server.clock.advance(Duration::seconds(ttl + 1));
     {
         let mut conn = server.idp.conn().unwrap();
-        idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap();
+        let retention = &server.idp.settings.retention;
+        idp::domain::janitor::purge(&mut conn, server.idp.now(), retention).unwrap();
     }
     let got = apps.wait_for(1).await;
     let claims = verified(&server, &got[0].1, "school-app").await;

@@ -155,3 +155,60 @@ async fn personal_data_erasure(backend: Backend) {
     );
 }
 both_backends!(personal_data_erasure);
+
+/// The periodic purge keeps audit events and sent mail as long as the settings say.
+async fn retention_periods(backend: Backend) {
+    use diesel::prelude::*;
+    use idp::store::schema::{audit_events, mail_outbox};
+    let (server, inbox) = TestServer::with_mail(backend, |s| {
+        s.retention.audit_events_days = 30;
+        s.retention.sent_mail_days = 7;
+    })
+    .await;
+    let url = authorize_url(&server, "openid", "&state=st");
+    login_through(&browser(), &server, &url, USERNAME, PASSWORD).await;
+    {
+        let mut conn = server.idp.conn().unwrap();
+        let origin = idp::domain::audit::Origin::of("192.0.2.1");
+        let form = idp::domain::recovery::ResetRequest {
+            identifier: USERNAME,
+            email: "",
+            origin,
+            resume_request: None,
+        };
+        idp::domain::recovery::forgot_password(&server.idp, &mut conn, form).unwrap();
+    }
+    inbox.wait_for(1).await;
+    let count = |server: &TestServer| {
+        let mut conn = server.idp.conn().unwrap();
+        let events: i64 = audit_events::table.count().get_result(&mut *conn).unwrap();
+        let mails: i64 = mail_outbox::table.count().get_result(&mut *conn).unwrap();
+        (events, mails)
+    };
+    let purge = |server: &TestServer| {
+        let mut conn = server.idp.conn().unwrap();
+        let retention = &server.idp.settings.retention;
+        idp::domain::janitor::purge(&mut conn, server.idp.now(), retention).unwrap();
+    };
+    // The outbox marks the mail sent just after the SMTP server has it.
+    for _ in 0..50 {
+        purge(&server);
+        if count(&server).1 == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (events, mails) = count(&server);
+    assert!(events > 0 && mails == 1);
+    server.clock.advance(chrono::Duration::days(8));
+    purge(&server);
+    assert_eq!(
+        count(&server),
+        (events, 0),
+        "sent mail goes after 7 days, events stay"
+    );
+    server.clock.advance(chrono::Duration::days(23));
+    purge(&server);
+    assert_eq!(count(&server).0, 0, "events go after 30 days");
+}
+both_backends!(retention_periods);

@@ -190,12 +190,17 @@ async fn janitor_purges_expired_state(backend: Backend) {
     };
     assert_eq!(count(&server), (1, 1));
     let mut conn = server.idp.conn().unwrap();
-    idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap();
+    idp::domain::janitor::purge(&mut conn, server.idp.now(), &server.idp.settings.retention)
+        .unwrap();
     drop(conn);
     assert_eq!(count(&server), (1, 1), "nothing live is removed");
     server.clock.advance(chrono::Duration::hours(26));
     let mut conn = server.idp.conn().unwrap();
-    assert!(idp::domain::janitor::purge(&mut conn, server.idp.now()).unwrap() >= 2);
+    assert!(
+        idp::domain::janitor::purge(&mut conn, server.idp.now(), &server.idp.settings.retention)
+            .unwrap()
+            >= 2
+    );
     drop(conn);
     assert_eq!(count(&server), (0, 0));
 }
