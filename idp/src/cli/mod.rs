@@ -89,6 +89,11 @@ pub enum Command {
 pub enum DbCommand {
     /// Apply pending migrations.
     Migrate,
+    /// Copy a SQLite store to FILE while the STS serves (a consistent online copy; for
+    /// PostgreSQL, use pg_dump).
+    Backup { file: std::path::PathBuf },
+    /// Check that the schema is current and count the main tables; fails when it is not.
+    Check,
 }
 
 pub fn main() -> ExitCode {
@@ -106,6 +111,12 @@ pub fn main() -> ExitCode {
         Command::Db {
             command: DbCommand::Migrate,
         } => migrate(&settings),
+        Command::Db {
+            command: DbCommand::Backup { file },
+        } => backup(&settings, &file, cli.json),
+        Command::Db {
+            command: DbCommand::Check,
+        } => check(&settings, cli.json),
         Command::Client { command } => clients::client(settings, command, cli.json),
         Command::User { command } => users::user(settings, command, cli.json),
         Command::Org { command } => schools::org(settings, command, cli.json),
@@ -143,6 +154,38 @@ fn migrate(settings: &Settings) -> CliResult {
     let n = crate::store::migrate(&mut conn)?;
     println!("{n} migration(s) applied");
     Ok(())
+}
+
+fn backup(settings: &Settings, file: &std::path::Path, json_out: bool) -> CliResult {
+    let pool = crate::store::connect(&settings.database_url, 1)?;
+    crate::store::backup(&mut *pool.get()?, file)?;
+    output::print(json_out, serde_json::json!({"backup": file}), || {
+        format!("backed up to {}", file.display())
+    });
+    Ok(())
+}
+
+fn check(settings: &Settings, json_out: bool) -> CliResult {
+    let pool = crate::store::connect(&settings.database_url, 1)?;
+    let found = crate::store::check(&mut *pool.get()?)?;
+    output::print(json_out, serde_json::json!(found), || {
+        let mut lines = vec![format!(
+            "{}: schema {}",
+            found.backend,
+            if found.schema_current {
+                "current"
+            } else {
+                "NOT current (run idp db migrate)"
+            }
+        )];
+        lines.extend(found.counts.iter().map(|(t, n)| format!("  {t}: {n}")));
+        lines.join("\n")
+    });
+    if found.schema_current {
+        Ok(())
+    } else {
+        Err(crate::domain::DomainError::Internal("the schema is not current".into()).into())
+    }
 }
 
 fn serve(settings: Settings) -> CliResult {

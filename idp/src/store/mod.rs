@@ -93,6 +93,8 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Backup(String),
 }
 
 /// Which backend a URL names.
@@ -202,7 +204,72 @@ pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
-/// Applies the pending migrations of the connection's backend; returns how many ran.
+/// A consistent copy of a SQLite store taken while it serves (`VACUUM INTO`: one read
+/// transaction, so writers go on); a new file, never over an existing one. PostgreSQL is
+/// backed up with `pg_dump` (docs/operations.md).
+pub fn backup(conn: &mut DbConn, file: &std::path::Path) -> Result<(), StoreError> {
+    let DbConn::Sqlite(sqlite) = conn else {
+        return Err(StoreError::Backup(
+            "PostgreSQL is backed up with pg_dump (docs/operations.md)".into(),
+        ));
+    };
+    if file.exists() {
+        return Err(StoreError::Backup(format!(
+            "{} exists already",
+            file.display()
+        )));
+    }
+    let path = file
+        .to_str()
+        .ok_or_else(|| StoreError::Backup("the file name is not UTF-8".into()))?;
+    sqlite.batch_execute(&format!("VACUUM INTO '{}'", path.replace('\'', "''")))?;
+    Ok(())
+}
+
+/// What `idp db check` reports: the backend, whether the schema is current, and how many
+/// rows the main tables hold.
+#[derive(Debug, serde::Serialize)]
+pub struct Check {
+    pub backend: &'static str,
+    pub schema_current: bool,
+    pub counts: Vec<(&'static str, i64)>,
+}
+
+pub fn check(conn: &mut DbConn) -> Result<Check, StoreError> {
+    use diesel::dsl::count_star;
+    use diesel::prelude::*;
+    use schema::{audit_events, clients, grants, mail_outbox, sso_sessions, users};
+    let backend = match conn {
+        DbConn::Sqlite(_) => "sqlite",
+        DbConn::Postgres(_) => "postgresql",
+    };
+    let schema_current = schema_current(conn)?;
+    let mut counts = Vec::new();
+    if schema_current {
+        counts.push(("users", users::table.select(count_star()).first(conn)?));
+        counts.push(("clients", clients::table.select(count_star()).first(conn)?));
+        counts.push((
+            "sso_sessions",
+            sso_sessions::table.select(count_star()).first(conn)?,
+        ));
+        counts.push(("grants", grants::table.select(count_star()).first(conn)?));
+        let unsent = mail_outbox::table.filter(mail_outbox::sent_at.is_null());
+        counts.push((
+            "mail_outbox (unsent)",
+            unsent.select(count_star()).first(conn)?,
+        ));
+        counts.push((
+            "audit_events",
+            audit_events::table.select(count_star()).first(conn)?,
+        ));
+    }
+    Ok(Check {
+        backend,
+        schema_current,
+        counts,
+    })
+}
+
 /// Whether the schema is current: no migration this binary carries is left to run.
 pub fn schema_current(conn: &mut DbConn) -> Result<bool, StoreError> {
     let pending = match conn {
@@ -214,6 +281,7 @@ pub fn schema_current(conn: &mut DbConn) -> Result<bool, StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Applies the pending migrations of the connection's backend; returns how many ran.
 pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
     let applied = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
