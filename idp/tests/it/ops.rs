@@ -305,3 +305,52 @@ async fn backup_and_restore(backend: Backend) {
     );
 }
 both_backends!(backup_and_restore);
+
+/// The binary carries SQLite and the PostgreSQL client library: it needs nothing from the
+/// system but the C runtime (so it builds and runs on a machine without libpq or libsqlite3).
+#[test]
+fn binary_needs_only_the_c_runtime() {
+    let out = std::process::Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_idp"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let libraries = String::from_utf8_lossy(&out.stdout);
+    let c_runtime = [
+        "linux-vdso",
+        "ld-linux",
+        "libc.so",
+        "libm.so",
+        "libgcc_s.so",
+        "libpthread.so",
+        "libdl.so",
+        "librt.so",
+    ];
+    let others: Vec<&str> = libraries
+        .lines()
+        .map(str::trim)
+        .filter(|line| !c_runtime.iter().any(|lib| line.contains(lib)))
+        .collect();
+    assert!(others.is_empty(), "linked from the system: {others:?}");
+    assert!(libraries.contains("libc.so"), "{libraries}");
+}
+
+/// The bundled libpq speaks TLS to PostgreSQL (`sslmode=require`), as production servers ask.
+#[test]
+fn postgres_over_tls() {
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let url = postgres_admin_url().replace("sslmode=disable", "sslmode=require");
+    let pool = idp::store::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let idp::store::DbConn::Postgres(pg) = &mut *conn else {
+        unreachable!("a postgres:// URL")
+    };
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result(pg)
+        .unwrap();
+    assert!(row.ssl, "the connection is encrypted");
+}
