@@ -194,7 +194,14 @@ fn serve(settings: Settings) -> CliResult {
     let listener = std::net::TcpListener::bind(&listen)?;
     let issuer = idp.settings.issuer.clone();
     actix_web::rt::System::new().block_on(async move {
-        let server = crate::web::server(idp, listener)?;
+        let drain = std::time::Duration::from_secs(idp.settings.shutdown_drain_seconds);
+        let running = crate::web::server(idp, listener)?;
+        let server = running.server;
+        actix_web::rt::spawn(crate::web::shutdown::on_signal(
+            server.handle(),
+            running.draining,
+            drain,
+        ));
         tracing::info!(%listen, "STS listening");
         println!("STS ready: issuer {issuer}\n  log in:    {issuer}/login\n  discovery: {issuer}/.well-known/openid-configuration");
         server.await

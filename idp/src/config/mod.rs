@@ -126,6 +126,11 @@ pub struct Settings {
     pub upstream: Vec<UpstreamSettings>,
     /// How long audit events and sent mail are kept.
     pub retention: RetentionSettings,
+    /// On SIGTERM: seconds the instance keeps serving while `/readyz` says it is not ready
+    /// (so the load balancer takes it out first).
+    pub shutdown_drain_seconds: u64,
+    /// Then: seconds requests in flight may take to finish before they are cut.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Settings {
@@ -165,6 +170,8 @@ impl Default for Settings {
             clients: Vec::new(),
             upstream: Vec::new(),
             retention: RetentionSettings::default(),
+            shutdown_drain_seconds: 5,
+            shutdown_grace_seconds: 20,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod landing;
 pub mod pages;
+pub mod shutdown;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub discovery_json: web::Bytes,
     /// The STS as a relying party of the upstream providers (their discovery cached).
     pub federation: crate::federation::Federation,
+    /// Set once the instance is shutting down: `/readyz` then says it is not ready.
+    pub draining: shutdown::Draining,
 }
 
 pub type State = web::Data<AppState>;
@@ -69,8 +72,16 @@ impl AppState {
     }
 }
 
-/// Builds the server on `listener`. The returned server runs until stopped.
-pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
+/// A server built on its listener: await `server` to run it; `draining` is what the
+/// shutdown sequence sets (`shutdown::on_signal`).
+pub struct Running {
+    pub server: Server,
+    pub draining: shutdown::Draining,
+}
+
+/// Builds the server on `listener`. The returned server runs until stopped; it does not
+/// watch signals itself (`idp serve` does, through `shutdown::on_signal`).
+pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> {
     let pages =
         Pages::load(idp.translations.clone(), idp.zone.clone()).map_err(std::io::Error::other)?;
     let max_body = idp.settings.max_body_bytes;
@@ -87,15 +98,18 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
     let discovery = crate::domain::oidc::discovery::document(&idp.settings);
     let federation = crate::federation::Federation::new(&idp.upstream, &idp.settings.issuer)
         .map_err(std::io::Error::other)?;
+    let draining = shutdown::Draining::default();
+    let grace = Duration::from_secs(idp.settings.shutdown_grace_seconds);
     let state = web::Data::new(AppState {
         idp: idp.clone(),
         pages,
         csrf_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret),
         discovery_json: web::Bytes::from(discovery.to_string()),
         federation,
+        draining: draining.clone(),
     });
-    spawn_mail_worker(idp.clone());
-    spawn_logout_worker(idp.clone())?;
+    spawn_mail_worker(idp.clone(), draining.clone());
+    spawn_logout_worker(idp.clone(), draining.clone())?;
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
@@ -106,9 +120,11 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Server> {
             .configure(handlers::routes)
     })
     .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs())
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok(Running { server, draining })
 }
 
 /// Every instance re-reads the key set periodically, so `idp keys rotate` (run anywhere)
@@ -137,13 +153,16 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
 
 /// Every instance sends due back-channel logout tokens, each second; claims keep two from
 /// sending one.
-fn spawn_logout_worker(idp: Arc<Idp>) -> std::io::Result<()> {
+fn spawn_logout_worker(idp: Arc<Idp>, draining: shutdown::Draining) -> std::io::Result<()> {
     let http = crate::notify::client().map_err(std::io::Error::other)?;
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(Duration::from_secs(1));
         interval.tick().await;
         loop {
             interval.tick().await;
+            if draining.is_draining() {
+                break;
+            }
             if let Err(e) = crate::notify::deliver_logouts(idp.clone(), &http).await {
                 tracing::error!(error = %e, "logout worker failed");
             }
@@ -153,7 +172,8 @@ fn spawn_logout_worker(idp: Arc<Idp>) -> std::io::Result<()> {
 }
 
 /// Every instance sends due mail from the outbox; claims keep two from sending one mail.
-fn spawn_mail_worker(idp: Arc<Idp>) {
+/// A draining instance claims no more: what is queued waits for the others.
+fn spawn_mail_worker(idp: Arc<Idp>, draining: shutdown::Draining) {
     let every = Duration::from_secs(idp.settings.mail_poll_seconds.max(1));
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(every);
@@ -161,6 +181,9 @@ fn spawn_mail_worker(idp: Arc<Idp>) {
         interval.tick().await;
         loop {
             interval.tick().await;
+            if draining.is_draining() {
+                break;
+            }
             let idp = idp.clone();
             let work = move || {
                 let mut conn = idp.conn()?;

@@ -260,34 +260,23 @@ async fn backup_and_restore(backend: Backend) {
     .unwrap();
     assert!(!out.status.success());
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = idp(&restored, &[])
-        .env("IDP_ISSUER", &base)
-        .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IDP_WORKERS", "1")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let outcome = async {
-        assert!(ready, "the restored STS became ready");
+    let sts = Spawned::start(&restored, &[]).await;
+    let base = sts.base.clone();
+    let outcome = {
         let b = browser();
         let url = format!(
             "{base}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
             urlencode(REDIRECT)
         );
         let login = location(&b.get(&url).send().await.unwrap());
-        let page = b.get(format!("{base}{login}")).send().await.unwrap().text().await.unwrap();
+        let page = b
+            .get(format!("{base}{login}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let resp = b
             .post(format!("{base}/login"))
             .form(&login_form(&page, USERNAME, PASSWORD))
@@ -295,10 +284,7 @@ async fn backup_and_restore(backend: Backend) {
             .await
             .unwrap();
         location(&resp)
-    }
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    };
     assert!(
         outcome.starts_with(REDIRECT),
         "the same login on the restored copy: {outcome}"
@@ -354,3 +340,156 @@ fn postgres_over_tls() {
         .unwrap();
     assert!(row.ssl, "the connection is encrypted");
 }
+
+/// The `idp` binary serving a database, on a free port; killed when dropped.
+struct Spawned {
+    base: String,
+    child: std::process::Child,
+}
+
+impl Spawned {
+    /// Starts it and waits until `/readyz` answers 200.
+    async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let outbox = std::env::temp_dir().join(format!("idp-outbox-{port}"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .env("IDP_OUTBOX_DIR", outbox)
+            .env("IDP_DATABASE_URL", database_url)
+            .env("IDP_ISSUER", &base)
+            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDP_WORKERS", "1")
+            .env("IDP_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let sts = Self { base, child };
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", sts.base)).await
+                && r.status() == 200
+            {
+                return sts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the STS never became ready");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM: `/readyz` turns 503 at once while the instance still serves; a request in
+/// flight when it stops accepting still gets its whole answer; then nothing answers, the
+/// process exits cleanly, and mail queued meanwhile is left unclaimed for another instance.
+async fn graceful_shutdown(backend: Backend) {
+    // Seeds the database; its own mail worker sleeps, so only the spawned one could send.
+    let db = TestServer::start_with(backend, |s| s.mail_poll_seconds = 3600).await;
+    let url = db.idp.settings.database_url.clone();
+    let sts = Spawned::start(
+        &url,
+        &[
+            ("IDP_SHUTDOWN_DRAIN_SECONDS", "3"),
+            ("IDP_SHUTDOWN_GRACE_SECONDS", "10"),
+            ("IDP_MAIL_POLL_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let addr = sts.base.trim_start_matches("http://").to_string();
+    // A token request whose body is still on its way.
+    let body = format!("grant_type=client_credentials&client_id=school-app&client_secret={SECRET}");
+    let mut in_flight = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        in_flight,
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+
+    sts.signal("TERM");
+    let mut readiness = 0;
+    for _ in 0..40 {
+        readiness = reqwest::get(format!("{}/readyz", sts.base))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if readiness == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(readiness, 503, "not ready while draining");
+    let mail = idp::domain::mail::OutgoingMail {
+        recipient: "queued@example.org".into(),
+        language: None,
+        subject: "Queued while draining".into(),
+        text_body: "text".into(),
+        html_body: "<p>html</p>".into(),
+    };
+    let mut conn = db.idp.conn().unwrap();
+    idp::domain::mail::enqueue(&mut conn, &mail, chrono::Utc::now()).unwrap();
+    // Still serving during the drain.
+    let discovery = reqwest::get(format!("{}/.well-known/openid-configuration", sts.base))
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+
+    // Past the drain the listener is closed; the request in flight is finished.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "no new connection accepted"
+    );
+    in_flight.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    in_flight.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    assert!(
+        answer.contains("access_token") || answer.contains("\"error\""),
+        "{answer}"
+    );
+
+    let mut sts = sts;
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = sts.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "exited cleanly: {exited:?}"
+    );
+    use diesel::prelude::*;
+    use idp::store::schema::mail_outbox;
+    let (sent, claimed): (Option<chrono::NaiveDateTime>, Option<chrono::NaiveDateTime>) =
+        mail_outbox::table
+            .filter(mail_outbox::recipient.eq("queued@example.org"))
+            .select((mail_outbox::sent_at, mail_outbox::claimed_until))
+            .first(&mut conn)
+            .unwrap();
+    assert_eq!(
+        (sent, claimed),
+        (None, None),
+        "left queued for another instance"
+    );
+}
+both_backends!(graceful_shutdown);

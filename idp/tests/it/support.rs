@@ -188,7 +188,7 @@ impl TestServer {
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = idp::web::server(server_idp, listener).unwrap();
+                let server = idp::web::server(server_idp, listener).unwrap().server;
                 handle_tx.send(server.handle()).unwrap();
                 server.await.unwrap();
             })

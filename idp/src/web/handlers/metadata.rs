@@ -24,7 +24,6 @@ pub async fn jwks(state: State) -> HttpResponse {
         .body(Bytes::copy_from_slice(&keys.jwks_json))
 }
 
-/// Ready when the database answers.
 /// `/healthz`: the process answers (a liveness probe; it touches nothing else).
 pub async fn alive() -> HttpResponse {
     HttpResponse::Ok()
@@ -33,8 +32,14 @@ pub async fn alive() -> HttpResponse {
 }
 
 /// `/readyz`: the database answers and its schema is what this binary expects (a readiness
-/// probe: a load balancer sends nothing to an instance that is not).
+/// probe: a load balancer sends nothing to an instance that is not); not while the
+/// instance is shutting down (`web::shutdown`).
 pub async fn ready(state: State) -> HttpResponse {
+    if state.draining.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({"status": "shutting down"}));
+    }
     let checked = run(&state, |_, conn| {
         use diesel::RunQueryDsl;
         diesel::sql_query("SELECT 1").execute(conn)?;
