@@ -104,7 +104,6 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    idp::cli::init_tracing();
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -112,6 +111,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    idp::cli::init_tracing(&settings);
     let result = match cli.command {
         Command::Run(args) => run_command(&settings, args),
         Command::Runs => runs(&settings),

@@ -98,7 +98,6 @@ pub enum DbCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
@@ -106,6 +105,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_tracing(&settings);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Db {
@@ -135,15 +135,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Log lines on stderr, filtered by `IDP_LOG` (default `info`); also for the
-/// `account-migration` command.
-pub fn init_tracing() {
+/// Log lines on stderr, filtered by `IDP_LOG` (default `info`), as text or JSON
+/// (`log_format`); also for the `account-migration` command. Then the `IDP_*` variables
+/// that are no setting are named.
+pub fn init_tracing(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        crate::config::LogFormat::Text => lines.try_init(),
+        crate::config::LogFormat::Json => lines
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    for name in &settings.ignored_variables {
+        tracing::warn!(variable = %name, "not a setting of the STS; ignored");
+    }
 }
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -131,6 +131,21 @@ pub struct Settings {
     pub shutdown_drain_seconds: u64,
     /// Then: seconds requests in flight may take to finish before they are cut.
     pub shutdown_grace_seconds: u64,
+    /// Log lines as text for people or JSON for a log collector.
+    pub log_format: LogFormat,
+    /// `IDP_*` variables that are no setting (warned about once logging is set up).
+    #[serde(skip)]
+    pub ignored_variables: Vec<String>,
+}
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object a line, with the request's span fields (its `request_id`).
+    Json,
 }
 
 impl Default for Settings {
@@ -172,6 +187,8 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             shutdown_drain_seconds: 5,
             shutdown_grace_seconds: 20,
+            log_format: LogFormat::Text,
+            ignored_variables: Vec::new(),
         }
     }
 }
@@ -237,6 +254,7 @@ impl Settings {
                 })?;
         }
         let names = setting_names();
+        let mut ignored = Vec::new();
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("IDP_") else {
                 continue;
@@ -252,18 +270,19 @@ impl Settings {
                 .is_some_and(|first| names.contains(&first.as_str()))
             {
                 if !is_service_link(rest) {
-                    tracing::warn!(variable = %name, "not a setting of the STS; ignored");
+                    ignored.push(name);
                 }
                 continue;
             }
             insert_path(&mut table, &path, env_value(&value))
                 .map_err(|message| key_error(&name, message))?;
         }
-        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+        let mut settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
                 key_error(key, e.into_inner().message().to_owned())
             })?;
+        settings.ignored_variables = ignored;
         settings.validate()?;
         Ok(settings)
     }
@@ -538,6 +557,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.access_token_ttl_seconds, 300);
+        assert_eq!(
+            s.ignored_variables,
+            ["IDP_NO_SUCH_THING"],
+            "warned about, not fatal"
+        );
         assert!(setting_names().contains(&"upstream") && setting_names().len() > 30);
         let err = Settings::load(None, env(&[("IDP_PASSWORD_HASHING__NOPE", "1")])).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");

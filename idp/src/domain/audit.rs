@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::DomainResult;
 use super::clock::to_db;
-use super::types::UserId;
+use super::types::{RequestId, UserId};
 use crate::i18n::Locale;
 use crate::store::DbConn;
 use crate::store::schema::audit_events;
@@ -277,6 +277,25 @@ impl<'a> Event<'a> {
     }
 }
 
+std::thread_local! {
+    /// The request whose work this thread is doing (see [`during`]).
+    static REQUEST: std::cell::RefCell<Option<RequestId>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` as part of `request`: every event it records carries the request's id, as
+/// its log lines do, so the help desk can go from an event to the request's log and back.
+/// (The web layer runs each request's domain work through here, on the blocking pool.)
+pub fn during<T>(request: Option<RequestId>, work: impl FnOnce() -> T) -> T {
+    let earlier = REQUEST.with(|r| r.replace(request));
+    let result = work();
+    REQUEST.with(|r| *r.borrow_mut() = earlier);
+    result
+}
+
+fn current_request() -> Option<String> {
+    REQUEST.with(|r| r.borrow().as_ref().map(|id| id.as_str().to_owned()))
+}
+
 fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
     diesel::insert_into(audit_events::table)
         .values((
@@ -287,6 +306,7 @@ fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResu
             audit_events::client_id.eq(event.client_id),
             audit_events::address.eq(event.address),
             audit_events::detail.eq(event.detail.chars().take(256).collect::<String>()),
+            audit_events::request_id.eq(current_request()),
         ))
         .execute(conn)?;
     Ok(())

@@ -255,11 +255,6 @@ impl Mailer {
         })
     }
 
-    /// True when mail is written to files (no SMTP server configured).
-    pub fn writes_files(&self) -> bool {
-        matches!(self.transport, Transport::Files(_))
-    }
-
     pub fn sender(&self) -> &Sender {
         &self.sender
     }

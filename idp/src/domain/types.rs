@@ -70,6 +70,44 @@ uuid_id!(
     GrantId
 );
 
+/// The id of one HTTP request, in its log lines and in the audit events it caused: the
+/// one a trusted proxy sent in `X-Request-Id`, else a new UUID. What a proxy sends is kept
+/// only when it is 1 to 128 visible ASCII characters without quotes or backslashes, so it
+/// can go into a log line or a header as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7().to_string())
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = !text.is_empty()
+            && text.len() <= 128
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'\''));
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An OAuth client id (RFC 6749 §2.2): a printable string chosen by the administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

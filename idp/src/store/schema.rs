@@ -185,6 +185,7 @@ diesel::table! {
         client_id -> Nullable<Text>,
         address -> Nullable<Text>,
         detail -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 

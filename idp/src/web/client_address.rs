@@ -9,7 +9,8 @@ pub use crate::config::TrustedProxies;
 use actix_web::HttpRequest;
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the proxies or networks listed.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 

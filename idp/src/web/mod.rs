@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod landing;
 pub mod pages;
 pub mod shutdown;
+pub mod telemetry;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -114,6 +115,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     let server = HttpServer::new(move || {
         App::new()
             .wrap(ErrorHandlers::new().default_handler(handlers::render_error_page))
+            .wrap(actix_web::middleware::from_fn(telemetry::observe))
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::FormConfig::default().limit(max_body))

@@ -11,6 +11,7 @@ mod flow;
 mod journeys;
 mod login;
 mod logout_everywhere;
+mod logs;
 mod mail;
 mod migration;
 mod migration_screens;

@@ -341,57 +341,6 @@ fn postgres_over_tls() {
     assert!(row.ssl, "the connection is encrypted");
 }
 
-/// The `idp` binary serving a database, on a free port; killed when dropped.
-struct Spawned {
-    base: String,
-    child: std::process::Child,
-}
-
-impl Spawned {
-    /// Starts it and waits until `/readyz` answers 200.
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let outbox = std::env::temp_dir().join(format!("idp-outbox-{port}"));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
-            .env("IDP_OUTBOX_DIR", outbox)
-            .env("IDP_DATABASE_URL", database_url)
-            .env("IDP_ISSUER", &base)
-            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
-            .env("IDP_WORKERS", "1")
-            .env("IDP_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let sts = Self { base, child };
-        for _ in 0..200 {
-            if let Ok(r) = reqwest::get(format!("{}/readyz", sts.base)).await
-                && r.status() == 200
-            {
-                return sts;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the STS never became ready");
-    }
-
-    fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// SIGTERM: `/readyz` turns 503 at once while the instance still serves; a request in
 /// flight when it stops accepting still gets its whole answer; then nothing answers, the
 /// process exits cleanly, and mail queued meanwhile is left unclaimed for another instance.
@@ -466,14 +415,7 @@ async fn graceful_shutdown(backend: Backend) {
     );
 
     let mut sts = sts;
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = sts.child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let exited = sts.exited().await;
     assert!(
         exited.is_some_and(|s| s.success()),
         "exited cleanly: {exited:?}"

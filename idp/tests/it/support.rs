@@ -720,3 +720,79 @@ impl Drop for Loopback {
                 .join();
     }
 }
+
+/// The `idp` binary serving a database, on a free port; killed when dropped.
+pub struct Spawned {
+    pub base: String,
+    pub child: std::process::Child,
+}
+
+impl Spawned {
+    /// Starts it and waits until `/readyz` answers 200.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_logging(database_url, env, std::process::Stdio::null()).await
+    }
+
+    /// The same, its log lines (stderr) going to `log`.
+    pub async fn start_logging(
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: impl Into<std::process::Stdio>,
+    ) -> Self {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let outbox = std::env::temp_dir().join(format!("idp-outbox-{port}"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .env("IDP_OUTBOX_DIR", outbox)
+            .env("IDP_DATABASE_URL", database_url)
+            .env("IDP_ISSUER", &base)
+            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDP_WORKERS", "1")
+            .env("IDP_LOG", "warn")
+            .env("IDP_PASSWORD_HASHING__MEMORY_KIB", "8192")
+            .env("IDP_PASSWORD_HASHING__ITERATIONS", "1")
+            .env("IDP_LOGIN_FAILURE_FLOOR_MILLIS", "0")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let sts = Self { base, child };
+        for _ in 0..200 {
+            if let Ok(r) = reqwest::get(format!("{}/readyz", sts.base)).await
+                && r.status() == 200
+            {
+                return sts;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the STS never became ready");
+    }
+
+    /// Sends a signal (`TERM`, `INT`…) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to 10 s for the process to exit; its status.
+    pub async fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

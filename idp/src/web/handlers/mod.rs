@@ -94,9 +94,18 @@ where
     T: Send + 'static,
 {
     let idp = state.idp.clone();
+    // The request's span and id go along to the blocking pool: its log lines and the audit
+    // events it records name the request.
+    let (span, request) = (
+        tracing::Span::current(),
+        crate::web::telemetry::current_request(),
+    );
     web::block(move || {
-        let mut conn = idp.conn()?;
-        f(&idp, &mut conn)
+        let _entered = span.enter();
+        crate::domain::audit::during(request, || {
+            let mut conn = idp.conn()?;
+            f(&idp, &mut conn)
+        })
     })
     .await
     .map_err(|e| DomainError::Internal(format!("blocking task failed: {e}")))?

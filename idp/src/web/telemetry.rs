@@ -1,0 +1,74 @@
+//! What operators see of each request: an id (the `X-Request-Id` a trusted proxy sent, else
+//! a new one), echoed in the answer; a span with that id around every log line the request
+//! causes, on the workers and on the blocking pool, and the same id on the audit events it
+//! records (`domain::audit::during`); one access line per request. The line names the route
+//! pattern, never the path or the query: codes, tokens and reset links travel there.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+use super::State;
+use crate::domain::types::RequestId;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The request the current task serves; `handlers::run` hands it to the blocking pool.
+    static CURRENT: RequestId;
+}
+
+/// The id of the request this task serves, if it is serving one.
+pub fn current_request() -> Option<RequestId> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// The middleware: id, span, access line, response header.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = req.method().clone();
+    let started = Instant::now();
+    let mut res = CURRENT
+        .scope(id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await?;
+    let route = res.request().match_pattern();
+    let route = route.as_deref().unwrap_or("(no route)");
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            target: "idp::access",
+            %method,
+            route,
+            status,
+            millis = started.elapsed().as_millis() as u64,
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(res)
+}
+
+/// A trusted proxy's `X-Request-Id` when it is fit for a log line, else a new id. Anyone
+/// else's is ignored: a client must not choose what the audit trail says.
+fn request_id(req: &ServiceRequest) -> RequestId {
+    let trusted = match (req.app_data::<State>(), req.peer_addr()) {
+        (Some(state), Some(peer)) => state.idp.settings.trusted_proxies.trusts(peer.ip()),
+        _ => false,
+    };
+    trusted
+        .then(|| req.headers().get(REQUEST_ID_HEADER))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::parse)
+        .unwrap_or_default()
+}
