@@ -13,6 +13,7 @@ pub mod domain;
 pub mod federation;
 pub mod i18n;
 pub mod mail_templates;
+pub mod metrics;
 pub mod notify;
 pub mod store;
 pub mod web;

@@ -133,6 +133,9 @@ pub struct Settings {
     pub shutdown_grace_seconds: u64,
     /// Log lines as text for people or JSON for a log collector.
     pub log_format: LogFormat,
+    /// A second address (`0.0.0.0:9100`) that serves `/metrics` alone; the main listener
+    /// then does not. Unset: `/metrics` is on the main listener.
+    pub metrics_listen: Option<String>,
     /// `IDP_*` variables that are no setting (warned about once logging is set up).
     #[serde(skip)]
     pub ignored_variables: Vec<String>,
@@ -188,6 +191,7 @@ impl Default for Settings {
             shutdown_drain_seconds: 5,
             shutdown_grace_seconds: 20,
             log_format: LogFormat::Text,
+            metrics_listen: None,
             ignored_variables: Vec::new(),
         }
     }
@@ -288,6 +292,19 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(listen) = &self.metrics_listen {
+            let addr = listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                key_error("metrics_listen", "an address and port, like 0.0.0.0:9100")
+            })?;
+            let main = self
+                .listen
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok());
+            if main == Some(addr.port()) {
+                return Err(key_error("metrics_listen", "another port than listen's"));
+            }
+        }
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| key_error("issuer", format!("not a URL: {e}")))?;
         let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -538,6 +555,16 @@ mod tests {
         assert_eq!(s.access_token_ttl_seconds, 300);
         assert_eq!(s.password_hashing.memory_kib, 65536);
         assert_eq!(s.default_locale, "nl");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address_of_its_own() {
+        let ok = Settings::load(None, env(&[("IDP_METRICS_LISTEN", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(ok.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
+        for bad in ["9100", "127.0.0.1:8080"] {
+            let err = Settings::load(None, env(&[("IDP_METRICS_LISTEN", bad)])).unwrap_err();
+            assert!(err.to_string().contains("metrics_listen"), "{bad}: {err}");
+        }
     }
 
     #[test]

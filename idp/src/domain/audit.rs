@@ -296,7 +296,22 @@ fn current_request() -> Option<String> {
     REQUEST.with(|r| r.borrow().as_ref().map(|id| id.as_str().to_owned()))
 }
 
+/// The events that are also counted for `/metrics`.
+fn count(kind: Kind) {
+    use crate::metrics::{self, Outcome};
+    match kind {
+        Kind::LoginSucceeded => metrics::login(Outcome::succeeded),
+        Kind::LoginFailed => metrics::login(Outcome::failed),
+        Kind::LoginThrottled => metrics::login(Outcome::throttled),
+        Kind::ResetRequested => metrics::reset_request(Outcome::matched),
+        Kind::ResetRequestUnmatched => metrics::reset_request(Outcome::unmatched),
+        Kind::ResetRequestThrottled => metrics::reset_request(Outcome::throttled),
+        _ => {}
+    }
+}
+
 fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
+    count(event.kind);
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::id.eq(uuid::Uuid::new_v4().to_string()),

@@ -122,7 +122,21 @@ pub fn enqueue_at(
             mail_outbox::attempts.eq(0),
         ))
         .execute(conn)?;
+    crate::metrics::mail(crate::metrics::Outcome::queued);
     Ok(())
+}
+
+/// How many mails wait in the outbox, and since when the oldest has (for `/metrics`).
+pub fn outbox_backlog(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+) -> DomainResult<(i64, Option<Duration>)> {
+    let unsent = mail_outbox::table.filter(mail_outbox::sent_at.is_null());
+    let count: i64 = unsent.count().get_result(conn)?;
+    let oldest: Option<chrono::NaiveDateTime> = unsent
+        .select(diesel::dsl::min(mail_outbox::created_at))
+        .first(conn)?;
+    Ok((count, oldest.map(|at| now - super::clock::from_db(at))))
 }
 
 /// Why a mail could not be sent (it stays in the outbox and is retried), or why the mailer
@@ -375,6 +389,7 @@ pub fn deliver_due(conn: &mut DbConn, mailer: &Mailer, now: DateTime<Utc>) -> Do
                 super::audit::Event::new(super::audit::Kind::MailSent)
                     .detail(&recipient)
                     .record(conn, now)?;
+                crate::metrics::mail(crate::metrics::Outcome::sent);
                 delivered += 1;
             }
             Err(error) => {
@@ -382,6 +397,7 @@ pub fn deliver_due(conn: &mut DbConn, mailer: &Mailer, now: DateTime<Utc>) -> Do
                 let backoff =
                     Duration::seconds(30 * (1i64 << attempts.clamp(0, 10))).min(MAX_BACKOFF);
                 tracing::warn!(mail = %id, attempts = attempts + 1, %error, "mail not sent; will retry");
+                crate::metrics::mail(crate::metrics::Outcome::retried);
                 diesel::update(mail_outbox::table.find(&id))
                     .set((
                         mail_outbox::attempts.eq(attempts + 1),

@@ -73,6 +73,19 @@ impl ThrottleKey {
         }
     }
 
+    /// Which limit this is, for `/metrics` (never the subject).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LoginFailuresOfIdentifier(_) => "login_failures_of_identifier",
+            Self::LoginFailuresFromAddress(_) => "login_failures_from_address",
+            Self::RecoveryRequestsFromAddress(_) => "recovery_requests_from_address",
+            Self::ResetMailsOfAccount(_) => "reset_mails_of_account",
+            Self::RemindersToMailbox(_) => "reminders_to_mailbox",
+            Self::CodeFailuresOfIdentifier(_) => "code_failures_of_identifier",
+            Self::CodeFailuresFromAddress(_) => "code_failures_from_address",
+        }
+    }
+
     fn stored(&self) -> String {
         match self {
             Self::LoginFailuresOfIdentifier(id) => format!("login-failure:account:{id}"),
@@ -101,10 +114,14 @@ pub fn blocked_until(
         .select((rate_limits::window_start, rate_limits::hits))
         .first(conn)
         .optional()?;
-    Ok(row.and_then(|(start, hits)| {
+    let blocked = row.and_then(|(start, hits)| {
         let end = from_db(start) + limit.window;
         (end > now && hits >= limit.max).then_some(end)
-    }))
+    });
+    if blocked.is_some() {
+        crate::metrics::throttled(key.name());
+    }
+    Ok(blocked)
 }
 
 /// Counts one hit on `key`. Each statement is atomic, so concurrent instances never lose a

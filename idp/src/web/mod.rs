@@ -100,6 +100,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     let federation = crate::federation::Federation::new(&idp.upstream, &idp.settings.issuer)
         .map_err(std::io::Error::other)?;
     let draining = shutdown::Draining::default();
+    let metrics_listen = idp.settings.metrics_listen.clone();
     let grace = Duration::from_secs(idp.settings.shutdown_grace_seconds);
     let state = web::Data::new(AppState {
         idp: idp.clone(),
@@ -124,7 +125,11 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     .workers(workers)
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
-    .listen(listener)?
+    .listen(listener)?;
+    let server = match &metrics_listen {
+        Some(address) => server.bind(address)?,
+        None => server,
+    }
     .run();
     Ok(Running { server, draining })
 }

@@ -30,8 +30,13 @@ pub fn current_request() -> Option<RequestId> {
 /// The middleware: id, span, access line, response header.
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if on_metrics_listener(&req) && req.path() != "/metrics" {
+        // The metrics address serves the metrics only.
+        let answer = actix_web::HttpResponse::NotFound().finish();
+        return Ok(req.into_response(answer).map_into_right_body());
+    }
     let id = request_id(&req);
     let span = tracing::info_span!("request", request_id = %id);
     let method = req.method().clone();
@@ -43,19 +48,28 @@ pub async fn observe(
     let route = res.request().match_pattern();
     let route = route.as_deref().unwrap_or("(no route)");
     let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    crate::metrics::http_request(method_label(&method), route, status, elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             target: "idp::access",
             %method,
             route,
             status,
-            millis = started.elapsed().as_millis() as u64,
+            millis = elapsed.as_millis() as u64,
         )
     });
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    Ok(res)
+    Ok(res.map_into_left_body())
+}
+
+fn on_metrics_listener(req: &ServiceRequest) -> bool {
+    let port = req.app_config().local_addr().port();
+    req.app_data::<State>()
+        .and_then(metrics_address)
+        .is_some_and(|addr| addr.port() == port)
 }
 
 /// A trusted proxy's `X-Request-Id` when it is fit for a log line, else a new id. Anyone
@@ -71,4 +85,38 @@ fn request_id(req: &ServiceRequest) -> RequestId {
         .and_then(|v| v.to_str().ok())
         .and_then(RequestId::parse)
         .unwrap_or_default()
+}
+
+/// Whether `/metrics` answers on the listener `req` came in on: on `metrics_listen` when that
+/// is set (so the public listener does not show them), else on the main one.
+pub fn metrics_here(state: &State, req: &actix_web::HttpRequest) -> bool {
+    match metrics_address(state) {
+        None => true,
+        Some(addr) => addr.port() == req.app_config().local_addr().port(),
+    }
+}
+
+fn metrics_address(state: &State) -> Option<std::net::SocketAddr> {
+    let listen = state.idp.settings.metrics_listen.as_deref()?;
+    listen.parse().ok()
+}
+
+/// The method as a metric label: the standard ones, else `other` (a client must not be
+/// able to grow the label set without end).
+fn method_label(method: &actix_web::http::Method) -> &str {
+    use actix_web::http::Method;
+    const KNOWN: [Method; 7] = [
+        Method::GET,
+        Method::POST,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str()
+    } else {
+        "other"
+    }
 }

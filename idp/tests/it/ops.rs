@@ -435,3 +435,138 @@ async fn graceful_shutdown(backend: Backend) {
     );
 }
 both_backends!(graceful_shutdown);
+
+/// The value of the sample `series` (name and labels, as written) in a metrics text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn scrape(url: String) -> String {
+    let resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    resp.text().await.unwrap()
+}
+
+/// `/metrics` counts logins by outcome, tokens by grant type, reset requests and mails by
+/// outcome, throttling by limit, HTTP latency by route pattern, and reads the outbox's
+/// backlog and the pool when scraped. (Counters are per process and tests run side by
+/// side: each is checked to have grown by at least what this test did.)
+async fn prometheus_metrics(backend: Backend) {
+    let server = TestServer::start_with(backend, |s| s.mail_poll_seconds = 3600).await;
+    let before = scrape(server.url("/metrics")).await;
+
+    let b = browser();
+    let url = authorize_url(&server, "openid", "&state=st");
+    let wrong = login_response(&b, &server, &url, USERNAME, "not-the-password").await;
+    assert_eq!(wrong.status(), 200);
+    let to = login_through(&b, &server, &url, USERNAME, PASSWORD).await;
+    let code = query_param(&to, "code").unwrap();
+    let (status, _) = token_call(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = token_call(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "a code is used once");
+    // Eleven wrong passwords for one identifier: the limit is reached.
+    for _ in 0..11 {
+        let _ = login_response(&browser(), &server, &url, "nobody.here", "wrong").await;
+    }
+    let mail = idp::domain::mail::OutgoingMail {
+        recipient: "waiting@example.org".into(),
+        language: None,
+        subject: "Waiting".into(),
+        text_body: "text".into(),
+        html_body: "<p>html</p>".into(),
+    };
+    let queued_at = chrono::Utc::now() - chrono::Duration::seconds(90);
+    idp::domain::mail::enqueue(&mut server.idp.conn().unwrap(), &mail, queued_at).unwrap();
+
+    let after = scrape(server.url("/metrics")).await;
+    let grew = |series: &str, by: f64| {
+        let (b, a) = (sample(&before, series), sample(&after, series));
+        assert!(a - b >= by, "{series}: {b} then {a}\n{after}");
+    };
+    grew(r#"idp_logins_total{outcome="succeeded"}"#, 1.0);
+    grew(r#"idp_logins_total{outcome="failed"}"#, 11.0);
+    grew(r#"idp_logins_total{outcome="throttled"}"#, 1.0);
+    grew(
+        r#"idp_throttled_total{limit="login_failures_of_identifier"}"#,
+        1.0,
+    );
+    grew(
+        r#"idp_tokens_total{grant_type="authorization_code",outcome="issued"}"#,
+        1.0,
+    );
+    grew(
+        r#"idp_tokens_total{grant_type="authorization_code",outcome="refused"}"#,
+        1.0,
+    );
+    grew(r#"idp_mails_total{outcome="queued"}"#, 1.0);
+    grew(
+        r#"idp_http_request_duration_seconds_count{method="POST",route="/login",status="303"}"#,
+        1.0,
+    );
+    grew(
+        r#"idp_http_request_duration_seconds_count{method="GET",route="/authorize",status="303"}"#,
+        1.0,
+    );
+    assert!(
+        after.contains(r#"idp_http_request_duration_seconds_bucket{le="0.001",method="GET""#)
+            || after.contains(r#"route="/authorize",status="303",le="#),
+        "a histogram with buckets: {after}"
+    );
+    // Read at the scrape, from this server's database and pool.
+    assert_eq!(sample(&after, "idp_outbox_unsent"), 1.0, "{after}");
+    assert!(sample(&after, "idp_outbox_oldest_unsent_age_seconds") >= 90.0);
+    assert_eq!(sample(&after, "idp_db_pool_max_connections"), 4.0);
+    assert!(after.contains(r#"idp_db_pool_connections{state="idle"}"#));
+    assert!(after.ends_with("# EOF\n"));
+}
+both_backends!(prometheus_metrics);
+
+/// With `metrics_listen`, the metrics are there only, and only the metrics are there.
+async fn metrics_on_their_own_address(backend: Backend) {
+    let port = free_port();
+    let server = TestServer::start_with(backend, |s| {
+        s.metrics_listen = Some(format!("127.0.0.1:{port}"));
+    })
+    .await;
+    let text = scrape(format!("http://127.0.0.1:{port}/metrics")).await;
+    assert!(text.contains("idp_outbox_unsent "), "{text}");
+    let main = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(main.status(), 404, "not on the public listener");
+    let other = reqwest::get(format!(
+        "http://127.0.0.1:{port}/.well-known/openid-configuration"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 404, "nothing else on the metrics listener");
+    let discovery = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+}
+both_backends!(metrics_on_their_own_address);

@@ -58,11 +58,17 @@ pub fn grant(
             "this client may not use this grant type",
         ));
     }
-    match grant {
+    let answer = match grant {
         GrantType::AuthorizationCode => redeem_code(idp, conn, client, params),
         GrantType::RefreshToken => refresh(idp, conn, client, params),
         GrantType::ClientCredentials => client_credentials(idp, conn, client, params),
-    }
+    };
+    let outcome = match answer {
+        Ok(_) => crate::metrics::Outcome::issued,
+        Err(_) => crate::metrics::Outcome::refused,
+    };
+    crate::metrics::token(grant.as_str(), outcome);
+    answer
 }
 
 /// A grant, when it was revoked (if it was) and the client it belongs to.

@@ -64,6 +64,43 @@ pub async fn ready(state: State) -> HttpResponse {
         .json(serde_json::json!({"status": why}))
 }
 
+/// `/metrics`: Prometheus metrics (`crate::metrics`), with the outbox's backlog and this
+/// instance's database pool read now. On `metrics_listen` only, when that is set.
+pub async fn metrics(state: State, req: actix_web::HttpRequest) -> HttpResponse {
+    if !super::super::telemetry::metrics_here(&state, &req) {
+        return HttpResponse::NotFound().finish();
+    }
+    let backlog = run(&state, |idp, conn| {
+        crate::domain::mail::outbox_backlog(conn, idp.now())
+    })
+    .await;
+    let pool = state.idp.pool.state();
+    let (unsent, oldest) = match backlog {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: the outbox could not be read");
+            (0, None)
+        }
+    };
+    let snapshot = crate::metrics::Snapshot {
+        outbox_unsent: unsent,
+        outbox_oldest_seconds: oldest.map_or(0.0, |age| age.num_milliseconds() as f64 / 1000.0),
+        pool_in_use: pool.connections.saturating_sub(pool.idle_connections),
+        pool_idle: pool.idle_connections,
+        pool_max: state.idp.pool.max_size(),
+    };
+    match crate::metrics::render(snapshot) {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(crate::metrics::CONTENT_TYPE)
+            .insert_header(("Cache-Control", "no-store"))
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics could not be written");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
 pub async fn health(state: State) -> HttpResponse {
     let ping = run(&state, |_, conn| {
         use diesel::RunQueryDsl;

@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/health", web::get().to(metadata::health))
     .route("/healthz", web::get().to(metadata::alive))
     .route("/readyz", web::get().to(metadata::ready))
+    .route("/metrics", web::get().to(metadata::metrics))
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::get().to(authorize::login_form))
@@ -194,9 +195,10 @@ pub async fn pad_to(floor_millis: u64, started: std::time::Instant) {
 
 /// Whether `path` is a page a person sees (not an endpoint an application calls).
 fn is_page(path: &str) -> bool {
-    const API: [&str; 9] = [
+    const API: [&str; 10] = [
         "/healthz",
         "/readyz",
+        "/metrics",
         "/par",
         "/token",
         "/userinfo",
