@@ -78,10 +78,10 @@ pub enum Command {
         #[command(subcommand)]
         command: mail::MailCommand,
     },
-    /// Manage signing keys.
+    /// Signing keys: the timeline (no subcommand), rotation, resealing.
     Keys {
         #[command(subcommand)]
-        command: keys::KeysCommand,
+        command: Option<keys::KeysCommand>,
     },
 }
 
@@ -123,7 +123,11 @@ pub fn main() -> ExitCode {
         Command::School { command } => schools::school(settings, command, cli.json),
         Command::Role { command } => roles::role(settings, command, cli.json),
         Command::Terms { command } => schools::terms(settings, command, cli.json),
-        Command::Keys { command } => keys::keys(settings, command, cli.json),
+        Command::Keys { command } => keys::keys(
+            settings,
+            command.unwrap_or(keys::KeysCommand::List),
+            cli.json,
+        ),
         Command::Mail { command } => mail::mail(settings, command, cli.json),
     };
     match result {

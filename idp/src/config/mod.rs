@@ -79,6 +79,8 @@ pub struct Settings {
     pub signing_key_publish_lead_seconds: i64,
     /// How often each instance re-reads signing keys from the database.
     pub signing_key_reload_seconds: u64,
+    /// Days between scheduled rotations of the signing keys (0: only `idp keys rotate`).
+    pub signing_key_rotation_days: u32,
     /// Algorithm of access tokens (RFC 9068).
     pub access_token_signing_alg: SigningAlg,
     /// argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane).
@@ -168,6 +170,7 @@ impl Default for Settings {
             sso_session_ttl_seconds: 10 * 3600,
             signing_key_publish_lead_seconds: 3600,
             signing_key_reload_seconds: 60,
+            signing_key_rotation_days: 90,
             access_token_signing_alg: SigningAlg::ES256,
             password_hashing: Argon2Params::default(),
             login_failure_floor_millis: 300,
@@ -438,6 +441,12 @@ impl Settings {
             ));
         }
         Ok(bytes)
+    }
+
+    /// A master key written as `master_key` is (base64 of 32 bytes), e.g. the old one
+    /// `idp keys reseal` reads from a file.
+    pub fn parse_master_key(&self, text: &str) -> Result<Vec<u8>, ConfigError> {
+        self.decode_master_key(text)
     }
 
     /// The decoded master key, if one is configured (validated at load).

@@ -122,6 +122,39 @@ impl Idp {
     }
 
     /// Re-reads the key set, so rotations made by the CLI or another instance take effect.
+    /// How rotations publish and retire keys, from the settings.
+    pub fn rotation_times(&self) -> keys::RotationTimes {
+        let s = &self.settings;
+        keys::RotationTimes {
+            lead: chrono::Duration::seconds(s.signing_key_publish_lead_seconds),
+            max_token_ttl: chrono::Duration::seconds(
+                s.access_token_ttl_seconds.max(s.id_token_ttl_seconds),
+            ),
+        }
+    }
+
+    /// The scheduled rotation (`signing_key_rotation_days`), when it is due; every
+    /// instance asks periodically, one rotates.
+    pub fn rotate_keys_if_due(&self) -> DomainResult<Option<Vec<String>>> {
+        let days = self.settings.signing_key_rotation_days;
+        if days == 0 {
+            return Ok(None);
+        }
+        let every = chrono::Duration::days(i64::from(days));
+        let mut conn = self.conn()?;
+        let created = keys::rotate_if_due(
+            &mut conn,
+            self.master.as_ref(),
+            self.now(),
+            self.rotation_times(),
+            every,
+        )?;
+        if let Some(kids) = &created {
+            tracing::info!(keys = ?kids, "scheduled rotation: new signing keys published");
+        }
+        Ok(created)
+    }
+
     pub fn reload_keys(&self) -> DomainResult<()> {
         let mut conn = self.conn()?;
         let fresh = keys::load(&mut conn, self.master.as_ref(), self.now())?;

@@ -135,7 +135,8 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
 }
 
 /// Every instance re-reads the key set periodically, so `idp keys rotate` (run anywhere)
-/// reaches all of them without a restart, and purges expired state at the same pace.
+/// reaches all of them without a restart; rotates the keys when the schedule says so
+/// (one instance does); and purges expired state at the same pace.
 fn spawn_key_reloader(idp: Arc<Idp>) {
     let every = Duration::from_secs(idp.settings.signing_key_reload_seconds.max(1));
     actix_web::rt::spawn(async move {
@@ -145,6 +146,7 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
             interval.tick().await;
             let idp = idp.clone();
             let work = move || {
+                idp.rotate_keys_if_due()?;
                 idp.reload_keys()?;
                 let mut conn = idp.conn()?;
                 crate::domain::janitor::purge(&mut conn, idp.now(), &idp.settings.retention)

@@ -469,9 +469,11 @@ async fn upstream_key_rotation(backend: Backend) {
     log_in().await;
     let mut conn = fed.upstream.idp.conn().unwrap();
     let now = fed.upstream.idp.now();
-    let created =
-        idp::domain::keys::rotate(&mut conn, None, now, Duration::zero(), Duration::hours(1))
-            .unwrap();
+    let times = idp::domain::keys::RotationTimes {
+        lead: Duration::zero(),
+        max_token_ttl: Duration::hours(1),
+    };
+    let created = idp::domain::keys::rotate(&mut conn, None, now, times).unwrap();
     drop(conn);
     fed.upstream.clock.advance(Duration::seconds(1));
     fed.upstream.idp.reload_keys().unwrap();
