@@ -570,3 +570,165 @@ async fn metrics_on_their_own_address(backend: Backend) {
     assert_eq!(discovery.status(), 200);
 }
 both_backends!(metrics_on_their_own_address);
+
+/// The `Containerfile`, built with podman and run: its final stage around the binary these
+/// tests run (laid out by `scripts/container-rootfs`, as its build stage does; that stage
+/// itself needs images from a registry this machine cannot reach). The container serves
+/// as user 65532, writes its database into a named volume it owns, logs JSON, and exits 0
+/// on SIGTERM. Where podman is not installed (`scripts/system-deps` installs it), it says
+/// so and checks nothing.
+#[tokio::test]
+async fn container_image_serves() {
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("podman is not installed: the Containerfile is not tried");
+        return;
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let dir = TempDir(std::env::temp_dir().join(format!("idp-container-{tag}")));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // This sandbox may not raise limits; runc runs where crun refuses its cgroups.
+    let conf = dir.0.join("containers.conf");
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+    type Podman = (bool, String, std::process::Output);
+    let podman = |args: &[&str]| -> Podman {
+        let out = std::process::Command::new("podman")
+            .arg("--runtime")
+            .arg("runc")
+            .args(args)
+            .env("CONTAINERS_CONF", &conf)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            out,
+        )
+    };
+    struct Cleanup<'a>(&'a dyn Fn(&[&str]) -> Podman, String);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let t = &self.1;
+            (self.0)(&["rm", "-f", &format!("idp-{t}")]);
+            (self.0)(&["volume", "rm", "-f", &format!("idp-data-{t}")]);
+            (self.0)(&[
+                "rmi",
+                "-f",
+                &format!("localhost/idp-{t}"),
+                &format!("localhost/idp-rootfs-{t}"),
+            ]);
+        }
+    }
+    let _cleanup = Cleanup(&podman, tag.clone());
+
+    let status = std::process::Command::new(repo.join("scripts/container-rootfs"))
+        .arg(env!("CARGO_BIN_EXE_idp"))
+        .arg(dir.0.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        dir.0.join("Containerfile"),
+        "FROM scratch\nCOPY rootfs /rootfs\n",
+    )
+    .unwrap();
+    let rootfs = format!("localhost/idp-rootfs-{tag}");
+    let (ok, _, out) = podman(&["build", "-q", "-t", &rootfs, dir.0.to_str().unwrap()]);
+    assert!(ok, "{out:?}");
+    let image = format!("localhost/idp-{tag}");
+    let containerfile = repo.join("Containerfile");
+    let (ok, _, out) = podman(&[
+        "build",
+        "-q",
+        "--build-arg",
+        &format!("ROOTFS={rootfs}"),
+        "-t",
+        &image,
+        "-f",
+        containerfile.to_str().unwrap(),
+        repo.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out:?}");
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let name = format!("idp-{tag}");
+    let (ok, _, out) = podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "host",
+        "-e",
+        &format!("IDP_LISTEN=127.0.0.1:{port}"),
+        "-e",
+        &format!("IDP_ISSUER={base}"),
+        "-v",
+        &format!("idp-data-{tag}:/var/lib/idp"),
+        &image,
+    ]);
+    assert!(ok, "{out:?}");
+    https_for_test_clients();
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, _, out) = podman(&["logs", &name]);
+    assert!(ready, "the container became ready: {out:?}");
+    let discovery = client
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+    let (_, pid, _) = podman(&["inspect", "--format", "{{.State.Pid}}", &name]);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|id| id == "65532"),
+        "{uid}"
+    );
+    // The STS logs on stderr, which `podman logs` writes on its own stderr.
+    let (_, _, out) = podman(&["logs", &name]);
+    let all_logs = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        all_logs
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .any(|l| serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["target"] == "idp::access")),
+        "JSON log lines: {all_logs}"
+    );
+
+    let (ok, _, out) = podman(&["stop", "-t", "30", &name]);
+    assert!(ok, "{out:?}");
+    let (_, code, _) = podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    assert_eq!(code, "0", "a clean exit on SIGTERM");
+    let (_, mountpoint, _) = podman(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Mountpoint}}",
+        &format!("idp-data-{tag}"),
+    ]);
+    let db = std::path::Path::new(&mountpoint).join("idp.db");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&db).unwrap();
+    assert_eq!(
+        meta.uid(),
+        65532,
+        "the database is in the volume, the user's"
+    );
+}
