@@ -606,7 +606,10 @@ fn cli_administration() {
         "--skip-policy",
     ]);
 
-    let keys = run(&["--json", "keys", "list"]).as_array().unwrap().len();
+    let keys = run(&["--json", "keys", "list"])["keys"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(keys, 2);
     let rotated = run(&["--json", "keys", "rotate"]);
     assert_eq!(rotated["created"].as_array().unwrap().len(), 2);
