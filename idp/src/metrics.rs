@@ -24,6 +24,8 @@ pub enum Outcome {
     succeeded,
     failed,
     throttled,
+    /// A login turned away because password checks were saturated (try again).
+    overloaded,
     /// A reset request that matched an account (a mail is queued).
     matched,
     /// A reset request that matched none (nothing is sent; the page says the same).

@@ -81,6 +81,9 @@ pub struct Settings {
     pub signing_key_reload_seconds: u64,
     /// Days between scheduled rotations of the signing keys (0: only `idp keys rotate`).
     pub signing_key_rotation_days: u32,
+    /// How long a login may wait for a password check when logins arrive faster than the
+    /// cores hash them; beyond it the person is asked to try again in a few seconds.
+    pub login_queue_wait_millis: u64,
     /// Algorithm of access tokens (RFC 9068).
     pub access_token_signing_alg: SigningAlg,
     /// argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane).
@@ -171,6 +174,7 @@ impl Default for Settings {
             signing_key_publish_lead_seconds: 3600,
             signing_key_reload_seconds: 60,
             signing_key_rotation_days: 90,
+            login_queue_wait_millis: 3000,
             access_token_signing_alg: SigningAlg::ES256,
             password_hashing: Argon2Params::default(),
             login_failure_floor_millis: 300,

@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidTarget,
     /// OIDC Core §3.1.2.6, RFC 9101 §6.1: the request object is not acceptable.
     InvalidRequestObject,
+    /// RFC 6749 §4.1.2.1: "unable to handle the request due to a temporary overloading or
+    /// maintenance"; answered with 503 and `Retry-After`.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -56,6 +59,7 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -91,6 +95,9 @@ pub enum DomainError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// Too busy, or the database is out of reach for now: try again in a few seconds.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(Cow<'static, str>),
 }
 
 impl DomainError {
@@ -113,13 +120,31 @@ impl DomainError {
             Self::Invalid { .. } | Self::NotFound(_) | Self::Conflict(_) => {
                 ErrorCode::InvalidRequest
             }
+            Self::Unavailable(_) | Self::Pool(_) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(e) if lost_connection(e) => ErrorCode::TemporarilyUnavailable,
             _ => ErrorCode::ServerError,
         }
     }
     /// Whether the caller is at fault (4xx) rather than us (5xx).
     pub fn is_client_error(&self) -> bool {
-        self.code() != ErrorCode::ServerError
+        !matches!(
+            self.code(),
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+        )
     }
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// A query that failed because the database went away under it (a restart, a failover):
+/// the next try, on a fresh connection, may well succeed.
+fn lost_connection(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _
+        )
+    )
+}

@@ -17,9 +17,14 @@ pub fn no_store(
         .insert_header((header::PRAGMA, "no-cache"))
 }
 
+/// Seconds a `503 Service Unavailable` asks the caller to wait before trying again.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
 fn log(err: &DomainError) {
     if err.is_client_error() {
         tracing::info!(error = %err, "request refused");
+    } else if err.code() == ErrorCode::TemporarilyUnavailable {
+        tracing::warn!(error = %err, "request refused for now");
     } else {
         tracing::error!(error = %err, "request failed");
     }
@@ -41,10 +46,12 @@ pub fn oauth_json(err: &DomainError) -> HttpResponse {
     let status = match code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut builder = HttpResponse::build(status);
     no_store(&mut builder);
+    retry_after(&mut builder, status);
     if code == ErrorCode::InvalidClient {
         builder.insert_header((
             header::WWW_AUTHENTICATE,
@@ -61,6 +68,7 @@ pub fn bearer(err: &DomainError) -> HttpResponse {
     let status = match code {
         ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     let challenge = format!(
@@ -70,9 +78,17 @@ pub fn bearer(err: &DomainError) -> HttpResponse {
     );
     let mut builder = HttpResponse::build(status);
     no_store(&mut builder);
+    retry_after(&mut builder, status);
     builder
         .insert_header((header::WWW_AUTHENTICATE, challenge))
         .json(json!({ "error": code.as_str(), "error_description": description(err) }))
+}
+
+/// `Retry-After` on a 503 (RFC 9110 §10.2.3): when to try again.
+pub fn retry_after(builder: &mut actix_web::HttpResponseBuilder, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+    }
 }
 
 /// A domain error that ends a page request. Page handlers return
@@ -84,10 +100,13 @@ pub fn bearer(err: &DomainError) -> HttpResponse {
 pub struct ErrorPage(#[from] pub DomainError);
 
 impl ResponseError for ErrorPage {
-    /// A client's error is a 400; ours a 500 (and is logged as such).
+    /// A client's error is a 400; ours a 500 (and is logged as such); too busy or the
+    /// database out of reach, a 503.
     fn status_code(&self) -> StatusCode {
         if self.0.is_client_error() {
             StatusCode::BAD_REQUEST
+        } else if self.0.code() == ErrorCode::TemporarilyUnavailable {
+            StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -109,8 +128,37 @@ impl ErrorPage {
                 "error-bad-request",
                 Some(format!("{code}: {}", description(&self.0))),
             )
+        } else if self.0.code() == ErrorCode::TemporarilyUnavailable {
+            ("error-unavailable", None)
         } else {
             ("error-internal", None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Too busy or the database away: 503 with `Retry-After` and RFC 6749's
+    /// `temporarily_unavailable`, on the token endpoint, UserInfo and pages alike.
+    #[test]
+    fn unavailable_is_503_with_retry_after() {
+        let busy = || DomainError::Unavailable("the database is out of reach".into());
+        for answer in [oauth_json(&busy()), bearer(&busy())] {
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                answer
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.as_bytes()),
+                Some(&b"5"[..])
+            );
+        }
+        let page = ErrorPage(busy());
+        assert_eq!(page.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(page.message(), ("error-unavailable", None));
+        assert_eq!(busy().code().as_str(), "temporarily_unavailable");
+        assert!(!busy().is_client_error());
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod handlers;
 pub mod landing;
 pub mod pages;
+pub mod password_gate;
 pub mod shutdown;
 pub mod telemetry;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub federation: crate::federation::Federation,
     /// Set once the instance is shutting down: `/readyz` then says it is not ready.
     pub draining: shutdown::Draining,
+    /// Logins wait here for a password check (bounded: beyond it, "try again").
+    pub password_gate: password_gate::PasswordGate,
 }
 
 pub type State = web::Data<AppState>;
@@ -109,6 +112,10 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
         discovery_json: web::Bytes::from(discovery.to_string()),
         federation,
         draining: draining.clone(),
+        password_gate: password_gate::PasswordGate::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+            Duration::from_millis(idp.settings.login_queue_wait_millis),
+        ),
     });
     spawn_mail_worker(idp.clone(), draining.clone());
     spawn_logout_worker(idp.clone(), draining.clone())?;

@@ -18,6 +18,7 @@ mod migration_screens;
 mod negative;
 mod onboarding;
 mod ops;
+mod overload;
 mod pages;
 mod par;
 mod people;

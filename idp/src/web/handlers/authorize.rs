@@ -221,6 +221,9 @@ pub async fn login_submit(
         };
         return Ok(login_page(&state, &req, request, view, status));
     }
+    let Some(_place) = state.password_gate.enter().await else {
+        return Ok(too_busy(&state, &req, &form));
+    };
     let address = super::client_address(&state, &req);
     let f = form.clone();
     let language = crate::web::cookies::chosen_language(&req);
@@ -280,6 +283,33 @@ pub async fn login_submit(
         ),
         FormOutcome::Expired => request_expired(&state, &req),
     })
+}
+
+/// The login form again, as typed but the password, saying to try again in a few seconds:
+/// password checks are saturated (`web::password_gate`). Nothing was used or counted.
+fn too_busy(state: &State, req: &HttpRequest, form: &LoginForm) -> HttpResponse {
+    crate::metrics::login(crate::metrics::Outcome::overloaded);
+    let next = Landing::parse(&form.next);
+    let view = LoginView {
+        identifier: &form.identifier,
+        error: Some(PageError::new("login-error-busy")),
+        next: next.as_ref(),
+        ..LoginView::default()
+    };
+    let mut page = login_page(
+        state,
+        req,
+        &form.request,
+        view,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    if let Ok(wait) = actix_web::http::header::HeaderValue::from_str(
+        &crate::web::error::RETRY_AFTER_SECONDS.to_string(),
+    ) {
+        page.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, wait);
+    }
+    page
 }
 
 /// Where a person lands without an application: who is logged in, and a way in or out.

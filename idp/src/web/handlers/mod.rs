@@ -153,7 +153,9 @@ pub fn error_page(
     let locale = state.locale(req, None);
     let data = json!({ "message": message, "detail": detail, "provider": null, "back": null });
     let html = forms::render(state, req, "error", locale, data);
-    page(status).body(html)
+    let mut answer = page(status);
+    crate::web::error::retry_after(&mut answer, status);
+    answer.body(html)
 }
 
 /// Turns an `ErrorPage` a handler returned into the error page, in the visitor's language.
