@@ -14,7 +14,7 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, InvitationSettings,
+    CharClass, ClassesOf, DkimAlgorithm, DkimSettings, IdentifyBy, InvitationSettings, Networks,
     PasswordPolicy, RecoverySettings, RetentionSettings, TrustedProxies, UpstreamKind,
     UpstreamSettings,
 };
@@ -125,6 +125,9 @@ pub struct Settings {
     pub mail_poll_seconds: u64,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The schools' own networks (their NAT addresses): no per-address rate limit there,
+    /// the per-account limits carry the defence.
+    pub school_networks: Networks,
     /// Clients declared here are written to the database at start-up.
     pub clients: Vec<StaticClient>,
     /// Upstream OpenID providers people may log in with (`[[upstream]]`).
@@ -192,6 +195,7 @@ impl Default for Settings {
             outbox_dir: "./data/outbox".into(),
             mail_poll_seconds: 2,
             trusted_proxies: Default::default(),
+            school_networks: Default::default(),
             clients: Vec::new(),
             upstream: Vec::new(),
             retention: RetentionSettings::default(),

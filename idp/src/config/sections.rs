@@ -216,13 +216,28 @@ pub enum DkimAlgorithm {
     Ed25519,
 }
 
-/// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of the reverse proxies in front of the
-/// instances.
+/// A list of addresses or networks (`10.0.0.0/8`, `192.0.2.7`): the reverse proxies in
+/// front of the instances, the schools' networks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "Vec<String>")]
-pub struct TrustedProxies(pub Vec<IpNet>);
+pub struct Networks(pub Vec<IpNet>);
 
-impl TryFrom<Vec<String>> for TrustedProxies {
+/// The reverse proxies in front of the instances (their `X-Forwarded-For` is believed).
+pub type TrustedProxies = Networks;
+
+impl Networks {
+    /// Whether `ip` is one of the addresses or inside one of the networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The same for an address as text (false when it is none).
+    pub fn contains_text(&self, address: &str) -> bool {
+        address.parse().is_ok_and(|ip| self.contains(ip))
+    }
+}
+
+impl TryFrom<Vec<String>> for Networks {
     type Error = String;
 
     fn try_from(list: Vec<String>) -> Result<Self, String> {

@@ -47,6 +47,10 @@ pub enum ThrottleKey {
     CodeFailuresOfIdentifier(String),
     /// Wrong reset codes from this address: 50 per 15 minutes.
     CodeFailuresFromAddress(String),
+    /// Logins that succeeded from this address in the hour, never a limit itself: each
+    /// allows the address one more failed login and one more recovery request (see
+    /// [`address_allowance`]).
+    LoginSuccessesFromAddress(String),
 }
 
 impl ThrottleKey {
@@ -70,6 +74,7 @@ impl ThrottleKey {
             Self::RemindersToMailbox(_) => per(3, Duration::hours(1)),
             Self::CodeFailuresOfIdentifier(_) => per(5, Duration::minutes(15)),
             Self::CodeFailuresFromAddress(_) => per(50, Duration::minutes(15)),
+            Self::LoginSuccessesFromAddress(_) => per(i32::MAX, Duration::hours(1)),
         }
     }
 
@@ -83,6 +88,7 @@ impl ThrottleKey {
             Self::RemindersToMailbox(_) => "reminders_to_mailbox",
             Self::CodeFailuresOfIdentifier(_) => "code_failures_of_identifier",
             Self::CodeFailuresFromAddress(_) => "code_failures_from_address",
+            Self::LoginSuccessesFromAddress(_) => "login_successes_from_address",
         }
     }
 
@@ -95,6 +101,7 @@ impl ThrottleKey {
             Self::RemindersToMailbox(m) => format!("recovery:reminders:{m}"),
             Self::CodeFailuresOfIdentifier(id) => format!("recovery:code-failures:{id}"),
             Self::CodeFailuresFromAddress(a) => format!("recovery:code-failures-address:{a}"),
+            Self::LoginSuccessesFromAddress(a) => format!("login-success:address:{a}"),
         }
     }
 }
@@ -108,20 +115,64 @@ pub fn blocked_until(
     key: &ThrottleKey,
     now: DateTime<Utc>,
 ) -> DomainResult<Option<DateTime<Utc>>> {
+    blocked_until_allowing(conn, key, now, 0)
+}
+
+/// As [`blocked_until`], with `extra` hits allowed above the limit.
+pub fn blocked_until_allowing(
+    conn: &mut DbConn,
+    key: &ThrottleKey,
+    now: DateTime<Utc>,
+    extra: i32,
+) -> DomainResult<Option<DateTime<Utc>>> {
     let limit = key.limit();
-    let row: Option<(chrono::NaiveDateTime, i32)> = rate_limits::table
-        .find(key.stored())
-        .select((rate_limits::window_start, rate_limits::hits))
-        .first(conn)
-        .optional()?;
+    let row = window(conn, key)?;
     let blocked = row.and_then(|(start, hits)| {
         let end = from_db(start) + limit.window;
-        (end > now && hits >= limit.max).then_some(end)
+        (end > now && hits >= limit.max.saturating_add(extra)).then_some(end)
     });
     if blocked.is_some() {
         crate::metrics::throttled(key.name());
     }
     Ok(blocked)
+}
+
+fn window(
+    conn: &mut DbConn,
+    key: &ThrottleKey,
+) -> DomainResult<Option<(chrono::NaiveDateTime, i32)>> {
+    Ok(rate_limits::table
+        .find(key.stored())
+        .select((rate_limits::window_start, rate_limits::hits))
+        .first(conn)
+        .optional()?)
+}
+
+/// The hits on `key` in its current window.
+pub fn hits(conn: &mut DbConn, key: &ThrottleKey, now: DateTime<Utc>) -> DomainResult<i32> {
+    Ok(match window(conn, key)? {
+        Some((start, hits)) if from_db(start) + key.limit().window > now => hits,
+        _ => 0,
+    })
+}
+
+/// How a per-address limit applies at `address`. A whole school behind one NAT address
+/// logs in by the hundred at 8:25, with typos, and a class may ask its first resets
+/// together; an attacker from one address mostly fails. So: inside `school_networks` no
+/// per-address limit at all (`None`; the per-account limits stay); elsewhere the limit
+/// grows by one for each login that succeeded from the address in the hour. Successes say
+/// nothing an attacker did not know, so this reveals no account.
+pub fn address_allowance(
+    conn: &mut DbConn,
+    schools: &crate::config::Networks,
+    address: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<i32>> {
+    if schools.contains_text(address) {
+        return Ok(None);
+    }
+    let successes = ThrottleKey::LoginSuccessesFromAddress(address.to_owned());
+    Ok(Some(hits(conn, &successes, now)?))
 }
 
 /// Counts one hit on `key`. Each statement is atomic, so concurrent instances never lose a

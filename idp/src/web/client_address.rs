@@ -11,7 +11,7 @@ use actix_web::HttpRequest;
 impl TrustedProxies {
     /// Whether `ip` is one of the proxies or networks listed.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&ip))
+        self.contains(ip)
     }
 
     /// The client behind `peer`: walking `X-Forwarded-For` from the right, the first address

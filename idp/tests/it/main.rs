@@ -3,6 +3,7 @@
 //! PostgreSQL (a fresh database per test), with the `openidconnect` crate as relying party.
 
 mod admin;
+mod attack;
 mod branding;
 mod browser;
 mod claims;

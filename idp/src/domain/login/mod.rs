@@ -167,17 +167,23 @@ pub fn authenticate(
 ) -> DomainResult<Result<Authenticated, Failure>> {
     let now = idp.now();
     let typed = authenticator.identifier().unwrap_or_default();
-    let mut keys = vec![ThrottleKey::LoginFailuresFromAddress(
-        origin.address.to_owned(),
-    )];
+    // (key, allowance above its limit): the address's only where it is limited at all.
+    let schools = &idp.settings.school_networks;
+    let mut keys = Vec::new();
+    if let Some(extra) = throttle::address_allowance(conn, schools, origin.address, now)? {
+        keys.push((
+            ThrottleKey::LoginFailuresFromAddress(origin.address.to_owned()),
+            extra,
+        ));
+    }
     keys.extend(
         authenticator
             .identifier()
-            .map(ThrottleKey::login_identifier),
+            .map(|typed| (ThrottleKey::login_identifier(typed), 0)),
     );
     let event = |kind| audit::Event::new(kind).from(origin).detail(typed);
-    for key in &keys {
-        if throttle::blocked_until(conn, key, now)?.is_some() {
+    for (key, extra) in &keys {
+        if throttle::blocked_until_allowing(conn, key, now, *extra)?.is_some() {
             event(audit::Kind::LoginThrottled).record(conn, now)?;
             let minutes = key.limit().minutes();
             return Ok(Err(Failure::Throttled { minutes }));
@@ -186,7 +192,7 @@ pub fn authenticate(
     let outcome = authenticator.authenticate(idp, conn, now)?;
     if let Err(failure) = outcome {
         if failure.counts() {
-            for key in &keys {
+            for (key, _) in &keys {
                 throttle::hit(conn, key, now)?;
             }
         }
@@ -259,6 +265,8 @@ fn finish_in(
 ) -> DomainResult<Finished> {
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
+    let from = ThrottleKey::LoginSuccessesFromAddress(origin.address.to_owned());
+    throttle::hit(conn, &from, now)?;
     if let Some(language) = origin.language
         && who.user.locale.as_deref() != Some(language.as_str())
     {

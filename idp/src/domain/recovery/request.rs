@@ -78,15 +78,22 @@ fn matching_accounts(conn: &mut DbConn, lookup: &Lookup) -> DomainResult<Vec<Use
     Ok(found.into_iter().filter(|u: &User| !u.disabled).collect())
 }
 
-/// Counts a request from the client's address; `Throttled` when it is over its limit.
+/// Counts a request from the client's address; `Throttled` when it is over its limit
+/// (which a school network does not have, and which grows with the logins that succeeded
+/// from the address: `throttle::address_allowance`).
 fn admit(
+    idp: &Idp,
     conn: &mut DbConn,
     origin: &Origin<'_>,
     detail: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<Result<(), Requested>> {
+    let schools = &idp.settings.school_networks;
+    let Some(extra) = throttle::address_allowance(conn, schools, origin.address, now)? else {
+        return Ok(Ok(()));
+    };
     let key = ThrottleKey::RecoveryRequestsFromAddress(origin.address.to_owned());
-    if throttle::blocked_until(conn, &key, now)?.is_some() {
+    if throttle::blocked_until_allowing(conn, &key, now, extra)?.is_some() {
         record(
             conn,
             origin,
@@ -164,7 +171,7 @@ pub fn forgot_password(
         Lookup::Both(id, email) => format!("{id} / {email}"),
     };
     let origin = request.origin;
-    if let Err(throttled) = admit(conn, &origin, &typed, now)? {
+    if let Err(throttled) = admit(idp, conn, &origin, &typed, now)? {
         return Ok(throttled);
     }
     let matched = matching_accounts(conn, &lookup)?;
@@ -358,7 +365,7 @@ pub fn forgot_identifier(
     if !email.contains('@') {
         return Ok(Requested::Incomplete("forgot-error-email-missing"));
     }
-    if let Err(throttled) = admit(conn, &origin, email, now)? {
+    if let Err(throttled) = admit(idp, conn, &origin, email, now)? {
         return Ok(throttled);
     }
     let owners: Vec<User> = users::find_by_email(conn, email)?
