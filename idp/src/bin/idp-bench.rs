@@ -19,9 +19,18 @@ struct Args {
     /// Seconds per scenario.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Port for the server under test.
+    /// Port the bench sends to: the STS's, or the load balancer's with several instances.
     #[arg(long, default_value_t = 18_080)]
     port: u16,
+    /// A PostgreSQL server, as an administrator's URL
+    /// (`postgres://idp_test:idp_test@127.0.0.1:5432/postgres`): the bench makes a fresh
+    /// database there, and drops it at the end. Without it: a fresh SQLite file.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// STS instances on the one database; more than one run behind Debian's nginx, which
+    /// the bench starts on `port` (round robin, keep-alive to the instances).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -71,6 +80,10 @@ fn get(path: &str, cookie: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n").into_bytes()
 }
 
+fn get_with(path: &str, extra: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n").into_bytes()
+}
+
 fn post(path: &str, body: &str, extra: &str) -> Vec<u8> {
     format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{extra}\r\n{body}",
@@ -86,34 +99,43 @@ struct Figures {
     errors: usize,
 }
 
-/// Runs `make_request(i)` on every connection for `seconds`; each request must answer `expect`.
-fn load(
+/// What one step of a scenario did: done (its latency counts), refused (an error), or
+/// nothing left to do.
+enum Step {
+    Done,
+    Refused,
+    Exhausted,
+}
+
+/// Runs `op(connection, i)` on every connection for `seconds` and measures each call.
+/// The rate is over the time the calls took (a scenario may run out of codes early).
+fn load_with(
     name: &'static str,
     args: &Args,
     connections: usize,
-    expect: u16,
-    make_request: impl Fn(usize) -> Option<Vec<u8>> + Sync,
+    op: impl Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync,
 ) -> Figures {
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
     let counter = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
+    let results: Vec<(Vec<Duration>, usize, Instant)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
             .map(|_| {
-                let make_request = &make_request;
+                let op = &op;
                 let counter = &counter;
                 scope.spawn(move || {
                     let mut lat = Vec::new();
                     let mut errors = 0;
                     let Ok(mut conn) = connect(args.port) else {
-                        return (lat, 1);
+                        return (lat, 1, Instant::now());
                     };
                     while Instant::now() < deadline {
                         let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(req) = make_request(i) else { break };
                         let start = Instant::now();
-                        match exchange(&mut conn, &req) {
-                            Ok((status, _, _)) if status == expect => lat.push(start.elapsed()),
-                            Ok(_) => errors += 1,
+                        match op(&mut conn, i) {
+                            Ok(Step::Done) => lat.push(start.elapsed()),
+                            Ok(Step::Refused) => errors += 1,
+                            Ok(Step::Exhausted) => break,
                             Err(_) => {
                                 errors += 1;
                                 match connect(args.port) {
@@ -123,12 +145,18 @@ fn load(
                             }
                         }
                     }
-                    (lat, errors)
+                    (lat, errors, Instant::now())
                 })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
+    let ended = results
+        .iter()
+        .map(|r| r.2)
+        .max()
+        .unwrap_or(deadline)
+        .min(deadline);
     let mut all: Vec<Duration> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
     let errors = results.iter().map(|r| r.1).sum();
     all.sort();
@@ -136,12 +164,36 @@ fn load(
         .get(all.len().saturating_sub(1) * 99 / 100)
         .copied()
         .unwrap_or_default();
+    let took = (ended - started).as_secs_f64().max(0.001);
     Figures {
         name,
-        rps: all.len() as f64 / args.seconds as f64,
+        rps: all.len() as f64 / took,
         p99_ms: p99.as_secs_f64() * 1000.0,
         errors,
     }
+}
+
+/// Runs `make_request(i)` on every connection; each answer must have status `expect`, and
+/// is handed to `seen` (to collect tokens).
+fn load(
+    name: &'static str,
+    args: &Args,
+    connections: usize,
+    expect: u16,
+    make_request: impl Fn(usize) -> Option<Vec<u8>> + Sync,
+    seen: impl Fn(&[u8]) + Sync,
+) -> Figures {
+    load_with(name, args, connections, |conn, i| {
+        let Some(req) = make_request(i) else {
+            return Ok(Step::Exhausted);
+        };
+        let (status, _, body) = exchange(conn, &req)?;
+        if status != expect {
+            return Ok(Step::Refused);
+        }
+        seen(&body);
+        Ok(Step::Done)
+    })
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -155,83 +207,300 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The database the instances share: a fresh SQLite file, or a fresh PostgreSQL database
+/// (dropped when this goes).
+struct Database {
+    url: String,
+    drop_sql: Option<(String, String)>,
+}
+
+impl Database {
+    fn new(args: &Args, dir: &std::path::Path) -> BenchResult<Self> {
+        let Some(admin) = &args.postgres else {
+            return Ok(Self {
+                url: format!("sqlite://{}/idp.db", dir.display()),
+                drop_sql: None,
+            });
+        };
+        use diesel::RunQueryDsl;
+        let name = format!("idp_bench_{}", std::process::id());
+        let pool = idp::store::connect(admin, 1)?;
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut *pool.get()?)?;
+        let mut url = url::Url::parse(admin)?;
+        url.set_path(&format!("/{name}"));
+        Ok(Self {
+            url: url.to_string(),
+            drop_sql: Some((
+                admin.clone(),
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )),
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        if self.drop_sql.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        use diesel::RunQueryDsl;
+        if let Some((admin, sql)) = &self.drop_sql
+            && let Ok(pool) = idp::store::connect(admin, 1)
+            && let Ok(mut conn) = pool.get()
+        {
+            let _ = diesel::sql_query(sql.as_str()).execute(&mut *conn);
+        }
+    }
+}
+
+/// nginx on `port` in front of the instances' ports: round robin, keep-alive upstream.
+fn nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> BenchResult<Server> {
+    let servers: String = upstreams
+        .iter()
+        .map(|p| format!("server 127.0.0.1:{p};"))
+        .collect();
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  upstream idp {{ {servers} keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://idp; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_set_header Host $http_host; proxy_set_header X-Forwarded-For $remote_addr;
+    }}
+  }}
+}}
+"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf)?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("nginx (apt-get install nginx): {e}"))?;
+    Ok(Server(child))
+}
+
+fn wait_for(port: u16) {
+    for _ in 0..200 {
+        if let Ok(mut c) = connect(port)
+            && exchange(&mut c, &get("/readyz", "")).is_ok_and(|r| r.0 == 200)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn location(headers: &str) -> Option<String> {
+    headers.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("location:")
+            .then(|| l.split_once(':').map(|(_, v)| v.trim().to_owned()))
+            .flatten()
+    })
+}
+
+fn query_value(url: &str, name: &str) -> Option<String> {
+    url.split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn json_field(body: &[u8], name: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get(name)?.as_str().map(str::to_owned)
+}
+
+const REDIRECT: &str = "http%3A%2F%2F127.0.0.1%3A9%2Fcb";
+
+/// A relying party's whole login on one connection, as a browser and the application do
+/// it: /authorize without a session, the login form, the password, the code at the
+/// token endpoint, the access token at UserInfo.
+fn whole_login(conn: &mut BufReader<TcpStream>, basic: &str) -> BenchResult<Step> {
+    let authorize = format!(
+        "/authorize?response_type=code&client_id=bench&redirect_uri={REDIRECT}&scope=openid%20profile&state=s&nonce=n"
+    );
+    let (status, headers, _) = exchange(conn, &get(&authorize, ""))?;
+    let form = location(&headers)
+        .filter(|_| status == 303)
+        .ok_or("no login form")?;
+    let (_, headers, body) = exchange(conn, &get(&form, ""))?;
+    let csrf_cookie = cookie_value(&headers, "idp_csrf").ok_or("no csrf cookie")?;
+    let page = String::from_utf8_lossy(&body);
+    let (request, csrf) = (
+        input_value(&page, "request").ok_or("no request")?,
+        input_value(&page, "csrf").ok_or("no csrf")?,
+    );
+    let (status, headers, _) = exchange(
+        conn,
+        &post(
+            "/login",
+            &format!("request={request}&csrf={csrf}&identifier=bench.user&password=Babou45%2B"),
+            &format!("Cookie: idp_csrf={csrf_cookie}\r\n"),
+        ),
+    )?;
+    if status != 303 {
+        return Ok(Step::Refused);
+    }
+    let code = location(&headers)
+        .and_then(|to| query_value(&to, "code"))
+        .ok_or("no code")?;
+    let (status, _, body) = exchange(
+        conn,
+        &post(
+            "/token",
+            &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"),
+            basic,
+        ),
+    )?;
+    let access = json_field(&body, "access_token").filter(|_| status == 200);
+    let Some(access) = access else {
+        return Ok(Step::Refused);
+    };
+    let (status, _, _) = exchange(
+        conn,
+        &get_with("/userinfo", &format!("Authorization: Bearer {access}\r\n")),
+    )?;
+    Ok(if status == 200 {
+        Step::Done
+    } else {
+        Step::Refused
+    })
+}
+
 fn main() -> BenchResult<()> {
     let args = Args::parse();
     let exe = std::env::current_exe()?.with_file_name("idp");
     let dir = std::env::temp_dir().join(format!("idp-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let database = Database::new(&args, &dir)?;
     let issuer = format!("http://127.0.0.1:{}", args.port);
-    let idp = |a: &[&str]| {
+    let ports: Vec<u16> = match args.instances {
+        0 | 1 => vec![args.port],
+        n => (1..=n as u16).map(|i| args.port + i).collect(),
+    };
+    let idp = |a: &[&str], port: u16| {
         let mut c = Command::new(&exe);
         c.args(a)
-            .env(
-                "IDP_DATABASE_URL",
-                format!("sqlite://{}/idp.db", dir.display()),
-            )
+            .env("IDP_DATABASE_URL", &database.url)
             .env("IDP_ISSUER", &issuer)
-            .env("IDP_LISTEN", format!("127.0.0.1:{}", args.port))
+            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDP_OUTBOX_DIR", dir.join("outbox"))
+            // The bench is one address sending everything: a school's, not an attacker's.
+            .env("IDP_SCHOOL_NETWORKS", "[\"127.0.0.0/8\"]")
+            .env("IDP_TRUSTED_PROXIES", "[\"127.0.0.1/32\"]")
             .env("IDP_LOG", "warn");
         c
     };
     let secret = "bench-client-secret-0123456789abcdefghijkl";
-    let ok = idp(&[
-        "client",
-        "create",
-        "--id",
-        "bench",
-        "--name",
-        "Bench",
-        "--secret",
-        secret,
-        "--redirect-uri",
-        "http://127.0.0.1:9/cb",
-        "--grant",
-        "authorization_code",
-        "--grant",
-        "client_credentials",
-    ])
+    let ok = idp(
+        &[
+            "client",
+            "create",
+            "--id",
+            "bench",
+            "--name",
+            "Bench",
+            "--secret",
+            secret,
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--grant",
+            "client_credentials",
+        ],
+        ports[0],
+    )
     .stdout(Stdio::null())
     .status()?;
-    let ok2 = idp(&[
-        "user",
-        "create",
-        "--username",
-        "bench.user",
-        "--password",
-        "Babou45+",
-    ])
+    let ok2 = idp(
+        &[
+            "user",
+            "create",
+            "--username",
+            "bench.user",
+            "--email",
+            "bench.user@example.org",
+            "--password",
+            "Babou45+",
+        ],
+        ports[0],
+    )
     .stdout(Stdio::null())
     .status()?;
     if !ok.success() || !ok2.success() {
         return Err("setting up the bench database failed (build with --release first)".into());
     }
-    let server = Server(idp(&["serve"]).stdout(Stdio::null()).spawn()?);
-    let pid = server.0.id();
-    for _ in 0..100 {
-        if connect(args.port).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut servers = Vec::new();
+    for &port in &ports {
+        servers.push(Server(idp(&["serve"], port).stdout(Stdio::null()).spawn()?));
+        wait_for(port);
     }
+    let _balancer = match ports.len() {
+        1 => None,
+        _ => {
+            let lb = nginx(&dir, args.port, &ports)?;
+            wait_for(args.port);
+            Some(lb)
+        }
+    };
+    let pids: Vec<u32> = servers.iter().map(|s| s.0.id()).collect();
+    let rss = || -> f64 { pids.iter().map(|&p| rss_kib(p)).sum::<u64>() as f64 / 1024.0 };
     std::thread::sleep(Duration::from_millis(500));
-    let idle = rss_kib(pid);
+    let idle = rss();
 
     let basic = format!(
         "Authorization: Basic {}\r\n",
         base64_encode(format!("bench:{secret}").as_bytes())
     );
+    let ignore = |_: &[u8]| {};
     let mut figures = vec![
-        load("discovery", &args, args.connections, 200, |_| {
-            Some(get("/.well-known/openid-configuration", ""))
-        }),
-        load("jwks", &args, args.connections, 200, |_| {
-            Some(get("/jwks", ""))
-        }),
-        load("client_credentials", &args, args.connections, 200, |_| {
-            Some(post("/token", "grant_type=client_credentials", &basic))
-        }),
+        load(
+            "discovery",
+            &args,
+            args.connections,
+            200,
+            |_| Some(get("/.well-known/openid-configuration", "")),
+            ignore,
+        ),
+        load(
+            "jwks",
+            &args,
+            args.connections,
+            200,
+            |_| Some(get("/jwks", "")),
+            ignore,
+        ),
+        load(
+            "client_credentials",
+            &args,
+            args.connections,
+            200,
+            |_| Some(post("/token", "grant_type=client_credentials", &basic)),
+            ignore,
+        ),
     ];
-    let loaded = rss_kib(pid);
+    let loaded = rss();
 
     // A logged-in browser session, then codes from /authorize with that session.
     let mut conn = connect(args.port)?;
@@ -274,43 +543,101 @@ fn main() -> BenchResult<()> {
     }
     let session = session.ok_or(format!("login failed: {status}"))?;
     let authorize = get(
-        "/authorize?response_type=code&client_id=bench&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid",
+        &format!(
+            "/authorize?response_type=code&client_id=bench&redirect_uri={REDIRECT}&scope=openid%20offline_access"
+        ),
         &format!("idp_session={session}"),
     );
-    let codes = std::sync::Mutex::new(Vec::new());
     figures.push(load(
         "authorize (SSO, issues a code)",
         &args,
         args.connections,
         303,
         |_| Some(authorize.clone()),
+        ignore,
     ));
-    {
-        // Collect fresh codes for the redemption run.
+    let fresh_codes = |wanted: usize| -> BenchResult<Vec<String>> {
         let mut c = connect(args.port)?;
-        let mut v = codes.lock().map_err(|_| "lock")?;
-        let wanted =
-            (figures.last().map_or(1000.0, |f| f.rps) * args.seconds as f64 * 1.2) as usize;
-        for _ in 0..wanted.clamp(1000, 200_000) {
+        let mut codes = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
             let (_, h, _) = exchange(&mut c, &authorize)?;
-            if let Some(code) = h.lines().find_map(|l| {
-                l.to_ascii_lowercase()
-                    .starts_with("location:")
-                    .then(|| {
-                        l.split("code=")
-                            .nth(1)
-                            .map(|r| r.split('&').next().unwrap_or("").to_owned())
-                    })
-                    .flatten()
-            }) {
-                v.push(code);
+            if let Some(code) = location(&h).and_then(|to| query_value(&to, "code")) {
+                codes.push(code);
             }
         }
-    }
-    let codes = codes.into_inner().map_err(|_| "lock")?;
-    figures.push(load("authorization_code redemption", &args, args.connections, 200, |i| {
-        codes.get(i).map(|code| post("/token", &format!("grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"), &basic))
-    }));
+        Ok(codes)
+    };
+    let enough = |rps: f64| ((rps * args.seconds as f64 * 1.2) as usize).clamp(1000, 200_000);
+    let codes = fresh_codes(enough(figures.last().map_or(1000.0, |f| f.rps)))?;
+    let refresh_tokens = std::sync::Mutex::new(Vec::new());
+    let access_token = std::sync::Mutex::new(None);
+    figures.push(load(
+        "authorization_code redemption",
+        &args,
+        args.connections,
+        200,
+        |i| {
+            codes.get(i).map(|code| {
+                post(
+                    "/token",
+                    &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"),
+                    &basic,
+                )
+            })
+        },
+        |body| {
+            if let (Some(refresh), Ok(mut tokens)) =
+                (json_field(body, "refresh_token"), refresh_tokens.lock())
+            {
+                tokens.push(refresh);
+            }
+            if let (Some(access), Ok(mut kept)) =
+                (json_field(body, "access_token"), access_token.lock())
+            {
+                kept.get_or_insert(access);
+            }
+        },
+    ));
+    let refresh_tokens = refresh_tokens.into_inner().map_err(|_| "lock")?;
+    let access = access_token
+        .into_inner()
+        .map_err(|_| "lock")?
+        .ok_or("no access token")?;
+    figures.push(load(
+        "refresh_token grant",
+        &args,
+        args.connections,
+        200,
+        |i| {
+            refresh_tokens.get(i).map(|token| {
+                post(
+                    "/token",
+                    &format!("grant_type=refresh_token&refresh_token={token}"),
+                    &basic,
+                )
+            })
+        },
+        ignore,
+    ));
+    let bearer = format!("Authorization: Bearer {access}\r\n");
+    figures.push(load(
+        "userinfo",
+        &args,
+        args.connections,
+        200,
+        |_| Some(get_with("/userinfo", &bearer)),
+        ignore,
+    ));
+    let forgot_body = format!("csrf={csrf}&identifier=bench.user");
+    let forgot_extra = format!("Cookie: idp_csrf={csrf_cookie}\r\n");
+    figures.push(load(
+        "reset request (answers after its floor)",
+        &args,
+        args.connections,
+        200,
+        |_| Some(post("/forgot", &forgot_body, &forgot_extra)),
+        ignore,
+    ));
     let login_body = format!("csrf={csrf}&identifier=bench.user&password=Babou45%2B");
     let login_extra = format!("Cookie: idp_csrf={csrf_cookie}\r\n");
     figures.push(load(
@@ -319,9 +646,17 @@ fn main() -> BenchResult<()> {
         args.connections,
         303,
         |_| Some(post("/login", &login_body, &login_extra)),
+        ignore,
     ));
-    let after_login = rss_kib(pid);
-    drop(server);
+    figures.push(load_with(
+        "whole login (authorize … userinfo)",
+        &args,
+        args.connections,
+        |conn, _| whole_login(conn, &basic),
+    ));
+    let after_login = rss();
+    drop(_balancer);
+    drop(servers);
 
     // Raw argon2id with the same (default, OWASP) parameters, one thread per core.
     let hasher =
@@ -349,34 +684,37 @@ fn main() -> BenchResult<()> {
     let argon_rate = total as f64 / args.seconds as f64;
 
     println!(
-        "idp-bench: {} connections, {} s per scenario, SQLite, keep-alive",
-        args.connections, args.seconds
+        "idp-bench: {} connections, {} s per scenario, {}, {} instance(s){}, keep-alive",
+        args.connections,
+        args.seconds,
+        database.backend(),
+        ports.len(),
+        if ports.len() > 1 { " behind nginx" } else { "" }
     );
     println!(
-        "{:<34} {:>10} {:>9} {:>7}",
+        "{:<40} {:>10} {:>9} {:>7}",
         "scenario", "req/s", "p99 ms", "errors"
     );
     for f in &figures {
         println!(
-            "{:<34} {:>10.0} {:>9.2} {:>7}",
+            "{:<40} {:>10.0} {:>9.2} {:>7}",
             f.name, f.rps, f.p99_ms, f.errors
         );
     }
     println!(
-        "{:<34} {:>10.1}",
+        "{:<40} {:>10.1}",
         "raw argon2id verifications/s", argon_rate
     );
-    if let Some(login) = figures.iter().find(|f| f.name.starts_with("login")) {
-        println!(
-            "login throughput / raw argon2id: {:.0} %",
-            100.0 * login.rps / argon_rate
-        );
+    for name in ["login POST", "whole login"] {
+        if let Some(login) = figures.iter().find(|f| f.name.starts_with(name)) {
+            println!(
+                "{name} / raw argon2id: {:.0} %",
+                100.0 * login.rps / argon_rate
+            );
+        }
     }
     println!(
-        "server resident memory: idle {:.1} MB, under discovery/JWKS/grant load {:.1} MB, after the login load {:.1} MB (holds one argon2 area of m_cost per core)",
-        idle as f64 / 1024.0,
-        loaded as f64 / 1024.0,
-        after_login as f64 / 1024.0
+        "server resident memory (all instances): idle {idle:.1} MB, under discovery/JWKS/grant load {loaded:.1} MB, after the login load {after_login:.1} MB (holds one argon2 area of m_cost per core)"
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
