@@ -258,8 +258,19 @@ impl Drop for Database {
     }
 }
 
+/// nginx, stopped gracefully (SIGKILL would leave its workers holding the port).
+struct Nginx(Child);
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// nginx on `port` in front of the instances' ports: round robin, keep-alive upstream.
-fn nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> BenchResult<Server> {
+fn nginx(dir: &std::path::Path, port: u16, upstreams: &[u16]) -> BenchResult<Nginx> {
     let servers: String = upstreams
         .iter()
         .map(|p| format!("server 127.0.0.1:{p};"))
@@ -272,9 +283,10 @@ http {{
   access_log off;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  upstream idp {{ {servers} keepalive 64; }}
+  upstream idp {{ {servers} keepalive 64; keepalive_requests 10000000; }}
   server {{
     listen 127.0.0.1:{port};
+    keepalive_requests 10000000;
     location / {{
       proxy_pass http://idp; proxy_http_version 1.1; proxy_set_header Connection \"\";
       proxy_set_header Host $http_host; proxy_set_header X-Forwarded-For $remote_addr;
@@ -294,7 +306,7 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("nginx (apt-get install nginx): {e}"))?;
-    Ok(Server(child))
+    Ok(Nginx(child))
 }
 
 fn wait_for(port: u16) {
@@ -504,7 +516,8 @@ fn main() -> BenchResult<()> {
 
     // A logged-in browser session, then codes from /authorize with that session.
     let mut conn = connect(args.port)?;
-    let (_, headers, _) = exchange(&mut conn, &get("/login", ""))?;
+    let (_, headers, _) =
+        exchange(&mut conn, &get("/login", "")).map_err(|e| format!("the login form: {e}"))?;
     let csrf_cookie = cookie_value(&headers, "idp_csrf").ok_or("no csrf cookie")?;
     let (_, _, body) = exchange(
         &mut conn,
