@@ -8,6 +8,7 @@ mod branding;
 mod browser;
 mod claims;
 mod deliverability;
+mod faults;
 mod flow;
 mod journeys;
 mod login;
