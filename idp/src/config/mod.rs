@@ -57,6 +57,9 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the pool of each instance.
     pub database_pool_size: u32,
+    /// Seconds a request waits for a database connection before it is answered "try again"
+    /// (503): with the database restarting, requests fail fast instead of hanging.
+    pub database_timeout_seconds: u64,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
     /// Base64 of 32 random bytes; when set, private keys and server secrets are encrypted
@@ -166,6 +169,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://./data/idp.db".into(),
             database_pool_size: 8,
+            database_timeout_seconds: 3,
             workers: 0,
             master_key: None,
             access_token_ttl_seconds: 600,

@@ -71,7 +71,11 @@ impl Idp {
         zone: crate::i18n::Zone,
         mail: Box<dyn mail::MailRenderer>,
     ) -> Result<Self, StartError> {
-        let pool = crate::store::connect(&settings.database_url, settings.database_pool_size)?;
+        let pool = crate::store::connect_waiting(
+            &settings.database_url,
+            settings.database_pool_size,
+            std::time::Duration::from_secs(settings.database_timeout_seconds.max(1)),
+        )?;
         let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
         crate::store::migrate(&mut conn)?;
         let master = settings

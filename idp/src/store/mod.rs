@@ -178,8 +178,17 @@ pub fn others_wrote_version(conn: &mut DbConn) -> Result<Option<i64>, StoreError
     Ok(Some(row.data_version))
 }
 
-/// Opens a pool of `size` connections, creating the SQLite file's directory if needed.
+/// Opens a pool of `size` connections, creating the SQLite file's directory if needed (the
+/// command line's: waits up to 10 s for a connection).
 pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
+    connect_waiting(url, size, Duration::from_secs(10))
+}
+
+/// The same, a request waiting at most `wait` for a connection: with the database out of
+/// reach (a restart, a failover) requests fail fast with "try again" rather than hang, and
+/// the pool reconnects by itself once it is back (each connection is checked as it is
+/// taken, so a dead one is replaced, not used).
+pub fn connect_waiting(url: &str, size: u32, wait: Duration) -> Result<DbPool, StoreError> {
     let backend = Backend::of_url(url)?;
     let target = connection_string(url);
     if backend == Backend::Sqlite
@@ -198,7 +207,8 @@ pub fn connect(url: &str, size: u32) -> Result<DbPool, StoreError> {
     let pool = Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(wait)
+        .test_on_check_out(true)
         .connection_customizer(Box::new(ConnectionSetup))
         .build(manager)?;
     Ok(pool)

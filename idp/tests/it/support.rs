@@ -124,6 +124,8 @@ pub fn test_settings(db_url: &str, issuer: &str, listen: &str) -> Settings {
             "1".to_string(),
         ),
         ("IDP_DATABASE_POOL_SIZE".to_string(), "4".to_string()),
+        // Tests run side by side on two cores: a connection may be slow to come.
+        ("IDP_DATABASE_TIMEOUT_SECONDS".to_string(), "10".to_string()),
         ("IDP_WORKERS".to_string(), "2".to_string()),
         ("IDP_MAIL_POLL_SECONDS".to_string(), "1".to_string()),
         // Refused logins answer at once here; `login.rs` checks the floor itself.
@@ -794,5 +796,59 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A TCP relay to `target` that a test can cut (every connection through it dropped, new
+/// ones refused) and restore: a database restarting, as its clients see it.
+pub struct Relay {
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    pub fn start(target: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (target, up2, open2) = (target.to_owned(), up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut pipes = open2.lock().unwrap();
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                pipes.push(client);
+                pipes.push(server);
+            }
+        });
+        Self { port, up, open }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
