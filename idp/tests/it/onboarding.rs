@@ -553,6 +553,21 @@ async fn account_page(backend: Backend) {
         page.contains("id=\"account-done\""),
         "still logged in after the change: {page}"
     );
+    // Recorded as what it was: a change on the account page (not a temporary password's
+    // replacement, as it once was).
+    let mut conn = server.idp.conn().unwrap();
+    let details: Vec<String> = {
+        use diesel::prelude::*;
+        use idp::store::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::kind.eq("password_changed"))
+            .filter(audit_events::user_id.eq(sophie.id.to_string()))
+            .select(audit_events::detail)
+            .load(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(details, ["change"]);
+    drop(conn);
     let fresh = crate::support::browser();
     let login = fresh
         .get(server.url("/login"))

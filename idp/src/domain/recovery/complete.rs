@@ -351,15 +351,7 @@ pub fn change_password(
     let hash = idp.hasher.hash(new.password)?;
     let recipients = recipients::of_account(conn, user, idp.default_locale())?;
     store::transaction(conn, |conn| {
-        apply_new_password(
-            idp,
-            conn,
-            user,
-            &hash,
-            &recipients,
-            Purpose::TemporaryPassword,
-            origin,
-        )
+        apply_new_password(idp, conn, user, &hash, &recipients, purpose, origin)
     })?;
     Ok(Vec::new())
 }
