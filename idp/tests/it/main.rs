@@ -24,6 +24,7 @@ mod overload;
 mod pages;
 mod par;
 mod people;
+mod properties;
 mod recovery_e2e;
 mod request_objects;
 mod reset_grants;
