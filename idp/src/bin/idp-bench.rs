@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 struct Args {
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
@@ -31,6 +31,11 @@ struct Args {
     /// the bench starts on `port` (round robin, keep-alive to the instances).
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Then overload: this many seconds of logins from 256 connections without pause (far
+    /// beyond what the cores hash), while discovery, `client_credentials` and UserInfo are
+    /// measured beside them. 0: skip.
+    #[arg(long, default_value_t = 0)]
+    overload_seconds: u64,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -667,6 +672,74 @@ fn main() -> BenchResult<()> {
         args.connections,
         |conn, _| whole_login(conn, &basic),
     ));
+    if args.overload_seconds > 0 {
+        let long = Args {
+            seconds: args.overload_seconds,
+            ..args.clone()
+        };
+        let beside = Args {
+            seconds: args.overload_seconds.saturating_sub(4).max(1),
+            ..args.clone()
+        };
+        let during: Vec<Figures> = std::thread::scope(|scope| {
+            let flood = scope.spawn(|| {
+                load_with(
+                    "overload: logins (errors: turned away)",
+                    &long,
+                    256,
+                    |conn, _| {
+                        let (status, _, _) =
+                            exchange(conn, &post("/login", &login_body, &login_extra))?;
+                        Ok(match status {
+                            303 => Step::Done,
+                            _ => Step::Refused,
+                        })
+                    },
+                )
+            });
+            // Let the queue fill before measuring the others.
+            std::thread::sleep(Duration::from_secs(2));
+
+            let others = [
+                scope.spawn(|| {
+                    load(
+                        "  meanwhile: discovery",
+                        &beside,
+                        4,
+                        200,
+                        |_| Some(get("/.well-known/openid-configuration", "")),
+                        ignore,
+                    )
+                }),
+                scope.spawn(|| {
+                    load(
+                        "  meanwhile: client_credentials",
+                        &beside,
+                        4,
+                        200,
+                        |_| Some(post("/token", "grant_type=client_credentials", &basic)),
+                        ignore,
+                    )
+                }),
+                scope.spawn(|| {
+                    load(
+                        "  meanwhile: userinfo",
+                        &beside,
+                        4,
+                        200,
+                        |_| Some(get_with("/userinfo", &bearer)),
+                        ignore,
+                    )
+                }),
+            ];
+            let mut all: Vec<Figures> = others.into_iter().filter_map(|h| h.join().ok()).collect();
+            if let Ok(f) = flood.join() {
+                all.insert(0, f);
+            }
+            all
+        });
+        figures.extend(during);
+    }
     let after_login = rss();
     drop(_balancer);
     drop(servers);
