@@ -200,13 +200,18 @@ pub fn hit(conn: &mut DbConn, key: &ThrottleKey, now: DateTime<Utc>) -> DomainRe
     if restarted > 0 {
         return Ok(());
     }
-    let inserted = diesel::insert_into(rate_limits::table)
-        .values((
-            rate_limits::key.eq(key),
-            rate_limits::window_start.eq(to_db(now)),
-            rate_limits::hits.eq(1),
-        ))
-        .execute(conn);
+    // In a savepoint: when a concurrent twin inserted the row first, the failed insert
+    // must not abort a transaction this hit is part of (PostgreSQL would refuse every
+    // statement after it).
+    let inserted = crate::store::transaction(conn, |conn| {
+        diesel::insert_into(rate_limits::table)
+            .values((
+                rate_limits::key.eq(key),
+                rate_limits::window_start.eq(to_db(now)),
+                rate_limits::hits.eq(1),
+            ))
+            .execute(conn)
+    });
     if inserted.is_err() {
         // Another instance created it meanwhile: count on its row.
         diesel::update(rate_limits::table.find(key))

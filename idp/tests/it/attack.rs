@@ -197,3 +197,35 @@ async fn a_reset_ends_the_lockout(backend: Backend) {
     assert!(got_in, "the reset ended the lockout: {page}");
 }
 both_backends!(a_reset_ends_the_lockout);
+
+/// Two logins from a new address end at the same moment, each in its transaction: both
+/// count, neither fails (on PostgreSQL the second insert of the address's row fails on the
+/// key, and must not take the login's transaction down with it).
+async fn concurrent_first_hits_in_transactions(backend: Backend) {
+    use idp::domain::throttle::{self, ThrottleKey};
+    let server = TestServer::start(backend).await;
+    let key = ThrottleKey::LoginSuccessesFromAddress("203.0.113.50".into());
+    let now = server.idp.now();
+    let together = std::sync::Barrier::new(2);
+    let outcomes: Vec<Result<(), idp::domain::DomainError>> = std::thread::scope(|scope| {
+        let both: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = server.idp.conn().unwrap();
+                    together.wait();
+                    idp::store::transaction(&mut conn, |conn| {
+                        throttle::hit(conn, &key, now)?;
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        // The transaction goes on after the hit.
+                        throttle::hits(conn, &key, now).map(|_| ())
+                    })
+                })
+            })
+            .collect();
+        both.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let counted = throttle::hits(&mut server.idp.conn().unwrap(), &key, now).unwrap();
+    assert_eq!(counted, 2);
+}
+both_backends!(concurrent_first_hits_in_transactions);

@@ -253,7 +253,11 @@ pub fn finish(
     origin: Origin<'_>,
     then: Then,
 ) -> DomainResult<Finished> {
-    store::transaction(conn, |conn| finish_in(idp, conn, who, origin, then))
+    let finished = store::transaction(conn, |conn| finish_in(idp, conn, who, origin, then))?;
+    // One more success from the address (the school's allowance, `throttle`).
+    let from = ThrottleKey::LoginSuccessesFromAddress(origin.address.to_owned());
+    throttle::hit(conn, &from, idp.now())?;
+    Ok(finished)
 }
 
 fn finish_in(
@@ -265,8 +269,6 @@ fn finish_in(
 ) -> DomainResult<Finished> {
     let now = idp.now();
     throttle::clear(conn, &ThrottleKey::login_identifier(&who.user.username))?;
-    let from = ThrottleKey::LoginSuccessesFromAddress(origin.address.to_owned());
-    throttle::hit(conn, &from, now)?;
     if let Some(language) = origin.language
         && who.user.locale.as_deref() != Some(language.as_str())
     {
