@@ -41,23 +41,8 @@ async fn attempt(server: &TestServer, address: &str, who: &str, password: &str) 
 
 /// "Forgot password?" for `who` from `address`: the answer page.
 async fn forgot(server: &TestServer, address: &str, who: &str) -> String {
-    let b = browser_at(address);
-    let page = b
-        .get(server.url("/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf");
-    let resp = b
-        .post(server.url("/forgot"))
-        .form(&[("csrf", csrf.as_str()), ("identifier", who)])
-        .send()
-        .await
-        .unwrap();
-    resp.text().await.unwrap()
+    let answer = ask_for_reset(&browser_at(address), server, who).await;
+    answer.text().await.unwrap()
 }
 
 fn behind_the_proxy(s: &mut idp::config::Settings) {
@@ -163,34 +148,11 @@ async fn a_reset_ends_the_lockout(backend: Backend) {
     );
 
     let owner = browser_at("198.51.100.7");
-    let page = owner
-        .get(server.url("/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf");
-    owner
-        .post(server.url("/forgot"))
-        .form(&[("csrf", csrf.as_str()), ("identifier", USERNAME)])
-        .send()
-        .await
-        .unwrap();
+    ask_for_reset(&owner, &server, USERNAME).await;
     let mail = inbox.wait_for(1).await.remove(0);
     let link = mail.links(&server, "/reset?token=").remove(0);
-    let page = owner.get(&link).send().await.unwrap().text().await.unwrap();
-    let fields = ["csrf", "token", "code_identifier", "code"].map(|n| (n, input_value(&page, n)));
     let new_password = "Velo-Riviere-Lune-42";
-    let mut form: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    form.extend([("password", new_password), ("confirmation", new_password)]);
-    let done = owner
-        .post(server.url("/reset"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let done = use_reset_link(&owner, &server, &link, new_password).await;
     assert_eq!(done.status(), 200);
 
     let (got_in, page) = attempt(&server, "198.51.100.7", USERNAME, new_password).await;

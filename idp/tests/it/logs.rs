@@ -116,36 +116,13 @@ async fn logs_name_requests_and_keep_secrets(backend: Backend) {
     // since every request comes from 127.0.0.1; the in-process checks below cover that.
 
     // "Forgot password?", the mail, the link, the new password.
-    let page = b
-        .get(server.url("/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf");
-    let sent = b
-        .post(server.url("/forgot"))
-        .form(&[("csrf", csrf.as_str()), ("identifier", USERNAME)])
-        .send()
-        .await
-        .unwrap();
+    let sent = ask_for_reset(&b, &server, USERNAME).await;
     assert_eq!(sent.status(), 200);
     let mail = inbox.wait_for(1).await.remove(0);
     let link = mail.links(&server, "/reset?token=").remove(0);
     used.push(("reset link", query_param(&link, "token").unwrap()));
     used.push(("reset code", mail.codes().remove(0)));
-    let page = b.get(&link).send().await.unwrap().text().await.unwrap();
-    let fields = ["csrf", "token", "code_identifier", "code"].map(|n| (n, input_value(&page, n)));
-    let mut form: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    form.extend([("password", NEW_PASSWORD), ("confirmation", NEW_PASSWORD)]);
-    let done = b
-        .post(server.url("/reset"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let done = use_reset_link(&b, &server, &link, NEW_PASSWORD).await;
     assert_eq!(done.status(), 200);
     let login_page = location(&browser().get(&url).send().await.unwrap());
     let page = b

@@ -852,3 +852,52 @@ impl Relay {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// "Forgot password?" for `identifier`, sent by `browser` outside any login: the answer.
+pub async fn ask_for_reset(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    identifier: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(server.url("/forgot"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = input_value(&page, "csrf");
+    browser
+        .post(server.url("/forgot"))
+        .form(&[("csrf", csrf.as_str()), ("identifier", identifier)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Opens a reset `link` and sets `password` with it: the answer (200 when it was set).
+pub async fn use_reset_link(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    link: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields = ["csrf", "token", "code_identifier", "code"].map(|n| (n, input_value(&page, n)));
+    let mut form: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    form.extend([("password", password), ("confirmation", password)]);
+    browser
+        .post(server.url("/reset"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
