@@ -106,10 +106,7 @@ fn list(idp: &Idp, json_out: bool) -> CliResult {
         let mut lines: Vec<String> = rows
             .iter()
             .map(|r| {
-                let state = serde_json::to_value(keys::state(r, now))
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let state = keys::state(r, now).as_str();
                 format!(
                     "{}  {}  {:<9}  published {}, signs from {}{}{}",
                     r.id,

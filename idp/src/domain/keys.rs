@@ -141,6 +141,10 @@ fn rotate_keys_created_before(
     let switch = now + times.lead;
     store::transaction(conn, |conn| {
         let current = signing_keys::table.filter(signing_keys::retires_at.is_null());
+        let retire = (
+            signing_keys::retires_at.eq(to_db(switch)),
+            signing_keys::removed_at.eq(to_db(switch + times.max_token_ttl)),
+        );
         let retired = match created_before {
             // Due only when no current key is younger than the period.
             Some(cutoff) => {
@@ -151,19 +155,12 @@ fn rotate_keys_created_before(
                 if younger > 0 {
                     return Ok(Vec::new());
                 }
+                // Keys another instance made meanwhile are younger: they stay.
                 diesel::update(current.filter(signing_keys::created_at.le(to_db(cutoff))))
-                    .set((
-                        signing_keys::retires_at.eq(to_db(switch)),
-                        signing_keys::removed_at.eq(to_db(switch + times.max_token_ttl)),
-                    ))
+                    .set(retire)
                     .execute(conn)?
             }
-            None => diesel::update(current)
-                .set((
-                    signing_keys::retires_at.eq(to_db(switch)),
-                    signing_keys::removed_at.eq(to_db(switch + times.max_token_ttl)),
-                ))
-                .execute(conn)?,
+            None => diesel::update(current).set(retire).execute(conn)?,
         };
         if created_before.is_some() && retired == 0 {
             return Ok(Vec::new()); // another instance rotated first
@@ -191,6 +188,17 @@ pub enum KeyState {
     Retired,
     /// Out of the JWKS.
     Removed,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Signing => "signing",
+            Self::Retired => "retired",
+            Self::Removed => "removed",
+        }
+    }
 }
 
 pub fn state(row: &SigningKeyRow, now: DateTime<Utc>) -> KeyState {

@@ -41,6 +41,8 @@ pub struct AppState {
     pub draining: shutdown::Draining,
     /// Logins wait here for a password check (bounded: beyond it, "try again").
     pub password_gate: password_gate::PasswordGate,
+    /// `metrics_listen`, read once: the listener that serves the metrics alone.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 pub type State = web::Data<AppState>;
@@ -103,7 +105,11 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     let federation = crate::federation::Federation::new(&idp.upstream, &idp.settings.issuer)
         .map_err(std::io::Error::other)?;
     let draining = shutdown::Draining::default();
-    let metrics_listen = idp.settings.metrics_listen.clone();
+    // Checked as the settings were read; a request compares ports, it parses nothing.
+    let metrics_address = match &idp.settings.metrics_listen {
+        Some(listen) => Some(listen.parse().map_err(std::io::Error::other)?),
+        None => None,
+    };
     let grace = Duration::from_secs(idp.settings.shutdown_grace_seconds);
     let state = web::Data::new(AppState {
         idp: idp.clone(),
@@ -116,6 +122,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
             std::thread::available_parallelism().map_or(2, |n| n.get()),
             Duration::from_millis(idp.settings.login_queue_wait_millis),
         ),
+        metrics_address,
     });
     spawn_mail_worker(idp.clone(), draining.clone());
     spawn_logout_worker(idp.clone(), draining.clone())?;
@@ -133,7 +140,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
     .listen(listener)?;
-    let server = match &metrics_listen {
+    let server = match metrics_address {
         Some(address) => server.bind(address)?,
         None => server,
     }

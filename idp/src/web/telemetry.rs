@@ -66,10 +66,9 @@ pub async fn observe(
 }
 
 fn on_metrics_listener(req: &ServiceRequest) -> bool {
-    let port = req.app_config().local_addr().port();
     req.app_data::<State>()
-        .and_then(metrics_address)
-        .is_some_and(|addr| addr.port() == port)
+        .and_then(|state| state.metrics_address)
+        .is_some_and(|addr| addr.port() == req.app_config().local_addr().port())
 }
 
 /// A trusted proxy's `X-Request-Id` when it is fit for a log line, else a new id. Anyone
@@ -90,15 +89,9 @@ fn request_id(req: &ServiceRequest) -> RequestId {
 /// Whether `/metrics` answers on the listener `req` came in on: on `metrics_listen` when that
 /// is set (so the public listener does not show them), else on the main one.
 pub fn metrics_here(state: &State, req: &actix_web::HttpRequest) -> bool {
-    match metrics_address(state) {
-        None => true,
-        Some(addr) => addr.port() == req.app_config().local_addr().port(),
-    }
-}
-
-fn metrics_address(state: &State) -> Option<std::net::SocketAddr> {
-    let listen = state.idp.settings.metrics_listen.as_deref()?;
-    listen.parse().ok()
+    state
+        .metrics_address
+        .is_none_or(|addr| addr.port() == req.app_config().local_addr().port())
 }
 
 /// The method as a metric label: the standard ones, else `other` (a client must not be

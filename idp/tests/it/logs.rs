@@ -52,15 +52,7 @@ async fn logs_name_requests_and_keep_secrets(backend: Backend) {
         "openid profile email offline_access",
         "&state=st&nonce=n",
     );
-    let login_page = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(server.url(&login_page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_form_page(&b, &server, &url).await;
     let form = login_form(&page, USERNAME, PASSWORD);
     used.push(("csrf token", form[1].1.clone()));
     let resp = b
@@ -194,15 +186,7 @@ async fn request_ids_only_from_trusted_proxies(backend: Backend) {
     let server = TestServer::start(backend).await;
     let b = browser();
     let url = authorize_url(&server, "openid", "&state=st");
-    let login_page = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(server.url(&login_page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_form_page(&b, &server, &url).await;
     let resp = b
         .post(server.url("/login"))
         .header("X-Request-Id", "chosen-by-the-client")

@@ -9,15 +9,7 @@ use crate::support::*;
 async fn at_the_login_form(server: &TestServer) -> (reqwest::Client, String) {
     let b = browser();
     let url = authorize_url(server, "openid", "&state=st");
-    let login = location(&b.get(&url).send().await.unwrap());
-    let page = b
-        .get(server.url(&login))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_form_page(&b, server, &url).await;
     (b, page)
 }
 

@@ -334,13 +334,12 @@ pub fn login_form(page: &str, identifier: &str, password: &str) -> [(&'static st
 }
 
 /// Follows an authorization URL to the login form and submits it; the form's answer.
-pub async fn login_response(
+/// The login form an authorization request leads `browser` to (the page's HTML).
+pub async fn login_form_page(
     browser: &reqwest::Client,
     server: &TestServer,
     authorize_url: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
+) -> String {
     let resp = browser.get(authorize_url).send().await.unwrap();
     assert_eq!(
         resp.status(),
@@ -349,14 +348,24 @@ pub async fn login_response(
     );
     let login = location(&resp);
     assert!(login.starts_with("/login?request="), "{login}");
-    let page = browser
+    browser
         .get(server.url(&login))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+pub async fn login_response(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = login_form_page(browser, server, authorize_url).await;
     browser
         .post(server.url("/login"))
         .form(&login_form(&page, username, password))

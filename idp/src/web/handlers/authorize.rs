@@ -296,20 +296,13 @@ fn too_busy(state: &State, req: &HttpRequest, form: &LoginForm) -> HttpResponse 
         next: next.as_ref(),
         ..LoginView::default()
     };
-    let mut page = login_page(
+    login_page(
         state,
         req,
         &form.request,
         view,
         StatusCode::SERVICE_UNAVAILABLE,
-    );
-    if let Ok(wait) = actix_web::http::header::HeaderValue::from_str(
-        &crate::web::error::RETRY_AFTER_SECONDS.to_string(),
-    ) {
-        page.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, wait);
-    }
-    page
+    )
 }
 
 /// Where a person lands without an application: who is logged in, and a way in or out.

@@ -67,7 +67,7 @@ pub async fn ready(state: State) -> HttpResponse {
 /// `/metrics`: Prometheus metrics (`crate::metrics`), with the outbox's backlog and this
 /// instance's database pool read now. On `metrics_listen` only, when that is set.
 pub async fn metrics(state: State, req: actix_web::HttpRequest) -> HttpResponse {
-    if !super::super::telemetry::metrics_here(&state, &req) {
+    if !crate::web::telemetry::metrics_here(&state, &req) {
         return HttpResponse::NotFound().finish();
     }
     let backlog = run(&state, |idp, conn| {

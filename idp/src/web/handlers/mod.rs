@@ -153,9 +153,7 @@ pub fn error_page(
     let locale = state.locale(req, None);
     let data = json!({ "message": message, "detail": detail, "provider": null, "back": null });
     let html = forms::render(state, req, "error", locale, data);
-    let mut answer = page(status);
-    crate::web::error::retry_after(&mut answer, status);
-    answer.body(html)
+    page(status).body(html)
 }
 
 /// Turns an `ErrorPage` a handler returned into the error page, in the visitor's language.
@@ -255,8 +253,10 @@ pub fn after_login(state: &State, finished: Finished, stay: &str) -> HttpRespons
 /// A page answer with the security headers every page carries. No `form-action`: the
 /// login form's answer redirects to the application, and browsers apply `form-action` to
 /// that redirect too.
+/// The headers of every HTML page; a 503 also says when to try again.
 pub fn page(status: StatusCode) -> actix_web::HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
+    crate::web::error::retry_after(&mut b, status);
     b.content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Frame-Options", "DENY"))
