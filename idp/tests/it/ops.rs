@@ -263,26 +263,7 @@ async fn backup_and_restore(backend: Backend) {
     let sts = Spawned::start(&restored, &[]).await;
     let base = sts.base.clone();
     let outcome = {
-        let b = browser();
-        let url = format!(
-            "{base}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
-            urlencode(REDIRECT)
-        );
-        let login = location(&b.get(&url).send().await.unwrap());
-        let page = b
-            .get(format!("{base}{login}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let resp = b
-            .post(format!("{base}/login"))
-            .form(&login_form(&page, USERNAME, PASSWORD))
-            .send()
-            .await
-            .unwrap();
+        let resp = log_in_at(&browser(), &base, USERNAME, PASSWORD).await;
         location(&resp)
     };
     assert!(

@@ -151,26 +151,7 @@ async fn two_instances_share_one_postgres() {
     assert_eq!(jwks1, jwks2);
 
     let b = browser();
-    let url = format!(
-        "{base1}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
-        urlencode(REDIRECT)
-    );
-    let resp = b.get(&url).send().await.unwrap();
-    let login = location(&resp);
-    let page = b
-        .get(format!("{base1}{login}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = b
-        .post(format!("{base1}/login"))
-        .form(&login_form(&page, USERNAME, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let resp = log_in_at(&b, &base1, USERNAME, PASSWORD).await;
     // A first login: the wizard, its steps alternating between the instances (the flow
     // lives in the database, the cookie goes to both).
     assert_eq!(location(&resp), "/wizard");
@@ -736,26 +717,7 @@ async fn two_instances_send_each_logout_token_once() {
     const SESSIONS: usize = 12;
     for n in 0..SESSIONS {
         let base = &bases[n % 2];
-        let b = browser();
-        let url = format!(
-            "{base}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
-            urlencode(REDIRECT)
-        );
-        let login = location(&b.get(&url).send().await.unwrap());
-        let page = b
-            .get(format!("{base}{login}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let resp = b
-            .post(format!("{base}/login"))
-            .form(&login_form(&page, USERNAME, PASSWORD))
-            .send()
-            .await
-            .unwrap();
+        let resp = log_in_at(&browser(), base, USERNAME, PASSWORD).await;
         assert!(location(&resp).starts_with(REDIRECT), "login {n}");
     }
     run(&["user", "disable", USERNAME]);

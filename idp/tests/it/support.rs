@@ -910,3 +910,32 @@ pub async fn use_reset_link(
         .await
         .unwrap()
 }
+
+/// `school-app`'s authorization request to the STS at `base` (any instance), through its
+/// login form: the answer to the form.
+pub async fn log_in_at(
+    browser: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let url = format!(
+        "{base}/authorize?response_type=code&client_id=school-app&redirect_uri={}&scope=openid&state=s",
+        urlencode(REDIRECT)
+    );
+    let login = location(&browser.get(&url).send().await.unwrap());
+    let page = browser
+        .get(format!("{base}{login}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(format!("{base}/login"))
+        .form(&login_form(&page, username, password))
+        .send()
+        .await
+        .unwrap()
+}
