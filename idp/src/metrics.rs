@@ -60,7 +60,7 @@ struct LimitLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
 }
@@ -197,12 +197,12 @@ pub fn throttled(limit: &'static str) {
 }
 
 /// One HTTP request served; `route` is its pattern (`/reset/{token}`), never its path.
-pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+pub fn http_request(method: &'static str, route: String, status: u16, seconds: f64) {
     METRICS
         .http
         .get_or_create(&HttpLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
+            method,
+            route,
             status,
         })
         .observe(seconds);

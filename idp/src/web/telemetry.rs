@@ -45,20 +45,22 @@ pub async fn observe(
         .scope(id.clone(), next.call(req))
         .instrument(span.clone())
         .await?;
-    let route = res.request().match_pattern();
-    let route = route.as_deref().unwrap_or("(no route)");
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".to_owned());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    crate::metrics::http_request(method_label(&method), route, status, elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             target: "idp::access",
             %method,
-            route,
+            route = route.as_str(),
             status,
             millis = elapsed.as_millis() as u64,
         )
     });
+    crate::metrics::http_request(method_label(&method), route, status, elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -96,20 +98,16 @@ pub fn metrics_here(state: &State, req: &actix_web::HttpRequest) -> bool {
 
 /// The method as a metric label: the standard ones, else `other` (a client must not be
 /// able to grow the label set without end).
-fn method_label(method: &actix_web::http::Method) -> &str {
+fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
-    const KNOWN: [Method; 7] = [
-        Method::GET,
-        Method::POST,
-        Method::HEAD,
-        Method::OPTIONS,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-    ];
-    if KNOWN.contains(method) {
-        method.as_str()
-    } else {
-        "other"
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "other",
     }
 }
