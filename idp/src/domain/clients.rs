@@ -108,7 +108,38 @@ pub struct Client {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why a client's registered keys cannot verify a JWT it signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKeyError {
+    /// The client registered no JWK Set.
+    NoKeys,
+    /// None of its keys has the JWT's `kid`.
+    UnknownKey,
+    /// The key is not one `jsonwebtoken` can verify with.
+    Unusable,
+}
+
 impl Client {
+    /// The key of the client's registered JWK Set that verifies a JWT with header `kid`
+    /// (without one, the set's first): client assertions (RFC 7523) and request objects
+    /// (RFC 9101).
+    pub fn verifying_key(
+        &self,
+        kid: Option<&str>,
+    ) -> Result<jsonwebtoken::DecodingKey, ClientKeyError> {
+        let keys: jsonwebtoken::jwk::JwkSet = self
+            .jwks
+            .clone()
+            .and_then(|j| serde_json::from_value(j).ok())
+            .ok_or(ClientKeyError::NoKeys)?;
+        let jwk = match kid {
+            Some(kid) => keys.find(kid),
+            None => keys.keys.first(),
+        }
+        .ok_or(ClientKeyError::UnknownKey)?;
+        jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| ClientKeyError::Unusable)
+    }
+
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
     }

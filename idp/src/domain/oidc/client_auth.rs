@@ -1,8 +1,7 @@
 //! Client authentication at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §3).
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::Validation;
 
 use super::params::Params;
 use crate::crypto;
@@ -111,17 +110,9 @@ fn check_assertion(
         return Err(invalid_client());
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid_client())?;
-    let jwks: JwkSet = client
-        .jwks
-        .clone()
-        .and_then(|j| serde_json::from_value(j).ok())
-        .ok_or_else(invalid_client)?;
-    let jwk = match &header.kid {
-        Some(kid) => jwks.find(kid),
-        None => jwks.keys.first(),
-    }
-    .ok_or_else(invalid_client)?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid_client())?;
+    let key = client
+        .verifying_key(header.kid.as_deref())
+        .map_err(|_| invalid_client())?;
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[idp.endpoint("/token"), idp.settings.issuer.clone()]);
     validation.set_issuer(&[client.id.as_str()]);

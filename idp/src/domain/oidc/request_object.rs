@@ -4,11 +4,11 @@
 //! `client_id` outside must match the one inside); an unsigned one (`alg: none`), a
 //! signature by another key, another audience or an expired one is `invalid_request_object`.
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use crate::domain::{DomainError, DomainResult, ErrorCode, Idp, clients};
+use crate::domain::clients::{self, ClientKeyError};
+use crate::domain::{DomainError, DomainResult, ErrorCode, Idp};
 use crate::store::DbConn;
 
 /// The algorithms a request object may be signed with.
@@ -45,17 +45,13 @@ pub fn expand(
             "the request object must be signed with RS256 or ES256",
         ));
     }
-    let keys: JwkSet = client
-        .jwks
-        .clone()
-        .and_then(|j| serde_json::from_value(j).ok())
-        .ok_or_else(|| invalid("the client registered no keys to sign request objects"))?;
-    let jwk = match &header.kid {
-        Some(kid) => keys.find(kid),
-        None => keys.keys.first(),
-    }
-    .ok_or_else(|| invalid("the request object's key is not the client's"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("the client's key is unusable"))?;
+    let key = client.verifying_key(header.kid.as_deref()).map_err(|e| {
+        invalid(match e {
+            ClientKeyError::NoKeys => "the client registered no keys to sign request objects",
+            ClientKeyError::UnknownKey => "the request object's key is not the client's",
+            ClientKeyError::Unusable => "the client's key is unusable",
+        })
+    })?;
     let mut validation = Validation::new(header.alg);
     // RFC 9101 §4: `iss` the client, `aud` this issuer; `exp` when present.
     validation.set_issuer(&[client.id.as_str()]);
