@@ -59,6 +59,11 @@ struct LimitLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    cause: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: &'static str,
     route: String,
@@ -79,6 +84,7 @@ struct Metrics {
     resets: Family<OutcomeLabels, Counter>,
     mails: Family<OutcomeLabels, Counter>,
     throttled: Family<LimitLabels, Counter>,
+    refused_writes: Family<CauseLabels, Counter>,
     http: HistogramFamily<HttpLabels>,
     outbox_depth: Gauge,
     outbox_oldest: Gauge<f64, AtomicU64>,
@@ -101,6 +107,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         resets: Family::default(),
         mails: Family::default(),
         throttled: Family::default(),
+        refused_writes: Family::default(),
         http: Family::new_with_constructor(latency_histogram),
         outbox_depth: Gauge::default(),
         outbox_oldest: Gauge::default(),
@@ -128,6 +135,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "throttled",
         "Requests refused or muted by a rate limit, by limit",
         m.throttled.clone(),
+    );
+    registry.register(
+        "refused_writes",
+        "Requests whose writes the database refused (disk full, read-only), by cause",
+        m.refused_writes.clone(),
     );
     registry.register(
         "http_request_duration_seconds",
@@ -193,6 +205,14 @@ pub fn throttled(limit: &'static str) {
     METRICS
         .throttled
         .get_or_create(&LimitLabels { limit })
+        .inc();
+}
+
+/// A request whose writes the database refused (`cause`: `disk_full`, `read_only`).
+pub fn refused_write(cause: &'static str) {
+    METRICS
+        .refused_writes
+        .get_or_create(&CauseLabels { cause })
         .inc();
 }
 

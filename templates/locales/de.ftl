@@ -15,6 +15,7 @@ login-error-request-expired = Diese Anmeldeanfrage ist abgelaufen. Kehren Sie zu
 error-title = Etwas ist schiefgelaufen
 error-internal = Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.
 error-unavailable = Der Dienst ist stark ausgelastet oder kurz nicht erreichbar. Bitte versuchen Sie es in einigen Sekunden erneut.
+error-not-saved = Ein technisches Problem auf unserer Seite verhindert, dass der Dienst im Moment etwas speichert. Es wurde nichts geändert. Bitte versuchen Sie es später erneut; wenn es wieder passiert, informieren Sie Ihre Schule.
 error-bad-request = Die Anmeldeanfrage der Anwendung ist ungültig. Kehren Sie zur Anwendung zurück und versuchen Sie es erneut; wenn das Problem bleibt, wenden Sie sich an deren Support.
 error-details = Details für die IT der Schule
 error-not-found = Diese Seite existiert nicht.

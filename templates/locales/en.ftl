@@ -15,6 +15,7 @@ login-error-request-expired = This login request has expired. Go back to the app
 error-title = Something went wrong
 error-internal = An internal error occurred. Please try again later.
 error-unavailable = The service is very busy or briefly unavailable. Please try again in a few seconds.
+error-not-saved = A technical problem on our side stops the service from saving anything right now. Nothing was changed. Please try again later; if it keeps happening, tell your school.
 error-bad-request = The login request sent by the application is not valid. Go back to the application and try again; if it keeps happening, contact its support.
 error-details = Details for the school's IT staff
 error-not-found = This page does not exist.

@@ -15,6 +15,7 @@ login-error-request-expired = Cette demande de connexion a expiré. Retournez da
 error-title = Un problème est survenu
 error-internal = Une erreur interne est survenue. Veuillez réessayer plus tard.
 error-unavailable = Le service est très sollicité ou momentanément indisponible. Veuillez réessayer dans quelques secondes.
+error-not-saved = Un problème technique de notre côté empêche le service d'enregistrer quoi que ce soit pour le moment. Rien n'a été modifié. Veuillez réessayer plus tard ; si cela se répète, prévenez votre école.
 error-bad-request = La demande de connexion envoyée par l'application n'est pas valide. Retournez dans l'application et réessayez ; si le problème persiste, contactez son support.
 error-details = Détails pour le service informatique de l'école
 error-not-found = Cette page n'existe pas.

@@ -15,6 +15,7 @@ login-error-request-expired = Deze aanmeldaanvraag is verlopen. Ga terug naar de
 error-title = Er ging iets mis
 error-internal = Er is een interne fout opgetreden. Probeer het later opnieuw.
 error-unavailable = De dienst is erg druk of even niet beschikbaar. Probeer het over enkele seconden opnieuw.
+error-not-saved = Door een technisch probleem aan onze kant kan de dienst op dit moment niets opslaan. Er is niets gewijzigd. Probeer het later opnieuw; blijft het gebeuren, meld het dan aan je school.
 error-bad-request = De aanmeldaanvraag van de toepassing is ongeldig. Ga terug naar de toepassing en probeer het opnieuw; blijft het probleem, neem dan contact op met haar ondersteuning.
 error-details = Details voor de ICT-dienst van de school
 error-not-found = Deze pagina bestaat niet.

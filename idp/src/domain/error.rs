@@ -121,8 +121,18 @@ impl DomainError {
                 ErrorCode::InvalidRequest
             }
             Self::Unavailable(_) | Self::Pool(_) => ErrorCode::TemporarilyUnavailable,
-            Self::Store(e) if lost_connection(e) => ErrorCode::TemporarilyUnavailable,
+            Self::Store(e) if lost_connection(e) || refused_write(e).is_some() => {
+                ErrorCode::TemporarilyUnavailable
+            }
             _ => ErrorCode::ServerError,
+        }
+    }
+    /// Whether the database refused to keep a write (a full disk, a read-only store): the
+    /// transaction was rolled back whole, and an operator must act before writes succeed.
+    pub fn refused_write(&self) -> Option<RefusedWrite> {
+        match self {
+            Self::Store(e) => refused_write(e),
+            _ => None,
         }
     }
     /// Whether the caller is at fault (4xx) rather than us (5xx).
@@ -136,6 +146,72 @@ impl DomainError {
 
 pub type DomainResult<T> = Result<T, DomainError>;
 
+/// Why the database would not keep a write. Reads still work, nothing was half-written
+/// (each request's writes are one transaction, rolled back whole), and it will not pass by
+/// itself in a few seconds the way a restart does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedWrite {
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `ENOSPC`, SQLSTATE 53100).
+    DiskFull,
+    /// The database is read-only: a read-only file system or file (SQLite's
+    /// `SQLITE_READONLY`), or a PostgreSQL standby or `default_transaction_read_only`
+    /// (SQLSTATE 25006).
+    ReadOnly,
+}
+
+impl RefusedWrite {
+    /// Its name in metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DiskFull => "disk_full",
+            Self::ReadOnly => "read_only",
+        }
+    }
+    /// What the operator reads in the log: the cause and what to do about it.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::DiskFull => {
+                "the disk holding the database is full: free space on it; nothing was half-written, and writes succeed again as soon as there is room"
+            }
+            Self::ReadOnly => {
+                "the database is read-only (a read-only file system or file, or a PostgreSQL standby): point database_url at a writable primary; nothing was half-written"
+            }
+        }
+    }
+}
+
+/// The database's own words for a refused write. diesel names PostgreSQL's read-only
+/// transactions; the rest has no kind of its own and is told by SQLite's `sqlite3_errstr`
+/// texts and by the operating system's `ENOSPC`/`EROFS` texts PostgreSQL passes on.
+fn refused_write(e: &diesel::result::Error) -> Option<RefusedWrite> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => {
+            Some(RefusedWrite::ReadOnly)
+        }
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            if message.contains("database or disk is full")
+                || message.contains("No space left on device")
+            {
+                Some(RefusedWrite::DiskFull)
+            } else if message.contains("attempt to write a readonly database")
+                || message.contains("Read-only file system")
+                || message.contains("read-only transaction")
+            {
+                Some(RefusedWrite::ReadOnly)
+            } else {
+                None
+            }
+        }
+        // SQLite rolls a transaction back itself when the disk fills; diesel's own ROLLBACK
+        // then fails too, and reports both.
+        Error::RollbackErrorOnCommit { commit_error, .. } => refused_write(commit_error),
+        _ => None,
+    }
+}
+
 /// A query that failed because the database went away under it (a restart, a failover):
 /// the next try, on a fresh connection, may well succeed.
 fn lost_connection(e: &diesel::result::Error) -> bool {
@@ -147,4 +223,77 @@ fn lost_connection(e: &diesel::result::Error) -> bool {
             _
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn database(kind: DatabaseErrorKind, message: &str) -> DomainError {
+        DomainError::Store(Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    /// The words SQLite and PostgreSQL use for a full disk and a read-only store are told
+    /// apart from other failures: a 503 an operator must act on, not a 500.
+    #[test]
+    fn refused_writes_are_told_apart() {
+        let cases = [
+            (
+                database(DatabaseErrorKind::Unknown, "database or disk is full"),
+                Some(RefusedWrite::DiskFull),
+            ),
+            (
+                database(
+                    DatabaseErrorKind::Unknown,
+                    "could not extend file \"base/16384/2619\": No space left on device",
+                ),
+                Some(RefusedWrite::DiskFull),
+            ),
+            (
+                database(
+                    DatabaseErrorKind::Unknown,
+                    "attempt to write a readonly database",
+                ),
+                Some(RefusedWrite::ReadOnly),
+            ),
+            (
+                database(
+                    DatabaseErrorKind::ReadOnlyTransaction,
+                    "cannot execute INSERT in a read-only transaction",
+                ),
+                Some(RefusedWrite::ReadOnly),
+            ),
+            (
+                DomainError::Store(Error::RollbackErrorOnCommit {
+                    rollback_error: Box::new(Error::BrokenTransactionManager),
+                    commit_error: Box::new(Error::DatabaseError(
+                        DatabaseErrorKind::Unknown,
+                        Box::new("database or disk is full".to_string()),
+                    )),
+                }),
+                Some(RefusedWrite::DiskFull),
+            ),
+            (
+                database(DatabaseErrorKind::Unknown, "no such table: users"),
+                None,
+            ),
+            (
+                database(
+                    DatabaseErrorKind::UniqueViolation,
+                    "UNIQUE constraint failed",
+                ),
+                None,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.refused_write(), expected, "{error}");
+            let code = if expected.is_some() {
+                ErrorCode::TemporarilyUnavailable
+            } else {
+                ErrorCode::ServerError
+            };
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
 }

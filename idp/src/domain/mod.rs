@@ -32,7 +32,7 @@ pub mod wizard;
 
 use std::sync::{Arc, RwLock};
 
-pub use error::{DomainError, DomainResult, ErrorCode};
+pub use error::{DomainError, DomainResult, ErrorCode, RefusedWrite};
 
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;

@@ -87,6 +87,13 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "the SQLite database {path} cannot be written ({source}): it needs a file system mounted read-write, and a file and folder this user may write (SQLite writes {path}-wal and {path}-shm beside it)"
+    )]
+    NotWritable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database pool: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("cannot apply migrations: {0}")]
@@ -201,6 +208,9 @@ pub fn connect_waiting(url: &str, size: u32, wait: Duration) -> Result<DbPool, S
             source,
         })?;
     }
+    if backend == Backend::Sqlite && target != ":memory:" && !target.starts_with("file:") {
+        writable(&target)?;
+    }
     let manager = ConnectionManager::<DbConn>::new(target);
     // Connections open as the load needs them and close after idling: an idle instance
     // holds one (memory, and the connection budget of a PostgreSQL many instances share).
@@ -212,6 +222,22 @@ pub fn connect_waiting(url: &str, size: u32, wait: Duration) -> Result<DbPool, S
         .connection_customizer(Box::new(ConnectionSetup))
         .build(manager)?;
     Ok(pool)
+}
+
+/// SQLite opens a database it may not write, and in WAL mode then fails every connection
+/// with "unable to open database file" after the pool's whole wait: so the file is opened
+/// for writing first (created empty if new, which SQLite takes as an empty database), and
+/// a read-only file system or a file this user may not write is named at once.
+fn writable(path: &str) -> Result<(), StoreError> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map(drop)
+        .map_err(|source| StoreError::NotWritable {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// A consistent copy of a SQLite store taken while it serves (`VACUUM INTO`: one read

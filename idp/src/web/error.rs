@@ -21,7 +21,10 @@ pub fn no_store(
 pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 fn log(err: &DomainError) {
-    if err.is_client_error() {
+    if let Some(refused) = err.refused_write() {
+        tracing::error!(error = %err, cause = refused.explanation(), "the database refused a write");
+        crate::metrics::refused_write(refused.name());
+    } else if err.is_client_error() {
         tracing::info!(error = %err, "request refused");
     } else if err.code() == ErrorCode::TemporarilyUnavailable {
         tracing::warn!(error = %err, "request refused for now");
@@ -128,6 +131,8 @@ impl ErrorPage {
                 "error-bad-request",
                 Some(format!("{code}: {}", description(&self.0))),
             )
+        } else if self.0.refused_write().is_some() {
+            ("error-not-saved", None)
         } else if self.0.code() == ErrorCode::TemporarilyUnavailable {
             ("error-unavailable", None)
         } else {

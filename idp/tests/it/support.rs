@@ -939,3 +939,99 @@ pub async fn log_in_at(
         .await
         .unwrap()
 }
+
+/// A small file system of its own (a tmpfs) that a test can fill up, free, and make
+/// read-only: a disk under the database, as the operating system reports it full
+/// (`ENOSPC`) or read-only (`EROFS`). Mounting needs root, as the test command runs in
+/// CI; unmounted when dropped.
+pub struct SmallVolume {
+    pub dir: std::path::PathBuf,
+}
+
+impl SmallVolume {
+    pub fn mount(megabytes: u32) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("idp-volume-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {} needs root (the test command runs as root in CI)",
+            dir.display()
+        );
+        Self { dir }
+    }
+
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}/idp.db", self.dir.display())
+    }
+
+    /// Fills what is left with a ballast file, until the file system says it is full.
+    pub fn fill(&self) {
+        use std::io::Write;
+        let mut ballast = std::fs::File::create(self.dir.join("ballast")).unwrap();
+        let block = vec![0u8; 4096];
+        loop {
+            match ballast.write_all(&block) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("filling the volume: {e}"),
+            }
+        }
+        let _ = ballast.sync_all();
+    }
+
+    /// Frees the room `fill` took.
+    pub fn free(&self) {
+        std::fs::remove_file(self.dir.join("ballast")).unwrap();
+    }
+
+    /// Remounts it read-only (no file on it may be open for writing).
+    pub fn make_read_only(&self) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "remounting {} read-only",
+            self.dir.display()
+        );
+    }
+}
+
+impl Drop for SmallVolume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Another instance of the server on the same database and clock, answering for the same
+/// issuer (as two instances behind a load balancer do), in this process; stopped when
+/// dropped.
+pub struct Twin {
+    pub base: String,
+    _server: Loopback,
+}
+
+impl TestServer {
+    pub fn twin(&self) -> Twin {
+        let idp = Arc::new(
+            idp::app::start(self.idp.settings.clone(), Arc::new(self.clock.clone())).unwrap(),
+        );
+        let server = Loopback::start(move |listener| Ok(idp::web::server(idp, listener)?.server));
+        Twin {
+            base: server.base.clone(),
+            _server: server,
+        }
+    }
+}
