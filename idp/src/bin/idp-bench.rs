@@ -31,11 +31,18 @@ struct Args {
     /// the bench starts on `port` (round robin, keep-alive to the instances).
     #[arg(long, default_value_t = 1)]
     instances: usize,
-    /// Then overload: this many seconds of logins from 256 connections without pause (far
-    /// beyond what the cores hash), while discovery, `client_credentials` and UserInfo are
-    /// measured beside them. 0: skip.
+    /// Then overload: this many seconds of logins arriving at `overload_factor` times the
+    /// login rate just measured (open loop, from 1,024 connections), while discovery,
+    /// `client_credentials` and UserInfo are measured beside them. 0: skip.
     #[arg(long, default_value_t = 0)]
     overload_seconds: u64,
+    /// How many times the sustainable login rate arrives during the overload.
+    #[arg(long, default_value_t = 5.0)]
+    overload_factor: f64,
+    /// Also run every scenario below saturation: open loop at this share of the rate it
+    /// reached (0.5: half), latency counted from when each request was due. 0: skip.
+    #[arg(long, default_value_t = 0.5)]
+    below_saturation: f64,
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -178,6 +185,88 @@ fn load_with(
     }
 }
 
+/// Open loop: `op` is due `rate` times a second in all, spread over `connections`, for
+/// `seconds`, whatever the answers take. A request's latency counts from when it was due,
+/// not from when a busy connection got round to it (no coordinated omission), so queueing
+/// shows in the p99. The rate reported is of the calls that succeeded.
+fn load_paced(
+    name: String,
+    seconds: u64,
+    port: u16,
+    rate: f64,
+    connections: usize,
+    op: impl Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync,
+) -> PacedFigures {
+    let started = Instant::now() + Duration::from_millis(50);
+    let deadline = started + Duration::from_secs(seconds);
+    let interval = Duration::from_secs_f64(connections as f64 / rate.max(0.001));
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(Vec<Duration>, Vec<Duration>, usize)> = std::thread::scope(|scope| {
+        let (op, counter) = (&op, &counter);
+        let handles: Vec<_> = (0..connections)
+            .map(|c| {
+                scope.spawn(move || {
+                    let (mut done, mut refused, mut sent) = (Vec::new(), Vec::new(), 0);
+                    let Ok(mut conn) = connect(port) else {
+                        return (done, refused, sent);
+                    };
+                    let mut due = started + interval.mul_f64(c as f64 / connections as f64);
+                    while due < deadline {
+                        if let Some(rest) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(rest);
+                        }
+                        sent += 1;
+                        let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        match op(&mut conn, i) {
+                            Ok(Step::Done) => done.push(due.elapsed()),
+                            Ok(Step::Refused) => refused.push(due.elapsed()),
+                            Ok(Step::Exhausted) => break,
+                            Err(_) => match connect(port) {
+                                Ok(fresh) => conn = fresh,
+                                Err(_) => break,
+                            },
+                        }
+                        due += interval;
+                    }
+                    (done, refused, sent)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let took = seconds as f64;
+    let mut done: Vec<Duration> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
+    let mut refused: Vec<Duration> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
+    let sent: usize = results.iter().map(|r| r.2).sum();
+    PacedFigures {
+        name,
+        offered: rate,
+        done: done.len() as f64 / took,
+        refused: refused.len() as f64 / took,
+        failed: (sent - done.len() - refused.len()) as f64 / took,
+        p99_ms: p99_ms(&mut done),
+        refused_p99_ms: p99_ms(&mut refused),
+    }
+}
+
+struct PacedFigures {
+    name: String,
+    offered: f64,
+    done: f64,
+    refused: f64,
+    /// Neither answered as expected nor refused: a broken connection, a time-out.
+    failed: f64,
+    p99_ms: f64,
+    refused_p99_ms: f64,
+}
+
+fn p99_ms(latencies: &mut [Duration]) -> f64 {
+    latencies.sort();
+    latencies
+        .get(latencies.len().saturating_sub(1) * 99 / 100)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Runs `make_request(i)` on every connection; each answer must have status `expect`, and
 /// is handed to `seen` (to collect tokens).
 fn load(
@@ -188,7 +277,22 @@ fn load(
     make_request: impl Fn(usize) -> Option<Vec<u8>> + Sync,
     seen: impl Fn(&[u8]) + Sync,
 ) -> Figures {
-    load_with(name, args, connections, |conn, i| {
+    load_with(
+        name,
+        args,
+        connections,
+        request_op(expect, make_request, seen),
+    )
+}
+
+/// The step that sends `make_request(i)` and expects status `expect`, handing the body to
+/// `seen`.
+fn request_op(
+    expect: u16,
+    make_request: impl Fn(usize) -> Option<Vec<u8>> + Sync,
+    seen: impl Fn(&[u8]) + Sync,
+) -> impl Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync {
+    move |conn, i| {
         let Some(req) = make_request(i) else {
             return Ok(Step::Exhausted);
         };
@@ -198,7 +302,7 @@ fn load(
         }
         seen(&body);
         Ok(Step::Done)
-    })
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -672,32 +776,143 @@ fn main() -> BenchResult<()> {
         args.connections,
         |conn, _| whole_login(conn, &basic),
     ));
-    if args.overload_seconds > 0 {
-        let long = Args {
-            seconds: args.overload_seconds,
-            ..args.clone()
+    let mut paced: Vec<PacedFigures> = Vec::new();
+    let rate_of = |prefix: &str| {
+        figures
+            .iter()
+            .find(|f| f.name.starts_with(prefix))
+            .map_or(1.0, |f| f.rps)
+    };
+    if args.below_saturation > 0.0 {
+        let share = args.below_saturation;
+        let pace = |name: &str, prefix: &str| {
+            (
+                format!("{name} at {:.0} %", share * 100.0),
+                rate_of(prefix) * share,
+            )
         };
+        let run = |(name, rate): (String, f64),
+                   op: &(dyn Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync)| {
+            load_paced(name, args.seconds, args.port, rate, args.connections, op)
+        };
+        paced.push(run(
+            pace("discovery", "discovery"),
+            &request_op(
+                200,
+                |_| Some(get("/.well-known/openid-configuration", "")),
+                ignore,
+            ),
+        ));
+        paced.push(run(
+            pace("jwks", "jwks"),
+            &request_op(200, |_| Some(get("/jwks", "")), ignore),
+        ));
+        paced.push(run(
+            pace("client_credentials", "client_credentials"),
+            &request_op(
+                200,
+                |_| Some(post("/token", "grant_type=client_credentials", &basic)),
+                ignore,
+            ),
+        ));
+        paced.push(run(
+            pace("authorize (SSO)", "authorize"),
+            &request_op(303, |_| Some(authorize.clone()), ignore),
+        ));
+        let (name, rate) = pace("code redemption", "authorization_code");
+        let codes = fresh_codes((rate * args.seconds as f64 * 1.1) as usize + 10)?;
+        let refresh_tokens = std::sync::Mutex::new(Vec::new());
+        paced.push(run(
+            (name, rate),
+            &request_op(
+                200,
+                |i| {
+                    codes.get(i).map(|code| {
+                        post(
+                            "/token",
+                            &format!(
+                                "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"
+                            ),
+                            &basic,
+                        )
+                    })
+                },
+                |body| {
+                    if let (Some(refresh), Ok(mut tokens)) =
+                        (json_field(body, "refresh_token"), refresh_tokens.lock())
+                    {
+                        tokens.push(refresh);
+                    }
+                },
+            ),
+        ));
+        let refresh_tokens = refresh_tokens.into_inner().map_err(|_| "lock")?;
+        let (name, rate) = pace("refresh_token", "refresh_token");
+        paced.push(run(
+            (
+                name,
+                rate.min(refresh_tokens.len() as f64 / args.seconds as f64),
+            ),
+            &request_op(
+                200,
+                |i| {
+                    refresh_tokens.get(i).map(|token| {
+                        post(
+                            "/token",
+                            &format!("grant_type=refresh_token&refresh_token={token}"),
+                            &basic,
+                        )
+                    })
+                },
+                ignore,
+            ),
+        ));
+        paced.push(run(
+            pace("userinfo", "userinfo"),
+            &request_op(200, |_| Some(get_with("/userinfo", &bearer)), ignore),
+        ));
+        paced.push(run(
+            pace("login POST", "login POST"),
+            &request_op(
+                303,
+                |_| Some(post("/login", &login_body, &login_extra)),
+                ignore,
+            ),
+        ));
+        paced.push(run(
+            pace("whole login", "whole login"),
+            &|conn: &mut BufReader<TcpStream>, _| whole_login(conn, &basic),
+        ));
+    }
+    if args.overload_seconds > 0 {
+        let sustainable = rate_of("login POST");
         let beside = Args {
             seconds: args.overload_seconds.saturating_sub(4).max(1),
             ..args.clone()
         };
         let during: Vec<Figures> = std::thread::scope(|scope| {
             let flood = scope.spawn(|| {
-                load_with(
-                    "overload: logins (errors: turned away)",
-                    &long,
-                    256,
+                load_paced(
+                    format!(
+                        "overload: logins at {:.1}x {sustainable:.0}/s",
+                        args.overload_factor
+                    ),
+                    args.overload_seconds,
+                    args.port,
+                    sustainable * args.overload_factor,
+                    1024,
                     |conn, _| {
                         let (status, _, _) =
                             exchange(conn, &post("/login", &login_body, &login_extra))?;
                         Ok(match status {
                             303 => Step::Done,
-                            _ => Step::Refused,
+                            503 => Step::Refused,
+                            _ => return Err(format!("a login answered {status}").into()),
                         })
                     },
                 )
             });
-            // Let the queue fill before measuring the others.
+            // Let the line form before measuring the others.
             std::thread::sleep(Duration::from_secs(2));
 
             let others = [
@@ -732,11 +947,10 @@ fn main() -> BenchResult<()> {
                     )
                 }),
             ];
-            let mut all: Vec<Figures> = others.into_iter().filter_map(|h| h.join().ok()).collect();
             if let Ok(f) = flood.join() {
-                all.insert(0, f);
+                paced.push(f);
             }
-            all
+            others.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         figures.extend(during);
     }
@@ -786,6 +1000,18 @@ fn main() -> BenchResult<()> {
             "{:<40} {:>10.0} {:>9.2} {:>7}",
             f.name, f.rps, f.p99_ms, f.errors
         );
+    }
+    if !paced.is_empty() {
+        println!(
+            "open loop (latency from when each request was due)\n{:<40} {:>10} {:>10} {:>9} {:>10} {:>12} {:>8}",
+            "scenario", "offered/s", "served/s", "p99 ms", "refused/s", "refused p99", "failed/s"
+        );
+        for f in &paced {
+            println!(
+                "{:<40} {:>10.0} {:>10.0} {:>9.2} {:>10.1} {:>12.2} {:>8.1}",
+                f.name, f.offered, f.done, f.p99_ms, f.refused, f.refused_p99_ms, f.failed
+            );
+        }
     }
     println!(
         "{:<40} {:>10.1}",
