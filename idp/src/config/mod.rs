@@ -73,6 +73,9 @@ pub struct Settings {
     pub authorization_code_ttl_seconds: i64,
     /// Lifetime of a refresh token after its issue (each use rotates it).
     pub refresh_token_ttl_seconds: i64,
+    /// How long after the person authenticated a grant's refresh tokens keep working,
+    /// however often they are rotated (0: no limit beyond `refresh_token_ttl_seconds`).
+    pub grant_max_age_seconds: i64,
     /// Lifetime of a pending login (authorization request waiting for the login form).
     pub login_request_ttl_seconds: i64,
     /// Lifetime of a browser's single-sign-on session.
@@ -176,6 +179,7 @@ impl Default for Settings {
             id_token_ttl_seconds: 600,
             authorization_code_ttl_seconds: 60,
             refresh_token_ttl_seconds: 30 * 24 * 3600,
+            grant_max_age_seconds: 60 * 24 * 3600,
             login_request_ttl_seconds: 3600,
             sso_session_ttl_seconds: 10 * 3600,
             signing_key_publish_lead_seconds: 3600,
@@ -367,6 +371,11 @@ impl Settings {
                 366 * 86_400,
             ),
             (
+                "grant_max_age_seconds",
+                self.grant_max_age_seconds,
+                3 * 366 * 86_400,
+            ),
+            (
                 "login_request_ttl_seconds",
                 self.login_request_ttl_seconds,
                 86_400,
@@ -382,7 +391,8 @@ impl Settings {
                 30 * 86_400,
             ),
         ] {
-            let min = if key == "signing_key_publish_lead_seconds" {
+            let min = if key == "signing_key_publish_lead_seconds" || key == "grant_max_age_seconds"
+            {
                 0
             } else {
                 1

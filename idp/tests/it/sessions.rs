@@ -342,3 +342,90 @@ async fn client_address_behind_proxies(backend: Backend) {
     }
 }
 both_backends!(client_address_behind_proxies);
+
+/// Tokens from a login of `school-app` for `scope`, through the login form of a new
+/// browser: the token endpoint's answer.
+async fn tokens_for(server: &TestServer, scope: &str) -> serde_json::Value {
+    let redirect = login_through(
+        &browser(),
+        server,
+        &authorize_url(server, scope, "&state=s"),
+        USERNAME,
+        PASSWORD,
+    )
+    .await;
+    let code = query_param(&redirect, "code").unwrap();
+    let (status, tokens) = token_call(
+        &server.base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// Uses `tokens`' refresh token; the answer's status and body.
+async fn refresh(server: &TestServer, tokens: &serde_json::Value) -> (u16, serde_json::Value) {
+    token_call(
+        &server.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await
+}
+
+/// A refresh token lives no longer than the login it came from (ASVS 3.3.1, 3.3.2): one
+/// without `offline_access` stops with the SSO session it was issued in (10 hours), and
+/// even an `offline_access` one, rotated as often as it likes, stops
+/// `grant_max_age_seconds` (60 days) after the person logged in.
+async fn refresh_tokens_live_no_longer_than_their_login(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let online = tokens_for(&server, "openid").await;
+    let offline = tokens_for(&server, "openid offline_access").await;
+    let (status, online) = refresh(&server, &online).await;
+    assert_eq!(status, 200, "within the session: {online}");
+
+    server
+        .clock
+        .advance(chrono::Duration::hours(10) + chrono::Duration::minutes(1));
+    let (status, refused) = refresh(&server, &online).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("login session"),
+        "{refused}"
+    );
+    let (status, mut offline) = refresh(&server, &offline).await;
+    assert_eq!(
+        status, 200,
+        "offline_access outlives the session: {offline}"
+    );
+
+    // Rotated every 29 days (each refresh token lives 30): fine until day 60.
+    for _ in 0..2 {
+        server.clock.advance(chrono::Duration::days(29));
+        let (status, next) = refresh(&server, &offline).await;
+        assert_eq!(status, 200, "{next}");
+        offline = next;
+    }
+    server.clock.advance(chrono::Duration::days(2));
+    let (status, refused) = refresh(&server, &offline).await;
+    assert_eq!(status, 400, "day 60 and more: {refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("too old"),
+        "{refused}"
+    );
+}
+both_backends!(refresh_tokens_live_no_longer_than_their_login);

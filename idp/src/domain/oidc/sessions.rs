@@ -84,6 +84,17 @@ pub fn find(
     .transpose()
 }
 
+/// Whether the session `id` is still live: neither ended nor expired.
+pub fn is_live(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
+    let live: i64 = sso_sessions::table
+        .filter(sso_sessions::id.eq(id))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .count()
+        .get_result(conn)?;
+    Ok(live > 0)
+}
+
 /// The active account logged in by the session `cookie` names, if any.
 pub fn account_of(
     conn: &mut DbConn,

@@ -273,6 +273,7 @@ fn refresh(
     if from_db(row.expires_at) <= now {
         return Err(invalid_grant("the refresh token has expired"));
     }
+    outlived_its_login(idp, conn, &grant, now)?;
     if let Some(asked) = params.get("scope") {
         let asked = Scope::parse(asked);
         if let Some(extra) = asked.beyond(&grant.scope) {
@@ -286,6 +287,35 @@ fn refresh(
     let user = active_user(conn, grant.user_id)?;
     let target = resources::target(conn, client, params, grant.resource.as_deref())?;
     issue_user_tokens(idp, conn, client, &grant, &user, false, target.as_ref())
+}
+
+/// A refresh token lives no longer than the login it came from (ASVS 4.0.3 §3.3.1 and
+/// §3.3.2, NIST SP 800-63B §7.2): an online grant (without `offline_access`) only as long
+/// as the SSO session it was made in, so that when the session expires its applications
+/// cannot go on without a new login (OIDC Core §11: only `offline_access` outlives it);
+/// and any grant at most `grant_max_age_seconds` after the person authenticated, however
+/// often its refresh token was rotated.
+fn outlived_its_login(
+    idp: &Idp,
+    conn: &mut DbConn,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let max_age = idp.settings.grant_max_age_seconds;
+    if max_age > 0 && grant.auth_time + Duration::seconds(max_age) <= now {
+        return Err(invalid_grant(
+            "the login this grant came from is too old: the person must log in again",
+        ));
+    }
+    if !grant.scope.contains(Scope::OFFLINE_ACCESS)
+        && let Some(session) = &grant.session_id
+        && !super::sessions::is_live(conn, session, now)?
+    {
+        return Err(invalid_grant(
+            "the login session of this grant has ended: the person must log in again",
+        ));
+    }
+    Ok(())
 }
 
 fn issue_user_tokens(
