@@ -225,7 +225,7 @@ mod tests {
             ),
             (
                 "reset",
-                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "rules": [rule], "problems": {"heading": "reset-not-saved", "items": ["x"]}, "ask_email": true, "email": "", "max_length": 128}),
+                json!({"csrf": "c", "token": "t", "code_identifier": "", "code": "", "account": "jean.dupont", "rules": [rule], "problems": {"heading": "reset-not-saved", "items": ["x"]}, "ask_email": true, "email": ""}),
             ),
             (
                 "reset_unusable",
@@ -241,6 +241,7 @@ mod tests {
                 let html = pages.render(name, locale, data.clone());
                 assert!(html.contains("</html>"), "{name} failed to render: {html}");
                 assert_no_inline_style_or_script(name, &html);
+                assert_passwords_never_cut(name, &html);
                 for key in ["forgot-", "reset-", "login-", "password-rule-"] {
                     assert!(
                         !html.contains(&format!(">{key}")),
@@ -266,6 +267,17 @@ mod tests {
 
     /// What the Content-Security-Policy (no `'unsafe-inline'`) would block: an inline
     /// stylesheet or style attribute, a script without `src`, an event handler attribute.
+    /// ASVS 4.0.3 §2.1.3: a password field never has `maxlength`, with which a browser
+    /// silently cuts a longer pasted password; the server refuses one that is too long,
+    /// saying so.
+    fn assert_passwords_never_cut(name: &str, html: &str) {
+        for (at, _) in html.match_indices("type=\"password\"") {
+            let start = html[..at].rfind('<').unwrap_or(0);
+            let tag = &html[start..at + html[at..].find('>').unwrap_or(0)];
+            assert!(!tag.contains("maxlength"), "{name}: {tag}");
+        }
+    }
+
     fn assert_no_inline_style_or_script(name: &str, html: &str) {
         assert!(!html.contains("<style"), "{name}: an inline stylesheet");
         assert!(!html.contains(" style="), "{name}: a style attribute");
@@ -343,10 +355,10 @@ mod tests {
                         "account": "a", "pupils": [{"identifier": "p", "fields": [field]}],
                         "own": [field], "schools": [school], "rules": [], "password_done": false,
                         "problems": {"heading": "reset-problems", "items": ["x"]}, "terms": [{"version": "v1", "text": "T"}], "back": true,
-                        "max_length": 128,
                     }),
                 );
                 assert!(html.contains("</html>"), "wizard {step} failed: {html}");
+                assert_passwords_never_cut(step, &html);
                 assert!(
                     !html.contains(">wizard-") && !html.contains(">reset-"),
                     "untranslated in {step} ({})",
@@ -358,9 +370,10 @@ mod tests {
                 "schools": [school], "can_edit": true,
                 "edit": {"street_address": null, "postal_code": null, "locality": null, "country": null, "email": null, "phone": null},
                 "children": [{"identifier": "p", "fields": [field], "co_accounts": [{"identifier": "m", "name": null, "relation": "mother"}]}],
-                "rules": [], "problems": {"heading": "reset-problems", "items": ["x"]}, "error": "account-error-current", "done": "account-done-password", "max_length": 128,
+                "rules": [], "problems": {"heading": "reset-problems", "items": ["x"]}, "error": "account-error-current", "done": "account-done-password",
             }));
             assert!(html.contains("</html>"), "account failed: {html}");
+            assert_passwords_never_cut("account", &html);
             assert!(
                 !html.contains(">account-") && !html.contains(">wizard-"),
                 "untranslated on the account page ({})",

@@ -110,7 +110,6 @@ async fn render(
         "upstream_links": upstream_links(state, &view.upstream_links),
         "upstream_providers": upstream_providers(state, brand.as_ref()),
         "upstream_only": view.upstream_only,
-        "max_length": state.idp.settings.password_policy.max_length,
     });
     PageError::fill(error, &mut data);
     super::brand::wear(&mut data, brand.as_ref());

@@ -55,7 +55,6 @@ async fn reset_page(
         "problems": view.problems,
         "ask_email": ask_email,
         "email": view.email,
-        "max_length": state.idp.settings.password_policy.max_length,
         "sent_to": view.sent_to.join(", "),
     });
     super::brand::wear(&mut data, brand.as_ref());

@@ -134,7 +134,6 @@ async fn render(
         "problems": problems,
         "terms": terms,
         "back": view.flow.position > 0,
-        "max_length": state.idp.settings.password_policy.max_length,
     });
     super::brand::wear(&mut data, brand.as_ref());
     form_page(state, req, "wizard", locale, status, data)
