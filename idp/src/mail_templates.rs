@@ -24,13 +24,14 @@ macro_rules! mail {
     };
 }
 
-const MAILS: [(MailKind, [&str; 3]); 6] = [
+const MAILS: [(MailKind, [&str; 3]); 7] = [
     mail!(MailKind::Test, "test"),
     mail!(MailKind::Reset, "reset"),
     mail!(MailKind::PasswordChanged, "password_changed"),
     mail!(MailKind::Identifiers, "identifiers"),
     mail!(MailKind::TemporaryPassword, "temporary_password"),
     mail!(MailKind::Invitation, "invitation"),
+    mail!(MailKind::EmailChanged, "email_changed"),
 ];
 
 pub struct MailTemplates {
@@ -213,6 +214,14 @@ mod tests {
             (
                 MailKind::Invitation,
                 json!({"identifier": "lea.dupont", "email": "a@b.c", "name": "Léa", "link": "https://sts/reset?token=T1", "code": "K7QM-2XPD", "code_url": "https://sts/reset/code", "days": 14}),
+            ),
+            (
+                MailKind::EmailChanged,
+                json!({"identifier": "lea.dupont", "email": null, "name": "Léa", "when": "2026-11-23T18:55:00Z", "new_email": "l***@e***.org", "forgot_url": "https://sts/forgot"}),
+            ),
+            (
+                MailKind::EmailChanged,
+                json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23T18:55:00Z", "new_email": null, "forgot_url": "https://sts/forgot"}),
             ),
         ];
         for locale in Locale::ALL {

@@ -444,8 +444,19 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             merge(&mut contact.family_name, family_name);
             merge(&mut contact.email, email);
             merge(&mut contact.phone_number, phone);
-            users::set_profile(&mut conn, u.id, &profile, now)?;
-            users::set_contact(&mut conn, u.id, &contact, now)?;
+            // All or nothing; a changed address is told to the one it replaces.
+            crate::store::transaction(&mut conn, |conn| {
+                users::set_profile(conn, u.id, &profile, now)?;
+                users::set_contact(conn, u.id, &contact, now)?;
+                crate::domain::recovery::email_changed(
+                    &idp,
+                    conn,
+                    &u,
+                    contact.email.as_deref(),
+                    Origin::of("cli"),
+                    now,
+                )
+            })?;
             let u = users::lookup(&mut conn, &user)?;
             print(json_out, json!(u), || user_text(&u));
         }

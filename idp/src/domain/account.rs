@@ -8,7 +8,7 @@ use super::resets::Purpose;
 use super::schools::{self, DataChanges};
 use super::users::{self, Contact, User};
 use super::{DomainError, DomainResult, Idp};
-use crate::store::DbConn;
+use crate::store::{self, DbConn};
 
 /// Why a password change was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,16 @@ pub struct DataEdit {
     pub phone: Option<String>,
 }
 
-/// Saves `edit`, if one of the person's schools lets its people edit their own data.
-pub fn edit_data(idp: &Idp, conn: &mut DbConn, user: &User, edit: DataEdit) -> DomainResult<()> {
+/// Saves `edit`, if one of the person's schools lets its people edit their own data, all
+/// or nothing; a changed e-mail address is told to the address it replaces
+/// (`recovery::email_changed`).
+pub fn edit_data(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    edit: DataEdit,
+    address: &str,
+) -> DomainResult<()> {
     let now = idp.now();
     if !schools::schools_of(conn, user.id)?
         .iter()
@@ -85,12 +93,22 @@ pub fn edit_data(idp: &Idp, conn: &mut DbConn, user: &User, edit: DataEdit) -> D
     profile.postal_code = edit.postal_code;
     profile.locality = edit.locality;
     profile.country = edit.country;
-    users::set_profile(conn, user.id, &profile, now)?;
     let contact = Contact {
         given_name: user.given_name.clone(),
         family_name: user.family_name.clone(),
         email: edit.email,
         phone_number: edit.phone,
     };
-    users::set_contact(conn, user.id, &contact, now)
+    store::transaction(conn, |conn| {
+        users::set_profile(conn, user.id, &profile, now)?;
+        users::set_contact(conn, user.id, &contact, now)?;
+        recovery::email_changed(
+            idp,
+            conn,
+            user,
+            contact.email.as_deref(),
+            Origin::of(address),
+            now,
+        )
+    })
 }

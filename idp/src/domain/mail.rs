@@ -47,16 +47,19 @@ pub enum MailKind {
     TemporaryPassword,
     /// "Your account moved, choose your password": a migrated account's invitation.
     Invitation,
+    /// "The e-mail address of your account was changed", to the address it had.
+    EmailChanged,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 7] = [
         Self::Test,
         Self::Reset,
         Self::PasswordChanged,
         Self::Identifiers,
         Self::TemporaryPassword,
         Self::Invitation,
+        Self::EmailChanged,
     ];
 
     /// Its name, as its templates are named.
@@ -68,6 +71,7 @@ impl MailKind {
             Self::Identifiers => "identifiers",
             Self::TemporaryPassword => "temporary_password",
             Self::Invitation => "invitation",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

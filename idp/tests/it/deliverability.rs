@@ -243,6 +243,27 @@ async fn every_mail_reaches_the_inbox(backend: Backend) {
         (MailKind::PasswordChanged, Locale::En),
     );
 
+    // A teacher moves her account to another address: the one it had is told.
+    let anna = add_user(
+        &server,
+        "anna.lambert",
+        Some("anna.lambert@example.be"),
+        "fr",
+    );
+    recovery::email_changed(
+        idp,
+        &mut conn,
+        &anna,
+        Some("anna.l@example.org"),
+        ORIGIN,
+        idp.now(),
+    )
+    .unwrap();
+    expected.insert(
+        "anna.lambert@example.be",
+        (MailKind::EmailChanged, Locale::Fr),
+    );
+
     // A guardian asks which identifiers use the address: hers and her child's.
     let child = add_user(&server, "emma.dubois", None, "fr");
     let mother = add_user(&server, "claire.dubois", Some("claire@example.fr"), "fr");

@@ -522,6 +522,34 @@ async fn account_page(backend: Backend) {
     );
     assert_eq!(updated.email.as_deref(), Some("sophie.new@example.org"));
     assert!(!updated.email_verified, "a changed address is not verified");
+    // ASVS 2.2.3: the address it replaced is told, in her language, with the new one
+    // masked; the new one gets nothing.
+    let notices: Vec<(String, String, String)> = {
+        use diesel::prelude::*;
+        use idp::store::schema::mail_outbox;
+        mail_outbox::table
+            .select((
+                mail_outbox::recipient,
+                mail_outbox::subject,
+                mail_outbox::text_body,
+            ))
+            .load(&mut server.idp.conn().unwrap())
+            .unwrap()
+    };
+    let notices: Vec<_> = notices
+        .into_iter()
+        .filter(|(_, subject, _)| subject.contains("adresse e-mail"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (to, subject, text) = &notices[0];
+    assert_eq!(to, "sophie.spors@example.org");
+    assert_eq!(subject, "L'adresse e-mail de votre compte a été modifiée");
+    assert!(text.contains("remplacée par s***@e***.org"), "{text}");
+    assert!(
+        text.contains("sophie.spors"),
+        "the account it is about: {text}"
+    );
+    assert!(!text.contains("sophie.new@"), "{text}");
 
     let wrong = post(vec![
         ("csrf", input_value(&page, "csrf")),

@@ -6,12 +6,14 @@
 //! matched, and the web layer gives every answer the same minimum duration.
 
 mod complete;
+mod notice;
 mod recipients;
 mod request;
 mod temporary;
 
 pub use complete::{Credential, Done, NewPassword, Outcome as CompletionOutcome, Problem};
 pub use complete::{change_password, complete, open, password_problems};
+pub use notice::email_changed;
 pub use recipients::Recipient;
 pub use request::{
     Requested, ResetRequest, StaffReset, forgot_identifier, forgot_password, reset_by_staff,

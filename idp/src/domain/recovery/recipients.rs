@@ -18,6 +18,15 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    /// `address`, written to in `locale`.
+    pub fn to(address: &str, locale: Locale) -> Self {
+        Self {
+            address: address.trim().to_owned(),
+            normalized: normalize(address.trim()),
+            locale,
+        }
+    }
+
     fn of(user: &User, default: Locale) -> Option<Self> {
         let address = user.email.as_deref()?.trim();
         (!address.is_empty()).then(|| Self {

@@ -286,7 +286,7 @@ pub async fn account_submit(
                     }
                 }
             }
-            "data" => match account::edit_data(idp, conn, &user, form.data_edit()) {
+            "data" => match account::edit_data(idp, conn, &user, form.data_edit(), &address) {
                 Ok(()) => Ok(Posted::Done("data", None)),
                 Err(e) if e.is_client_error() => Ok(Posted::Refused(
                     Box::new(load(conn, user)?),

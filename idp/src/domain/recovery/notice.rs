@@ -1,0 +1,58 @@
+//! Notices of a change to how an account is recovered, sent where the change cannot be
+//! hidden from the person: the e-mail address an account had before it was changed
+//! (ASVS 4.0.3 §2.2.3 and §2.5.5, OWASP Forgot Password cheat sheet). Someone who took an
+//! account over and moved its address away would otherwise take its recovery with it
+//! unseen.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::Origin;
+use super::recipients::masked;
+use super::request::queue;
+use crate::domain::mail::MailKind;
+use crate::domain::types::normalize;
+use crate::domain::users::User;
+use crate::domain::{DomainResult, Idp, audit};
+use crate::store::DbConn;
+
+/// Tells the address `user` had before (`user.email`) that it was replaced by `new` (or
+/// removed): when, to what (masked, so the old mailbox learns nothing it should not), and
+/// what to do if it was not them. Nothing when there was no address before or it is the
+/// same mailbox.
+pub fn email_changed(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    new: Option<&str>,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let Some(old) = user
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(());
+    };
+    let new = new.map(str::trim).filter(|e| !e.is_empty());
+    if new.map(normalize) == Some(normalize(old)) {
+        return Ok(());
+    }
+    let to = super::Recipient::to(old, user.locale_or(idp.default_locale()));
+    let data = json!({
+        "identifier": user.username,
+        "email": null,
+        "name": user.name(),
+        "when": now.to_rfc3339(),
+        "new_email": new.map(masked),
+        "forgot_url": idp.endpoint("/forgot"),
+    });
+    queue(idp, conn, MailKind::EmailChanged, &to, data, now)?;
+    audit::Event::new(audit::Kind::MailQueued)
+        .from(origin)
+        .user(user.id)
+        .detail(old)
+        .record(conn, now)
+}
