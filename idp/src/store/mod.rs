@@ -214,11 +214,14 @@ pub fn connect_waiting(url: &str, size: u32, wait: Duration) -> Result<DbPool, S
     let manager = ConnectionManager::<DbConn>::new(target);
     // Connections open as the load needs them and close after idling: an idle instance
     // holds one (memory, and the connection budget of a PostgreSQL many instances share).
+    // A PostgreSQL connection is checked as it is taken (a server restart or failover
+    // leaves dead ones in the pool); a SQLite one is a file this process holds open, which
+    // nothing can take away, so it is not (a query less on every request).
     let pool = Pool::builder()
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(wait)
-        .test_on_check_out(true)
+        .test_on_check_out(backend == Backend::Postgres)
         .connection_customizer(Box::new(ConnectionSetup))
         .build(manager)?;
     Ok(pool)
