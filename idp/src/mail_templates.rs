@@ -24,7 +24,7 @@ macro_rules! mail {
     };
 }
 
-const MAILS: [(MailKind, [&str; 3]); 7] = [
+const MAILS: [(MailKind, [&str; 3]); 8] = [
     mail!(MailKind::Test, "test"),
     mail!(MailKind::Reset, "reset"),
     mail!(MailKind::PasswordChanged, "password_changed"),
@@ -32,6 +32,7 @@ const MAILS: [(MailKind, [&str; 3]); 7] = [
     mail!(MailKind::TemporaryPassword, "temporary_password"),
     mail!(MailKind::Invitation, "invitation"),
     mail!(MailKind::EmailChanged, "email_changed"),
+    mail!(MailKind::SignInChanged, "sign_in_changed"),
 ];
 
 pub struct MailTemplates {
@@ -222,6 +223,14 @@ mod tests {
             (
                 MailKind::EmailChanged,
                 json!({"identifier": "lea.dupont", "email": null, "name": null, "when": "2026-11-23T18:55:00Z", "new_email": null, "forgot_url": "https://sts/forgot"}),
+            ),
+            (
+                MailKind::SignInChanged,
+                json!({"identifier": "lea.dupont", "email": null, "name": "Léa", "when": "2026-11-23T18:55:00Z", "provider": "Microsoft", "linked": true}),
+            ),
+            (
+                MailKind::SignInChanged,
+                json!({"identifier": "lea.dupont", "email": null, "name": "Léa", "when": "2026-11-23T18:55:00Z", "provider": "Google", "linked": false}),
             ),
         ];
         for locale in Locale::ALL {

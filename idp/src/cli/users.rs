@@ -494,7 +494,8 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
             let identity = upstream::links::identity_named(found, tenant.as_deref(), &subject)?;
             let origin = Origin::of("cli");
             let by = upstream::links::LinkedBy::Administrator;
-            let linked = upstream::links::link(&mut conn, u.id, &identity, by, origin, idp.now())?;
+            let linked =
+                upstream::links::link(&idp, &mut conn, u.id, &identity, by, origin, idp.now())?;
             if linked.is_err() {
                 return Err(DomainError::invalid(
                     "subject",
@@ -516,7 +517,7 @@ pub fn user(settings: Settings, command: UserCommand, json_out: bool) -> CliResu
         UserCommand::UpstreamUnlink { user, link } => {
             let u = users::lookup(&mut conn, &user)?;
             let origin = Origin::of("cli");
-            if !upstream::links::unlink(&mut conn, u.id, &link, "cli", origin, idp.now())? {
+            if !upstream::links::unlink(&idp, &mut conn, u.id, &link, "cli", origin, idp.now())? {
                 return Err(DomainError::NotFound(format!("link {link}").into()).into());
             }
             print(json_out, json!({"user": u.id, "unlinked": link}), || {

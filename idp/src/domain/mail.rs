@@ -49,10 +49,12 @@ pub enum MailKind {
     Invitation,
     /// "The e-mail address of your account was changed", to the address it had.
     EmailChanged,
+    /// "A Microsoft (Google…) sign-in was linked to your account", or removed from it.
+    SignInChanged,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 8] = [
         Self::Test,
         Self::Reset,
         Self::PasswordChanged,
@@ -60,6 +62,7 @@ impl MailKind {
         Self::TemporaryPassword,
         Self::Invitation,
         Self::EmailChanged,
+        Self::SignInChanged,
     ];
 
     /// Its name, as its templates are named.
@@ -72,6 +75,7 @@ impl MailKind {
             Self::TemporaryPassword => "temporary_password",
             Self::Invitation => "invitation",
             Self::EmailChanged => "email_changed",
+            Self::SignInChanged => "sign_in_changed",
         }
     }
 }

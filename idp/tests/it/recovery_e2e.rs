@@ -727,6 +727,13 @@ async fn temporary_password(backend: Backend) {
         !login_works(&server, USERNAME, PASSWORD).await,
         "the old password is replaced"
     );
+    // Shown to staff, not mailed: the account is still told its password changed.
+    let notice = inbox.wait_for(1).await;
+    assert_eq!(notice[0].subject, "Votre mot de passe a été modifié");
+    assert!(
+        !notice[0].text.contains(&temporary),
+        "never the password itself"
+    );
 
     let browser = browser();
     let request = pending_login(&browser, &server).await;
@@ -787,8 +794,9 @@ async fn temporary_password(backend: Backend) {
         issued.mailed_to,
         vec!["jean.dupont@hotmail.com".to_string()]
     );
+    // The notice of the shown one, the change in the wizard, and this one.
     let mail = inbox
-        .wait_for(2)
+        .wait_for(3)
         .await
         .into_iter()
         .find(|m| m.subject == "Votre mot de passe temporaire")

@@ -98,6 +98,7 @@ impl Federated {
         let origin = Origin::of("cli");
         let now = self.sts.idp.now();
         links::link(
+            &self.sts.idp,
             &mut conn,
             user,
             &identity,
@@ -545,6 +546,39 @@ async fn linking_rules(backend: Backend) {
         trail.contains(&"upstream_linked".to_string())
             && trail.contains(&"upstream_unlinked".to_string())
     );
+    // ASVS 2.5.5: the account's address is told of the link (made automatically) and of
+    // its removal, in its language.
+    let notices: Vec<(String, String)> = {
+        use diesel::prelude::*;
+        use idp::store::schema::mail_outbox;
+        mail_outbox::table
+            .filter(mail_outbox::recipient.eq(PROF_EMAIL))
+            .order(mail_outbox::created_at)
+            .select((mail_outbox::subject, mail_outbox::text_body))
+            .load(&mut conn)
+            .unwrap()
+    };
+    let subjects: Vec<&str> = notices.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("a été liée à votre compte"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("a été retirée de votre compte"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert!(
+        notices.iter().all(|(_, text)| text.contains("m.martin")),
+        "{notices:?}"
+    );
     drop(conn);
 
     // Two accounts with the address (a parent's on two children's): no automatic link.
@@ -689,7 +723,13 @@ async fn upstream_only_staff(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let mail = fed.inbox.wait_for(1).await.remove(0);
+    // The first mail told the account of its link; this is the second.
+    let mails = fed.inbox.wait_for(2).await;
+    assert!(
+        mails[0].subject.contains("a été liée à votre compte"),
+        "{mails:?}"
+    );
+    let mail = mails[1].clone();
     assert!(
         mail.text.contains("n'a pas de mot de passe ici"),
         "{}",
@@ -944,6 +984,7 @@ async fn entra_tenants_and_nonce(backend: Backend) {
         let mut conn = sts.idp.conn().unwrap();
         let (origin, now) = (Origin::of("cli"), sts.idp.now());
         links::link(
+            &sts.idp,
             &mut conn,
             teacher.id,
             &identity,
@@ -1141,6 +1182,7 @@ async fn google_workspace_domain(backend: Backend) {
         let mut conn = sts.idp.conn().unwrap();
         let (origin, now) = (Origin::of("cli"), sts.idp.now());
         links::link(
+            &sts.idp,
             &mut conn,
             teacher.id,
             &identity,

@@ -9,6 +9,7 @@ use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::scope::{Access, Staff};
+use crate::domain::Idp;
 use crate::domain::audit::{self, Origin, Recorded};
 use crate::domain::clock::from_db;
 use crate::domain::migration::invite::{self, Invitation};
@@ -270,6 +271,7 @@ pub enum UpstreamLinked {
 /// `provider` to the account `id` (an administrator of its scope only); none when it is
 /// out of scope (audited) or unknown.
 pub fn link_upstream(
+    idp: &Idp,
     conn: &mut DbConn,
     staff: &Staff,
     id: &str,
@@ -285,7 +287,7 @@ pub fn link_upstream(
     };
     let by = upstream_links::LinkedBy::Administrator;
     Ok(Some(
-        match upstream_links::link(conn, user.id, &identity, by, origin, now)? {
+        match upstream_links::link(idp, conn, user.id, &identity, by, origin, now)? {
             Ok(()) => UpstreamLinked::Linked,
             Err(LinkRefusal::TakenByAnother) => UpstreamLinked::Taken,
         },
@@ -295,6 +297,7 @@ pub fn link_upstream(
 /// Removes the upstream link `link` of the account `id` (an administrator of its scope
 /// only); none when it is out of scope or unknown.
 pub fn unlink_upstream(
+    idp: &Idp,
     conn: &mut DbConn,
     staff: &Staff,
     id: &str,
@@ -306,6 +309,6 @@ pub fn unlink_upstream(
         return Ok(None);
     };
     let by = format!("by {}", staff.user.username);
-    let removed = upstream_links::unlink(conn, user.id, link, &by, origin, now)?;
+    let removed = upstream_links::unlink(idp, conn, user.id, link, &by, origin, now)?;
     Ok(removed.then_some(()))
 }

@@ -397,7 +397,7 @@ pub fn with_password(
         Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
         Ok(who) => {
             if let Some((token, browser)) = link {
-                link_kept_identity(conn, &who, token, browser, origin, idp.now())?;
+                link_kept_identity(idp, conn, &who, token, browser, origin)?;
             }
             let then = Then::Answer(pending.map(|request| Pending {
                 id: request_id.to_owned(),
@@ -411,18 +411,27 @@ pub fn with_password(
 /// After an unlinked upstream login, the password login that follows on the same browser
 /// links the identity the provider vouched for to the account just proven.
 fn link_kept_identity(
+    idp: &Idp,
     conn: &mut DbConn,
     who: &Authenticated,
     token: &str,
     browser: Option<&str>,
     origin: Origin<'_>,
-    now: DateTime<Utc>,
 ) -> DomainResult<()> {
+    let now = idp.now();
     let Some(identity) = round_trip::unlinked(conn, token, browser, now)? else {
         return Ok(());
     };
     // Linked to another account meanwhile: this login goes on unlinked.
-    let _ = upstream_links::link(conn, who.user.id, &identity, LinkedBy::Person, origin, now)?;
+    let _ = upstream_links::link(
+        idp,
+        conn,
+        who.user.id,
+        &identity,
+        LinkedBy::Person,
+        origin,
+        now,
+    )?;
     round_trip::forget(conn, token)
 }
 

@@ -37,6 +37,7 @@ impl<'a> UpstreamAuthenticator<'a> {
     /// the provider links by address (then linked now).
     fn linked_account(
         &self,
+        idp: &Idp,
         conn: &mut DbConn,
         now: DateTime<Utc>,
     ) -> DomainResult<Option<(String, crate::domain::types::UserId)>> {
@@ -52,7 +53,15 @@ impl<'a> UpstreamAuthenticator<'a> {
         let Some(user) = by_email else {
             return Ok(None);
         };
-        let linked = links::link(conn, user, self.identity, LinkedBy::Email, self.origin, now)?;
+        let linked = links::link(
+            idp,
+            conn,
+            user,
+            self.identity,
+            LinkedBy::Email,
+            self.origin,
+            now,
+        )?;
         if linked.is_err() {
             return Ok(None);
         }
@@ -86,11 +95,11 @@ impl Authenticator for UpstreamAuthenticator<'_> {
 
     fn authenticate(
         &self,
-        _idp: &Idp,
+        idp: &Idp,
         conn: &mut DbConn,
         now: DateTime<Utc>,
     ) -> DomainResult<Result<Authenticated, Failure>> {
-        let Some((link, user)) = self.linked_account(conn, now)? else {
+        let Some((link, user)) = self.linked_account(idp, conn, now)? else {
             return Ok(Err(Failure::NotLinked));
         };
         let Some(user) = users::find_by_id(conn, user)? else {

@@ -13,7 +13,7 @@ mod temporary;
 
 pub use complete::{Credential, Done, NewPassword, Outcome as CompletionOutcome, Problem};
 pub use complete::{change_password, complete, open, password_problems};
-pub use notice::email_changed;
+pub use notice::{email_changed, sign_in_changed};
 pub use recipients::Recipient;
 pub use request::{
     Requested, ResetRequest, StaffReset, forgot_identifier, forgot_password, reset_by_staff,

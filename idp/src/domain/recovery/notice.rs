@@ -2,17 +2,18 @@
 //! hidden from the person: the e-mail address an account had before it was changed
 //! (ASVS 4.0.3 §2.2.3 and §2.5.5, OWASP Forgot Password cheat sheet). Someone who took an
 //! account over and moved its address away would otherwise take its recovery with it
-//! unseen.
+//! unseen. The same for a sign-in through an upstream provider linked to an account or
+//! removed from it.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Origin;
-use super::recipients::masked;
+use super::recipients::{self, masked};
 use super::request::queue;
 use crate::domain::mail::MailKind;
-use crate::domain::types::normalize;
-use crate::domain::users::User;
+use crate::domain::types::{UserId, normalize};
+use crate::domain::users::{self, User};
 use crate::domain::{DomainResult, Idp, audit};
 use crate::store::DbConn;
 
@@ -55,4 +56,39 @@ pub fn email_changed(
         .user(user.id)
         .detail(old)
         .record(conn, now)
+}
+
+/// Tells the account `user` and its co-accounts (a pupil's guardians) that a sign-in
+/// through upstream `provider` was linked to it (`linked`) or removed: from now on that
+/// Microsoft or Google account can, or no longer can, log in to it. A link made behind
+/// the person's back would otherwise be a way in nobody sees.
+pub fn sign_in_changed(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: UserId,
+    provider: &str,
+    linked: bool,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let Some(user) = users::find_by_id(conn, user)? else {
+        return Ok(());
+    };
+    for to in recipients::of_account(conn, &user, idp.default_locale())? {
+        let data = json!({
+            "identifier": user.username,
+            "email": null,
+            "name": user.name(),
+            "when": now.to_rfc3339(),
+            "provider": idp.upstream.name_of(provider),
+            "linked": linked,
+        });
+        queue(idp, conn, MailKind::SignInChanged, &to, data, now)?;
+        audit::Event::new(audit::Kind::MailQueued)
+            .from(origin)
+            .user(user.id)
+            .detail(&to.address)
+            .record(conn, now)?;
+    }
+    Ok(())
 }

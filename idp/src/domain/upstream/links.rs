@@ -10,7 +10,7 @@ use super::UpstreamIdentity;
 use crate::domain::audit::{self, Origin};
 use crate::domain::clock::{from_db, to_db};
 use crate::domain::types::{Email, UserId};
-use crate::domain::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult, Idp, recovery};
 use crate::store::DbConn;
 use crate::store::schema::{upstream_links, users};
 
@@ -122,6 +122,7 @@ pub enum LinkRefusal {
 
 /// Links `identity` to `user` (already linked to it: nothing changes), audited.
 pub fn link(
+    idp: &Idp,
     conn: &mut DbConn,
     user: UserId,
     identity: &UpstreamIdentity,
@@ -153,12 +154,14 @@ pub fn link(
             .user(user)
             .detail(&detail)
             .record(conn, now)?;
+        recovery::sign_in_changed(idp, conn, user, &identity.provider, true, origin, now)?;
         Ok(Ok(()))
     })
 }
 
 /// Removes link `id` of `user` (another account's link: nothing); whether one went.
 pub fn unlink(
+    idp: &Idp,
     conn: &mut DbConn,
     user: UserId,
     id: &str,
@@ -183,6 +186,7 @@ pub fn unlink(
             .user(user)
             .detail(&detail)
             .record(conn, now)?;
+        recovery::sign_in_changed(idp, conn, user, &provider, false, origin, now)?;
         Ok(true)
     })
 }

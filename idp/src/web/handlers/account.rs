@@ -314,7 +314,7 @@ pub async fn account_submit(
             "unlink" => {
                 let origin = Origin::of(&address);
                 let by = user.username.clone();
-                upstream::links::unlink(conn, user.id, &form.link, &by, origin, idp.now())?;
+                upstream::links::unlink(idp, conn, user.id, &form.link, &by, origin, idp.now())?;
                 Ok(Posted::Done("upstream-unlinked", None))
             }
             _ => Ok(Posted::Refused(

@@ -244,7 +244,15 @@ async fn link_account(
     let address = client_address(state, req);
     let linked = run(state, move |idp, conn| {
         let origin = Origin::of(&address);
-        links::link(conn, user, &identity, LinkedBy::Person, origin, idp.now())
+        links::link(
+            idp,
+            conn,
+            user,
+            &identity,
+            LinkedBy::Person,
+            origin,
+            idp.now(),
+        )
     })
     .await?;
     Ok(see_other(match linked {

@@ -380,7 +380,8 @@ pub async fn change_upstream(
     let outcome = as_staff(&state, &req, move |idp, conn, staff, origin| {
         let now = idp.now();
         if form.action == "unlink" {
-            let removed = accounts::unlink_upstream(conn, staff, &target, &form.link, origin, now)?;
+            let removed =
+                accounts::unlink_upstream(idp, conn, staff, &target, &form.link, origin, now)?;
             return Ok(removed.map(|()| "upstream-unlinked"));
         }
         // A provider the settings do not name is none anyone may link: as out of scope.
@@ -389,7 +390,7 @@ pub async fn change_upstream(
         };
         let tenant = Some(form.tenant.as_str()).filter(|t| !t.trim().is_empty());
         let named = (provider, tenant, form.subject.as_str());
-        let linked = accounts::link_upstream(conn, staff, &target, named, origin, now)?;
+        let linked = accounts::link_upstream(idp, conn, staff, &target, named, origin, now)?;
         Ok(linked.map(|l| match l {
             UpstreamLinked::Linked => "upstream-linked",
             UpstreamLinked::Taken => "upstream-taken",
