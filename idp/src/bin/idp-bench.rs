@@ -104,6 +104,24 @@ fn post(path: &str, body: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Redeems `code` at the token endpoint, authenticated by `basic`.
+fn redemption(code: &str, basic: &str) -> Vec<u8> {
+    post(
+        "/token",
+        &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"),
+        basic,
+    )
+}
+
+/// Uses refresh token `token` at the token endpoint, authenticated by `basic`.
+fn refresh(token: &str, basic: &str) -> Vec<u8> {
+    post(
+        "/token",
+        &format!("grant_type=refresh_token&refresh_token={token}"),
+        basic,
+    )
+}
+
 struct Figures {
     name: &'static str,
     rps: f64,
@@ -501,14 +519,7 @@ fn whole_login(conn: &mut BufReader<TcpStream>, basic: &str) -> BenchResult<Step
     let code = location(&headers)
         .and_then(|to| query_value(&to, "code"))
         .ok_or("no code")?;
-    let (status, _, body) = exchange(
-        conn,
-        &post(
-            "/token",
-            &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"),
-            basic,
-        ),
-    )?;
+    let (status, _, body) = exchange(conn, &redemption(&code, basic))?;
     let access = json_field(&body, "access_token").filter(|_| status == 200);
     let Some(access) = access else {
         return Ok(Step::Refused);
@@ -716,15 +727,7 @@ fn main() -> BenchResult<()> {
         &args,
         args.connections,
         200,
-        |i| {
-            codes.get(i).map(|code| {
-                post(
-                    "/token",
-                    &format!("grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"),
-                    &basic,
-                )
-            })
-        },
+        |i| codes.get(i).map(|code| redemption(code, &basic)),
         |body| {
             if let (Some(refresh), Ok(mut tokens)) =
                 (json_field(body, "refresh_token"), refresh_tokens.lock())
@@ -748,15 +751,7 @@ fn main() -> BenchResult<()> {
         &args,
         args.connections,
         200,
-        |i| {
-            refresh_tokens.get(i).map(|token| {
-                post(
-                    "/token",
-                    &format!("grant_type=refresh_token&refresh_token={token}"),
-                    &basic,
-                )
-            })
-        },
+        |i| refresh_tokens.get(i).map(|token| refresh(token, &basic)),
         ignore,
     ));
     let bearer = format!("Authorization: Bearer {access}\r\n");
@@ -844,17 +839,7 @@ fn main() -> BenchResult<()> {
             (name, rate),
             &request_op(
                 200,
-                |i| {
-                    codes.get(i).map(|code| {
-                        post(
-                            "/token",
-                            &format!(
-                                "grant_type=authorization_code&code={code}&redirect_uri={REDIRECT}"
-                            ),
-                            &basic,
-                        )
-                    })
-                },
+                |i| codes.get(i).map(|code| redemption(code, &basic)),
                 |body| {
                     if let (Some(refresh), Ok(mut tokens)) =
                         (json_field(body, "refresh_token"), refresh_tokens.lock())
@@ -873,15 +858,7 @@ fn main() -> BenchResult<()> {
             ),
             &request_op(
                 200,
-                |i| {
-                    refresh_tokens.get(i).map(|token| {
-                        post(
-                            "/token",
-                            &format!("grant_type=refresh_token&refresh_token={token}"),
-                            &basic,
-                        )
-                    })
-                },
+                |i| refresh_tokens.get(i).map(|token| refresh(token, &basic)),
                 ignore,
             ),
         ));

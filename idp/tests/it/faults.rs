@@ -59,15 +59,7 @@ async fn an_instance_killed_mid_login(backend: Backend) {
     assert!(to.starts_with(REDIRECT), "{to}");
     assert_eq!(query_param(&to, "state").as_deref(), Some("st"));
     let code = query_param(&to, "code").unwrap();
-    let (status, tokens) = token_call(
-        &second.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem_code(&second.base, &code).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(
         jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap())
@@ -191,6 +183,20 @@ fn row_counts(conn: &mut idp::store::DbConn) -> Vec<(&'static str, i64)> {
 /// The text of the page that says nothing could be saved (French, the default language).
 const NOT_SAVED: &str = "Un problème technique de notre côté empêche le service";
 
+/// Jean's password sent on the login form `page` that `browser` holds.
+async fn send_login(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    page: &str,
+) -> reqwest::Response {
+    browser
+        .post(server.url("/login"))
+        .form(&login_form(page, USERNAME, PASSWORD))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// "Forgot password?" at `base` for `identifier`, from a new browser: status and page.
 async fn forgot_at(base: &str, identifier: &str) -> (u16, String) {
     let b = browser();
@@ -222,12 +228,7 @@ async fn writes_refused_cleanly(
     login_page: &str,
     before: &[(&'static str, i64)],
 ) {
-    let resp = login
-        .post(server.url("/login"))
-        .form(&login_form(login_page, USERNAME, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_login(login, server, login_page).await;
     assert_eq!(resp.status(), 503, "the login's writes were refused");
     assert_eq!(resp.headers()["retry-after"], "5");
     let page = resp.text().await.unwrap();
@@ -325,12 +326,7 @@ async fn the_sqlite_disk_fills_up_and_is_freed() {
     }
 
     volume.free();
-    let resp = b
-        .post(server.url("/login"))
-        .form(&login_form(&page, USERNAME, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_login(&b, &server, &page).await;
     assert_eq!(
         resp.status(),
         303,
@@ -395,12 +391,7 @@ async fn postgres_turns_read_only_and_back() {
     writes_refused_cleanly(&server, &b, &page, &before).await;
 
     read_only(false);
-    let resp = b
-        .post(server.url("/login"))
-        .form(&login_form(&page, USERNAME, PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let resp = send_login(&b, &server, &page).await;
     assert_eq!(resp.status(), 303, "writable again, without a restart");
     assert!(location(&resp).contains("state=again"));
 }

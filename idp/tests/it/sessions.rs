@@ -355,15 +355,7 @@ async fn tokens_for(server: &TestServer, scope: &str) -> serde_json::Value {
     )
     .await;
     let code = query_param(&redirect, "code").unwrap();
-    let (status, tokens) = token_call(
-        &server.base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem_code(&server.base, &code).await;
     assert_eq!(status, 200, "{tokens}");
     tokens
 }

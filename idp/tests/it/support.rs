@@ -405,6 +405,19 @@ pub async fn token_call(base: &str, form: &[(&str, &str)]) -> (u16, serde_json::
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+/// Redeems `code` (issued for `REDIRECT`) at the STS at `base` as `school-app`.
+pub async fn redeem_code(base: &str, code: &str) -> (u16, serde_json::Value) {
+    token_call(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await
+}
+
 /// Messages an SMTP server received, as raw text. The server clones the handler for each
 /// connection: the list is shared, the message being received is the connection's own.
 #[derive(Clone, Default)]

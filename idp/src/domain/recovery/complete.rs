@@ -2,14 +2,10 @@
 //! Opening a reset never uses it (mail scanners open links); only a valid new password
 //! does, once.
 
-use serde_json::json;
-
 use super::Origin;
 use super::recipients;
-use super::request::queue;
 use crate::crypto::password::Verification;
 use crate::domain::login::{self, Amr, Authenticated, Finished, Method, Then};
-use crate::domain::mail::MailKind;
 use crate::domain::oidc::{authorize, sessions};
 use crate::domain::password_policy::Violation;
 use crate::domain::resets::{self, Purpose, Reset, Unusable, UnusableReset};
@@ -320,18 +316,7 @@ pub fn apply_new_password(
             .record(conn, now)
     };
     audit(conn, audit::Kind::PasswordChanged, purpose.as_str())?;
-    for to in recipients {
-        audit(conn, audit::Kind::MailQueued, &to.address)?;
-        let data = json!({
-            "identifier": user.username,
-            "email": user.email,
-            "name": user.name(),
-            "when": now.to_rfc3339(),
-            "forgot_url": idp.endpoint("/forgot"),
-        });
-        queue(idp, conn, MailKind::PasswordChanged, to, data, now)?;
-    }
-    Ok(())
+    super::notice::password_changed(idp, conn, user, recipients, Some(origin), now)
 }
 
 /// Sets a new password chosen by someone logged in (after a temporary password in the

@@ -9,13 +9,45 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Origin;
-use super::recipients::{self, masked};
+use super::recipients::{self, Recipient, masked};
 use super::request::queue;
 use crate::domain::mail::MailKind;
 use crate::domain::types::{UserId, normalize};
 use crate::domain::users::{self, User};
 use crate::domain::{DomainResult, Idp, audit};
 use crate::store::DbConn;
+
+/// Tells each of `recipients` (the account and its co-accounts) that the password of
+/// `user` changed at `now`: a reset, a new password, a temporary one staff were shown
+/// rather than mailed; and what to do if it was not them. `origin`: the request that
+/// changed it, when a person's.
+pub fn password_changed(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    recipients: &[Recipient],
+    origin: Option<Origin<'_>>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    for to in recipients {
+        let data = json!({
+            "identifier": user.username,
+            "email": user.email,
+            "name": user.name(),
+            "when": now.to_rfc3339(),
+            "forgot_url": idp.endpoint("/forgot"),
+        });
+        queue(idp, conn, MailKind::PasswordChanged, to, data, now)?;
+        let mut event = audit::Event::new(audit::Kind::MailQueued)
+            .user(user.id)
+            .detail(&to.address);
+        if let Some(origin) = origin {
+            event = event.from(origin);
+        }
+        event.record(conn, now)?;
+    }
+    Ok(())
+}
 
 /// Tells the address `user` had before (`user.email`) that it was replaced by `new` (or
 /// removed): when, to what (masked, so the old mailbox learns nothing it should not), and
@@ -41,7 +73,7 @@ pub fn email_changed(
     if new.map(normalize) == Some(normalize(old)) {
         return Ok(());
     }
-    let to = super::Recipient::to(old, user.locale_or(idp.default_locale()));
+    let to = Recipient::to(old, user.locale_or(idp.default_locale()));
     let data = json!({
         "identifier": user.username,
         "email": null,

@@ -110,20 +110,7 @@ pub fn issue_temporary_password(
         } else {
             // Shown to staff: the account is still told its password changed (ASVS
             // 4.0.3 §2.5.5), so a temporary password asked for behind its back is seen.
-            for to in &recipients {
-                let data = json!({
-                    "identifier": user.username,
-                    "email": user.email,
-                    "name": user.name(),
-                    "when": now.to_rfc3339(),
-                    "forgot_url": idp.endpoint("/forgot"),
-                });
-                queue(idp, conn, MailKind::PasswordChanged, to, data, now)?;
-                audit::Event::new(audit::Kind::MailQueued)
-                    .user(user.id)
-                    .detail(&to.address)
-                    .record(conn, now)?;
-            }
+            super::notice::password_changed(idp, conn, user, &recipients, None, now)?;
         }
         Ok(IssuedTemporary {
             password: (delivery == Delivery::Show).then(|| password.clone()),
