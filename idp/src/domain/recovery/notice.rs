@@ -1,9 +1,9 @@
-//! Notices of a change to how an account is recovered, sent where the change cannot be
-//! hidden from the person: the e-mail address an account had before it was changed
-//! (ASVS 4.0.3 §2.2.3 and §2.5.5, OWASP Forgot Password cheat sheet). Someone who took an
-//! account over and moved its address away would otherwise take its recovery with it
-//! unseen. The same for a sign-in through an upstream provider linked to an account or
-//! removed from it.
+//! Notices of a change to how an account is logged in to or recovered (ASVS 4.0.3 §2.2.3
+//! and §2.5.5, OWASP Forgot Password cheat sheet): a new password, an e-mail address
+//! replaced (told to the address it had: someone who took an account over and moved its
+//! address away would otherwise take its recovery with it unseen), and a sign-in through
+//! an upstream provider linked or removed. Each is sent where the change cannot be hidden
+//! from the person, and audited.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

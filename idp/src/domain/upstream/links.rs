@@ -120,7 +120,8 @@ pub enum LinkRefusal {
     TakenByAnother,
 }
 
-/// Links `identity` to `user` (already linked to it: nothing changes), audited.
+/// Links `identity` to `user` (already linked to it: nothing changes), audited and told
+/// to the account (`recovery::sign_in_changed`).
 pub fn link(
     idp: &Idp,
     conn: &mut DbConn,
@@ -159,7 +160,8 @@ pub fn link(
     })
 }
 
-/// Removes link `id` of `user` (another account's link: nothing); whether one went.
+/// Removes link `id` of `user` (another account's link: nothing), audited and told to the
+/// account; whether one went.
 pub fn unlink(
     idp: &Idp,
     conn: &mut DbConn,
