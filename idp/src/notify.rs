@@ -12,19 +12,33 @@ use crate::domain::{DomainError, DomainResult, Idp};
 /// How long an application may take to answer a logout token.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The client logout tokens go out through.
-pub fn client() -> Result<reqwest::Client, String> {
-    crate::federation::http_client(TIMEOUT)
+/// The client logout tokens go out through, made the first time one is due: an instance
+/// that never sends one spends no memory on a TLS client (its trust anchors, its pool).
+#[derive(Default)]
+pub struct Client(std::sync::OnceLock<reqwest::Client>);
+
+impl Client {
+    fn get(&self) -> DomainResult<&reqwest::Client> {
+        if let Some(client) = self.0.get() {
+            return Ok(client);
+        }
+        let made = crate::federation::http_client(TIMEOUT).map_err(DomainError::Internal)?;
+        Ok(self.0.get_or_init(|| made))
+    }
 }
 
 /// Sends the logout tokens due now; how many were taken.
-pub async fn deliver_logouts(idp: Arc<Idp>, http: &reqwest::Client) -> DomainResult<usize> {
+pub async fn deliver_logouts(idp: Arc<Idp>, client: &Client) -> DomainResult<usize> {
     let claimer = idp.clone();
     let due = blocking(move || {
         let mut conn = claimer.conn()?;
         backchannel::claim_due(&claimer, &mut conn, claimer.now())
     })
     .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let http = client.get()?;
     let mut taken = 0;
     for delivery in due {
         let outcome = post(http, &delivery).await;

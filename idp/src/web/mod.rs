@@ -125,7 +125,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
         metrics_address,
     });
     spawn_mail_worker(idp.clone(), draining.clone());
-    spawn_logout_worker(idp.clone(), draining.clone())?;
+    spawn_logout_worker(idp.clone(), draining.clone());
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
@@ -176,8 +176,8 @@ fn spawn_key_reloader(idp: Arc<Idp>) {
 
 /// Every instance sends due back-channel logout tokens, each second; claims keep two from
 /// sending one.
-fn spawn_logout_worker(idp: Arc<Idp>, draining: shutdown::Draining) -> std::io::Result<()> {
-    let http = crate::notify::client().map_err(std::io::Error::other)?;
+fn spawn_logout_worker(idp: Arc<Idp>, draining: shutdown::Draining) {
+    let http = crate::notify::Client::default();
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(Duration::from_secs(1));
         interval.tick().await;
@@ -191,7 +191,6 @@ fn spawn_logout_worker(idp: Arc<Idp>, draining: shutdown::Draining) -> std::io::
             }
         }
     });
-    Ok(())
 }
 
 /// Every instance sends due mail from the outbox; claims keep two from sending one mail.
