@@ -3,11 +3,12 @@
 //! them edit it. The web page shows; it decides nothing here.
 
 use super::login::{self, Failure, Finished, Method, PasswordAuthenticator, Then};
+use super::oidc::sessions;
 use super::recovery::{self, NewPassword, Origin, Problem};
 use super::resets::Purpose;
 use super::schools::{self, DataChanges};
 use super::users::{self, Contact, User};
-use super::{DomainError, DomainResult, Idp};
+use super::{DomainError, DomainResult, Idp, audit};
 use crate::store::{self, DbConn};
 
 /// Why a password change was refused.
@@ -55,6 +56,28 @@ pub fn change_password(
             "staying on the account page owes no wizard".into(),
         )),
     }
+}
+
+/// Logs the person out of every other browser and device where they are logged in (ASVS
+/// 4.0.3 §3.3.4), this one staying in; audited with how many ended.
+pub fn end_other_sessions(
+    idp: &Idp,
+    conn: &mut DbConn,
+    user: &User,
+    cookie: &str,
+    address: &str,
+) -> DomainResult<usize> {
+    let now = idp.now();
+    store::transaction(conn, |conn| {
+        let ended = sessions::end_others(conn, user.id, cookie, now)?;
+        let detail = ended.to_string();
+        audit::Event::new(audit::Kind::OtherSessionsEnded)
+            .from(Origin::of(address))
+            .user(user.id)
+            .detail(&detail)
+            .record(conn, now)?;
+        Ok(ended)
+    })
 }
 
 /// The contact data a person may edit themselves.

@@ -68,6 +68,9 @@ pub enum Kind {
     /// An account erased at its owner's request (no account; detail: the pseudonym its
     /// earlier events now carry, by whom).
     AccountErased,
+    /// The person logged out of their other sessions on the account page (detail: how
+    /// many ended).
+    OtherSessionsEnded,
 }
 
 impl Kind {
@@ -102,11 +105,12 @@ impl Kind {
             Self::UpstreamLinked => "upstream_linked",
             Self::UpstreamUnlinked => "upstream_unlinked",
             Self::AccountErased => "account_erased",
+            Self::OtherSessionsEnded => "other_sessions_ended",
         }
     }
 
     /// Every kind, in the order the audit screen offers them.
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 30] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::LoginThrottled,
@@ -136,6 +140,7 @@ impl Kind {
         Self::UpstreamLinked,
         Self::UpstreamUnlinked,
         Self::AccountErased,
+        Self::OtherSessionsEnded,
     ];
 
     /// The kind stored as `text`.

@@ -370,7 +370,9 @@ mod tests {
                 "schools": [school], "can_edit": true,
                 "edit": {"street_address": null, "postal_code": null, "locality": null, "country": null, "email": null, "phone": null},
                 "children": [{"identifier": "p", "fields": [field], "co_accounts": [{"identifier": "m", "name": null, "relation": "mother"}]}],
-                "rules": [], "problems": {"heading": "reset-problems", "items": ["x"]}, "error": "account-error-current", "done": "account-done-password",
+                "rules": [], "problems": {"heading": "reset-problems", "items": ["x"]}, "error": "account-error-current", "done": "account-done-sessions",
+                "sessions": [{"since": "2026-12-07T07:55:00Z", "provider": null, "current": true}, {"since": "2026-12-06T18:10:00Z", "provider": "Microsoft", "current": false}],
+                "other_sessions": true,
             }));
             assert!(html.contains("</html>"), "account failed: {html}");
             assert_passwords_never_cut("account", &html);

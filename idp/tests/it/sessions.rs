@@ -421,3 +421,65 @@ async fn refresh_tokens_live_no_longer_than_their_login(backend: Backend) {
     );
 }
 both_backends!(refresh_tokens_live_no_longer_than_their_login);
+
+/// The account page lists where the person is logged in, this browser marked, and logs
+/// them out everywhere else (ASVS 3.3.4): the other browser's session ends (its grants
+/// with it), this one stays, and the audit trail says so.
+async fn log_out_everywhere_else(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (here, elsewhere) = (browser(), browser());
+    for b in [&here, &elsewhere] {
+        let redirect = login_through(
+            b,
+            &server,
+            &authorize_url(&server, "openid", "&state=s"),
+            USERNAME,
+            PASSWORD,
+        )
+        .await;
+        assert!(redirect.starts_with(REDIRECT), "{redirect}");
+    }
+    let account = |b: &reqwest::Client, path: &'static str| {
+        let (b, url) = (b.clone(), server.url(path));
+        async move { b.get(url).send().await.unwrap() }
+    };
+    let page = account(&here, "/account").await.text().await.unwrap();
+    let listed = page
+        .split("<ul id=\"sessions\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or_default();
+    assert_eq!(listed.matches("<li>").count(), 2, "{listed}");
+    assert_eq!(listed.matches("Ce navigateur").count(), 1, "{listed}");
+
+    let resp = here
+        .post(server.url("/account"))
+        .form(&[
+            ("csrf", input_value(&page, "csrf")),
+            ("form", "sessions".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&resp), "/account?done=sessions");
+    let gone = account(&elsewhere, "/account").await;
+    assert_eq!(location(&gone), "/login", "the other browser is logged out");
+    let still = account(&here, "/account?done=sessions").await;
+    assert_eq!(still.status(), 200, "this browser stays");
+    let page = still.text().await.unwrap();
+    assert!(page.contains("déconnecté partout ailleurs"), "{page}");
+    assert!(
+        !page.contains("id=\"end-other-sessions\""),
+        "nothing else to end"
+    );
+    let mut conn = server.idp.conn().unwrap();
+    let jean = idp::domain::users::find_by_username(&mut conn, USERNAME)
+        .unwrap()
+        .unwrap();
+    let trail = idp::domain::audit::kinds_for(&mut conn, jean.id).unwrap();
+    assert!(
+        trail.contains(&"other_sessions_ended".to_string()),
+        "{trail:?}"
+    );
+}
+both_backends!(log_out_everywhere_else);

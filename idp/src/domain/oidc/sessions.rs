@@ -95,6 +95,66 @@ pub fn is_live(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainResult<
     Ok(live > 0)
 }
 
+/// A live session of an account, as its account page lists it.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub auth_time: DateTime<Utc>,
+    /// The upstream provider it was opened through, if any.
+    pub idp: Option<String>,
+    /// The session of the browser asking.
+    pub current: bool,
+}
+
+/// The live sessions of `user`, the newest first; `current` marks the one `cookie` names
+/// (ASVS 4.0.3 §3.3.4: a person sees where they are logged in).
+pub fn live_of(
+    conn: &mut DbConn,
+    user: UserId,
+    cookie: Option<&str>,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<LiveSession>> {
+    let mine = cookie.map(|c| crypto::sha256(c.as_bytes()));
+    let rows: Vec<SsoSessionRow> = sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user.to_string()))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .order(sso_sessions::auth_time.desc())
+        .select(SsoSessionRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveSession {
+            auth_time: from_db(r.auth_time),
+            idp: r.idp,
+            current: mine.as_deref() == Some(r.cookie_hash.as_slice()),
+        })
+        .collect())
+}
+
+/// Ends every live session of `user` but the one `cookie` names, as logging out of each
+/// would (their grants revoked but `offline_access` ones, applications told by
+/// back-channel logout): ASVS 4.0.3 §3.3.4. How many ended.
+pub fn end_others(
+    conn: &mut DbConn,
+    user: UserId,
+    cookie: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<usize> {
+    store::transaction(conn, |conn| {
+        let others: Vec<String> = sso_sessions::table
+            .filter(sso_sessions::user_id.eq(user.to_string()))
+            .filter(sso_sessions::ended_at.is_null())
+            .filter(sso_sessions::expires_at.gt(to_db(now)))
+            .filter(sso_sessions::cookie_hash.ne(crypto::sha256(cookie.as_bytes())))
+            .select(sso_sessions::id)
+            .load(conn)?;
+        for id in &others {
+            end(conn, SessionId::parse(id)?, now)?;
+        }
+        Ok(others.len())
+    })
+}
+
 /// The active account logged in by the session `cookie` names, if any.
 pub fn account_of(
     conn: &mut DbConn,

@@ -32,9 +32,16 @@ struct View {
     upstream_links: Vec<upstream::links::Link>,
     /// The account logs in only upstream: it has no password here to change.
     upstream_only: bool,
+    /// Where the person is logged in (this browser among them).
+    sessions: Vec<sessions::LiveSession>,
 }
 
-fn load(conn: &mut DbConn, user: User) -> DomainResult<View> {
+fn load(
+    conn: &mut DbConn,
+    user: User,
+    cookie: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<View> {
     let schools = schools::schools_of(conn, user.id)?;
     let mut children = Vec::new();
     for (child, _) in links::accounts_of(conn, user.id)? {
@@ -43,12 +50,14 @@ fn load(conn: &mut DbConn, user: User) -> DomainResult<View> {
     }
     let upstream_links = upstream::links::of_user(conn, user.id)?;
     let upstream_only = upstream::only::applies_to(conn, &user)?;
+    let sessions = sessions::live_of(conn, user.id, cookie, now)?;
     Ok(View {
         user,
         schools,
         children,
         upstream_links,
         upstream_only,
+        sessions,
     })
 }
 
@@ -110,6 +119,12 @@ async fn render(
         "upstream_links": upstream_links(state, &view.upstream_links),
         "upstream_providers": upstream_providers(state, brand.as_ref()),
         "upstream_only": view.upstream_only,
+        "sessions": view.sessions.iter().map(|s| json!({
+            "since": s.auth_time.to_rfc3339(),
+            "provider": s.idp.as_deref().map(|p| state.idp.upstream.name_of(p)),
+            "current": s.current,
+        })).collect::<Vec<_>>(),
+        "other_sessions": view.sessions.iter().any(|s| !s.current),
     });
     PageError::fill(error, &mut data);
     super::brand::wear(&mut data, brand.as_ref());
@@ -146,8 +161,9 @@ fn upstream_providers(state: &State, brand: Option<&crate::domain::branding::Bra
 }
 
 /// What a finished form or link says on the page.
-const DONE: [&str; 6] = [
+const DONE: [&str; 7] = [
     "password",
+    "sessions",
     "data",
     "request",
     "upstream-linked",
@@ -169,7 +185,7 @@ pub async fn account(
     let cookie = session_cookie(&req);
     let view = run(&state, move |idp, conn| {
         match sessions::account_of(conn, cookie.as_deref(), idp.now())? {
-            Some(user) => load(conn, user).map(Some),
+            Some(user) => load(conn, user, cookie.as_deref(), idp.now()).map(Some),
             None => Ok(None),
         }
     })
@@ -260,7 +276,7 @@ pub async fn account_submit(
         };
         if !form_ok {
             return Ok(Posted::Refused(
-                Box::new(load(conn, user)?),
+                Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
                 Vec::new(),
                 Some(PageError::new("login-error-form-expired")),
             ));
@@ -279,7 +295,7 @@ pub async fn account_submit(
                     Err(refused) => {
                         let (problems, error) = refusal(refused);
                         Ok(Posted::Refused(
-                            Box::new(load(conn, user)?),
+                            Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
                             problems,
                             error,
                         ))
@@ -289,7 +305,7 @@ pub async fn account_submit(
             "data" => match account::edit_data(idp, conn, &user, form.data_edit(), &address) {
                 Ok(()) => Ok(Posted::Done("data", None)),
                 Err(e) if e.is_client_error() => Ok(Posted::Refused(
-                    Box::new(load(conn, user)?),
+                    Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
                     Vec::new(),
                     Some(PageError::new("account-error-data")),
                 )),
@@ -304,7 +320,7 @@ pub async fn account_submit(
                 match sent {
                     Ok(_) => Ok(Posted::Done("request", None)),
                     Err(e) if e.is_client_error() => Ok(Posted::Refused(
-                        Box::new(load(conn, user)?),
+                        Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
                         Vec::new(),
                         Some(PageError::new("account-error-request")),
                     )),
@@ -317,8 +333,13 @@ pub async fn account_submit(
                 upstream::links::unlink(idp, conn, user.id, &form.link, &by, origin, idp.now())?;
                 Ok(Posted::Done("upstream-unlinked", None))
             }
+            "sessions" => {
+                let current = cookie.as_deref().unwrap_or_default();
+                account::end_other_sessions(idp, conn, &user, current, &address)?;
+                Ok(Posted::Done("sessions", None))
+            }
             _ => Ok(Posted::Refused(
-                Box::new(load(conn, user)?),
+                Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
                 Vec::new(),
                 None,
             )),
