@@ -392,6 +392,7 @@ admin-event-invitation-sent = Einladung erneut gesendet
 admin-event-upstream-linked = Microsoft- oder Google-Konto verknüpft
 admin-event-upstream-unlinked = Verknüpfung mit Microsoft- oder Google-Konto entfernt
 admin-event-account-erased = Konto auf Wunsch der Person gelöscht
+admin-event-other-sessions-ended = von der Kontoseite überall sonst abgemeldet
 admin-invitation-title = Einladung
 admin-invitation-source = Migriert aus { $source }.
 admin-invitation-sent = Einladung gesendet am

@@ -392,6 +392,7 @@ admin-event-invitation-sent = invitation sent again
 admin-event-upstream-linked = Microsoft or Google account linked
 admin-event-upstream-unlinked = Microsoft or Google account unlinked
 admin-event-account-erased = account erased at the person's request
+admin-event-other-sessions-ended = logged out everywhere else from the account page
 admin-invitation-title = Invitation
 admin-invitation-source = Migrated from { $source }.
 admin-invitation-sent = Invitation sent on

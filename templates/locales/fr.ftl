@@ -392,6 +392,7 @@ admin-event-invitation-sent = invitation renvoyée
 admin-event-upstream-linked = compte Microsoft ou Google lié
 admin-event-upstream-unlinked = lien vers un compte Microsoft ou Google retiré
 admin-event-account-erased = compte effacé à la demande de la personne
+admin-event-other-sessions-ended = déconnexion partout ailleurs depuis la page du compte
 admin-invitation-title = Invitation
 admin-invitation-source = Migré depuis { $source }.
 admin-invitation-sent = Invitation envoyée le

@@ -392,6 +392,7 @@ admin-event-invitation-sent = uitnodiging opnieuw verstuurd
 admin-event-upstream-linked = Microsoft- of Google-account gekoppeld
 admin-event-upstream-unlinked = koppeling met Microsoft- of Google-account verwijderd
 admin-event-account-erased = account gewist op verzoek van de persoon
+admin-event-other-sessions-ended = overal elders afgemeld vanaf de accountpagina
 admin-invitation-title = Uitnodiging
 admin-invitation-source = Gemigreerd uit { $source }.
 admin-invitation-sent = Uitnodiging verstuurd op
