@@ -199,23 +199,17 @@ async fn send_login(
 
 /// "Forgot password?" at `base` for `identifier`, from a new browser: status and page.
 async fn forgot_at(base: &str, identifier: &str) -> (u16, String) {
-    let b = browser();
-    let page = b
-        .get(format!("{base}/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = input_value(&page, "csrf");
-    let resp = b
-        .post(format!("{base}/forgot"))
-        .form(&[("csrf", csrf.as_str()), ("identifier", identifier)])
-        .send()
-        .await
-        .unwrap();
+    let resp = ask_for_reset_at(&browser(), base, identifier).await;
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A new browser at the login form of a pending authorization (`state=again`), the one
+/// a test sends after the database refused it: the browser and the form.
+async fn at_the_login_form(server: &TestServer) -> (reqwest::Client, String) {
+    let b = browser();
+    let url = authorize_url(server, "openid", "&state=again");
+    let page = login_form_page(&b, server, &url).await;
+    (b, page)
 }
 
 /// Asserts the database refused the writes of a login, an authorization and reset
@@ -293,13 +287,7 @@ async fn the_sqlite_disk_fills_up_and_is_freed() {
         "it works before: {redirect}"
     );
 
-    let b = browser();
-    let page = login_form_page(
-        &b,
-        &server,
-        &authorize_url(&server, "openid", "&state=again"),
-    )
-    .await;
+    let (b, page) = at_the_login_form(&server).await;
     let before = {
         use diesel::RunQueryDsl;
         let mut conn = server.idp.conn().unwrap();
@@ -379,13 +367,7 @@ async fn postgres_turns_read_only_and_back() {
         .execute(&mut admin)
         .unwrap();
     };
-    let b = browser();
-    let page = login_form_page(
-        &b,
-        &server,
-        &authorize_url(&server, "openid", "&state=again"),
-    )
-    .await;
+    let (b, page) = at_the_login_form(&server).await;
     let before = row_counts(&mut server.idp.conn().unwrap());
     read_only(true);
     writes_refused_cleanly(&server, &b, &page, &before).await;

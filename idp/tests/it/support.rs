@@ -881,8 +881,17 @@ pub async fn ask_for_reset(
     server: &TestServer,
     identifier: &str,
 ) -> reqwest::Response {
+    ask_for_reset_at(browser, &server.base, identifier).await
+}
+
+/// The same at the instance at `base` (a twin, a spawned one).
+pub async fn ask_for_reset_at(
+    browser: &reqwest::Client,
+    base: &str,
+    identifier: &str,
+) -> reqwest::Response {
     let page = browser
-        .get(server.url("/forgot"))
+        .get(format!("{base}/forgot"))
         .send()
         .await
         .unwrap()
@@ -891,7 +900,7 @@ pub async fn ask_for_reset(
         .unwrap();
     let csrf = input_value(&page, "csrf");
     browser
-        .post(server.url("/forgot"))
+        .post(format!("{base}/forgot"))
         .form(&[("csrf", csrf.as_str()), ("identifier", identifier)])
         .send()
         .await

@@ -58,6 +58,19 @@ pub fn create(
     Ok((session, cookie))
 }
 
+/// A session neither ended nor expired at `now`: the one condition every lookup of a live
+/// session filters by.
+type Live = diesel::dsl::And<
+    diesel::dsl::IsNull<sso_sessions::ended_at>,
+    diesel::dsl::Gt<sso_sessions::expires_at, chrono::NaiveDateTime>,
+>;
+
+fn live(now: DateTime<Utc>) -> Live {
+    sso_sessions::ended_at
+        .is_null()
+        .and(sso_sessions::expires_at.gt(to_db(now)))
+}
+
 /// The live session a cookie names, if any.
 pub fn find(
     conn: &mut DbConn,
@@ -66,8 +79,7 @@ pub fn find(
 ) -> DomainResult<Option<SsoSession>> {
     let row: Option<SsoSessionRow> = sso_sessions::table
         .filter(sso_sessions::cookie_hash.eq(crypto::sha256(cookie.as_bytes())))
-        .filter(sso_sessions::ended_at.is_null())
-        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .filter(live(now))
         .select(SsoSessionRow::as_select())
         .first(conn)
         .optional()?;
@@ -88,8 +100,7 @@ pub fn find(
 pub fn is_live(conn: &mut DbConn, id: &str, now: DateTime<Utc>) -> DomainResult<bool> {
     let live: i64 = sso_sessions::table
         .filter(sso_sessions::id.eq(id))
-        .filter(sso_sessions::ended_at.is_null())
-        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .filter(live(now))
         .count()
         .get_result(conn)?;
     Ok(live > 0)
@@ -116,8 +127,7 @@ pub fn live_of(
     let mine = cookie.map(|c| crypto::sha256(c.as_bytes()));
     let rows: Vec<SsoSessionRow> = sso_sessions::table
         .filter(sso_sessions::user_id.eq(user.to_string()))
-        .filter(sso_sessions::ended_at.is_null())
-        .filter(sso_sessions::expires_at.gt(to_db(now)))
+        .filter(live(now))
         .order(sso_sessions::auth_time.desc())
         .select(SsoSessionRow::as_select())
         .load(conn)?;
@@ -133,26 +143,24 @@ pub fn live_of(
 
 /// Ends every live session of `user` but the one `cookie` names, as logging out of each
 /// would (their grants revoked but `offline_access` ones, applications told by
-/// back-channel logout): ASVS 4.0.3 §3.3.4. How many ended.
+/// back-channel logout): ASVS 4.0.3 §3.3.4. How many ended. The caller makes it one
+/// transaction with what goes with it (`account::end_other_sessions`: its audit event).
 pub fn end_others(
     conn: &mut DbConn,
     user: UserId,
     cookie: &str,
     now: DateTime<Utc>,
 ) -> DomainResult<usize> {
-    store::transaction(conn, |conn| {
-        let others: Vec<String> = sso_sessions::table
-            .filter(sso_sessions::user_id.eq(user.to_string()))
-            .filter(sso_sessions::ended_at.is_null())
-            .filter(sso_sessions::expires_at.gt(to_db(now)))
-            .filter(sso_sessions::cookie_hash.ne(crypto::sha256(cookie.as_bytes())))
-            .select(sso_sessions::id)
-            .load(conn)?;
-        for id in &others {
-            end(conn, SessionId::parse(id)?, now)?;
-        }
-        Ok(others.len())
-    })
+    let others: Vec<String> = sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user.to_string()))
+        .filter(live(now))
+        .filter(sso_sessions::cookie_hash.ne(crypto::sha256(cookie.as_bytes())))
+        .select(sso_sessions::id)
+        .load(conn)?;
+    for id in &others {
+        end(conn, SessionId::parse(id)?, now)?;
+    }
+    Ok(others.len())
 }
 
 /// The active account logged in by the session `cookie` names, if any.
