@@ -317,18 +317,21 @@ fn count(kind: Kind) {
 
 fn record(conn: &mut DbConn, event: Event<'_>, now: DateTime<Utc>) -> DomainResult<()> {
     count(event.kind);
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(uuid::Uuid::new_v4().to_string()),
-            audit_events::occurred_at.eq(to_db(now)),
-            audit_events::kind.eq(event.kind.as_str()),
-            audit_events::user_id.eq(event.user.map(|u| u.to_string())),
-            audit_events::client_id.eq(event.client_id),
-            audit_events::address.eq(event.address),
-            audit_events::detail.eq(event.detail.chars().take(256).collect::<String>()),
-            audit_events::request_id.eq(current_request()),
-        ))
-        .execute(conn)?;
+    let row = (
+        audit_events::id.eq(uuid::Uuid::new_v4().to_string()),
+        audit_events::occurred_at.eq(to_db(now)),
+        audit_events::kind.eq(event.kind.as_str()),
+        audit_events::user_id.eq(event.user.map(|u| u.to_string())),
+        audit_events::client_id.eq(event.client_id),
+        audit_events::address.eq(event.address),
+        audit_events::detail.eq(event.detail.chars().take(256).collect::<String>()),
+        audit_events::request_id.eq(current_request()),
+    );
+    crate::store::write(conn, |conn| {
+        diesel::insert_into(audit_events::table)
+            .values(row)
+            .execute(conn)
+    })?;
     Ok(())
 }
 

@@ -38,13 +38,46 @@ macro_rules! on_backend {
     };
 }
 
+/// SQLite lets one connection write at a time, and a writer that finds the database
+/// locked sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before it looks again: under
+/// a whole school's logins the STS's writers slept hundreds of times a second, each
+/// holding its connection and its thread while the lock was long free. So this process's
+/// transactions on SQLite queue here, and each is woken the moment the one before it
+/// ends. One queue for every SQLite database of the process (only tests open several); a
+/// writer waits at most `WRITER_WAIT` for its turn, then goes on to SQLite's own queue, so
+/// nothing can wait here for ever.
+static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+
+/// The busy timeout set on every SQLite connection (`ConnectionSetup`).
+const WRITER_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `work`, writes that stand alone (each statement its own transaction), in this
+/// process's queue of SQLite writers (`SQLITE_WRITER`): a statement that found the
+/// database locked would sleep in SQLite's busy handler instead. Inside a transaction, or
+/// on PostgreSQL, it just runs `work`.
+pub fn write<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConn::Sqlite(sqlite) = conn else {
+        return work(conn);
+    };
+    let nested = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        .transaction_depth()?
+        .is_some();
+    let _turn = (!nested).then(|| SQLITE_WRITER.try_lock_for(WRITER_WAIT));
+    work(conn)
+}
+
 /// Runs `work` in a transaction (a savepoint when nested). Every transaction of the STS
-/// writes, and on SQLite the outermost one begins `IMMEDIATE`, taking the write lock at
-/// once: a deferred transaction that reads first asks for it only at its first write, and
-/// then fails at once with `SQLITE_BUSY` (no busy wait: its snapshot is stale) if another
-/// connection wrote meanwhile, as an import does all the time while the STS serves.
-/// Immediate ones queue on the busy timeout instead. PostgreSQL locks rows, not the
-/// database: a plain transaction there.
+/// writes, and on SQLite the outermost one takes its turn among the process's writers
+/// (`SQLITE_WRITER`), then begins `IMMEDIATE`, taking the write lock at once: a deferred
+/// transaction that reads first asks for it only at its first write, and then fails at
+/// once with `SQLITE_BUSY` (no busy wait: its snapshot is stale) if another connection
+/// wrote meanwhile, as an import does all the time while the STS serves. Immediate ones
+/// queue on the busy timeout instead. PostgreSQL locks rows, not the database: a plain
+/// transaction there.
 pub fn transaction<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -62,6 +95,7 @@ where
         #[allow(clippy::disallowed_methods)]
         return conn.transaction(work);
     }
+    let _turn = SQLITE_WRITER.try_lock_for(WRITER_WAIT);
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     match work(conn) {
         Ok(value) => {

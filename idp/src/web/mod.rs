@@ -126,6 +126,7 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     });
     spawn_mail_worker(idp.clone(), draining.clone());
     spawn_logout_worker(idp.clone(), draining.clone());
+    let blocking = blocking_threads_per_worker(&idp.settings, workers);
     spawn_key_reloader(idp);
     let server = HttpServer::new(move || {
         App::new()
@@ -138,7 +139,11 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(grace.as_secs())
+    .shutdown_timeout(grace.as_secs());
+    let server = match blocking {
+        Some(threads) => server.worker_max_blocking_threads(threads),
+        None => server,
+    }
     .listen(listener)?;
     let server = match metrics_address {
         Some(address) => server.bind(address)?,
@@ -146,6 +151,25 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
     }
     .run();
     Ok(Running { server, draining })
+}
+
+/// On SQLite every task of the blocking pool takes one of the pool's connections, and one
+/// always comes (the file is held open): a thread beyond the pool's size could only wait
+/// for one. So as many threads as connections, shared out among the workers; under load a
+/// thread that finishes a task takes the next one from its queue without sleeping, where
+/// 32 threads on 8 connections spent their time waking one another (10-15 % more tokens
+/// and UserInfo answers a second: docs/performance.md). On PostgreSQL a request waits for
+/// a connection at most `database_timeout_seconds` while the server is out of reach, and
+/// must then fail, not queue behind the waits of others: the default (many threads).
+fn blocking_threads_per_worker(settings: &crate::config::Settings, workers: usize) -> Option<usize> {
+    match crate::store::Backend::of_url(&settings.database_url) {
+        Ok(crate::store::Backend::Sqlite) => Some(
+            (settings.database_pool_size as usize)
+                .div_ceil(workers.max(1))
+                .max(1),
+        ),
+        _ => None,
+    }
 }
 
 /// Every instance re-reads the key set periodically, so `idp keys rotate` (run anywhere)

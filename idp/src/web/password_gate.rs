@@ -10,32 +10,35 @@
 //! the deadline is answered the same way then. Tokens, discovery, JWKS, UserInfo and pages
 //! never wait here and keep their speed.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub struct PasswordGate {
-    places: Semaphore,
+    places: Arc<Semaphore>,
     count: usize,
     wait: Duration,
     /// Logins waiting for a place now.
     waiting: AtomicUsize,
     /// How long a place is held, on average (microseconds, a moving average of the last
     /// few); 0 until the first one is given back.
-    mean_hold_micros: AtomicU64,
+    mean_hold_micros: Arc<AtomicU64>,
 }
 
-/// A place at the gate, given back when dropped.
-pub struct Place<'a> {
-    gate: &'a PasswordGate,
+/// A place at the gate, given back when dropped: it goes along to the blocking pool with
+/// the login, whose domain function drops it as soon as the password is checked
+/// (`login::CheckTurn`), before the login's writes.
+pub struct Place {
+    mean_hold_micros: Arc<AtomicU64>,
     since: Instant,
-    _permit: SemaphorePermit<'a>,
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Drop for Place<'_> {
+impl Drop for Place {
     fn drop(&mut self) {
-        self.gate.held_for(self.since.elapsed());
+        fold_hold(&self.mean_hold_micros, self.since.elapsed());
     }
 }
 
@@ -52,18 +55,18 @@ impl PasswordGate {
     /// `places` checks at once (the cores); a login waits at most `wait` for one.
     pub fn new(places: usize, wait: Duration) -> Self {
         Self {
-            places: Semaphore::new(places.max(1)),
+            places: Arc::new(Semaphore::new(places.max(1))),
             count: places.max(1),
             wait,
             waiting: AtomicUsize::new(0),
-            mean_hold_micros: AtomicU64::new(0),
+            mean_hold_micros: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// A place, held until the returned `Place` drops; `None` when none can come free in
     /// time: at once when the line is too long already, else at the deadline.
-    pub async fn enter(&self) -> Option<Place<'_>> {
-        if let Ok(permit) = self.places.try_acquire() {
+    pub async fn enter(&self) -> Option<Place> {
+        if let Ok(permit) = self.places.clone().try_acquire_owned() {
             return Some(self.place(permit));
         }
         let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
@@ -71,15 +74,16 @@ impl PasswordGate {
         if self.expected_wait(ahead) > self.wait {
             return None;
         }
-        match actix_web::rt::time::timeout(self.wait, self.places.acquire()).await {
+        let place = self.places.clone().acquire_owned();
+        match actix_web::rt::time::timeout(self.wait, place).await {
             Ok(Ok(permit)) => Some(self.place(permit)),
             _ => None,
         }
     }
 
-    fn place<'a>(&'a self, permit: SemaphorePermit<'a>) -> Place<'a> {
+    fn place(&self, permit: OwnedSemaphorePermit) -> Place {
         Place {
-            gate: self,
+            mean_hold_micros: self.mean_hold_micros.clone(),
             since: Instant::now(),
             _permit: permit,
         }
@@ -92,19 +96,22 @@ impl PasswordGate {
         Duration::from_micros(self.mean_hold_micros.load(Ordering::Relaxed) * turns)
     }
 
-    /// Folds one hold into the moving average (weight 1/8: the last dozen or so count).
+    #[cfg(test)]
     fn held_for(&self, held: Duration) {
-        let held = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
-        let _ = self
-            .mean_hold_micros
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |mean| {
-                Some(if mean == 0 {
-                    held
-                } else {
-                    mean - mean / 8 + held / 8
-                })
-            });
+        fold_hold(&self.mean_hold_micros, held);
     }
+}
+
+/// Folds one hold into the moving average (weight 1/8: the last dozen or so count).
+fn fold_hold(mean_hold_micros: &AtomicU64, held: Duration) {
+    let held = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+    let _ = mean_hold_micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |mean| {
+        Some(if mean == 0 {
+            held
+        } else {
+            mean - mean / 8 + held / 8
+        })
+    });
 }
 
 #[cfg(test)]

@@ -363,12 +363,30 @@ pub struct PasswordForm<'a> {
     pub link: Option<(&'a str, Option<&'a str>)>,
 }
 
+/// The caller's turn at the password check: what admits a login to argon2id under load
+/// (the web layer's `password_gate`), held while the password is checked and given back
+/// before the login is written down, so that the next login's check starts meanwhile and
+/// a core never waits on this one's writes.
+pub struct CheckTurn {
+    _held: Box<dyn std::any::Any + Send>,
+}
+
+impl CheckTurn {
+    /// A turn that ends when `held` is dropped.
+    pub fn holding(held: impl std::any::Any + Send) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+}
+
 /// The login form from start to end: the pending request it serves (`""`: none), the
-/// password authenticator, the pipeline.
+/// password authenticator (while the caller's `turn` is held), the pipeline.
 pub fn with_password(
     idp: &Idp,
     conn: &mut DbConn,
     form: PasswordForm<'_>,
+    turn: CheckTurn,
 ) -> DomainResult<FormOutcome> {
     let PasswordForm {
         request_id,
@@ -393,7 +411,9 @@ pub fn with_password(
     let origin = Origin::of(address)
         .for_client(client_id.as_deref())
         .speaking(language);
-    match authenticate(idp, conn, &authenticator, origin)? {
+    let checked = authenticate(idp, conn, &authenticator, origin)?;
+    drop(turn);
+    match checked {
         Err(failure) => Ok(FormOutcome::Failed(failure, pending)),
         Ok(who) => {
             if let Some((token, browser)) = link {

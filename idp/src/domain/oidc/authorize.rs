@@ -449,15 +449,18 @@ fn save_pending(idp: &Idp, conn: &mut DbConn, req: &AuthRequest) -> DomainResult
     };
     let params =
         serde_json::to_string(&pending).map_err(|e| DomainError::Internal(e.to_string()))?;
-    diesel::insert_into(auth_requests::table)
-        .values(AuthRequestRow {
-            id_hash: crypto::sha256(id.as_bytes()),
-            client_id: req.client_id.to_string(),
-            params,
-            created_at: to_db(now),
-            expires_at: to_db(now + Duration::seconds(idp.settings.login_request_ttl_seconds)),
-        })
-        .execute(conn)?;
+    let row = AuthRequestRow {
+        id_hash: crypto::sha256(id.as_bytes()),
+        client_id: req.client_id.to_string(),
+        params,
+        created_at: to_db(now),
+        expires_at: to_db(now + Duration::seconds(idp.settings.login_request_ttl_seconds)),
+    };
+    store::write(conn, |conn| {
+        diesel::insert_into(auth_requests::table)
+            .values(row)
+            .execute(conn)
+    })?;
     Ok(id)
 }
 
@@ -474,7 +477,10 @@ pub fn load_pending(idp: &Idp, conn: &mut DbConn, id: &str) -> DomainResult<Opti
 }
 
 pub fn delete_pending(conn: &mut DbConn, id: &str) -> DomainResult<()> {
-    diesel::delete(auth_requests::table.find(crypto::sha256(id.as_bytes()))).execute(conn)?;
+    let id_hash = crypto::sha256(id.as_bytes());
+    store::write(conn, |conn| {
+        diesel::delete(auth_requests::table.find(id_hash)).execute(conn)
+    })?;
     Ok(())
 }
 

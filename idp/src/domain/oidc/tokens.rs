@@ -169,13 +169,15 @@ fn redeem_code(
         .ok_or_else(|| invalid_grant("the code is invalid"))?;
     let (grant, revoked) = owned_grant(conn, &row.grant_id, client, "code")?;
     // Single use, race-free across instances: only one UPDATE can flip used_at.
-    let won = diesel::update(
-        authorization_codes::table
-            .find(&code_hash)
-            .filter(authorization_codes::used_at.is_null()),
-    )
-    .set(authorization_codes::used_at.eq(to_db(now)))
-    .execute(conn)?;
+    let won = crate::store::write(conn, |conn| {
+        diesel::update(
+            authorization_codes::table
+                .find(&code_hash)
+                .filter(authorization_codes::used_at.is_null()),
+        )
+        .set(authorization_codes::used_at.eq(to_db(now)))
+        .execute(conn)
+    })?;
     if won == 0 {
         // RFC 6749 §4.1.2 and RFC 9700 §4.5: a replayed code revokes what it issued.
         revoke_grant(conn, &row.grant_id, now)?;
@@ -254,13 +256,15 @@ fn refresh(
             "the refresh token was issued to another client",
         ));
     }
-    let won = diesel::update(
-        refresh_tokens::table
-            .find(&hash)
-            .filter(refresh_tokens::used_at.is_null()),
-    )
-    .set(refresh_tokens::used_at.eq(to_db(now)))
-    .execute(conn)?;
+    let won = crate::store::write(conn, |conn| {
+        diesel::update(
+            refresh_tokens::table
+                .find(&hash)
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(to_db(now)))
+        .execute(conn)
+    })?;
     if won == 0 {
         // RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
         revoke_grant(conn, &row.grant_id, now)?;
@@ -386,15 +390,18 @@ fn issue_user_tokens(
     };
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         let token = crypto::random_token()?;
-        diesel::insert_into(refresh_tokens::table)
-            .values(RefreshTokenRow {
-                token_hash: crypto::sha256(token.as_bytes()),
-                grant_id: grant.id.to_string(),
-                created_at: to_db(now),
-                expires_at: to_db(now + Duration::seconds(idp.settings.refresh_token_ttl_seconds)),
-                used_at: None,
-            })
-            .execute(conn)?;
+        let row = RefreshTokenRow {
+            token_hash: crypto::sha256(token.as_bytes()),
+            grant_id: grant.id.to_string(),
+            created_at: to_db(now),
+            expires_at: to_db(now + Duration::seconds(idp.settings.refresh_token_ttl_seconds)),
+            used_at: None,
+        };
+        crate::store::write(conn, |conn| {
+            diesel::insert_into(refresh_tokens::table)
+                .values(row)
+                .execute(conn)
+        })?;
         Some(token)
     } else {
         None

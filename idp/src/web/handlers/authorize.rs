@@ -221,7 +221,7 @@ pub async fn login_submit(
         };
         return Ok(login_page(&state, &req, request, view, status));
     }
-    let Some(_place) = state.password_gate.enter().await else {
+    let Some(place) = state.password_gate.enter().await else {
         return Ok(too_busy(&state, &req, &form));
     };
     let address = super::client_address(&state, &req);
@@ -241,6 +241,7 @@ pub async fn login_submit(
                 language,
                 link: (!f.link.is_empty()).then_some((f.link.as_str(), browser.as_deref())),
             },
+            login::CheckTurn::holding(place),
         )?;
         let period = match outcome {
             FormOutcome::Failed(..) => period::current(conn, idp.zone.date_at(idp.now()))?,
