@@ -371,3 +371,103 @@ pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
     };
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+
+    fn scratch_sqlite(name: &str) -> (DbPool, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "idp-store-{name}-{}-{}.db",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        let pool = connect(&format!("sqlite://{}", path.display()), 2).unwrap();
+        (pool, path)
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+
+    /// `.cargo/config.toml` builds the bundled SQLite without the process-wide mutexes
+    /// that cost a third of the CPU under load; a build that lost the flags shows here.
+    #[test]
+    fn sqlite_is_built_without_its_global_mutexes() {
+        let (pool, path) = scratch_sqlite("options");
+        let mut conn = pool.get().unwrap();
+        let DbConn::Sqlite(sqlite) = &mut *conn else {
+            panic!("a SQLite URL gives a SQLite connection");
+        };
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(sqlite)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        drop(conn);
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A write inside a transaction already holds the process's writer turn: it must not
+    /// wait for it again (that would stall for `WRITER_WAIT`), and writers on two
+    /// connections of one database each get their turn.
+    #[test]
+    fn writes_take_the_writer_turn_once_and_in_turn() {
+        let (pool, path) = scratch_sqlite("writer");
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        let started = std::time::Instant::now();
+        transaction::<_, diesel::result::Error, _>(&mut conn, |conn| {
+            write(conn, |conn| {
+                diesel::sql_query("INSERT INTO t (n) VALUES (1)").execute(conn)
+            })
+        })
+        .unwrap();
+        assert!(
+            started.elapsed() < WRITER_WAIT / 5,
+            "the nested write did not queue behind its own transaction"
+        );
+        let writers: Vec<_> = (0..4)
+            .map(|i| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    for _ in 0..25 {
+                        write(&mut conn, |conn| {
+                            diesel::sql_query(format!("INSERT INTO t (n) VALUES ({i})"))
+                                .execute(conn)
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM t")
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(count.n, 101);
+        drop(conn);
+        let _ = std::fs::remove_file(path);
+    }
+}

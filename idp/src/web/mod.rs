@@ -161,7 +161,10 @@ pub fn server(idp: Arc<Idp>, listener: TcpListener) -> std::io::Result<Running> 
 /// and UserInfo answers a second: docs/performance.md). On PostgreSQL a request waits for
 /// a connection at most `database_timeout_seconds` while the server is out of reach, and
 /// must then fail, not queue behind the waits of others: the default (many threads).
-fn blocking_threads_per_worker(settings: &crate::config::Settings, workers: usize) -> Option<usize> {
+fn blocking_threads_per_worker(
+    settings: &crate::config::Settings,
+    workers: usize,
+) -> Option<usize> {
     match crate::store::Backend::of_url(&settings.database_url) {
         Ok(crate::store::Backend::Sqlite) => Some(
             (settings.database_pool_size as usize)
@@ -242,4 +245,23 @@ fn spawn_mail_worker(idp: Arc<Idp>, draining: shutdown::Draining) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_gets_as_many_blocking_threads_as_connections_postgres_the_default() {
+        let mut settings = crate::config::Settings {
+            database_url: "sqlite://idp.db".into(),
+            database_pool_size: 8,
+            ..Default::default()
+        };
+        assert_eq!(blocking_threads_per_worker(&settings, 2), Some(4));
+        assert_eq!(blocking_threads_per_worker(&settings, 3), Some(3));
+        assert_eq!(blocking_threads_per_worker(&settings, 16), Some(1));
+        settings.database_url = "postgres://idp@db/idp".into();
+        assert_eq!(blocking_threads_per_worker(&settings, 2), None);
+    }
 }

@@ -273,3 +273,73 @@ async fn legacy_hashes_are_replaced_at_the_first_login(backend: Backend) {
     );
 }
 both_backends!(legacy_hashes_are_replaced_at_the_first_login);
+
+/// What the password check's turn (`login::CheckTurn`) saw of the account's audit trail
+/// when it was given back.
+struct TurnWatcher {
+    idp: std::sync::Arc<Idp>,
+    user: idp::domain::types::UserId,
+    seen: std::sync::Arc<std::sync::Mutex<Option<Vec<String>>>>,
+}
+
+impl Drop for TurnWatcher {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = self.idp.conn() {
+            let kinds = idp::domain::audit::kinds_for(&mut conn, self.user).unwrap_or_default();
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Some(kinds);
+            }
+        }
+    }
+}
+
+/// The turn at the password check (a core's place under load) ends once the password is
+/// checked, before the login is written down, so the next login's check need not wait for
+/// those writes; a refused login gives it back too.
+async fn the_password_check_turn_ends_before_the_login_is_written(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let idp = &server.idp;
+    let mut conn = idp.conn().unwrap();
+    let user = users::find_by_username(&mut conn, USERNAME)
+        .unwrap()
+        .unwrap();
+    for password in ["wrong-password-1", PASSWORD] {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let turn = login::CheckTurn::holding(TurnWatcher {
+            idp: idp.clone(),
+            user: user.id,
+            seen: seen.clone(),
+        });
+        let form = login::PasswordForm {
+            request_id: "",
+            identifier: USERNAME,
+            password,
+            address: "192.0.2.7",
+            language: None,
+            link: None,
+        };
+        let outcome = login::with_password(idp, &mut conn, form, turn).unwrap();
+        let at_the_turn = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the turn was given back");
+        if password != PASSWORD {
+            assert!(
+                matches!(outcome, login::FormOutcome::Failed(..)),
+                "{outcome:?}"
+            );
+            continue;
+        }
+        assert!(
+            matches!(outcome, login::FormOutcome::Finished(_)),
+            "{outcome:?}"
+        );
+        let after = idp::domain::audit::kinds_for(&mut conn, user.id).unwrap();
+        let written = |kinds: &[String]| kinds.iter().any(|k| k == "login_succeeded");
+        assert!(!written(&at_the_turn), "given back before: {at_the_turn:?}");
+        assert!(written(&after), "then written: {after:?}");
+    }
+}
+
+both_backends!(the_password_check_turn_ends_before_the_login_is_written);
