@@ -55,6 +55,15 @@ impl Args {
             .as_deref()
             .is_none_or(|prefix| scenario.trim_start().starts_with(prefix))
     }
+
+    /// How long `scenario` runs: none when `--only` leaves it out.
+    fn seconds_for(&self, scenario: &str) -> u64 {
+        if self.selected(scenario) {
+            self.seconds
+        } else {
+            0
+        }
+    }
 }
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -158,8 +167,7 @@ fn load_with(
     op: impl Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync,
 ) -> Figures {
     let started = Instant::now();
-    let seconds = if args.selected(name) { args.seconds } else { 0 };
-    let deadline = started + Duration::from_secs(seconds);
+    let deadline = started + Duration::from_secs(args.seconds_for(name));
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<(Vec<Duration>, usize, Instant)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..connections)
@@ -824,7 +832,7 @@ fn main() -> BenchResult<()> {
         };
         let run = |(name, rate): (String, f64),
                    op: &(dyn Fn(&mut BufReader<TcpStream>, usize) -> BenchResult<Step> + Sync)| {
-            let seconds = if args.selected(&name) { args.seconds } else { 0 };
+            let seconds = args.seconds_for(&name);
             load_paced(name, seconds, args.port, rate, args.connections, op)
         };
         paced.push(run(

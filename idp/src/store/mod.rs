@@ -48,8 +48,19 @@ macro_rules! on_backend {
 /// nothing can wait here for ever.
 static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
 
-/// The busy timeout set on every SQLite connection (`ConnectionSetup`).
+/// How long a SQLite writer waits for its turn, here and then as each connection's busy
+/// timeout (`ConnectionSetup`).
 const WRITER_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether `sqlite` is inside a transaction already (a nested one is a savepoint, and the
+/// writer's turn is the outermost one's).
+fn in_transaction(sqlite: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
+    Ok(
+        AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+            .transaction_depth()?
+            .is_some(),
+    )
+}
 
 /// Runs `work`, writes that stand alone (each statement its own transaction), in this
 /// process's queue of SQLite writers (`SQLITE_WRITER`): a statement that found the
@@ -63,10 +74,7 @@ where
     let DbConn::Sqlite(sqlite) = conn else {
         return work(conn);
     };
-    let nested = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
-        .transaction_depth()?
-        .is_some();
-    let _turn = (!nested).then(|| SQLITE_WRITER.try_lock_for(WRITER_WAIT));
+    let _turn = (!in_transaction(sqlite)?).then(|| SQLITE_WRITER.try_lock_for(WRITER_WAIT));
     work(conn)
 }
 
@@ -88,10 +96,7 @@ where
         #[allow(clippy::disallowed_methods)] // this is the one place that may
         return conn.transaction(work);
     };
-    let nested = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
-        .transaction_depth()?
-        .is_some();
-    if nested {
+    if in_transaction(sqlite)? {
         #[allow(clippy::disallowed_methods)]
         return conn.transaction(work);
     }
@@ -176,10 +181,11 @@ struct ConnectionSetup;
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(conn) = conn {
-            conn.batch_execute(
+            let busy_millis = WRITER_WAIT.as_millis();
+            conn.batch_execute(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-            )
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_millis};"
+            ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
         if let DbConn::Postgres(conn) = conn {

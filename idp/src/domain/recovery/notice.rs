@@ -10,11 +10,11 @@ use serde_json::json;
 
 use super::Origin;
 use super::recipients::{self, Recipient, masked};
-use super::request::queue;
+use super::request::queue_audited;
 use crate::domain::mail::MailKind;
 use crate::domain::types::{UserId, normalize};
 use crate::domain::users::{self, User};
-use crate::domain::{DomainResult, Idp, audit};
+use crate::domain::{DomainResult, Idp};
 use crate::store::DbConn;
 
 /// Tells each of `recipients` (the account and its co-accounts) that the password of
@@ -29,22 +29,16 @@ pub fn password_changed(
     origin: Option<Origin<'_>>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
+    let data = json!({
+        "identifier": user.username,
+        "email": user.email,
+        "name": user.name(),
+        "when": now.to_rfc3339(),
+        "forgot_url": idp.endpoint("/forgot"),
+    });
     for to in recipients {
-        let data = json!({
-            "identifier": user.username,
-            "email": user.email,
-            "name": user.name(),
-            "when": now.to_rfc3339(),
-            "forgot_url": idp.endpoint("/forgot"),
-        });
-        queue(idp, conn, MailKind::PasswordChanged, to, data, now)?;
-        let mut event = audit::Event::new(audit::Kind::MailQueued)
-            .user(user.id)
-            .detail(&to.address);
-        if let Some(origin) = origin {
-            event = event.from(origin);
-        }
-        event.record(conn, now)?;
+        let kind = MailKind::PasswordChanged;
+        queue_audited(idp, conn, kind, to, data.clone(), user.id, origin, now)?;
     }
     Ok(())
 }
@@ -61,19 +55,13 @@ pub fn email_changed(
     origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let Some(old) = user
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    else {
+    let Some(to) = Recipient::of(user, idp.default_locale()) else {
         return Ok(());
     };
     let new = new.map(str::trim).filter(|e| !e.is_empty());
-    if new.map(normalize) == Some(normalize(old)) {
+    if new.map(normalize).as_ref() == Some(&to.normalized) {
         return Ok(());
     }
-    let to = Recipient::to(old, user.locale_or(idp.default_locale()));
     let data = json!({
         "identifier": user.username,
         "email": null,
@@ -82,12 +70,8 @@ pub fn email_changed(
         "new_email": new.map(masked),
         "forgot_url": idp.endpoint("/forgot"),
     });
-    queue(idp, conn, MailKind::EmailChanged, &to, data, now)?;
-    audit::Event::new(audit::Kind::MailQueued)
-        .from(origin)
-        .user(user.id)
-        .detail(old)
-        .record(conn, now)
+    let kind = MailKind::EmailChanged;
+    queue_audited(idp, conn, kind, &to, data, user.id, Some(origin), now)
 }
 
 /// Tells the account `user` and its co-accounts (a pupil's guardians) that a sign-in
@@ -106,21 +90,26 @@ pub fn sign_in_changed(
     let Some(user) = users::find_by_id(conn, user)? else {
         return Ok(());
     };
+    let data = json!({
+        "identifier": user.username,
+        "email": null,
+        "name": user.name(),
+        "when": now.to_rfc3339(),
+        "provider": idp.upstream.name_of(provider),
+        "linked": linked,
+    });
     for to in recipients::of_account(conn, &user, idp.default_locale())? {
-        let data = json!({
-            "identifier": user.username,
-            "email": null,
-            "name": user.name(),
-            "when": now.to_rfc3339(),
-            "provider": idp.upstream.name_of(provider),
-            "linked": linked,
-        });
-        queue(idp, conn, MailKind::SignInChanged, &to, data, now)?;
-        audit::Event::new(audit::Kind::MailQueued)
-            .from(origin)
-            .user(user.id)
-            .detail(&to.address)
-            .record(conn, now)?;
+        let kind = MailKind::SignInChanged;
+        queue_audited(
+            idp,
+            conn,
+            kind,
+            &to,
+            data.clone(),
+            user.id,
+            Some(origin),
+            now,
+        )?;
     }
     Ok(())
 }

@@ -18,16 +18,8 @@ pub struct Recipient {
 }
 
 impl Recipient {
-    /// `address`, written to in `locale`.
-    pub fn to(address: &str, locale: Locale) -> Self {
-        Self {
-            address: address.trim().to_owned(),
-            normalized: normalize(address.trim()),
-            locale,
-        }
-    }
-
-    fn of(user: &User, default: Locale) -> Option<Self> {
+    /// The address of `user`, if it has one, written to in its language.
+    pub(super) fn of(user: &User, default: Locale) -> Option<Self> {
         let address = user.email.as_deref()?.trim();
         (!address.is_empty()).then(|| Self {
             address: address.to_owned(),

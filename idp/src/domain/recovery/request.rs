@@ -11,7 +11,7 @@ use super::{IdentifyBy, Origin};
 use crate::domain::mail::{self, MailKind};
 use crate::domain::resets::{self, Purpose};
 use crate::domain::throttle::{self, ThrottleKey};
-use crate::domain::types::normalize;
+use crate::domain::types::{UserId, normalize};
 use crate::domain::users::{self, User};
 use crate::domain::{DomainError, DomainResult, Idp, audit, links};
 use crate::store::{self, DbConn};
@@ -138,6 +138,29 @@ pub(super) fn queue(
         .render(kind, to.locale, &to.address, data)
         .map_err(|e| DomainError::Internal(e.to_string()))?;
     mail::enqueue(conn, &mail, now)
+}
+
+/// `queue`, audited as a mail queued for `user` to `to` (from `origin`, when a person's
+/// request sent it).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn queue_audited(
+    idp: &Idp,
+    conn: &mut DbConn,
+    kind: MailKind,
+    to: &Recipient,
+    data: Value,
+    user: UserId,
+    origin: Option<Origin<'_>>,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    queue(idp, conn, kind, to, data, now)?;
+    let mut event = audit::Event::new(audit::Kind::MailQueued)
+        .user(user)
+        .detail(&to.address);
+    if let Some(origin) = origin {
+        event = event.from(origin);
+    }
+    event.record(conn, now)
 }
 
 /// One account as a reset mail lists it.

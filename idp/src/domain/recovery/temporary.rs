@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::recipients;
-use super::request::queue;
+use super::request::queue_audited;
 use crate::crypto;
 use crate::domain::mail::MailKind;
 use crate::domain::oidc::sessions;
@@ -100,11 +100,8 @@ pub fn issue_temporary_password(
                     "expires": expires_at.to_rfc3339(),
                     "login_url": idp.endpoint("/login"),
                 });
-                queue(idp, conn, MailKind::TemporaryPassword, to, data, now)?;
-                audit::Event::new(audit::Kind::MailQueued)
-                    .user(user.id)
-                    .detail(&to.address)
-                    .record(conn, now)?;
+                let kind = MailKind::TemporaryPassword;
+                queue_audited(idp, conn, kind, to, data, user.id, None, now)?;
                 mailed_to.push(to.address.clone());
             }
         } else {

@@ -274,12 +274,14 @@ pub async fn account_submit(
         let Some(user) = sessions::account_of(conn, cookie.as_deref(), idp.now())? else {
             return Ok(Posted::NotSignedIn);
         };
+        // The page again, as it stands now, with what refused the form.
+        let refused = |conn: &mut DbConn, user, problems, error| -> DomainResult<Posted> {
+            let view = load(conn, user, cookie.as_deref(), idp.now())?;
+            Ok(Posted::Refused(Box::new(view), problems, error))
+        };
         if !form_ok {
-            return Ok(Posted::Refused(
-                Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
-                Vec::new(),
-                Some(PageError::new("login-error-form-expired")),
-            ));
+            let expired = PageError::new("login-error-form-expired");
+            return refused(conn, user, Vec::new(), Some(expired));
         }
         match form.form.as_str() {
             "password" => {
@@ -292,23 +294,20 @@ pub async fn account_submit(
                     account::change_password(idp, conn, &user, &form.current, new, &address)?;
                 match changed {
                     Ok(cookie) => Ok(Posted::Done("password", Some(cookie))),
-                    Err(refused) => {
-                        let (problems, error) = refusal(refused);
-                        Ok(Posted::Refused(
-                            Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
-                            problems,
-                            error,
-                        ))
+                    Err(why) => {
+                        let (problems, error) = refusal(why);
+                        refused(conn, user, problems, error)
                     }
                 }
             }
             "data" => match account::edit_data(idp, conn, &user, form.data_edit(), &address) {
                 Ok(()) => Ok(Posted::Done("data", None)),
-                Err(e) if e.is_client_error() => Ok(Posted::Refused(
-                    Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
+                Err(e) if e.is_client_error() => refused(
+                    conn,
+                    user,
                     Vec::new(),
                     Some(PageError::new("account-error-data")),
-                )),
+                ),
                 Err(e) => Err(e),
             },
             "request" => {
@@ -319,11 +318,10 @@ pub async fn account_submit(
                 });
                 match sent {
                     Ok(_) => Ok(Posted::Done("request", None)),
-                    Err(e) if e.is_client_error() => Ok(Posted::Refused(
-                        Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
-                        Vec::new(),
-                        Some(PageError::new("account-error-request")),
-                    )),
+                    Err(e) if e.is_client_error() => {
+                        let error = PageError::new("account-error-request");
+                        refused(conn, user, Vec::new(), Some(error))
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -338,11 +336,7 @@ pub async fn account_submit(
                 account::end_other_sessions(idp, conn, &user, current, &address)?;
                 Ok(Posted::Done("sessions", None))
             }
-            _ => Ok(Posted::Refused(
-                Box::new(load(conn, user, cookie.as_deref(), idp.now())?),
-                Vec::new(),
-                None,
-            )),
+            _ => refused(conn, user, Vec::new(), None),
         }
     })
     .await?;
