@@ -400,10 +400,11 @@ mod tests {
     }
 
     /// `.cargo/config.toml` builds the bundled SQLite without memory statistics, whose
-    /// process-wide mutex cost a third of the CPU under load; a build that lost the flag
-    /// shows here.
+    /// process-wide mutex cost a third of the CPU under load, and with the query planner's
+    /// stability guarantee, without which every query with `LIMIT ?` was parsed again on
+    /// each run; a build that lost a flag shows here.
     #[test]
-    fn sqlite_is_built_without_memory_statistics() {
+    fn sqlite_is_built_with_the_flags_the_sts_relies_on() {
         let (pool, path) = scratch_sqlite("options");
         let mut conn = pool.get().unwrap();
         let DbConn::Sqlite(sqlite) = &mut *conn else {
@@ -415,10 +416,9 @@ mod tests {
             .into_iter()
             .map(|o| o.compile_options)
             .collect();
-        assert!(
-            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
-        );
+        for flag in ["DEFAULT_MEMSTATUS=0", "ENABLE_QPSG"] {
+            assert!(options.iter().any(|o| o == flag), "{flag}: {options:?}");
+        }
         drop(conn);
         let _ = std::fs::remove_file(path);
     }
