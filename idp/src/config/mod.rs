@@ -62,6 +62,9 @@ pub struct Settings {
     pub database_timeout_seconds: u64,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
+    /// Seconds each instance keeps a client it read from the store (0: never): how long a
+    /// client deleted or re-created elsewhere may still be seen as it was.
+    pub client_cache_seconds: u64,
     /// Base64 of 32 random bytes; when set, private keys and server secrets are encrypted
     /// at rest with it.
     pub master_key: Option<String>,
@@ -174,6 +177,7 @@ impl Default for Settings {
             database_pool_size: 8,
             database_timeout_seconds: 3,
             workers: 0,
+            client_cache_seconds: 1,
             master_key: None,
             access_token_ttl_seconds: 600,
             id_token_ttl_seconds: 600,
@@ -349,6 +353,12 @@ impl Settings {
             .map_err(|e| key_error("database_url", e.to_string()))?;
         if self.database_pool_size == 0 {
             return Err(key_error("database_pool_size", "must be at least 1"));
+        }
+        if self.client_cache_seconds > 60 {
+            return Err(key_error(
+                "client_cache_seconds",
+                "at most 60: a deleted client must not work for longer",
+            ));
         }
         if let Some(key) = &self.master_key {
             self.decode_master_key(key)?;
@@ -637,6 +647,10 @@ mod tests {
         assert!(err.to_string().contains("time_zone"), "{err}");
         let ok = Settings::load(None, env(&[("IDP_TIME_ZONE", "Europe/Luxembourg")]));
         assert_eq!(ok.unwrap().time_zone, "Europe/Luxembourg");
+        let err = Settings::load(None, env(&[("IDP_CLIENT_CACHE_SECONDS", "3600")])).unwrap_err();
+        assert!(err.to_string().contains("client_cache_seconds"), "{err}");
+        let ok = Settings::load(None, env(&[("IDP_CLIENT_CACHE_SECONDS", "0")]));
+        assert_eq!(ok.unwrap().client_cache_seconds, 0);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Idp {
     pub mail: Box<dyn mail::MailRenderer>,
     /// The upstream providers people may log in with, resolved from the settings.
     pub upstream: upstream::Providers,
+    /// The clients this instance read lately (`client_cache_seconds`).
+    pub client_cache: clients::ClientCache,
     keys: RwLock<Arc<KeySet>>,
 }
 
@@ -95,8 +97,10 @@ impl Idp {
             settings.dkim.as_ref(),
         )?;
         let upstream = upstream::Providers::from_settings(&settings.upstream);
+        let client_cache = clients::ClientCache::new(settings.client_cache_seconds);
         Ok(Self {
             upstream,
+            client_cache,
             settings,
             pool,
             clock,

@@ -98,10 +98,12 @@ async fn the_database_goes_away_and_comes_back() {
 
     relay.cut();
     let started = std::time::Instant::now();
+    // A refresh needs the store (a `client_credentials` grant of the client just seen may
+    // be answered from the instance's memory of it for a second).
     let resp = reqwest::Client::new()
         .post(format!("{}/token", sts.base))
         .basic_auth("school-app", Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "any")])
         .send()
         .await
         .unwrap();

@@ -26,6 +26,7 @@ mod par;
 mod people;
 mod properties;
 mod recovery_e2e;
+mod remembered_clients;
 mod request_objects;
 mod reset_grants;
 mod resources;

@@ -1,6 +1,8 @@
 //! Client authentication at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §3).
 
+use std::sync::Arc;
+
 use jsonwebtoken::Validation;
 
 use super::params::Params;
@@ -22,13 +24,24 @@ fn invalid_client() -> DomainError {
     DomainError::oauth(ErrorCode::InvalidClient, "client authentication failed")
 }
 
-/// Finds the client and checks it authenticated with its registered method.
-pub fn authenticate(
-    idp: &Idp,
-    conn: &mut DbConn,
-    basic: Option<BasicCredentials>,
-    params: &Params,
-) -> DomainResult<Client> {
+/// How a request names and proves its client (RFC 6749 §2.3, RFC 7523 §2.2): exactly
+/// one way.
+enum Presented<'a> {
+    /// `client_secret_basic` or `client_secret_post`.
+    Secret { client_id: &'a str, secret: &'a str },
+    /// `private_key_jwt`: a signed assertion, and the `client_id` if one was sent.
+    Assertion {
+        assertion: &'a str,
+        client_id: Option<&'a str>,
+    },
+    /// A public client: its `client_id` alone.
+    Public(&'a str),
+}
+
+fn presented<'a>(
+    basic: Option<&'a BasicCredentials>,
+    params: &'a Params,
+) -> DomainResult<Presented<'a>> {
     let assertion = params.get("client_assertion");
     let methods = [
         basic.is_some(),
@@ -42,13 +55,15 @@ pub fn authenticate(
         ));
     }
     if let Some(basic) = basic {
-        let client = clients::find(conn, &basic.client_id)?.ok_or_else(invalid_client)?;
-        return check_secret(client, &basic.secret);
+        return Ok(Presented::Secret {
+            client_id: &basic.client_id,
+            secret: &basic.secret,
+        });
     }
+    let client_id = params.get("client_id");
     if let Some(secret) = params.get("client_secret") {
-        let id = params.get("client_id").ok_or_else(invalid_client)?;
-        let client = clients::find(conn, id)?.ok_or_else(invalid_client)?;
-        return check_secret(client, secret);
+        let client_id = client_id.ok_or_else(invalid_client)?;
+        return Ok(Presented::Secret { client_id, secret });
     }
     if let Some(assertion) = assertion {
         if params.get("client_assertion_type") != Some(JWT_BEARER) {
@@ -57,17 +72,89 @@ pub fn authenticate(
                 "unsupported client_assertion_type",
             ));
         }
-        return check_assertion(idp, conn, assertion, params.get("client_id"));
+        return Ok(Presented::Assertion {
+            assertion,
+            client_id,
+        });
     }
-    let id = params.get("client_id").ok_or_else(invalid_client)?;
-    let client = clients::find(conn, id)?.ok_or_else(invalid_client)?;
-    if client.token_endpoint_auth_method != AuthMethod::None {
+    client_id.map(Presented::Public).ok_or_else(invalid_client)
+}
+
+/// Finds the client and checks it authenticated with its registered method.
+pub fn authenticate(
+    idp: &Idp,
+    conn: &mut DbConn,
+    basic: Option<BasicCredentials>,
+    params: &Params,
+) -> DomainResult<Arc<Client>> {
+    match presented(basic.as_ref(), params)? {
+        Presented::Secret { client_id, secret } => {
+            if let Some(client) = remembered_with(idp, client_id, secret) {
+                return Ok(client);
+            }
+            // Not remembered, or remembered with another secret: the store may know a
+            // newer one.
+            let client = read(idp, conn, client_id)?;
+            secret_matches(&client, secret)
+                .then_some(client)
+                .ok_or_else(invalid_client)
+        }
+        Presented::Assertion {
+            assertion,
+            client_id,
+        } => check_assertion(idp, conn, assertion, client_id),
+        Presented::Public(client_id) => {
+            let client = known(idp, conn, client_id)?;
+            if client.token_endpoint_auth_method != AuthMethod::None {
+                return Err(invalid_client());
+            }
+            Ok(client)
+        }
+    }
+}
+
+/// The client of a request whose secret matches what this instance remembers of it
+/// (`ClientCache`): authenticated without the store. None when the request needs the
+/// store to be judged: nothing fresh remembered, another way of authenticating, a secret
+/// that does not match (it may be newer than the memory), a malformed request.
+pub fn remembered(
+    idp: &Idp,
+    basic: Option<&BasicCredentials>,
+    params: &Params,
+) -> Option<Arc<Client>> {
+    match presented(basic, params) {
+        Ok(Presented::Secret { client_id, secret }) => remembered_with(idp, client_id, secret),
+        _ => None,
+    }
+}
+
+fn remembered_with(idp: &Idp, client_id: &str, secret: &str) -> Option<Arc<Client>> {
+    idp.client_cache
+        .fresh(client_id, idp.now())
+        .filter(|client| secret_matches(client, secret))
+}
+
+/// Client `id`, as this instance remembers it, else from the store.
+fn known(idp: &Idp, conn: &mut DbConn, id: &str) -> DomainResult<Arc<Client>> {
+    match idp.client_cache.fresh(id, idp.now()) {
+        Some(client) => Ok(client),
+        None => read(idp, conn, id),
+    }
+}
+
+/// Client `id` from the store, remembered from now on; gone, it is forgotten.
+fn read(idp: &Idp, conn: &mut DbConn, id: &str) -> DomainResult<Arc<Client>> {
+    let Some(client) = clients::find(conn, id)? else {
+        idp.client_cache.forget(id);
         return Err(invalid_client());
-    }
+    };
+    let client = Arc::new(client);
+    idp.client_cache.remember(client.clone(), idp.now());
     Ok(client)
 }
 
-fn check_secret(client: Client, secret: &str) -> DomainResult<Client> {
+/// Whether `secret` is the client's, and the client one that authenticates by secret.
+fn secret_matches(client: &Client, secret: &str) -> bool {
     let matches = client
         .secret_hash
         .as_deref()
@@ -78,11 +165,7 @@ fn check_secret(client: Client, secret: &str) -> DomainResult<Client> {
         client.token_endpoint_auth_method,
         AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
     );
-    if matches && secret_method {
-        Ok(client)
-    } else {
-        Err(invalid_client())
-    }
+    matches && secret_method
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -98,14 +181,16 @@ fn check_assertion(
     conn: &mut DbConn,
     assertion: &str,
     client_id: Option<&str>,
-) -> DomainResult<Client> {
+) -> DomainResult<Arc<Client>> {
     // Read unverified only to learn which client's keys to verify with.
     let claims = jsonwebtoken::dangerous::insecure_decode_claims::<AssertionClaims>(assertion)
         .map_err(|_| invalid_client())?;
     if claims.iss != claims.sub || client_id.is_some_and(|c| c != claims.sub) {
         return Err(invalid_client());
     }
-    let client = clients::find(conn, &claims.sub)?.ok_or_else(invalid_client)?;
+    // Always from the store: keys registered anew must verify at once, and the
+    // assertion's use is written there anyway.
+    let client = read(idp, conn, &claims.sub)?;
     if client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
         return Err(invalid_client());
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::claims::RequestedClaims;
+use super::client_auth::{self, BasicCredentials};
 use super::params::Params;
 use super::resources;
 use super::scope::Scope;
@@ -63,6 +64,33 @@ pub fn grant(
         GrantType::RefreshToken => refresh(idp, conn, client, params),
         GrantType::ClientCredentials => client_credentials(idp, conn, client, params),
     };
+    counted(grant, answer)
+}
+
+/// The token endpoint's answer when nothing in the request needs the store: a
+/// `client_credentials` grant (RFC 6749 §4.4) without `resource`, by a client whose
+/// secret this instance remembers (`clients::ClientCache`). The web answers it on its
+/// async worker, without the hop to the database threads: a machine client's tokens are
+/// then a hash, a signature and JSON. None: the request goes the usual way (`grant`),
+/// which gives every refusal its error.
+pub fn client_credentials_from_memory(
+    idp: &Idp,
+    basic: Option<&BasicCredentials>,
+    params: &Params,
+) -> Option<DomainResult<TokenResponse>> {
+    let grant = GrantType::ClientCredentials;
+    if params.get("grant_type") != Some(grant.as_str()) || params.get("resource").is_some() {
+        return None;
+    }
+    let client = client_auth::remembered(idp, basic, params)?;
+    if !client.allows_grant(grant) {
+        return None;
+    }
+    Some(counted(grant, client_token(idp, &client, params, None)))
+}
+
+/// Counts a token request's outcome by grant type (`/metrics`).
+fn counted(grant: GrantType, answer: DomainResult<TokenResponse>) -> DomainResult<TokenResponse> {
     let outcome = match answer {
         Ok(_) => crate::metrics::Outcome::issued,
         Err(_) => crate::metrics::Outcome::refused,
@@ -573,8 +601,19 @@ fn client_credentials(
     client: &Client,
     params: &Params,
 ) -> DomainResult<TokenResponse> {
-    let now = idp.now();
     let target = resources::target(conn, client, params, None)?;
+    client_token(idp, client, params, target)
+}
+
+/// The access token of a `client_credentials` grant for the scopes asked, to `target`
+/// (RFC 8707) if the request named a registered API, else to the STS itself.
+fn client_token(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+    target: Option<resources::Resource>,
+) -> DomainResult<TokenResponse> {
+    let now = idp.now();
     let asked = Scope::parse(params.get("scope").unwrap_or(""));
     // RFC 8707: to a named API, only scopes that API accepts.
     if let Some(api) = &target

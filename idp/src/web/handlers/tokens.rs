@@ -88,11 +88,16 @@ pub async fn token(state: State, req: HttpRequest, body: web::Bytes) -> HttpResp
         Ok(i) => i,
         Err(e) => return oauth_json(&e),
     };
-    let result = run(&state, move |idp, conn| {
-        let client = client_auth::authenticate(idp, conn, basic, &params)?;
-        tokens::grant(idp, conn, &client, &params)
-    })
-    .await;
+    let result = match tokens::client_credentials_from_memory(&state.idp, basic.as_ref(), &params) {
+        Some(answer) => answer,
+        None => {
+            run(&state, move |idp, conn| {
+                let client = client_auth::authenticate(idp, conn, basic, &params)?;
+                tokens::grant(idp, conn, &client, &params)
+            })
+            .await
+        }
+    };
     match result {
         Ok(r) => json_no_store(r),
         Err(e) => oauth_json(&e),

@@ -13,6 +13,9 @@ use crate::store::models::ClientRow;
 use crate::store::schema::clients;
 use crate::store::{self, DbConn};
 
+mod cache;
+pub use cache::ClientCache;
+
 /// Client authentication at the token endpoint (OIDC Core §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
