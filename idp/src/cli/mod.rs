@@ -8,6 +8,7 @@ mod roles;
 mod schools;
 mod users;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -145,8 +146,11 @@ pub fn main() -> ExitCode {
 pub fn init_tracing(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: in a file or a journal, escape codes are
+    // noise (and writing them cost a tenth of a token request's time).
     let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match settings.log_format {
         crate::config::LogFormat::Text => lines.try_init(),

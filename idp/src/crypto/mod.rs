@@ -53,6 +53,15 @@ pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     Ok(buf)
 }
 
+/// A random (version 4) UUID from the same generator: a token's `jti`. It draws on the
+/// kernel only to seed itself, where `Uuid::new_v4` asks the kernel for every id (a system
+/// call per token: 3 % of a `client_credentials` grant's time).
+pub fn random_uuid() -> Result<uuid::Uuid, CryptoError> {
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes).map_err(|_| CryptoError("the system random generator failed".into()))?;
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
 /// `len` characters drawn uniformly from `alphabet` (ASCII): codes and temporary passwords
 /// people read and type. Bytes that would bias the draw are thrown away.
 pub fn random_chars(alphabet: &[u8], len: usize) -> Result<String, CryptoError> {
@@ -117,6 +126,15 @@ mod tests {
             pkce_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn random_uuids_are_version_4_and_differ() {
+        let a = random_uuid().unwrap();
+        let b = random_uuid().unwrap();
+        assert_eq!(a.get_version(), Some(uuid::Version::Random));
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn logout_token(
         "aud": client.id.as_str(),
         "iat": now.timestamp(),
         "exp": (now + TOKEN_TTL).timestamp(),
-        "jti": uuid::Uuid::new_v4().to_string(),
+        "jti": crate::crypto::random_uuid()?.to_string(),
         "sub": sub,
         "sid": sid,
         "events": { EVENT: {} },

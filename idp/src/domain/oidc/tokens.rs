@@ -372,7 +372,7 @@ fn issue_user_tokens(
         sid: grant.session_id.clone(),
         grant_id: Some(grant.id.to_string()),
         aud: target.map_or_else(|| idp.settings.issuer.clone(), |api| api.uri.clone()),
-        ..AccessClaims::new(idp, client, user.id.to_string(), &scope, now)
+        ..AccessClaims::new(idp, client, user.id.to_string(), &scope, now)?
     };
     let access_key = keys.signing_key(idp.settings.access_token_signing_alg, now)?;
     let access_token = jws::sign(access_key, "at+jwt", &access)?;
@@ -636,7 +636,7 @@ fn client_token(
     let ttl = idp.settings.access_token_ttl_seconds;
     let claims = AccessClaims {
         aud: target.map_or_else(|| idp.settings.issuer.clone(), |api| api.uri),
-        ..AccessClaims::new(idp, client, client.id.to_string(), &scope, now)
+        ..AccessClaims::new(idp, client, client.id.to_string(), &scope, now)?
     };
     let key = idp.keys();
     let token = jws::sign(
@@ -677,20 +677,26 @@ impl AccessClaims {
     /// The claims every access token carries (RFC 9068 §2.2): issued now to `client` for
     /// `sub` with `scope`, for the configured lifetime, with a fresh `jti`. Tokens of a
     /// login add `auth_time`, `sid` and the grant.
-    fn new(idp: &Idp, client: &Client, sub: String, scope: &str, now: DateTime<Utc>) -> Self {
-        Self {
+    fn new(
+        idp: &Idp,
+        client: &Client,
+        sub: String,
+        scope: &str,
+        now: DateTime<Utc>,
+    ) -> DomainResult<Self> {
+        Ok(Self {
             iss: idp.settings.issuer.clone(),
             sub,
             aud: idp.settings.issuer.clone(),
             client_id: client.id.to_string(),
             iat: now.timestamp(),
             exp: now.timestamp() + idp.settings.access_token_ttl_seconds,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: crypto::random_uuid()?.to_string(),
             scope: scope.to_owned(),
             auth_time: None,
             sid: None,
             grant_id: None,
-        }
+        })
     }
 }
 
