@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
-use jsonwebtoken::{DecodingKey, Validation};
 
 use crate::both_backends;
 use crate::support::*;
@@ -73,26 +72,12 @@ async fn verified(server: &TestServer, body: &str, audience: &str) -> serde_json
         .expect("a form with logout_token");
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(server.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("a published key");
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[server.base.as_str()]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
-    jsonwebtoken::decode::<serde_json::Value>(
-        token,
-        &DecodingKey::from_jwk(jwk).unwrap(),
-        &validation,
-    )
-    .expect("a valid logout token")
-    .claims
+    verified_with_published_keys(server, token, |validation| {
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[server.base.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    })
+    .await
 }
 
 /// Two applications logged in through one session on a shared computer: logging out at

@@ -48,23 +48,10 @@ async fn grant(server: &TestServer, secret: &str, scope: &str) -> (u16, serde_js
 
 /// The claims of an access token, verified with the STS's published key.
 async fn verified_claims(server: &TestServer, token: &str) -> serde_json::Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(server.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_audience(&[server.idp.settings.issuer.as_str()]);
-    jsonwebtoken::decode::<serde_json::Value>(
-        token,
-        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
-        &validation,
-    )
-    .unwrap()
-    .claims
+    verified_with_published_keys(server, token, |validation| {
+        validation.set_audience(&[server.idp.settings.issuer.as_str()]);
+    })
+    .await
 }
 
 /// Tokens from memory are the store's: the same claims, each its own `jti`, the same

@@ -391,6 +391,35 @@ pub async fn login_through(
     location(&resp)
 }
 
+/// The claims of a JWT the STS signed, its signature checked against the key the STS
+/// publishes for the header's `kid`, with the header's algorithm and what `expect` adds
+/// to the validation (audience, issuer, required claims).
+pub async fn verified_with_published_keys(
+    server: &TestServer,
+    token: &str,
+    expect: impl FnOnce(&mut jsonwebtoken::Validation),
+) -> serde_json::Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("a published key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    expect(&mut validation);
+    jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .expect("a valid token")
+    .claims
+}
+
 /// POSTs `form` to the token endpoint at `base` as `school-app` (Basic); returns the status
 /// and the JSON body, after checking the answer is not cacheable (RFC 6749 §5.1).
 pub async fn token_call(base: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
