@@ -368,12 +368,12 @@ pub struct PasswordForm<'a> {
 /// before the login is written down, so that the next login's check starts meanwhile and
 /// a core never waits on this one's writes.
 pub struct CheckTurn {
-    _held: Box<dyn std::any::Any + Send>,
+    _held: Box<dyn Send>,
 }
 
 impl CheckTurn {
     /// A turn that ends when `held` is dropped.
-    pub fn holding(held: impl std::any::Any + Send) -> Self {
+    pub fn holding(held: impl Send + 'static) -> Self {
         Self {
             _held: Box::new(held),
         }
